@@ -1,0 +1,25 @@
+"""Defaults shared by the client, the server and the magic (no heavy imports here)."""
+
+from __future__ import annotations
+
+DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com"
+DEFAULT_API_VERSION = "v1beta"
+DEFAULT_API_REVISION = "2026-05-20"
+DEFAULT_MODEL = "gemini-3-flash-preview"
+
+API_KEY_ENV_VARS = ("GEMINI_API_KEY", "GOOGLE_API_KEY")
+BASE_URL_ENV_VAR = "GEMINI_BASE_URL"
+ENGINE_ENV_VAR = "GEMINI_MAGICS_ENGINE"
+GGUF_ENV_VAR = "GEMINI_MAGICS_GGUF"
+
+DEFAULT_TIMEOUT_SECONDS = 60.0
+DEFAULT_CONNECT_TIMEOUT_SECONDS = 10.0
+DEFAULT_MAX_RETRIES = 4
+INITIAL_RETRY_DELAY = 0.5
+MAX_RETRY_DELAY = 8.0
+MAX_RETRY_AFTER = 60.0
+MAX_STREAM_RESUMES = 5
+
+UPLOAD_CHUNK_SIZE = 8 * 1024 * 1024
+
+TERMINAL_STATUSES = frozenset({"completed", "failed", "cancelled", "incomplete", "budget_exceeded"})

@@ -1,0 +1,128 @@
+"""InteractionStream: typed events from an SSE response, resumed transparently when cut."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from types import TracebackType
+
+import httpx
+
+from ._accumulate import InteractionAccumulator
+from ._constants import MAX_STREAM_RESUMES
+from ._exceptions import APIConnectionError, StreamError
+from ._sse import iter_data, parse_event
+from .types.events import ErrorEvent, InteractionEvent
+from .types.interaction import Interaction
+
+Reconnect = Callable[[str, "str | None"], httpx.Response]
+"""Opens ``GET /interactions/{id}?stream=true&last_event_id=...``; given the id and last event id."""
+
+
+class InteractionStream:
+    """An iterator of typed events and a context manager that closes the HTTP response.
+
+    ``stream.interaction`` is the Interaction accumulated so far; ``stream.until_done()`` drains the
+    stream and returns the final one. When the connection drops mid-stream for a stored interaction,
+    the stream reconnects from the last event id and drops duplicates, so the caller sees one
+    uninterrupted sequence. Errors sent in the stream raise :class:`StreamError`.
+    """
+
+    def __init__(self, response: httpx.Response, *, reconnect: Reconnect | None, resumable: bool = True) -> None:
+        self.response = response
+        self._reconnect = reconnect
+        self._resumable = resumable
+        self._accumulator = InteractionAccumulator()
+        self._seen: set[str] = set()
+        self._iterator = self._events()
+        self.resumes = 0
+        self.closed = False
+
+    def __iter__(self) -> Iterator[InteractionEvent]:
+        return self._iterator
+
+    def __next__(self) -> InteractionEvent:
+        return next(self._iterator)
+
+    def __enter__(self) -> InteractionStream:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self._iterator.close()
+            self.response.close()
+
+    @property
+    def interaction(self) -> Interaction:
+        return self._accumulator.snapshot()
+
+    @property
+    def interaction_id(self) -> str | None:
+        return self._accumulator.interaction_id
+
+    @property
+    def last_event_id(self) -> str | None:
+        return self._accumulator.last_event_id
+
+    def until_done(self) -> Interaction:
+        for _ in self._iterator:
+            pass
+        return self.interaction
+
+    def text_deltas(self) -> Iterator[str]:
+        """Only the text as it arrives (convenience for terminals and scripts)."""
+        from .types.content import TextContent
+
+        for event in self._iterator:
+            delta = getattr(event, "delta", None)
+            if isinstance(delta, TextContent):
+                yield delta.text
+
+    def _events(self) -> Iterator[InteractionEvent]:
+        accumulator, seen = self._accumulator, self._seen
+        try:
+            while True:
+                try:
+                    for data in iter_data(self.response):
+                        event = parse_event(data)
+                        event_id = event.event_id
+                        if event_id is not None:
+                            if event_id in seen:
+                                continue
+                            seen.add(event_id)
+                        accumulator.add(event)
+                        if isinstance(event, ErrorEvent):
+                            raise StreamError(event.error.code, event.error.message, body=event.to_dict())
+                        yield event
+                except httpx.TransportError as exc:
+                    self._resume_or_raise(exc)
+                    continue
+                if accumulator.finished or not self._can_resume():
+                    return
+                # a clean end without interaction.completed is a cut too
+                self._resume_or_raise(None)
+        finally:
+            self.response.close()
+
+    def _can_resume(self) -> bool:
+        return (
+            self._resumable
+            and self._reconnect is not None
+            and self._accumulator.interaction_id is not None
+            and self.resumes < MAX_STREAM_RESUMES
+        )
+
+    def _resume_or_raise(self, cause: Exception | None) -> None:
+        self.response.close()
+        if not self._can_resume():
+            raise APIConnectionError(f"the stream was cut and cannot be resumed: {cause or 'no completion event'}") from cause
+        assert self._reconnect is not None
+        self.resumes += 1
+        interaction_id = self._accumulator.interaction_id
+        assert interaction_id is not None
+        self.response = self._reconnect(interaction_id, self._accumulator.last_event_id)

@@ -1,0 +1,323 @@
+"""The local Interactions-compatible server: a Starlette app over the store and an engine."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import secrets
+import threading
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from .engines.base import Engine, EngineRequest
+from .store import Cancelled, Record, Store, StoredFile, Upload, event_position, new_id
+from .wire import LegacyTranslator, RequestError, legacy_interaction, normalize_input, parse_create, sse_frame, wants_legacy
+
+log = logging.getLogger("gemini_magics.local")
+
+VERSIONS = frozenset({"v1", "v1beta", "v1alpha"})
+MAX_BODY_BYTES = 20 * 1024 * 1024
+ABANDON_GRACE_SECONDS = 2.0
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+class _Cut(Exception):
+    """Raised inside a stream body to drop the connection on purpose (``X-Scripted-Cut-After``)."""
+
+
+class _QuietCuts(logging.Filter):
+    """Deliberate cuts are not server errors: keep them out of uvicorn's error log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        return not isinstance(exc, _Cut)
+
+
+logging.getLogger("uvicorn.error").addFilter(_QuietCuts())
+
+
+def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status, headers=headers)
+
+
+class LocalAPI:
+    """Holds the state one server instance needs; ``app`` is the ASGI application."""
+
+    def __init__(self, engine: Engine, *, api_key: str | None = None, schema: str | None = None) -> None:
+        self.engine = engine
+        self.api_key = api_key
+        self.schema = schema
+        self.store = Store()
+        self.requests: deque[dict[str, Any]] = deque(maxlen=1000)
+        """A log of received requests (never the key), so tests can check what reached the server."""
+        r = self._route
+        self.app = Starlette(routes=[
+            Route("/", r(self.index, auth=False), methods=["GET"]),
+            Route("/{version}/interactions", r(self.create), methods=["POST"]),
+            Route("/{version}/interactions/{iid}", r(self.get), methods=["GET"]),
+            Route("/{version}/interactions/{iid}", r(self.delete), methods=["DELETE"]),
+            Route("/{version}/interactions/{iid}/cancel", r(self.cancel), methods=["POST"]),
+            Route("/upload/{version}/files", r(self.upload_start), methods=["POST"]),
+            Route("/upload/{version}/sessions/{token}", r(self.upload_chunk, auth=False), methods=["POST"]),
+            Route("/{version}/files", r(self.list_files), methods=["GET"]),
+            Route("/{version}/files/{fid}", r(self.get_file), methods=["GET"]),
+            Route("/{version}/files/{fid}", r(self.delete_file), methods=["DELETE"]),
+        ])  # fmt: skip
+
+    # -- request prelude: version, auth, size, scripted failures, logging ----------------------------
+
+    def _route(self, handler: Handler, *, auth: bool = True) -> Handler:
+        async def endpoint(request: Request) -> Response:
+            try:
+                version = request.path_params.get("version")
+                if version is not None and version not in VERSIONS:
+                    raise RequestError(404, "not_found", f"unknown API version {version!r}: use v1, v1beta or v1alpha")
+                if auth and self.api_key is not None:
+                    given = request.headers.get("x-goog-api-key") or request.query_params.get("key")
+                    if not given or not secrets.compare_digest(given, self.api_key):
+                        raise RequestError(401, "unauthenticated", "missing or invalid API key (x-goog-api-key)")
+                body = await request.body()
+                if len(body) > MAX_BODY_BYTES:
+                    raise RequestError(413, "invalid_argument", f"request body over {MAX_BODY_BYTES} bytes")
+                self._log(request, body)
+                failing = request.headers.get("x-scripted-fail")
+                if failing:
+                    status = self.store.take_failure(failing)
+                    if status is not None:
+                        headers = {"Retry-After": "1", "retry-after-ms": "20"} if status == 429 else None
+                        raise RequestError(status, "scripted_failure", f"scripted failure ({failing})", headers)
+                return await handler(request)
+            except RequestError as exc:
+                return error_response(exc.status, exc.code, exc.message, exc.headers)
+
+        return endpoint
+
+    def _log(self, request: Request, body: bytes) -> None:
+        parsed: Any = None
+        if body and request.headers.get("content-type", "").startswith("application/json"):
+            try:
+                parsed = json.loads(body)
+            except ValueError:
+                parsed = None
+        headers = {k: v for k, v in request.headers.items() if k not in ("x-goog-api-key", "authorization")}
+        self.requests.append({"method": request.method, "path": request.url.path, "query": dict(request.query_params),
+                              "headers": headers, "json": parsed})  # fmt: skip
+
+    async def json_body(self, request: Request) -> Any:
+        try:
+            return json.loads(await request.body() or b"null")
+        except ValueError:
+            raise RequestError(400, "invalid_argument", "the request body is not valid JSON") from None
+
+    async def index(self, request: Request) -> Response:
+        return JSONResponse({"server": "gemini-magics local Interactions API", "engine": self.engine.description})
+
+    # -- interactions -------------------------------------------------------------------------------
+
+    async def create(self, request: Request) -> Response:
+        params = parse_create(await self.json_body(request))
+        body = params.model_dump(exclude_none=True)
+        history: list[dict[str, Any]] = []
+        if params.previous_interaction_id:
+            previous = self.store.get(params.previous_interaction_id)
+            if previous is None or not previous.stored:
+                raise RequestError(404, "not_found", f"previous interaction {params.previous_interaction_id} not found")
+            if not previous.finished:
+                raise RequestError(400, "failed_precondition", f"previous interaction {previous.id} is still {previous.status}")
+            if previous.status not in ("completed", "requires_action"):
+                raise RequestError(400, "failed_precondition",
+                                   f"previous interaction {previous.id} ended {previous.status}; continue from a completed one")  # fmt: skip
+            history = previous.chain()
+        record = Record(
+            id=new_id(), request=body, input_steps=normalize_input(params.input), history=history,
+            stored=params.store, background=params.background,
+        )  # fmt: skip
+        self.store.add(record)
+        record.emit({"event_type": "interaction.created", "interaction": record.summary()})
+        record.emit({"event_type": "interaction.status_update", "interaction_id": record.id, "status": "in_progress"})
+        self._start(record, request)
+        legacy = wants_legacy(request.headers, self.schema)
+        if params.stream:
+            cut = request.headers.get("x-scripted-cut-after")
+            return self._sse(record, legacy=legacy, after=(0, 0), cut_after=int(cut) if cut else None)
+        if params.background:
+            return self._json(record.resource(), legacy)
+        while not record.finished:
+            await record.wait_for_events(len(record.events))
+        self.store.discard_unstored(record)
+        return self._json(record.resource(), legacy)
+
+    def _start(self, record: Record, request: Request) -> None:
+        engine_request = EngineRequest(
+            model=str(record.request.get("model") or record.request.get("agent")),
+            history=record.history + record.input_steps,
+            system_instruction=record.request.get("system_instruction"),
+            tools=record.request.get("tools") or [],
+            generation_config=record.request.get("generation_config") or {},
+            response_format=record.request.get("response_format"),
+            response_modalities=record.request.get("response_modalities") or [],
+            headers={k.lower(): v for k, v in request.headers.items()},
+            resolve_file=self.store.resolve_file,
+        )
+        threading.Thread(target=self._run, args=(record, engine_request), daemon=True, name=f"run-{record.id}").start()
+
+    def _run(self, record: Record, engine_request: EngineRequest) -> None:
+        try:
+            status = self.engine.run(engine_request, record)
+        except Cancelled:
+            status = "cancelled"
+        except Exception as exc:  # the engine's failure becomes the interaction's, not the server's
+            log.exception("engine failed on %s", record.id)
+            record.errors.append({"code": "internal", "message": f"{type(exc).__name__}: {exc}"})
+            record.emit({"event_type": "error", "error": {"code": "internal", "message": f"engine error: {exc}"}})
+            status = "failed"
+        record.finish(status)
+
+    def _json(self, resource: dict[str, Any], legacy: bool) -> JSONResponse:
+        return JSONResponse(legacy_interaction(resource) if legacy else resource)
+
+    def _sse(self, record: Record, *, legacy: bool, after: tuple[int, int], cut_after: int | None) -> StreamingResponse:
+        return StreamingResponse(
+            self._events(record, legacy=legacy, after=after, cut_after=cut_after),
+            media_type="text/event-stream", headers={"Cache-Control": "no-cache"},
+        )  # fmt: skip
+
+    async def _events(
+        self, record: Record, *, legacy: bool, after: tuple[int, int], cut_after: int | None
+    ) -> AsyncIterator[bytes]:
+        translator = LegacyTranslator() if legacy else None
+        seen = sent = 0
+        record.readers += 1
+        completed = False
+        try:
+            while True:
+                fresh = record.events[seen:]
+                for event in fresh:
+                    seen += 1
+                    for out in translator.translate(event) if translator else (event,):
+                        if event_position(out.get("event_id")) <= after:
+                            continue
+                        yield sse_frame(out)
+                        sent += 1
+                        if cut_after is not None and sent >= cut_after:
+                            raise _Cut()
+                if record.finished and seen >= len(record.events):
+                    completed = True
+                    return
+                await record.wait_for_events(seen)
+        finally:
+            record.readers -= 1
+            if completed:
+                self.store.discard_unstored(record)
+            elif not record.background and not record.finished:
+                asyncio.get_running_loop().call_later(ABANDON_GRACE_SECONDS, self._abandon_if_unread, record)
+
+    def _abandon_if_unread(self, record: Record) -> None:
+        # the client stopped reading a foreground stream and did not resume it: stop the engine
+        if record.readers == 0 and not record.finished:
+            record.cancel_requested.set()
+
+    def _record(self, request: Request) -> Record:
+        iid = request.path_params["iid"]
+        record = self.store.get(iid)
+        if record is None or not record.stored:
+            raise RequestError(404, "not_found", f"interaction {iid} not found")
+        return record
+
+    async def get(self, request: Request) -> Response:
+        record = self._record(request)
+        legacy = wants_legacy(request.headers, self.schema)
+        if request.query_params.get("stream") == "true":
+            after = event_position(request.query_params.get("last_event_id"))
+            return self._sse(record, legacy=legacy, after=after, cut_after=None)
+        include_input = request.query_params.get("include_input") == "true"
+        return self._json(record.resource(include_input=include_input), legacy)
+
+    async def cancel(self, request: Request) -> Response:
+        record = self._record(request)
+        if record.finished:
+            raise RequestError(400, "failed_precondition", f"interaction {record.id} already {record.status}; nothing to cancel")
+        record.cancel_requested.set()
+        await asyncio.get_running_loop().run_in_executor(None, record.done.wait, 10.0)
+        return self._json(record.resource(), wants_legacy(request.headers, self.schema))
+
+    async def delete(self, request: Request) -> Response:
+        record = self._record(request)
+        record.cancel_requested.set()
+        with self.store.lock:
+            self.store.records.pop(record.id, None)
+        return JSONResponse({})
+
+    # -- files --------------------------------------------------------------------------------------
+
+    async def upload_start(self, request: Request) -> Response:
+        if request.headers.get("x-goog-upload-protocol") != "resumable" or request.headers.get("x-goog-upload-command") != "start":
+            raise RequestError(400, "invalid_argument", "start an upload with X-Goog-Upload-Protocol: resumable and X-Goog-Upload-Command: start")
+        body = await self.json_body(request) or {}
+        meta = body.get("file", {}) if isinstance(body, dict) else {}
+        mime = request.headers.get("x-goog-upload-header-content-type") or meta.get("mime_type") or meta.get("mimeType")
+        total = request.headers.get("x-goog-upload-header-content-length")
+        token = secrets.token_urlsafe(16)
+        self.store.uploads[token] = Upload(meta=meta, mime_type=mime or "application/octet-stream", total=int(total) if total else None)
+        version = request.path_params["version"]
+        url = f"{str(request.base_url).rstrip('/')}/upload/{version}/sessions/{token}"
+        return JSONResponse({}, headers={"x-goog-upload-url": url, "x-goog-upload-status": "active",
+                                         "x-goog-upload-chunk-granularity": "8388608"})  # fmt: skip
+
+    async def upload_chunk(self, request: Request) -> Response:
+        upload = self.store.uploads.get(request.path_params["token"])
+        if upload is None:
+            raise RequestError(404, "not_found", "unknown or finished upload session")
+        command = request.headers.get("x-goog-upload-command", "")
+        offset = int(request.headers.get("x-goog-upload-offset", "0"))
+        if offset != len(upload.data):
+            raise RequestError(400, "invalid_argument", f"upload offset {offset} but {len(upload.data)} bytes received so far")
+        upload.data.extend(await request.body())
+        if "finalize" not in command:
+            return Response(headers={"x-goog-upload-status": "active"})
+        del self.store.uploads[request.path_params["token"]]
+        if upload.total is not None and upload.total != len(upload.data):
+            raise RequestError(400, "invalid_argument", f"declared {upload.total} bytes, received {len(upload.data)}")
+        name = upload.meta.get("name") or f"files/{secrets.token_hex(6)}"
+        stored = StoredFile(name=name, display_name=upload.meta.get("display_name") or upload.meta.get("displayName"),
+                            mime_type=upload.mime_type, data=bytes(upload.data))  # fmt: skip
+        self.store.files[name] = stored
+        return JSONResponse({"file": self._file_resource(stored, request)}, headers={"x-goog-upload-status": "final"})
+
+    def _file_resource(self, stored: StoredFile, request: Request) -> dict[str, Any]:
+        return stored.resource(str(request.base_url).rstrip("/"), request.path_params.get("version", "v1beta"))
+
+    def _file(self, fid: str) -> StoredFile:
+        stored = self.store.files.get(f"files/{fid}")
+        if stored is None:
+            raise RequestError(404, "not_found", f"file files/{fid} not found")
+        return stored
+
+    async def get_file(self, request: Request) -> Response:
+        fid = request.path_params["fid"]
+        if fid.endswith(":download"):
+            stored = self._file(fid.removesuffix(":download"))
+            return Response(stored.data, media_type=stored.mime_type)
+        return JSONResponse(self._file_resource(self._file(fid), request))
+
+    async def list_files(self, request: Request) -> Response:
+        names = sorted(self.store.files)
+        size = max(1, min(int(request.query_params.get("pageSize", "100")), 100))
+        start = int(request.query_params.get("pageToken") or 0)
+        page = names[start : start + size]
+        body: dict[str, Any] = {"files": [self._file_resource(self.store.files[n], request) for n in page]}
+        if start + size < len(names):
+            body["nextPageToken"] = str(start + size)
+        return JSONResponse(body)
+
+    async def delete_file(self, request: Request) -> Response:
+        self._file(request.path_params["fid"])
+        self.store.files.pop(f"files/{request.path_params['fid']}", None)
+        return JSONResponse({})

@@ -1,0 +1,80 @@
+"""What an engine sees of a request, and the protocol it implements."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from ..store import Record, StoredFile
+
+
+@dataclass
+class EngineRequest:
+    model: str
+    history: list[dict[str, Any]]
+    """The whole chain as steps: earlier turns (via previous_interaction_id or sent inline) and this input."""
+    system_instruction: str | None = None
+    tools: list[dict[str, Any]] = field(default_factory=list)
+    generation_config: dict[str, Any] = field(default_factory=dict)
+    response_format: Any = None
+    response_modalities: list[str] = field(default_factory=list)
+    headers: Mapping[str, str] = field(default_factory=dict)
+    resolve_file: Callable[[str], StoredFile | None] = lambda uri: None
+
+    @property
+    def last_user_text(self) -> str:
+        for step in reversed(self.history):
+            if step.get("type") == "user_input":
+                return " ".join(b.get("text", "") for b in step.get("content", []) if b.get("type") == "text")
+        return ""
+
+    def json_schema(self) -> dict[str, Any] | None:
+        """The JSON schema asked for, in either generation's ``response_format`` shape."""
+        fmt = self.response_format
+        formats = fmt if isinstance(fmt, list) else [fmt]
+        for item in formats:
+            if not isinstance(item, dict):
+                continue
+            if item.get("type") == "text" and isinstance(item.get("schema"), dict):
+                return item["schema"]
+            if item.get("type") in ("image", "audio", "video", "text"):
+                continue
+            return item  # a raw JSON schema (legacy form)
+        return None
+
+    def wants_image(self) -> bool:
+        fmt = self.response_format
+        formats = fmt if isinstance(fmt, list) else [fmt]
+        return "image" in [m.lower() for m in self.response_modalities] or any(
+            isinstance(f, dict) and f.get("type") == "image" for f in formats
+        )
+
+    def describe_part(self, block: dict[str, Any]) -> str:
+        """A part the model cannot see, as text; text documents as their text."""
+        kind = block.get("type", "?")
+        mime = block.get("mime_type") or "application/octet-stream"
+        data: bytes | None = None
+        if block.get("data"):
+            data = base64.b64decode(block["data"])
+        elif block.get("uri"):
+            stored = self.resolve_file(block["uri"])
+            if stored is not None:
+                data, mime = stored.data, stored.mime_type
+        if data is not None and (mime.startswith("text/") or mime in ("application/json", "text/csv")):
+            return data.decode("utf-8", "replace")
+        size = f", {len(data)} bytes" if data is not None else ""
+        return f"[{kind} attachment: {mime}{size}]"
+
+
+class Engine(Protocol):
+    name: str
+
+    @property
+    def description(self) -> str: ...
+
+    def run(self, request: EngineRequest, record: Record) -> str:
+        """Write the answer's steps into ``record``; return the final status (``completed``, ``requires_action``)."""
+        ...

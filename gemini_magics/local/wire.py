@@ -1,0 +1,245 @@
+"""Wire-format helpers of the local server: request checks, input normalisation, legacy translation."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+
+from ..types.interaction import GenerationConfig
+
+STEPS_REVISION = "2026-05-20"
+STEP_TYPES = frozenset({
+    "user_input", "model_output", "thought", "function_call", "function_result", "code_execution_call",
+    "code_execution_result", "google_search_call", "google_search_result", "url_context_call",
+    "url_context_result", "mcp_server_tool_call", "mcp_server_tool_result", "file_search_call",
+    "file_search_result", "google_maps_call", "google_maps_result", "retrieval_call", "retrieval_result",
+    "tool_search_call", "tool_search_result", "processing_call", "processing_result",
+})  # fmt: skip
+MEDIA_TYPES = frozenset({"text", "image", "audio", "document", "video"})
+
+
+class RequestError(Exception):
+    """Turned into an ``{"error": {"code", "message"}}`` response with ``status``."""
+
+    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.headers = headers or {}
+
+
+class CreateRequest(BaseModel):
+    """What the server checks in a create body; unknown fields are kept and echoed."""
+
+    model_config = ConfigDict(extra="allow", protected_namespaces=())
+
+    model: str | None = None
+    agent: str | None = None
+    input: str | dict[str, Any] | list[Any] | None = None
+    system_instruction: str | None = None
+    tools: list[dict[str, Any]] | None = None
+    generation_config: GenerationConfig | None = None
+    response_format: dict[str, Any] | list[Any] | None = None
+    response_mime_type: str | None = None
+    response_modalities: list[str] | None = None
+    previous_interaction_id: str | None = None
+    stream: bool = False
+    background: bool = False
+    store: bool = True
+    agent_config: dict[str, Any] | None = None
+
+    @field_validator("tools")
+    @classmethod
+    def _tools_have_types(cls, tools: list[dict[str, Any]] | None) -> list[dict[str, Any]] | None:
+        for tool in tools or []:
+            if not isinstance(tool.get("type"), str):
+                raise ValueError("every tool needs a string 'type'")
+            if tool["type"] == "function" and not tool.get("name"):
+                raise ValueError("a function tool needs a 'name'")
+        return tools
+
+
+def parse_create(body: Any) -> CreateRequest:
+    if not isinstance(body, dict):
+        raise RequestError(400, "invalid_argument", "the request body must be a JSON object")
+    try:
+        request = CreateRequest.model_validate(body)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = ".".join(str(p) for p in err["loc"]) or "body"
+        raise RequestError(400, "invalid_argument", f"invalid value for field '{field}': {err['msg']}") from None
+    if request.model and request.agent:
+        raise RequestError(400, "invalid_argument", "give either 'model' or 'agent', not both")
+    if not request.model and not request.agent:
+        raise RequestError(400, "invalid_argument", "missing field 'model' (or 'agent')")
+    if request.input is None and not request.previous_interaction_id:
+        raise RequestError(400, "invalid_argument", "missing field 'input'")
+    if request.background and not request.store:
+        raise RequestError(400, "invalid_argument", "background=true requires store=true")
+    return request
+
+
+def _content_block(block: Any, where: str) -> dict[str, Any]:
+    if isinstance(block, str):
+        return {"type": "text", "text": block}
+    if not isinstance(block, dict):
+        raise RequestError(400, "invalid_argument", f"invalid content in '{where}': expected an object")
+    if "type" not in block and "text" in block:
+        return {"type": "text", **block}
+    if not isinstance(block.get("type"), str):
+        raise RequestError(400, "invalid_argument", f"invalid content in '{where}': missing 'type'")
+    return block
+
+
+def normalize_input(value: Any) -> list[dict[str, Any]]:
+    """Any accepted ``input`` form as a list of steps: string, content, content list, turns, steps."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [{"type": "user_input", "content": [{"type": "text", "text": value}]}]
+    if isinstance(value, dict):
+        return [{"type": "user_input", "content": [_content_block(value, "input")]}]
+    if not isinstance(value, list):
+        raise RequestError(400, "invalid_argument", "invalid value for field 'input'")
+    steps: list[dict[str, Any]] = []
+    pending: list[dict[str, Any]] = []
+    for i, item in enumerate(value):
+        if isinstance(item, dict) and "role" in item:
+            steps.extend(_flush(pending))
+            content = item.get("content")
+            blocks = [_content_block(b, f"input[{i}].content") for b in (content if isinstance(content, list) else [content])]
+            if item["role"] == "model":
+                steps.extend(_model_blocks_to_steps(blocks))
+            else:
+                steps.append({"type": "user_input", "content": blocks})
+        elif isinstance(item, dict) and item.get("type") in STEP_TYPES:
+            steps.extend(_flush(pending))
+            steps.append(item)
+        else:
+            pending.append(_content_block(item, f"input[{i}]"))
+    steps.extend(_flush(pending))
+    return steps
+
+
+def _flush(pending: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    if not pending:
+        return []
+    step = {"type": "user_input", "content": list(pending)}
+    pending.clear()
+    return [step]
+
+
+def _model_blocks_to_steps(blocks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    steps: list[dict[str, Any]] = []
+    for block in blocks:
+        if block.get("type") in MEDIA_TYPES:
+            if steps and steps[-1]["type"] == "model_output":
+                steps[-1]["content"].append(block)
+            else:
+                steps.append({"type": "model_output", "content": [block]})
+        else:
+            steps.append(block)
+    return steps
+
+
+def outputs_of(steps: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    outputs: list[dict[str, Any]] = []
+    for step in steps:
+        if step["type"] == "user_input":
+            continue
+        if step["type"] == "model_output":
+            outputs.extend(step.get("content", []))
+        else:
+            outputs.append(step)
+    return outputs
+
+
+def wants_legacy(headers: Any, forced: str | None) -> bool:
+    if forced:
+        return forced == "legacy"
+    revision = headers.get("api-revision")
+    if revision and revision < STEPS_REVISION:
+        return True
+    agents = headers.getlist("user-agent") if hasattr(headers, "getlist") else [headers.get("user-agent", "")]
+    return any("google-genai-sdk/1." in (agent or "") for agent in agents)
+
+
+def sse_frame(event: dict[str, Any]) -> bytes:
+    return f"event: {event['event_type']}\ndata: {json.dumps(event, separators=(',', ':'))}\n\n".encode()
+
+
+class LegacyTranslator:
+    """Turns steps-schema events into legacy (``outputs``/``content.*``) events, one stream at a time.
+
+    Function-call arguments arrive as JSON fragments in the steps schema but as one whole object in the
+    legacy one, so such a step is held back until its ``step.stop``.
+    """
+
+    def __init__(self) -> None:
+        self._index_of: dict[int, int] = {}
+        self._open: dict[int, dict[str, Any]] = {}
+        self._args: dict[int, list[str]] = {}
+        self._next = 0
+
+    def _content_index(self, step_index: int) -> int:
+        if step_index not in self._index_of:
+            self._index_of[step_index] = self._next
+            self._next += 1
+        return self._index_of[step_index]
+
+    def translate(self, event: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        kind = event["event_type"]
+        base = {"event_id": event.get("event_id")}
+        if kind in ("interaction.created", "interaction.completed"):
+            interaction = legacy_interaction(event["interaction"])
+            name = "interaction.start" if kind == "interaction.created" else "interaction.complete"
+            yield {"event_type": name, "interaction": interaction, **base}
+        elif kind == "step.start":
+            step = event["step"]
+            self._open[event["index"]] = step
+            if step["type"] == "function_call":
+                self._args[event["index"]] = []
+            elif step["type"] not in ("model_output", "user_input"):
+                yield {"event_type": "content.start", "index": self._content_index(event["index"]), "content": step, **base}
+        elif kind == "step.delta":
+            index, delta = event["index"], event["delta"]
+            if delta["type"] == "arguments_delta":
+                self._args.setdefault(index, []).append(delta["arguments"])
+                return
+            if index not in self._index_of:
+                yield {"event_type": "content.start", "index": self._content_index(index), "content": {"type": delta["type"]}, **base}
+                base = {"event_id": f"{event.get('event_id')}.1"}
+            yield {"event_type": "content.delta", "index": self._content_index(index), "delta": delta, **base}
+        elif kind == "step.stop":
+            index = event["index"]
+            step = self._open.pop(index, {})
+            if index in self._args:
+                fragments = "".join(self._args.pop(index))
+                call = {"type": "function_call", "id": step.get("id"), "name": step.get("name"),
+                        "arguments": json.loads(fragments) if fragments else step.get("arguments", {})}  # fmt: skip
+                ci = self._content_index(index)
+                eid = event.get("event_id")
+                yield {"event_type": "content.start", "index": ci, "content": {"type": "function_call"}, "event_id": f"{eid}.0"}
+                yield {"event_type": "content.delta", "index": ci, "delta": call, "event_id": f"{eid}.1"}
+                yield {"event_type": "content.stop", "index": ci, "event_id": f"{eid}.2"}
+            elif index in self._index_of:
+                yield {"event_type": "content.stop", "index": self._index_of[index], **base}
+        elif kind in ("interaction.status_update", "error"):
+            yield event
+
+
+def legacy_interaction(interaction: dict[str, Any]) -> dict[str, Any]:
+    out = {k: v for k, v in interaction.items() if k != "steps"}
+    if "steps" in interaction:
+        out["outputs"] = outputs_of(interaction["steps"])
+    out["role"] = "model"
+    usage = out.get("usage")
+    if isinstance(usage, dict) and "total_thought_tokens" in usage:
+        usage = dict(usage)
+        usage["total_reasoning_tokens"] = usage.pop("total_thought_tokens")
+        out["usage"] = usage
+    return out

@@ -1,0 +1,186 @@
+"""``client.interactions``: create (unary or streamed), get (incl. resume), cancel, delete, wait."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, Literal, overload
+
+import httpx
+from pydantic import ValidationError
+
+from .._constants import TERMINAL_STATUSES
+from .._exceptions import APIResponseValidationError, GeminiError
+from .._streaming import InteractionStream
+from ..types._base import BaseModel
+from ..types.interaction import Interaction
+
+if TYPE_CHECKING:
+    from .._client import Client
+
+_REJECTED_PAIRS = (
+    ("model", "agent"),
+    ("model", "agent_config"),
+    ("generation_config", "agent"),
+    ("generation_config", "agent_config"),
+)
+
+
+def to_jsonable(value: Any) -> Any:
+    """Models become their wire dicts; None-valued dict entries are dropped (unset is not sent)."""
+    if isinstance(value, BaseModel):
+        return value.to_dict()
+    if isinstance(value, dict):
+        return {k: to_jsonable(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list | tuple):
+        return [to_jsonable(v) for v in value]
+    return value
+
+
+def build_create_body(params: Mapping[str, Any], extra_body: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    body = {k: to_jsonable(v) for k, v in params.items() if v is not None}
+    if "model" not in body and "agent" not in body:
+        raise GeminiError("interactions.create needs model=... (or agent=... for an agent interaction)")
+    for a, b in _REJECTED_PAIRS:
+        if a in body and b in body:
+            raise GeminiError(f"interactions.create: {a}= and {b}= cannot be used together")
+    if extra_body:
+        body.update(to_jsonable(dict(extra_body)))
+    return body
+
+
+def parse_interaction(response: httpx.Response) -> Interaction:
+    try:
+        return Interaction.model_validate_json(response.content)
+    except ValidationError as exc:
+        raise APIResponseValidationError(f"unreadable interaction: {exc.errors()[0]['msg']}", body=response.text) from exc
+
+
+class Interactions:
+    def __init__(self, client: Client) -> None:
+        self._client = client
+
+    @overload
+    def create(
+        self, *, stream: Literal[False] = False, extra_headers: Mapping[str, str] | None = None,
+        extra_body: Mapping[str, Any] | None = None, timeout: float | None = None, **params: Any,
+    ) -> Interaction: ...
+
+    @overload
+    def create(
+        self, *, stream: Literal[True], extra_headers: Mapping[str, str] | None = None,
+        extra_body: Mapping[str, Any] | None = None, timeout: float | None = None, **params: Any,
+    ) -> InteractionStream: ...
+
+    def create(
+        self, *, stream: bool = False, extra_headers: Mapping[str, str] | None = None,
+        extra_body: Mapping[str, Any] | None = None, timeout: float | None = None, **params: Any,
+    ) -> Interaction | InteractionStream:
+        """Create an interaction.
+
+        ``params`` are the API's own fields (``model``, ``input``, ``system_instruction``, ``tools``,
+        ``generation_config``, ``response_format``, ``previous_interaction_id``, ``store``,
+        ``background``, ...), as dicts or models. ``input`` may be a string, content blocks, turns or
+        steps. With ``stream=True`` the result is an :class:`InteractionStream`.
+
+        >>> client.interactions.create(model="gemini-3-flash-preview", input="Hi").text
+        """
+        body = build_create_body(params, extra_body)
+        client = self._client
+        url = client.url("interactions")
+        if not stream:
+            response = client.request("POST", url, json=body, headers=client.headers(extra_headers), timeout=timeout)
+            return parse_interaction(response)
+        body["stream"] = True
+        headers = client.headers(extra_headers, accept="text/event-stream")
+        response = client.request("POST", url, json=body, headers=headers, stream=True, timeout=timeout)
+        return self._stream(response, extra_headers, resumable=body.get("store", True) is not False)
+
+    def _stream(
+        self, response: httpx.Response, extra_headers: Mapping[str, str] | None, *, resumable: bool
+    ) -> InteractionStream:
+        resume_headers = {k: v for k, v in (extra_headers or {}).items() if not k.lower().startswith("x-scripted-")}
+
+        def reconnect(interaction_id: str, last_event_id: str | None) -> httpx.Response:
+            return self._open_stream(interaction_id, last_event_id, resume_headers)
+
+        return InteractionStream(response, reconnect=reconnect, resumable=resumable)
+
+    def _open_stream(
+        self, interaction_id: str, last_event_id: str | None, extra_headers: Mapping[str, str] | None
+    ) -> httpx.Response:
+        client = self._client
+        params = {"stream": "true"}
+        if last_event_id:
+            params["last_event_id"] = last_event_id
+        return client.request(
+            "GET", client.url(f"interactions/{interaction_id}"), params=params,
+            headers=client.headers(extra_headers, accept="text/event-stream"), stream=True,
+        )  # fmt: skip
+
+    @overload
+    def get(
+        self, interaction_id: str, *, stream: Literal[False] = False, last_event_id: str | None = None,
+        include_input: bool = False, extra_headers: Mapping[str, str] | None = None,
+    ) -> Interaction: ...
+
+    @overload
+    def get(
+        self, interaction_id: str, *, stream: Literal[True], last_event_id: str | None = None,
+        include_input: bool = False, extra_headers: Mapping[str, str] | None = None,
+    ) -> InteractionStream: ...
+
+    def get(
+        self, interaction_id: str, *, stream: bool = False, last_event_id: str | None = None,
+        include_input: bool = False, extra_headers: Mapping[str, str] | None = None,
+    ) -> Interaction | InteractionStream:
+        """Fetch a stored interaction, or (``stream=True``) its events, after ``last_event_id`` if given."""
+        client = self._client
+        if stream:
+            response = self._open_stream(interaction_id, last_event_id, extra_headers)
+            return self._stream(response, extra_headers, resumable=True)
+        params = {"stream": "false"}
+        if include_input:
+            params["include_input"] = "true"
+        response = client.request(
+            "GET", client.url(f"interactions/{interaction_id}"), params=params, headers=client.headers(extra_headers)
+        )
+        return parse_interaction(response)
+
+    def cancel(self, interaction_id: str, *, extra_headers: Mapping[str, str] | None = None) -> Interaction:
+        client = self._client
+        response = client.request(
+            "POST", client.url(f"interactions/{interaction_id}/cancel"), content=b"", headers=client.headers(extra_headers)
+        )
+        return parse_interaction(response)
+
+    def delete(self, interaction_id: str, *, extra_headers: Mapping[str, str] | None = None) -> None:
+        client = self._client
+        client.request("DELETE", client.url(f"interactions/{interaction_id}"), headers=client.headers(extra_headers))
+
+    def wait(
+        self,
+        interaction_id: str,
+        *,
+        poll_interval: float = 1.0,
+        timeout: float | None = None,
+        on_status: Callable[[Interaction], None] | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+    ) -> Interaction:
+        """Poll a (background) interaction until it reaches a terminal status or ``requires_action``.
+
+        ``on_status`` is called with the interaction each time its status changes.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        last_status: str | None = None
+        while True:
+            interaction = self.get(interaction_id, extra_headers=extra_headers)
+            if interaction.status != last_status:
+                last_status = interaction.status
+                if on_status is not None:
+                    on_status(interaction)
+            if interaction.status in TERMINAL_STATUSES or interaction.status == "requires_action":
+                return interaction
+            if deadline is not None and time.monotonic() >= deadline:
+                raise TimeoutError(f"interaction {interaction_id} still {interaction.status} after {timeout} s")
+            self._client._sleep(poll_interval)
