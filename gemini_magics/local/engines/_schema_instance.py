@@ -11,8 +11,7 @@ _NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
 
 class _Source:
     def __init__(self, text: str) -> None:
-        first = text.split(None, 1)[0] if text.strip() else ""
-        self.words = [w for w in _WORD.findall(text) if w != first or len(_WORD.findall(text)) == 1]
+        self.words = _WORD.findall(text)
         self.numbers = _NUMBER.findall(text)
 
     def word(self, name: str) -> str:

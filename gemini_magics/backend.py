@@ -1,0 +1,77 @@
+"""Which server the magic talks to: Gemini (a key), ``GEMINI_BASE_URL``, or the embedded local server."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from ._constants import API_KEY_ENV_VARS, BASE_URL_ENV_VAR, DEFAULT_BASE_URL
+
+if TYPE_CHECKING:
+    from ._client import Client
+    from .local import LocalServer
+
+
+class BackendUnavailable(Exception):
+    """No backend can be had; the message says how to get one."""
+
+
+@dataclass
+class Backend:
+    kind: str
+    """``gemini``, ``custom`` (GEMINI_BASE_URL) or ``local`` (the embedded server)."""
+    base_url: str
+    client: Client
+    key_source: str | None
+    server: LocalServer | None = None
+
+    @property
+    def description(self) -> str:
+        if self.kind == "local" and self.server is not None:
+            return f"embedded local server at {self.base_url} (engine: {self.server.engine_description})"
+        if self.kind == "custom":
+            return f"{self.base_url} (from {BASE_URL_ENV_VAR})"
+        return f"Gemini API at {self.base_url}"
+
+    def close(self) -> None:
+        self.client.close()
+        if self.server is not None:
+            self.server.stop()
+
+
+def environment_signature() -> tuple[str | None, ...]:
+    """Changes whenever the variables that choose the backend change."""
+    return tuple(os.environ.get(n) for n in (*API_KEY_ENV_VARS, BASE_URL_ENV_VAR))
+
+
+def key_source() -> str | None:
+    return next((name for name in API_KEY_ENV_VARS if os.environ.get(name)), None)
+
+
+def resolve_backend(announce: Callable[[str], None], engine: str | None = None) -> Backend:
+    from ._client import Client
+
+    base_url = os.environ.get(BASE_URL_ENV_VAR)
+    source = key_source()
+    if base_url:
+        return Backend("custom", base_url.rstrip("/"), Client(base_url=base_url), source)
+    if source:
+        return Backend("gemini", DEFAULT_BASE_URL, Client(), source)
+    try:
+        from .local import start_server
+    except ImportError:
+        raise BackendUnavailable(
+            "no GEMINI_API_KEY set and the embedded server is not installed: set GEMINI_API_KEY, "
+            "or pip install 'gemini-magics[local]'"
+        ) from None
+    try:
+        server = start_server(engine=engine)
+    except (RuntimeError, ValueError, OSError) as exc:
+        raise BackendUnavailable(f"the embedded local server did not start: {exc}") from None
+    announce(
+        f"gemini-magics: no API key set, so using the embedded local server (engine: {server.engine_description}); "
+        "set GEMINI_API_KEY to talk to Gemini."
+    )
+    return Backend("local", server.base_url, Client(base_url=server.base_url, max_retries=1), None, server)

@@ -1,0 +1,263 @@
+"""Prompt templating: ``{{name}}`` references in a cell become typed content parts at their place.
+
+The cell text is never passed through ``str.format``: only ``{{ identifier(.attr | [int] | ["key"])* }}``
+is a reference, so code and JSON braces pass untouched and ``\\{{`` stays a literal ``{{``. Each
+referenced object becomes a part: text for strings and numbers, JSON for dicts and lists, a compact
+table for DataFrames, PNG images for PIL images / numpy arrays / matplotlib figures, and
+image/audio/video/document parts for paths and bytes. No HTTP here: big files are left for the
+caller to upload (:class:`PendingUpload`).
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import mimetypes
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+REFERENCE = re.compile(
+    r"(?P<escape>\\)?\{\{\s*(?P<expr>[A-Za-z_]\w*(?:\s*\.\s*[A-Za-z_]\w*|\s*\[\s*(?:-?\d+|\"[^\"\n]*\"|'[^'\n]*')\s*\])*)\s*\}\}"
+)
+_STEP = re.compile(r"\.\s*(?P<attr>[A-Za-z_]\w*)|\[\s*(?P<index>-?\d+|\"[^\"\n]*\"|'[^'\n]*')\s*\]")
+INLINE_LIMIT = 15 * 1024 * 1024
+
+_SIGNATURES: tuple[tuple[bytes, str], ...] = (
+    (b"\x89PNG\r\n\x1a\n", "image/png"), (b"\xff\xd8\xff", "image/jpeg"), (b"GIF8", "image/gif"),
+    (b"%PDF", "application/pdf"), (b"ID3", "audio/mp3"), (b"OggS", "audio/ogg"), (b"fLaC", "audio/flac"),
+)  # fmt: skip
+
+
+class TemplateError(ValueError):
+    """A reference that cannot be resolved; the message is one line for the user."""
+
+
+@dataclass
+class PendingUpload:
+    """A file too big to send inline: the caller uploads it and replaces this with a file part."""
+
+    path: Path
+    mime_type: str
+    label: str
+
+
+@dataclass
+class Options:
+    table_budget: int = 4000
+    """Characters a DataFrame/Series summary may take; the cap is said in the text."""
+    max_columns: int = 20
+
+
+def find_references(text: str) -> list[str]:
+    return [m.group("expr") for m in REFERENCE.finditer(text) if not m.group("escape")]
+
+
+def resolve(expr: str, namespace: Mapping[str, Any]) -> Any:
+    head = re.match(r"[A-Za-z_]\w*", expr)
+    assert head is not None
+    name = head.group(0)
+    value = namespace[name]
+    for step in _STEP.finditer(expr, head.end()):
+        if step.group("attr"):
+            attr = step.group("attr")
+            try:
+                value = getattr(value, attr)
+            except AttributeError:
+                raise TemplateError(f"{{{{{expr}}}}}: {type(value).__name__} object has no attribute {attr!r}") from None
+        else:
+            raw = step.group("index")
+            key: Any = int(raw) if raw.lstrip("-").isdigit() else raw[1:-1]
+            try:
+                value = value[key]
+            except (KeyError, IndexError, TypeError) as exc:
+                raise TemplateError(f"{{{{{expr}}}}}: cannot index {type(value).__name__} with {raw} ({type(exc).__name__})") from None
+    return value
+
+
+def render_parts(text: str, namespace: Mapping[str, Any], options: Options | None = None) -> list[dict[str, Any] | PendingUpload]:
+    """The cell text as content parts, references replaced by their objects' parts, in order."""
+    options = options or Options()
+    missing = sorted({e.split(".")[0].split("[")[0].strip() for e in find_references(text)} - set(namespace))
+    if missing:
+        names = ", ".join(missing)
+        raise TemplateError(f"unknown name{'s' if len(missing) > 1 else ''} in {{{{...}}}}: {names} (define it, or write \\{{{{ for a literal)")
+    parts: list[dict[str, Any] | PendingUpload] = []
+    pending_text: list[str] = []
+
+    def flush() -> None:
+        joined = "".join(pending_text)
+        pending_text.clear()
+        if joined.strip():
+            parts.append({"type": "text", "text": joined})
+
+    position = 0
+    for match in REFERENCE.finditer(text):
+        pending_text.append(text[position : match.start()])
+        position = match.end()
+        if match.group("escape"):
+            pending_text.append(match.group(0)[1:])
+            continue
+        expr = match.group("expr")
+        for part in object_parts(resolve(expr, namespace), expr, options):
+            if isinstance(part, dict) and part.get("type") == "text":
+                pending_text.append(part["text"])
+            else:
+                flush()
+                parts.append(part)
+    pending_text.append(text[position:])
+    flush()
+    return parts
+
+
+def object_parts(obj: Any, label: str, options: Options) -> list[dict[str, Any] | PendingUpload]:
+    if isinstance(obj, str):
+        return [_text(obj)]
+    if isinstance(obj, bool | int | float) or obj is None:
+        return [_text(str(obj))]
+    if isinstance(obj, bytes | bytearray | memoryview):
+        return [_bytes_part(bytes(obj), _sniff(bytes(obj)))]
+    if isinstance(obj, Path):
+        return [_path_part(obj, label)]
+    kind = f"{type(obj).__module__}.{type(obj).__qualname__}"
+    if kind.startswith("pandas.") and type(obj).__name__ in ("DataFrame", "Series"):
+        return [_text(summarise_table(obj, label, options))]
+    if kind.startswith("PIL.") or _has_mro(obj, "PIL.Image.Image"):
+        return [_png_part(_pil_png(obj))]
+    if kind.startswith("numpy.") and type(obj).__name__ == "ndarray":
+        return [_array_part(obj, label, options)]
+    if _has_mro(obj, "matplotlib.figure.Figure"):
+        buffer = io.BytesIO()
+        obj.savefig(buffer, format="png", bbox_inches="tight")
+        return [_png_part(buffer.getvalue())]
+    if kind == "gemini_magics.types.files.File":
+        return [obj.as_part()]
+    if isinstance(obj, dict | list | tuple):
+        return [_text(json.dumps(obj, default=str, ensure_ascii=False))]
+    to_dict = getattr(obj, "model_dump", None)
+    if callable(to_dict):  # pydantic models: their JSON
+        return [_text(json.dumps(to_dict(mode="json"), ensure_ascii=False))]
+    return [_text(str(obj))]
+
+
+def _text(text: str) -> dict[str, Any]:
+    return {"type": "text", "text": text}
+
+
+def _has_mro(obj: Any, dotted: str) -> bool:
+    return any(f"{c.__module__}.{c.__qualname__}" == dotted for c in type(obj).__mro__)
+
+
+def _kind_of(mime: str) -> str:
+    major = mime.split("/", 1)[0]
+    return major if major in ("image", "audio", "video") else "document"
+
+
+def _bytes_part(data: bytes, mime: str) -> dict[str, Any]:
+    return {"type": _kind_of(mime), "mime_type": mime, "data": base64.b64encode(data).decode()}
+
+
+def _png_part(png: bytes) -> dict[str, Any]:
+    return _bytes_part(png, "image/png")
+
+
+def _sniff(data: bytes) -> str:
+    for signature, mime in _SIGNATURES:
+        if data.startswith(signature):
+            return mime
+    if data[:4] == b"RIFF" and data[8:12] == b"WAVE":
+        return "audio/wav"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    if data[4:8] == b"ftyp":
+        return "video/mp4"
+    try:
+        data[:4096].decode("utf-8")
+    except UnicodeDecodeError:
+        return "application/octet-stream"
+    return "text/plain"
+
+
+def _path_part(path: Path, label: str) -> dict[str, Any] | PendingUpload:
+    if not path.is_file():
+        raise TemplateError(f"{{{{{label}}}}}: no such file: {path}")
+    mime = mimetypes.guess_type(path.name)[0] or _sniff(path.read_bytes()[:64])
+    size = path.stat().st_size
+    if size > INLINE_LIMIT:
+        return PendingUpload(path, mime, label)
+    return _bytes_part(path.read_bytes(), mime)
+
+
+def _pil_png(image: Any) -> bytes:
+    buffer = io.BytesIO()
+    if image.mode not in ("RGB", "RGBA", "L", "LA", "P"):
+        image = image.convert("RGBA")
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def _array_part(array: Any, label: str, options: Options) -> dict[str, Any]:
+    shape = getattr(array, "shape", ())
+    if len(shape) == 2 or (len(shape) == 3 and shape[2] in (1, 3, 4)):
+        try:
+            from PIL import Image
+        except ImportError:
+            raise TemplateError(f"{{{{{label}}}}}: sending an array as an image needs Pillow (pip install pillow)") from None
+        import numpy as np
+
+        data = array
+        if data.dtype != np.uint8:
+            scale = 255.0 if float(np.nanmax(data)) <= 1.0 else 1.0
+            data = np.clip(np.nan_to_num(data) * scale, 0, 255).astype(np.uint8)
+        if data.ndim == 3 and data.shape[2] == 1:
+            data = data[:, :, 0]
+        return _png_part(_pil_png(Image.fromarray(data)))
+    text = f"array {label} shape={shape} dtype={array.dtype}:\n{array!r}"
+    return _text(_cap(text, options.table_budget))
+
+
+def _cap(text: str, budget: int) -> str:
+    if len(text) <= budget:
+        return text
+    return text[: budget - 60] + f"\n[... cut to {budget} characters of {len(text)}]"
+
+
+def summarise_table(obj: Any, label: str, options: Options) -> str:
+    """Shape, dtypes and a head/tail sample as CSV, fitted to ``options.table_budget`` characters."""
+    frame = obj.to_frame() if type(obj).__name__ == "Series" else obj
+    rows, cols = frame.shape
+    shown_cols = list(frame.columns[: options.max_columns])
+    lines = [f"{type(obj).__name__} {label}: {rows} rows × {cols} columns"]
+    lines.append("columns: " + ", ".join(f"{c} ({frame[c].dtype})" for c in shown_cols))
+    if cols > len(shown_cols):
+        lines.append(f"(only the first {len(shown_cols)} of {cols} columns are shown)")
+    header = "\n".join(lines)
+    sample = frame[shown_cols]
+    for n in (rows, 20, 10, 5, 3, 1):
+        if n > rows:
+            continue
+        if n >= rows:
+            body, note = sample.to_csv(), ""
+        else:
+            head = max(1, (n + 1) // 2)
+            tail = n - head
+            body = sample.head(head).to_csv()
+            if tail:
+                body += "...\n" + sample.tail(tail).to_csv(header=False)
+            note = f"(sample: first {head} and last {tail} of {rows} rows, to fit a {options.table_budget}-character budget)"
+        text = f"{header}\n{note}\n{body}".replace("\n\n", "\n")
+        if len(text) <= options.table_budget:
+            return text.rstrip("\n")
+    return _cap(f"{header}\n{sample.head(1).to_csv()}", options.table_budget)
+
+
+def summarise_part(part: dict[str, Any]) -> dict[str, Any]:
+    """A part for display: base64 walls replaced by their size and type."""
+    out = dict(part)
+    data = out.get("data")
+    if isinstance(data, str) and len(data) > 80:
+        out["data"] = f"<{len(data) * 3 // 4} bytes {out.get('mime_type', '')}>".replace(" >", ">")
+    return out

@@ -1,0 +1,1 @@
+"""Rendering: the final result object and the live view. Nothing here imports httpx."""

@@ -1,0 +1,110 @@
+"""The live view shown while an answer arrives: widgets in a kernel, streamed text in a terminal.
+
+The live view is a transient: when the answer is complete it goes away and the cell's result (a
+plain, deterministic mimebundle) is the output that stays. See ``widgets.py`` for the kernel view.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from ..types.events import InteractionEvent
+    from ..types.interaction import Interaction
+
+
+class LiveView(Protocol):
+    stopped: bool
+
+    def __enter__(self) -> LiveView: ...
+    def __exit__(self, *exc: object) -> None: ...
+    def attach(self, stream: Any, cancel: Callable[[], None]) -> None: ...
+    def event(self, event: InteractionEvent, stream: Any) -> None: ...
+    def finish(self, interaction: Interaction) -> None: ...
+
+
+class NullView:
+    """No live view (``%config InteractMagics.live = False``, or nowhere to show one)."""
+
+    stopped = False
+
+    def __enter__(self) -> NullView:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+    def attach(self, stream: Any, cancel: Callable[[], None]) -> None:
+        pass
+
+    def event(self, event: InteractionEvent, stream: Any) -> None:
+        pass
+
+    def finish(self, interaction: Interaction) -> None:
+        pass
+
+
+class TerminalView(NullView):
+    """Terminal IPython: print text deltas as they arrive; the final result is shown after."""
+
+    def __init__(self) -> None:
+        self._printed = False
+
+    def event(self, event: InteractionEvent, stream: Any) -> None:
+        from ..types.content import TextContent
+
+        delta = getattr(event, "delta", None)
+        if isinstance(delta, TextContent) and delta.text:
+            sys.stdout.write(delta.text)
+            sys.stdout.flush()
+            self._printed = True
+
+    def finish(self, interaction: Interaction) -> None:
+        if self._printed:
+            sys.stdout.write("\n\n")
+            sys.stdout.flush()
+
+
+def in_kernel(shell: Any) -> bool:
+    return shell is not None and getattr(shell, "kernel", None) is not None
+
+
+def make_live_view(shell: Any, *, enabled: bool, model: str, stream: bool, structured: bool = False) -> LiveView:
+    if not enabled:
+        return NullView()
+    if in_kernel(shell):
+        from .widgets import WidgetView
+
+        return WidgetView(model=model, structured=structured)
+    if shell is not None and type(shell).__name__ == "TerminalInteractiveShell" and stream:
+        return TerminalView()
+    return NullView()
+
+
+class BackgroundView(Protocol):
+    def status(self, status: str) -> None: ...
+    def finish(self, run: Any) -> None: ...
+
+
+class PrintedBackgroundView:
+    """Outside a kernel: say when the background interaction ends."""
+
+    def __init__(self, run: Any) -> None:
+        self.run = run
+
+    def status(self, status: str) -> None:
+        pass
+
+    def finish(self, run: Any) -> None:
+        print(f"\n[gemini-magics] {run!r}" + (f": {run.error}" if run.error else ""), flush=True)
+
+
+def make_background_view(shell: Any, *, enabled: bool, run: Any, cancel: Callable[[], Any]) -> BackgroundView:
+    if enabled and in_kernel(shell):
+        from .widgets import BackgroundWidget
+
+        return BackgroundWidget(run, cancel)
+    return PrintedBackgroundView(run)

@@ -1,0 +1,178 @@
+"""InteractionResult: what a cell returns and ``--out`` binds, with a deterministic mimebundle."""
+
+from __future__ import annotations
+
+import base64
+import json
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ..types.content import Content, Step
+    from ..types.interaction import Interaction, Usage
+
+
+def usage_line(usage: Usage | None) -> str:
+    if usage is None:
+        return ""
+    parts = [f"{usage.total_input_tokens or 0} in", f"{usage.total_output_tokens or 0} out"]
+    if usage.total_thought_tokens:
+        parts.append(f"{usage.total_thought_tokens} thought")
+    if usage.total_cached_tokens:
+        parts.append(f"{usage.total_cached_tokens} cached")
+    return " / ".join(parts) + " tokens"
+
+
+class InteractionResult:
+    """The outcome of one ``%%interact`` cell.
+
+    ``.text`` the answer's text; ``.data`` the parsed structured output (a model instance or a dict)
+    when ``--schema`` was given; ``.images`` the generated images as PIL images; ``.interaction``
+    the full typed Interaction (``.outputs``, ``.steps``, ``.usage``, ``.id`` are shortcuts to it).
+    """
+
+    def __init__(
+        self,
+        interaction: Interaction,
+        *,
+        model: str,
+        chain: str | None = None,
+        turn: int | None = None,
+        data: Any = None,
+        schema_name: str | None = None,
+        stored: bool = True,
+    ) -> None:
+        self.interaction = interaction
+        self.model = model
+        self.chain = chain
+        self.turn = turn
+        self.data = data
+        self.schema_name = schema_name
+        self.stored = stored
+
+    id = property(lambda self: self.interaction.id)
+    status = property(lambda self: self.interaction.status)
+
+    @property
+    def text(self) -> str:
+        return self.interaction.text
+
+    @property
+    def outputs(self) -> list[Content]:
+        return self.interaction.outputs or []
+
+    @property
+    def steps(self) -> list[Step]:
+        return self.interaction.steps or []
+
+    @property
+    def usage(self) -> Usage | None:
+        return self.interaction.usage
+
+    @cached_property
+    def images(self) -> list[Any]:
+        """Generated images as ``PIL.Image.Image`` objects."""
+        images = self.interaction.images
+        if not images:
+            return []
+        import io
+
+        from PIL import Image
+
+        return [Image.open(io.BytesIO(block.as_bytes())) for block in images if block.data]
+
+    def __repr__(self) -> str:
+        preview = self.text if len(self.text) <= 60 else self.text[:57] + "..."
+        return f"InteractionResult(id={self.id!r}, model={self.model!r}, status={self.status!r}, text={preview!r})"
+
+    # -- display ------------------------------------------------------------------------------------
+
+    def footer(self) -> str:
+        bits = [self.model]
+        usage = usage_line(self.usage)
+        if usage:
+            bits.append(usage)
+        if self.chain:
+            bits.append(f"chain {self.chain}" + (f" (turn {self.turn})" if self.turn else ""))
+        elif not self.stored:
+            bits.append("not stored")
+        return " · ".join(bits)
+
+    def _data_json(self) -> Any:
+        data = self.data
+        dump = getattr(data, "model_dump", None)
+        if callable(dump):
+            return dump(mode="json")
+        if isinstance(data, list):
+            return [item.model_dump(mode="json") if hasattr(item, "model_dump") else item for item in data]
+        return data
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Plain text, Markdown, the first image as PNG and structured data as JSON, with provenance.
+
+        Deterministic for a deterministic answer: no ids or timings in the data, only in metadata.
+        """
+        thoughts = [t.text for t in self.interaction.thoughts if t.text]
+        markdown: list[str] = []
+        if thoughts:
+            markdown.append("<details><summary>Thoughts</summary>\n\n" + "\n\n".join(thoughts) + "\n\n</details>\n")
+        data_json = self._data_json() if self.data is not None else None
+        if data_json is not None:
+            markdown.append("```json\n" + json.dumps(data_json, indent=2, ensure_ascii=False) + "\n```")
+        elif self.text:
+            markdown.append(self.text)
+        for i, block in enumerate(self.interaction.images):
+            if block.data:
+                markdown.append(f"![generated image {i + 1}](data:{block.mime_type or 'image/png'};base64,{block.data})")
+        footer = self.footer()
+        markdown.append(f"\n<sub>{footer}</sub>")
+        plain = (json.dumps(data_json, indent=2, ensure_ascii=False) if data_json is not None else self.text)
+        if self.interaction.images:
+            plain += f"\n[{len(self.interaction.images)} image(s)]"
+        bundle: dict[str, Any] = {"text/plain": f"{plain}\n-- {footer}", "text/markdown": "\n\n".join(markdown)}
+        pngs = [b for b in self.interaction.images if b.data and (b.mime_type or "image/png") == "image/png"]
+        if pngs:
+            bundle["image/png"] = pngs[0].data
+        if data_json is not None:
+            bundle["application/json"] = data_json if isinstance(data_json, dict) else {"items": data_json}
+        metadata = {"gemini_magics": {
+            "model": self.model, "interaction_id": self.id, "chain": self.chain, "turn": self.turn,
+            "status": self.status, "usage": self.usage.to_dict() if self.usage else None,
+        }}  # fmt: skip
+        return bundle, metadata
+
+
+def decode_png(data_b64: str) -> bytes:
+    return base64.b64decode(data_b64)
+
+
+class TextTable:
+    """A small table shown as Markdown in notebooks and aligned text in terminals."""
+
+    def __init__(self, headers: list[str], rows: list[list[Any]], title: str | None = None, empty: str = "(none)") -> None:
+        self.headers = headers
+        self.rows = [[("" if v is None else str(v)) for v in row] for row in rows]
+        self.title = title
+        self.empty = empty
+
+    def __repr__(self) -> str:
+        return self._plain()
+
+    def _plain(self) -> str:
+        lines = [self.title] if self.title else []
+        if not self.rows:
+            return "\n".join(lines + [self.empty])
+        widths = [max(len(h), *(len(r[i]) for r in self.rows)) for i, h in enumerate(self.headers)]
+        lines.append("  ".join(h.ljust(w) for h, w in zip(self.headers, widths)).rstrip())
+        lines.extend("  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip() for row in self.rows)
+        return "\n".join(lines)
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
+        md = [f"**{self.title}**\n"] if self.title else []
+        if not self.rows:
+            md.append(self.empty)
+        else:
+            md.append("| " + " | ".join(self.headers) + " |")
+            md.append("|" + "---|" * len(self.headers))
+            md.extend("| " + " | ".join(v.replace("|", "\\|").replace("\n", " ") for v in row) + " |" for row in self.rows)
+        return {"text/plain": self._plain(), "text/markdown": "\n".join(md)}
