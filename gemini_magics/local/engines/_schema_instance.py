@@ -7,11 +7,16 @@ from typing import Any
 
 _WORD = re.compile(r"\b[A-Z][a-zA-Z]+\b")
 _NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
+# capitalised only because they start an instruction; not values worth extracting
+_STOPWORDS = frozenset(
+    "A An The This That These Those Call Use Get Give Find Show Tell List Extract Please What Who Where When "
+    "Which Why How Is Are Do Does Can Could Would Should Make Write Describe Summarise Summarize Return I It".split()
+)
 
 
 class _Source:
     def __init__(self, text: str) -> None:
-        self.words = _WORD.findall(text)
+        self.words = [w for w in _WORD.findall(text) if w not in _STOPWORDS]
         self.numbers = _NUMBER.findall(text)
 
     def word(self, name: str) -> str:

@@ -1,0 +1,133 @@
+"""Shared fixtures: a no-network guard, loopback servers, clients of both schema generations, shells."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import socket
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from gemini_magics import Client
+from gemini_magics.local import LocalServer, start_server
+
+LEGACY_REVISION = "2026-05-07"
+
+
+def _is_loopback(address: Any) -> bool:
+    if isinstance(address, str | bytes):  # AF_UNIX
+        return True
+    host = address[0]
+    if host in ("localhost",):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@pytest.fixture(autouse=True)
+def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Any connection to a non-loopback address fails the test: tests never touch the real API."""
+    original = socket.socket.connect
+
+    def guarded(self: socket.socket, address: Any) -> Any:
+        if not _is_loopback(address):
+            raise AssertionError(f"test tried to reach the network: {address!r}")
+        return original(self, address)
+
+    monkeypatch.setattr(socket.socket, "connect", guarded)
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("GEMINI_API_KEY", "GOOGLE_API_KEY", "GEMINI_BASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("GEMINI_MAGICS_ENGINE", "scripted")
+
+
+@pytest.fixture(scope="session")
+def server() -> Iterator[LocalServer]:
+    srv = start_server(engine="scripted")
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(params=["steps", "legacy"])
+def generation(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def client(server: LocalServer, generation: str) -> Iterator[Client]:
+    revision = LEGACY_REVISION if generation == "legacy" else "2026-05-20"
+    with Client(base_url=server.base_url, api_revision=revision, max_retries=2) as c:
+        c._sleep = lambda s: None
+        yield c
+
+
+@pytest.fixture
+def steps_client(server: LocalServer) -> Iterator[Client]:
+    with Client(base_url=server.base_url, max_retries=2) as c:
+        yield c
+
+
+def requests_to(server: LocalServer, path_part: str, method: str = "POST") -> list[dict[str, Any]]:
+    return [r for r in server.api.requests if r["method"] == method and path_part in r["path"]]
+
+
+class Shell:
+    """A real IPython shell with the extension loaded, and helpers to run cells in it."""
+
+    def __init__(self, base_url: str) -> None:
+        from IPython.core.interactiveshell import InteractiveShell
+        from traitlets.config import Config
+
+        config = Config()
+        config.HistoryManager.enabled = False
+        self.ip = InteractiveShell(config=config)
+        self.ip.run_line_magic("load_ext", "gemini_magics")
+        self.magics = self.ip._gemini_magics
+        self.base_url = base_url
+
+    def run(self, cell: str) -> Any:
+        """Run a cell that must succeed; return its value."""
+        result = self.ip.run_cell(cell)
+        if not result.success:
+            raise AssertionError(f"cell failed: {result.error_in_exec or result.error_before_exec!r}")
+        return result.result
+
+    def fail(self, cell: str) -> BaseException:
+        result = self.ip.run_cell(cell)
+        assert not result.success, f"cell should have failed: {cell!r}"
+        error = result.error_in_exec or result.error_before_exec
+        assert error is not None
+        return error
+
+    def close(self) -> None:
+        self.ip.run_line_magic("unload_ext", "gemini_magics")
+        self.ip.clear_instance()
+
+
+@pytest.fixture
+def shell(server: LocalServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[Shell]:
+    monkeypatch.setenv("GEMINI_BASE_URL", server.base_url)
+    sh = Shell(server.base_url)
+    yield sh
+    sh.close()
+
+
+@pytest.fixture
+def make_shell(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[], Shell]]:
+    shells: list[Shell] = []
+
+    def make() -> Shell:
+        sh = Shell(os.environ.get("GEMINI_BASE_URL", ""))
+        shells.append(sh)
+        return sh
+
+    yield make
+    for sh in shells:
+        sh.close()

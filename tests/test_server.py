@@ -1,0 +1,204 @@
+"""The local server's semantics, each checked over real loopback HTTP."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+import time
+
+import httpx
+import pytest
+
+from gemini_magics import Client
+from gemini_magics._exceptions import AuthenticationError, BadRequestError, NotFoundError
+from gemini_magics.local import start_server
+
+
+def post(server, body, **headers):  # type: ignore[no-untyped-def]
+    return httpx.post(f"{server.base_url}/v1beta/interactions", json=body, headers=headers, timeout=30)
+
+
+def test_store_defaults_to_true_and_interactions_can_be_fetched(steps_client: Client) -> None:
+    created = steps_client.interactions.create(model="m", input="hi")
+    assert created.store is True or created.store is None
+    assert steps_client.interactions.get(created.id).text == created.text
+
+
+def test_previous_interaction_must_exist_and_be_finished(steps_client: Client) -> None:
+    with pytest.raises(NotFoundError, match="not found"):
+        steps_client.interactions.create(model="m", input="x", previous_interaction_id="v1_nope")
+    running = steps_client.interactions.create(model="m", input="slow", background=True, extra_headers={"X-Scripted-Delay-Ms": "100"})
+    with pytest.raises(BadRequestError, match="still in_progress"):
+        steps_client.interactions.create(model="m", input="x", previous_interaction_id=running.id)
+    steps_client.interactions.cancel(running.id)
+
+
+def test_store_false_cannot_be_fetched_or_continued(steps_client: Client) -> None:
+    unstored = steps_client.interactions.create(model="m", input="Hi, my name is Zed.", store=False)
+    assert unstored.text
+    with pytest.raises(NotFoundError):
+        steps_client.interactions.get(unstored.id)
+    with pytest.raises(NotFoundError):
+        steps_client.interactions.create(model="m", input="again", previous_interaction_id=unstored.id)
+
+
+def test_background_with_store_false_is_rejected(server) -> None:  # type: ignore[no-untyped-def]
+    response = post(server, {"model": "m", "input": "x", "background": True, "store": False})
+    assert response.status_code == 400
+    assert response.json() == {"error": {"code": "invalid_argument", "message": "background=true requires store=true"}}
+
+
+def test_background_returns_at_once_and_cancel_works(steps_client: Client) -> None:
+    t0 = time.monotonic()
+    started = steps_client.interactions.create(model="m", input="long job", background=True,
+                                               extra_headers={"X-Scripted-Delay-Ms": "200", "X-Scripted-Deltas": "50"})  # fmt: skip
+    assert time.monotonic() - t0 < 1.0 and started.status == "in_progress"
+    assert steps_client.interactions.get(started.id).status == "in_progress"
+    cancelled = steps_client.interactions.cancel(started.id)
+    assert cancelled.status == "cancelled"
+    with pytest.raises(BadRequestError, match="already cancelled"):
+        steps_client.interactions.cancel(started.id)
+    with pytest.raises(BadRequestError, match="ended cancelled"):
+        steps_client.interactions.create(model="m", input="next", previous_interaction_id=started.id)
+
+
+def test_every_event_has_an_id_and_streams_resume_from_any_of_them(steps_client: Client) -> None:
+    with steps_client.interactions.create(model="m", input="ids please", stream=True) as stream:
+        events = list(stream)
+    ids = [e.event_id for e in events]
+    assert all(ids) and len(set(ids)) == len(ids)
+    for cut in (1, len(events) // 2, len(events) - 1):
+        replay = list(steps_client.interactions.get(events[0].interaction.id, stream=True, last_event_id=ids[cut - 1]))  # type: ignore[union-attr]
+        assert [e.event_id for e in replay] == ids[cut:]
+
+
+def test_interaction_echoes_config_and_counts_usage(steps_client: Client) -> None:
+    tools = [{"type": "function", "name": "f", "parameters": {"type": "object", "properties": {}}}]
+    first = steps_client.interactions.create(model="m", input="one")
+    second = steps_client.interactions.create(
+        model="gemini-x", input="two words", system_instruction="Be brief.", tools=tools,
+        generation_config={"temperature": 0.1, "seed": 3}, previous_interaction_id=first.id,
+    )  # fmt: skip
+    fetched = steps_client.interactions.get(second.id)
+    assert fetched.model == "gemini-x" and fetched.system_instruction == "Be brief."
+    assert fetched.tools[0].name == "f" and fetched.generation_config.seed == 3  # type: ignore[union-attr,index]
+    assert fetched.previous_interaction_id == first.id
+    usage = fetched.usage
+    assert usage and usage.total_input_tokens and usage.total_output_tokens
+    assert usage.total_tokens == usage.total_input_tokens + usage.total_output_tokens
+    assert usage.total_input_tokens > first.usage.total_input_tokens  # type: ignore[union-attr,operator]  # the chain is seen
+
+
+def test_engine_sees_the_whole_chain_including_function_calls(steps_client: Client) -> None:
+    tools = [{"type": "function", "name": "add", "parameters": {"type": "object", "properties": {"a": {"type": "integer"}}}}]
+    first = steps_client.interactions.create(model="m", input="Hi, my name is Ada. Then call add with 2", tools=tools)
+    call = first.function_calls[0]
+    second = steps_client.interactions.create(model="m", previous_interaction_id=first.id, tools=tools,
+                                              input=[{"type": "function_result", "call_id": call.id, "name": "add", "result": 4}])  # fmt: skip
+    third = steps_client.interactions.create(model="m", previous_interaction_id=second.id, input="What is my name?")
+    assert "4" in second.text and third.text == "Your name is Ada."
+    chain = steps_client.interactions.get(third.id, include_input=True)
+    assert chain.previous_interaction_id == second.id
+
+
+def test_api_key_is_enforced() -> None:
+    with start_server(engine="scripted", api_key="sekret") as server:
+        with pytest.raises(AuthenticationError):
+            Client(base_url=server.base_url, max_retries=0).interactions.create(model="m", input="x")
+        assert Client(base_url=server.base_url, api_key="sekret").interactions.create(model="m", input="x").text
+        assert httpx.post(f"{server.base_url}/v1/interactions?key=sekret", json={"model": "m", "input": "x"}).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ([1, 2], "must be a JSON object"),
+        ({"input": "x"}, "missing field 'model'"),
+        ({"model": "m"}, "missing field 'input'"),
+        ({"model": "m", "agent": "a", "input": "x"}, "not both"),
+        ({"model": "m", "input": "x", "generation_config": {"temperature": "hot"}}, "generation_config.temperature"),
+        ({"model": "m", "input": "x", "tools": [{"name": "f"}]}, "tools"),
+        ({"model": "m", "input": 5}, "input"),
+    ],
+)
+def test_malformed_bodies_get_400_naming_the_field(server, body, message) -> None:  # type: ignore[no-untyped-def]
+    response = post(server, body)
+    assert response.status_code == 400 and response.json()["error"]["code"] == "invalid_argument"
+    assert message in response.json()["error"]["message"]
+
+
+def test_non_json_bodies_unknown_fields_versions_and_size(server) -> None:  # type: ignore[no-untyped-def]
+    raw = httpx.post(f"{server.base_url}/v1beta/interactions", content=b"{nope", headers={"content-type": "application/json"})
+    assert raw.status_code == 400 and "not valid JSON" in raw.json()["error"]["message"]
+    tolerant = post(server, {"model": "m", "input": "x", "future_field": {"a": 1}, "service_tier": "flex"})
+    assert tolerant.status_code == 200
+    for version in ("v1", "v1alpha"):
+        assert httpx.post(f"{server.base_url}/{version}/interactions", json={"model": "m", "input": "x"}).status_code == 200
+    assert httpx.post(f"{server.base_url}/v2/interactions", json={"model": "m", "input": "x"}).status_code == 404
+    huge = httpx.post(f"{server.base_url}/v1beta/interactions", content=b"x" * (21 * 1024 * 1024))
+    assert huge.status_code == 413
+
+
+def test_legacy_schema_for_old_revisions_and_old_sdk_user_agents(server) -> None:  # type: ignore[no-untyped-def]
+    for headers in ({"Api-Revision": "2026-05-07"}, {"User-Agent": "google-genai-sdk/1.55.0 gl-python/3.11"}):
+        body = post(server, {"model": "m", "input": "x"}, **headers).json()
+        assert "outputs" in body and "steps" not in body and body["role"] == "model"
+    assert "steps" in post(server, {"model": "m", "input": "x"}).json()
+
+
+def test_scripted_failures_with_retry_after(server) -> None:  # type: ignore[no-untyped-def]
+    assert post(server, {"model": "m", "input": "x"}, **{"X-Scripted-Fail": "503:1"}).status_code == 503
+    first = post(server, {"model": "m", "input": "x"}, **{"X-Scripted-Fail": "429:2"})
+    assert first.status_code == 429 and first.headers["retry-after"] == "1"
+    assert post(server, {"model": "m", "input": "x"}, **{"X-Scripted-Fail": "429:2"}).status_code == 429
+    assert post(server, {"model": "m", "input": "x"}, **{"X-Scripted-Fail": "429:2"}).status_code == 200
+
+
+def test_fifty_concurrent_streams_all_complete(server) -> None:  # type: ignore[no-untyped-def]
+    results: list[str] = []
+    errors: list[BaseException] = []
+
+    def one(i: int) -> None:
+        try:
+            with Client(base_url=server.base_url, max_retries=0) as client:
+                stream = client.interactions.create(model="m", input=f"client {i}", stream=True,
+                                                    extra_headers={"X-Scripted-Deltas": "20", "X-Scripted-Delay-Ms": "5"})  # fmt: skip
+                results.append(stream.until_done().status or "")
+        except BaseException as exc:  # noqa: BLE001 - collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(50)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors and results == ["completed"] * 50
+
+
+def test_stopping_a_foreground_stream_cancels_it_on_the_server(steps_client: Client) -> None:
+    stream = steps_client.interactions.create(model="m", input="stop me", stream=True,
+                                              extra_headers={"X-Scripted-Deltas": "200", "X-Scripted-Delay-Ms": "20"})  # fmt: skip
+    for _ in zip(range(5), stream):
+        pass
+    interaction_id = stream.interaction_id
+    stream.close()
+    deadline = time.monotonic() + 10
+    while steps_client.interactions.get(interaction_id).status == "in_progress" and time.monotonic() < deadline:  # type: ignore[arg-type]
+        time.sleep(0.1)
+    assert steps_client.interactions.get(interaction_id).status == "cancelled"  # type: ignore[arg-type]
+
+
+def test_cli_serve_prints_its_url_and_serves_until_stopped() -> None:
+    process = subprocess.Popen([sys.executable, "-m", "gemini_magics.cli", "serve", "--engine", "scripted", "--port", "0"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        line = process.stdout.readline()  # type: ignore[union-attr]
+        assert "on http://127.0.0.1:" in line and "scripted" in line
+        base_url = line.split(" on ", 1)[1].split()[0]
+        answer = Client(base_url=base_url).interactions.create(model="m", input="over the CLI")
+        assert "over the CLI" in answer.text
+    finally:
+        process.terminate()
+        process.wait(10)
+    assert process.returncode is not None
