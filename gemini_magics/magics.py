@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class, output_can_be_silenced
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
-from traitlets import Bool, Int, Unicode
+from traitlets import Bool, Dict, Int, Unicode
 
 from ._constants import DEFAULT_MODEL
 from .chains import DEFAULT_CHAIN, ChainRegistry, Plan, Turn
@@ -74,6 +74,7 @@ class InteractMagics(Magics):
     stream = Bool(True, help="Stream answers (--no-stream turns it off for one cell).").tag(config=True)
     live = Bool(True, help="Show the live streaming view while an answer arrives.").tag(config=True)
     table_budget = Int(4000, help="Characters a DataFrame summary may take in a prompt.").tag(config=True)
+    headers = Dict(value_trait=Unicode(), help="Extra HTTP headers sent with every request (proxies, tracing).").tag(config=True)
     engine = Unicode("", help="Engine of the embedded local server: smollm2 or scripted (default: GEMINI_MAGICS_ENGINE, else smollm2 if installed).").tag(config=True)
 
     def __init__(self, shell: InteractiveShell | None = None, **kwargs: Any) -> None:
@@ -193,7 +194,10 @@ class InteractMagics(Magics):
             raise UsageError(f"--max-tokens must be a positive number, got {args.max_tokens}")
         if args.temperature is not None and not 0.0 <= args.temperature <= 2.0:
             raise UsageError(f"--temperature must be between 0 and 2, got {args.temperature}")
-        if not cell.strip():
+        # a trailing ';' is IPython's "silence the output" marker, not part of the prompt
+        cell = cell.strip()
+        cell = cell[:-1].rstrip() if cell.endswith(";") else cell
+        if not cell:
             raise UsageError("the cell is empty: write the prompt below the %%interact line")
         namespace = self.shell.user_ns if self.shell is not None else {}
         schema_name, schema_obj, response_schema = self._schema(args.schema, namespace)
@@ -340,10 +344,10 @@ class InteractMagics(Magics):
         view = make_live_view(self.shell, enabled=self.live, model=model, stream=stream)
         if not stream:
             with view:
-                interaction = client.interactions.create(**body)
+                interaction = client.interactions.create(extra_headers=self.headers or None, **body)
                 view.finish(interaction)
             return interaction
-        events = client.interactions.create(stream=True, **body)
+        events = client.interactions.create(stream=True, extra_headers=self.headers or None, **body)
         with view, events:
             view.attach(events, cancel=lambda: self._cancel_quietly(client, events))
             try:
@@ -368,7 +372,7 @@ class InteractMagics(Magics):
     ) -> BackgroundRun:
         from .render.live import make_background_view
 
-        started = client.interactions.create(**body)
+        started = client.interactions.create(extra_headers=self.headers or None, **body)
         run = BackgroundRun(started.id, model, out, chain_name)
         view = make_background_view(self.shell, enabled=self.live, run=run, cancel=lambda: client.interactions.cancel(started.id))
         chain_length = len(self.chains.turns(chain_name))
@@ -415,7 +419,7 @@ class InteractMagics(Magics):
         return self._backend
 
     @staticmethod
-    def _describe_error(exc: Exception, backend: Backend) -> str:
+    def _describe_error(exc: Exception, backend: Backend, not_found: str | None = None) -> str:
         from ._exceptions import APIConnectionError, APIStatusError, StreamError
 
         if isinstance(exc, APIStatusError):
@@ -423,7 +427,7 @@ class InteractMagics(Magics):
             hints = {
                 401: "check GEMINI_API_KEY",
                 403: "check that the key may use this model",
-                404: "the model or a previous interaction was not found: check -m, or start afresh with --new",
+                404: not_found or "the model or a previous interaction was not found: check -m, or start afresh with --new",
                 429: "rate limited: wait and re-run the cell",
             }
             hint = hints.get(exc.status_code, "fix the request" if exc.status_code < 500 else "the server failed: re-run the cell later")
@@ -479,7 +483,7 @@ class InteractMagics(Magics):
 
         configured = self.config.get("InteractMagics", {}) if self.config is not None else {}
         rows: list[list[Any]] = []
-        for name in ("model", "image_model", "system", "stream", "live", "table_budget", "engine"):
+        for name in ("model", "image_model", "system", "stream", "live", "table_budget", "headers", "engine"):
             source = "%config / ipython_config.py" if name in configured else "default"
             rows.append([name, repr(getattr(self, name)), source])
         source = key_source()
@@ -530,7 +534,8 @@ class InteractMagics(Magics):
         try:
             return call(backend.client)
         except GeminiError as exc:
-            raise UsageError(f"interact {action} {interaction_id}: {self._describe_error(exc, backend)}") from None
+            hint = "check the id: %interact history lists this session's"
+            raise UsageError(f"interact {action} {interaction_id}: {self._describe_error(exc, backend, hint)}") from None
 
     def _cmd_get(self, args: argparse.Namespace) -> Any:
         from .render.result import InteractionResult

