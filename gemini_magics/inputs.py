@@ -50,6 +50,8 @@ class Options:
     table_budget: int = 4000
     """Characters a DataFrame/Series summary may take; the cap is said in the text."""
     max_columns: int = 20
+    max_rows: int = 20
+    """Rows of a head/tail sample at most, however much budget is left."""
 
 
 def find_references(text: str) -> list[str]:
@@ -236,8 +238,8 @@ def summarise_table(obj: Any, label: str, options: Options) -> str:
         lines.append(f"(only the first {len(shown_cols)} of {cols} columns are shown)")
     header = "\n".join(lines)
     sample = frame[shown_cols]
-    for n in (rows, 20, 10, 5, 3, 1):
-        if n > rows:
+    for n in (rows, options.max_rows, 10, 5, 3, 1):
+        if n > rows or n > options.max_rows:
             continue
         if n >= rows:
             body, note = sample.to_csv(), ""
@@ -247,7 +249,7 @@ def summarise_table(obj: Any, label: str, options: Options) -> str:
             body = sample.head(head).to_csv()
             if tail:
                 body += "...\n" + sample.tail(tail).to_csv(header=False)
-            note = f"(sample: first {head} and last {tail} of {rows} rows, to fit a {options.table_budget}-character budget)"
+            note = f"(sample: first {head} and last {tail} of {rows} rows, within {options.max_rows} rows and a {options.table_budget}-character budget)"
         text = f"{header}\n{note}\n{body}".replace("\n\n", "\n")
         if len(text) <= options.table_budget:
             return text.rstrip("\n")

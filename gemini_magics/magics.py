@@ -74,6 +74,7 @@ class InteractMagics(Magics):
     stream = Bool(True, help="Stream answers (--no-stream turns it off for one cell).").tag(config=True)
     live = Bool(True, help="Show the live streaming view while an answer arrives.").tag(config=True)
     table_budget = Int(4000, help="Characters a DataFrame summary may take in a prompt.").tag(config=True)
+    table_rows = Int(20, help="Rows of a DataFrame's head/tail sample at most.").tag(config=True)
     headers = Dict(value_trait=Unicode(), help="Extra HTTP headers sent with every request (proxies, tracing).").tag(config=True)
     engine = Unicode("", help="Engine of the embedded local server: smollm2 or scripted (default: GEMINI_MAGICS_ENGINE, else smollm2 if installed).").tag(config=True)
 
@@ -202,7 +203,7 @@ class InteractMagics(Magics):
         namespace = self.shell.user_ns if self.shell is not None else {}
         schema_name, schema_obj, response_schema = self._schema(args.schema, namespace)
         try:
-            parts = render_parts(cell, namespace, Options(table_budget=self.table_budget))
+            parts = render_parts(cell, namespace, Options(table_budget=self.table_budget, max_rows=self.table_rows))
         except TemplateError as exc:
             raise UsageError(str(exc)) from None
 
@@ -220,7 +221,8 @@ class InteractMagics(Magics):
             body = self._request_body(params, parts, plan, args)
             if args.background:
                 return self._start_background(backend.client, body, plan, model, chain_name, out, cell_key, cell, args)
-            interaction = self._send(backend.client, body, stream=self.stream and not args.no_stream, model=model)
+            interaction = self._send(backend.client, body, stream=self.stream and not args.no_stream, model=model,
+                                     structured=schema_obj is not None, chain=None if args.no_store else chain_name)  # fmt: skip
         except GeminiError as exc:
             raise UsageError(self._describe_error(exc, backend)) from None
         return self._finish(interaction, plan, model, chain_name, out, cell_key, cell, body, args, schema_obj, schema_name)
@@ -232,8 +234,8 @@ class InteractMagics(Magics):
     ) -> InteractionResult:
         from .render.result import InteractionResult
 
-        result = InteractionResult(interaction, model=model, chain=None if args.no_store else chain_name,
-                                   turn=plan.position + 1, schema_name=schema_name, stored=not args.no_store)  # fmt: skip
+        result = InteractionResult(interaction, model=model, chain=chain_name, turn=plan.position + 1,
+                                   schema_name=schema_name, stored=not args.no_store)  # fmt: skip
         self.last_result = result
         if interaction.status not in ("completed", "requires_action"):
             reason = "; ".join(e.message for e in interaction.errors or []) or "no reason given"
@@ -338,10 +340,12 @@ class InteractMagics(Magics):
                 ready.append(part)
         return ready
 
-    def _send(self, client: Client, body: dict[str, Any], *, stream: bool, model: str) -> Interaction:
+    def _send(
+        self, client: Client, body: dict[str, Any], *, stream: bool, model: str, structured: bool = False, chain: str | None = None
+    ) -> Interaction:
         from .render.live import make_live_view
 
-        view = make_live_view(self.shell, enabled=self.live, model=model, stream=stream)
+        view = make_live_view(self.shell, enabled=self.live, model=model, stream=stream, structured=structured, chain=chain)
         if not stream:
             with view:
                 interaction = client.interactions.create(extra_headers=self.headers or None, **body)
@@ -360,10 +364,16 @@ class InteractMagics(Magics):
             if view.stopped:
                 interaction.status = "cancelled"
             view.finish(interaction)
+        if view.stopped:
+            from .render.result import InteractionResult
+
+            self.last_result = InteractionResult(interaction, model=model, chain=chain)
+            raise UsageError("stopped: the answer so far is in %interact last; the chain is unchanged")
         return interaction
 
     @staticmethod
     def _cancel_quietly(client: Client, events: Any) -> None:
+        # closing the stream is enough: the server cancels a foreground run nobody reads any more
         events.close()
 
     def _start_background(
@@ -483,7 +493,7 @@ class InteractMagics(Magics):
 
         configured = self.config.get("InteractMagics", {}) if self.config is not None else {}
         rows: list[list[Any]] = []
-        for name in ("model", "image_model", "system", "stream", "live", "table_budget", "headers", "engine"):
+        for name in ("model", "image_model", "system", "stream", "live", "table_budget", "table_rows", "headers", "engine"):
             source = "%config / ipython_config.py" if name in configured else "default"
             rows.append([name, repr(getattr(self, name)), source])
         source = key_source()

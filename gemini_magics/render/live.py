@@ -72,13 +72,15 @@ def in_kernel(shell: Any) -> bool:
     return shell is not None and getattr(shell, "kernel", None) is not None
 
 
-def make_live_view(shell: Any, *, enabled: bool, model: str, stream: bool, structured: bool = False) -> LiveView:
+def make_live_view(
+    shell: Any, *, enabled: bool, model: str, stream: bool, structured: bool = False, chain: str | None = None
+) -> LiveView:
     if not enabled:
         return NullView()
     if in_kernel(shell):
         from .widgets import WidgetView
 
-        return WidgetView(model=model, structured=structured)
+        return WidgetView(model=model, structured=structured, chain=chain)
     if shell is not None and type(shell).__name__ == "TerminalInteractiveShell" and stream:
         return TerminalView()
     return NullView()

@@ -93,7 +93,8 @@ class InteractionResult:
         if usage:
             bits.append(usage)
         if self.chain:
-            bits.append(f"chain {self.chain}" + (f" (turn {self.turn})" if self.turn else ""))
+            where = "" if self.stored else ", kept in the kernel"
+            bits.append(f"chain {self.chain}" + (f" (turn {self.turn}{where})" if self.turn else ""))
         elif not self.stored:
             bits.append("not stored")
         return " · ".join(bits)
@@ -129,7 +130,10 @@ class InteractionResult:
         plain = (json.dumps(data_json, indent=2, ensure_ascii=False) if data_json is not None else self.text)
         if self.interaction.images:
             plain += f"\n[{len(self.interaction.images)} image(s)]"
-        bundle: dict[str, Any] = {"text/plain": f"{plain}\n-- {footer}", "text/markdown": "\n\n".join(markdown)}
+        bundle: dict[str, Any] = {"text/plain": f"{plain}\n-- {footer}"}
+        if data_json is None:
+            # with structured data, JSON is the rich form (a collapsible tree in JupyterLab)
+            bundle["text/markdown"] = "\n\n".join(markdown)
         pngs = [b for b in self.interaction.images if b.data and (b.mime_type or "image/png") == "image/png"]
         if pngs:
             bundle["image/png"] = pngs[0].data

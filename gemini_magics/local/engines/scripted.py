@@ -97,7 +97,7 @@ class ScriptedEngine:
         if (request.generation_config.get("thinking_level") or "minimal") != "minimal":
             self._thought(record, prompt)
         if request.wants_image():
-            self._image(record, prompt, request)
+            self.image_step(record, prompt)
         schema = request.json_schema()
         if schema is not None:
             text = json.dumps(instance_of(schema, prompt), indent=None)
@@ -184,7 +184,8 @@ class ScriptedEngine:
         record.end_step({"type": "thought", "signature": signature, "summary": [{"type": "text", "text": summary}]})
         record.add_usage(thought_tokens=len(summary.split()))
 
-    def _image(self, record: Record, prompt: str, request: EngineRequest) -> None:
+    def image_step(self, record: Record, prompt: str) -> None:
+        self._delay = getattr(self, "_delay", 0.0)
         data = base64.b64encode(draw_png(prompt)).decode()
         record.begin_step({"type": "model_output"})
         # media arrives in chunks on the real API too; two here, so joining is exercised

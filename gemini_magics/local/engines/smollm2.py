@@ -102,6 +102,11 @@ class SmolLM2Engine:
         return args
 
     def run(self, request: EngineRequest, record: Record) -> str:
+        if request.wants_image():
+            # a 135M text model cannot draw: the scripted engine's labelled stand-in PNG comes first
+            from .scripted import ScriptedEngine
+
+            ScriptedEngine().image_step(record, request.last_user_text)
         messages = self.messages(request)
         args = self.completion_args(request)
         llama = self.llama()

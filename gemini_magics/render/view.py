@@ -1,0 +1,192 @@
+"""The pure view model of a live answer: events in, display blocks out (no widgets, no I/O).
+
+Blocks are keyed by step position so a renderer can update widgets in place. Both schema
+generations arrive as the same typed steps (see ``_accumulate``), so one mapping covers both.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from .._accumulate import InteractionAccumulator
+from ..types import content as c
+from ..types.events import InteractionEvent
+from ..types.interaction import Interaction
+
+
+@dataclass(frozen=True)
+class Block:
+    key: str
+    kind: str
+    """``markdown``, ``thought``, ``tool``, ``image``, ``media``, ``json`` or ``error``."""
+    title: str = ""
+    body: str = ""
+    """Markdown (already safe: raw HTML escaped) or plain text, by kind."""
+    data: Any = None
+    """Image bytes (``image``), a JSON value (``json``)."""
+    mime_type: str | None = None
+
+
+_CODE = re.compile(r"(```.*?(?:```|$)|`[^`\n]*`)", re.DOTALL)
+
+
+def escape_markdown_html(text: str) -> str:
+    """Neutralise raw HTML in model Markdown; code spans and fences keep their text as is."""
+    pieces = _CODE.split(text)
+    return "".join(p if i % 2 else p.replace("&", "&amp;").replace("<", "&lt;") for i, p in enumerate(pieces))
+
+
+def _compact(value: Any, limit: int = 80) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _fenced(value: Any, language: str = "json") -> str:
+    text = value if isinstance(value, str) else json.dumps(value, indent=2, ensure_ascii=False, default=str)
+    fence = "````" if "```" in text else "```"
+    return f"{fence}{language}\n{text}\n{fence}"
+
+
+def partial_json(text: str) -> Any:
+    """The JSON value so far of a streaming answer (trailing strings kept), or None if none yet."""
+    from pydantic_core import from_json
+
+    stripped = text.strip()
+    if stripped.startswith("```"):
+        stripped = stripped.split("\n", 1)[1] if "\n" in stripped else ""
+        stripped = stripped.rsplit("```", 1)[0]
+    if not stripped:
+        return None
+    try:
+        return from_json(stripped, allow_partial="trailing-strings")
+    except ValueError:
+        return None
+
+
+def tool_block(key: str, step: Any) -> Block:
+    kind = step.type
+    if isinstance(step, c.FunctionCall):
+        args = ", ".join(f"{k}={_compact(v, 30)}" for k, v in step.arguments.items())
+        return Block(key, "tool", f"function call · {step.name}({args})", _fenced(step.arguments))
+    if isinstance(step, c.FunctionResult):
+        flag = " (error)" if step.is_error else ""
+        return Block(key, "tool", f"function result · {step.name or step.call_id}{flag}: {_compact(step.result, 50)}", _fenced(step.result))
+    if isinstance(step, c.CodeExecutionCall):
+        args = step.arguments if isinstance(step.arguments, dict) else {}
+        return Block(key, "tool", "code execution", _fenced(args.get("code", ""), args.get("language", "python")))
+    if isinstance(step, c.CodeExecutionResult):
+        return Block(key, "tool", "code output" + (" (error)" if step.is_error else ""), _fenced(step.result, "text"))
+    if isinstance(step, c.GoogleSearchCall):
+        queries = (step.arguments or {}).get("queries", []) if isinstance(step.arguments, dict) else []
+        return Block(key, "tool", "search · " + "; ".join(map(str, queries)), "\n".join(f"- {escape_markdown_html(str(q))}" for q in queries))
+    if isinstance(step, c.GoogleSearchResult):
+        items = step.result if isinstance(step.result, list) else []
+        lines = [f"- {escape_markdown_html(str(i.get('title') or i.get('url') or i))} — {escape_markdown_html(str(i.get('url', '')))}"
+                 for i in items if isinstance(i, dict)]  # fmt: skip
+        return Block(key, "tool", f"search results · {len(items)}", "\n".join(lines) or _fenced(step.result))
+    if isinstance(step, c.UrlContextCall):
+        urls = (step.arguments or {}).get("urls", []) if isinstance(step.arguments, dict) else []
+        return Block(key, "tool", "read URLs · " + ", ".join(map(str, urls)), "\n".join(f"- {escape_markdown_html(str(u))}" for u in urls))
+    if isinstance(step, c.UrlContextResult):
+        items = step.result if isinstance(step.result, list) else []
+        lines = [f"- {escape_markdown_html(str(i.get('url')))}: {i.get('status')}" for i in items if isinstance(i, dict)]
+        return Block(key, "tool", "URL results", "\n".join(lines) or _fenced(step.result))
+    payload = step.to_dict()
+    payload.pop("type", None)
+    name = getattr(step, "name", None) or getattr(step, "server_name", None)
+    title = kind.replace("_", " ") + (f" · {name}" if name else "")
+    return Block(key, "tool", title, _fenced(payload))
+
+
+def blocks_of(interaction: Interaction, *, structured: bool = False, streaming: bool = False) -> list[Block]:
+    """The display blocks of an interaction (or of the snapshot of one still streaming)."""
+    blocks: list[Block] = []
+    for i, step in enumerate(interaction.steps or []):
+        if isinstance(step, c.UserInputStep):
+            continue
+        if isinstance(step, c.ModelOutputStep):
+            for j, part in enumerate(step.content):
+                key = f"{i}.{j}"
+                if isinstance(part, c.TextContent):
+                    if structured:
+                        value = partial_json(part.text) if streaming else _loads(part.text)
+                        blocks.append(Block(key, "json", "structured output", part.text, value))
+                    else:
+                        blocks.append(Block(key, "markdown", "", escape_markdown_html(part.text)))
+                elif isinstance(part, c.ImageContent) and part.data:
+                    try:
+                        data = base64.b64decode(part.data)
+                    except ValueError:  # a chunk boundary mid-stream
+                        continue
+                    blocks.append(Block(key, "image", "generated image", data=data, mime_type=part.mime_type or "image/png"))
+                elif isinstance(part, c.ImageContent | c.AudioContent | c.VideoContent | c.DocumentContent):
+                    blocks.append(Block(key, "media", f"{part.type} · {part.mime_type or '?'}", part.uri or ""))
+            if step.error:
+                blocks.append(Block(f"{i}.error", "error", "the model reported an error", escape_markdown_html(str(step.error.get("message", step.error)))))
+        elif isinstance(step, c.Thought):
+            blocks.append(Block(str(i), "thought", "Thoughts", escape_markdown_html(step.text)))
+        else:
+            blocks.append(tool_block(str(i), step))
+    for n, error in enumerate(interaction.errors or []):
+        blocks.append(Block(f"error.{n}", "error", f"error {error.code or ''}".strip(), escape_markdown_html(error.message)))
+    return blocks
+
+
+def _loads(text: str) -> Any:
+    from ..output import strip_fences
+
+    try:
+        return json.loads(strip_fences(text))
+    except ValueError:
+        return partial_json(text)
+
+
+class ViewModel:
+    """Feeds events to an accumulator; ``blocks()`` and ``footer()`` describe what to show now."""
+
+    def __init__(self, *, model: str, structured: bool = False, chain: str | None = None) -> None:
+        self.model = model
+        self.structured = structured
+        self.chain = chain
+        self.accumulator = InteractionAccumulator()
+        self._final: Interaction | None = None
+
+    def feed(self, event: InteractionEvent) -> None:
+        self.accumulator.add(event)
+
+    def finish(self, interaction: Interaction) -> None:
+        self._final = interaction
+
+    @property
+    def interaction(self) -> Interaction:
+        return self._final if self._final is not None else self.accumulator.snapshot()
+
+    @property
+    def has_content(self) -> bool:
+        return self.accumulator.event_count > 0 and bool(self.interaction.steps)
+
+    def blocks(self) -> list[Block]:
+        return blocks_of(self.interaction, structured=self.structured, streaming=self._final is None)
+
+    def header(self, elapsed: float) -> str:
+        status = self.interaction.status or "connecting"
+        return f"{self.model} · {status} · {elapsed:.1f} s"
+
+    def footer(self, elapsed: float) -> str:
+        from .result import usage_line
+
+        interaction = self.interaction
+        bits = [self.model]
+        usage = interaction.usage
+        if usage is not None:
+            bits.append(usage_line(usage))
+        bits.append(f"{elapsed:.1f} s")
+        if interaction.id:
+            bits.append(interaction.id)
+        if self.chain:
+            bits.append(f"chain {self.chain}")
+        return " · ".join(bits)

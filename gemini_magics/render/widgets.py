@@ -1,0 +1,329 @@
+"""The live view in a kernel: stock ipywidgets, updated in place at a bounded rate.
+
+Why it degrades well without a widget manager (nbclient, nbval, GitHub): the view is displayed as a
+bundle holding only the widget-view MIME type, no ``text/plain``, and when the answer is complete
+that display is updated to nothing and the widgets are closed. Frontends without widgets therefore
+show nothing of it, and the cell's result (a plain Markdown/PNG/JSON bundle) is the only output that
+stays: no duplicate answer, nothing run-dependent to compare.
+
+While a cell streams, the kernel is busy, so button clicks would wait until it ends: the view polls
+the kernel for UI events (jupyter-ui-poll) between events, at the same bounded rate, so Stop works.
+"""
+
+from __future__ import annotations
+
+import html
+import itertools
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import ipywidgets as widgets
+from IPython.display import display
+
+from .view import Block, ViewModel
+
+MIN_INTERVAL = 0.05
+"""Seconds between two renders: at most 20 updates per second, however fast deltas come."""
+_save_counter = itertools.count(1)
+
+CSS = """
+<style>
+.gm-live { border-left: 3px solid #4285f4; padding: 2px 0 2px 10px; margin: 4px 0; }
+.gm-header { color: #5f6368; font-size: 12px; }
+.gm-footer { color: #5f6368; font-size: 11px; border-top: 1px solid #e0e0e0; padding-top: 2px; }
+.gm-error { color: #b3261e; background: #fce8e6; border-radius: 4px; padding: 6px 10px; }
+.gm-caption { color: #5f6368; font-size: 11px; }
+.gm-table table { border-collapse: collapse; font-size: 12px; }
+.gm-table th, .gm-table td { border: 1px solid #ddd; padding: 2px 6px; text-align: left; }
+</style>
+"""
+
+
+def _markdown_output(markdown: str, classes: str = "gm-markdown") -> widgets.Output:
+    out = widgets.Output()
+    out.add_class(classes)
+    _set_markdown(out, markdown)
+    return out
+
+
+def _set_markdown(out: widgets.Output, markdown: str) -> None:
+    out.outputs = ({"output_type": "display_data", "data": {"text/markdown": markdown, "text/plain": markdown}, "metadata": {}},)
+
+
+def _set_json(out: widgets.Output, value: Any) -> None:
+    data = value if isinstance(value, dict) else {"items": value}
+    out.outputs = ({"output_type": "display_data", "data": {"application/json": data, "text/plain": repr(value)}, "metadata": {}},)
+
+
+def records_table(value: Any, limit: int = 50) -> str | None:
+    """An HTML table (escaped) for a list of flat records, else None."""
+    if not isinstance(value, list) or not value or not all(isinstance(r, dict) for r in value):
+        return None
+    columns: list[str] = []
+    for record in value:
+        columns.extend(k for k in record if k not in columns)
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in columns)
+    rows = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(str(r.get(c, '')))}</td>" for c in columns) + "</tr>" for r in value[:limit]
+    )
+    more = f"<div class='gm-caption'>{len(value) - limit} more rows</div>" if len(value) > limit else ""
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>{more}"
+
+
+class _BlockWidget:
+    """One block's widgets; ``update`` changes only what differs."""
+
+    def __init__(self, block: Block, interaction_id: Callable[[], str]) -> None:
+        self.block = block
+        self._interaction_id = interaction_id
+        self.widget = self._build(block)
+
+    def _build(self, block: Block) -> widgets.Widget:
+        if block.kind == "markdown":
+            self._out = _markdown_output(block.body)
+            return self._out
+        if block.kind in ("thought", "tool"):
+            self._out = _markdown_output(block.body)
+            accordion = widgets.Accordion(children=[self._out], selected_index=None)
+            accordion.set_title(0, ("💭 " if block.kind == "thought" else "🔧 ") + block.title)
+            accordion.add_class(f"gm-{block.kind}")
+            self._accordion = accordion
+            return accordion
+        if block.kind == "image":
+            self._image = widgets.Image(value=block.data, format=(block.mime_type or "image/png").split("/")[-1])
+            self._image.add_class("gm-image")
+            self._caption = widgets.HTML(self._caption_text(block))
+            self._caption.add_class("gm-caption")
+            save = widgets.Button(description="Save", icon="download", layout=widgets.Layout(width="90px"))
+            save.add_class("gm-save")
+            save.on_click(self._save)
+            return widgets.VBox([self._image, widgets.HBox([self._caption, save])])
+        if block.kind == "json":
+            self._out = widgets.Output()
+            self._out.add_class("gm-json")
+            _set_json(self._out, block.data)
+            self._table = widgets.HTML(records_table(block.data) or "")
+            self._table.add_class("gm-table")
+            return widgets.VBox([self._out, self._table])
+        if block.kind == "error":
+            card = widgets.HTML(f"<div class='gm-error'><b>{html.escape(block.title)}</b>: {html.escape(block.body)}</div>")
+            card.add_class("gm-error-card")
+            return card
+        return widgets.HTML(f"<span class='gm-caption'>{html.escape(block.title)} {html.escape(block.body)}</span>")
+
+    @staticmethod
+    def _caption_text(block: Block) -> str:
+        size = len(block.data or b"")
+        dims = ""
+        try:
+            import io
+
+            from PIL import Image
+
+            with Image.open(io.BytesIO(block.data)) as image:
+                dims = f"{image.width}×{image.height}, "
+        except Exception:  # a partial image while streaming: show its size only
+            dims = ""
+        return f"{html.escape(block.mime_type or 'image')} · {dims}{size / 1024:.1f} KB"
+
+    def _save(self, _button: Any) -> None:
+        extension = (self.block.mime_type or "image/png").split("/")[-1]
+        path = Path.cwd() / f"interact-{self._interaction_id() or 'image'}-{next(_save_counter)}.{extension}"
+        path.write_bytes(self.block.data)
+        self._caption.value = f"{self._caption_text(self.block)} · saved to {html.escape(str(path))}"
+
+    def update(self, block: Block) -> None:
+        if block == self.block:
+            return
+        self.block = block
+        if block.kind in ("markdown", "thought", "tool"):
+            _set_markdown(self._out, block.body)
+            if block.kind != "markdown":
+                self._accordion.set_title(0, ("💭 " if block.kind == "thought" else "🔧 ") + block.title)
+        elif block.kind == "image":
+            self._image.value = block.data
+            self._caption.value = self._caption_text(block)
+        elif block.kind == "json":
+            _set_json(self._out, block.data)
+            self._table.value = records_table(block.data) or ""
+
+
+class WidgetView:
+    """The live view of one streamed (or awaited) answer."""
+
+    def __init__(self, *, model: str, structured: bool = False, chain: str | None = None) -> None:
+        self.model = model
+        self.view = ViewModel(model=model, structured=structured, chain=chain)
+        self.stopped = False
+        self.render_count = 0
+        self._started = time.monotonic()
+        self._last_render = 0.0
+        self._last_poll = 0.0
+        self._cancel: Callable[[], None] | None = None
+        self._blocks: dict[str, _BlockWidget] = {}
+        self._header = widgets.HTML(self._header_html())
+        self._header.add_class("gm-header")
+        self._body = widgets.VBox([])
+        self._stop = widgets.Button(description="Stop", icon="stop", button_style="warning", layout=widgets.Layout(width="80px"))
+        self._stop.add_class("gm-stop")
+        self._stop.on_click(self._on_stop)
+        self._footer = widgets.HTML("")
+        self._footer.add_class("gm-footer")
+        self.root = widgets.VBox([widgets.HTML(CSS), widgets.HBox([self._header, self._stop]), self._body, self._footer])
+        self.root.add_class("gm-live")
+        self._handle: Any = None
+        self._poll: Any = None
+        self._poll_context: Any = None
+        self._ticking = threading.Event()
+        self._ticker: threading.Thread | None = None
+
+    # -- lifecycle ----------------------------------------------------------------------------------
+
+    def __enter__(self) -> WidgetView:
+        bundle = {"application/vnd.jupyter.widget-view+json": {"version_major": 2, "version_minor": 0, "model_id": self.root.model_id}}
+        self._handle = display(bundle, raw=True, display_id=True)
+        self._start_polling()
+        self._ticker = threading.Thread(target=self._tick, daemon=True, name="gemini-magics-timer")
+        self._ticking.set()
+        self._ticker.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._ticking.clear()
+        if self._ticker is not None:
+            self._ticker.join(1)
+        self._stop_polling()
+        if self._handle is not None:
+            self._handle.update({}, raw=True)
+        self._close()
+
+    def _close(self) -> None:
+        for child in self._all_widgets(self.root):
+            child.close()
+
+    def _all_widgets(self, widget: widgets.Widget) -> list[widgets.Widget]:
+        found = [widget]
+        for child in getattr(widget, "children", ()):
+            found.extend(self._all_widgets(child))
+        return found
+
+    def _start_polling(self) -> None:
+        try:
+            from jupyter_ui_poll import ui_events
+
+            self._poll_context = ui_events()
+            self._poll = self._poll_context.__enter__()
+        except Exception:  # no kernel to poll (or an incompatible one): Stop then acts at the end
+            self._poll_context = self._poll = None
+
+    def _stop_polling(self) -> None:
+        if self._poll_context is not None:
+            try:
+                self._poll_context.__exit__(None, None, None)
+            finally:
+                self._poll_context = self._poll = None
+
+    def _tick(self) -> None:
+        while self._ticking.is_set():
+            if not self.view.has_content:
+                self._header.value = self._header_html()
+            time.sleep(0.2)
+
+    # -- the stream ---------------------------------------------------------------------------------
+
+    def attach(self, stream: Any, cancel: Callable[[], None]) -> None:
+        self._cancel = cancel
+
+    def _on_stop(self, _button: Any) -> None:
+        self.stopped = True
+        self._stop.disabled = True
+        self._stop.description = "Stopping"
+        if self._cancel is not None:
+            self._cancel()
+
+    def event(self, event: Any, stream: Any) -> None:
+        self.view.feed(event)
+        now = time.monotonic()
+        if now - self._last_render >= MIN_INTERVAL:
+            self._render()
+        if self._poll is not None and now - self._last_poll >= MIN_INTERVAL:
+            self._last_poll = now
+            self._poll(1)
+
+    def finish(self, interaction: Any) -> None:
+        self.view.finish(interaction)
+        self._stop.layout.display = "none"
+        self._render()
+
+    def _elapsed(self) -> float:
+        return time.monotonic() - self._started
+
+    def _header_html(self) -> str:
+        return f"<b>{html.escape(self.model)}</b> <span>{html.escape(self.view.header(self._elapsed()).split(' · ', 1)[1])}</span>"
+
+    def _render(self) -> None:
+        self._last_render = time.monotonic()
+        self.render_count += 1
+        blocks = self.view.blocks()
+        with self.root.hold_sync():
+            children = []
+            for block in blocks:
+                existing = self._blocks.get(block.key)
+                if existing is None or existing.block.kind != block.kind:
+                    existing = self._blocks[block.key] = _BlockWidget(block, lambda: self.view.interaction.id)
+                else:
+                    existing.update(block)
+                children.append(existing.widget)
+            if tuple(children) != tuple(self._body.children):
+                self._body.children = children
+            self._header.value = self._header_html()
+            self._footer.value = html.escape(self.view.footer(self._elapsed()))
+
+
+class BackgroundWidget:
+    """Status, elapsed time and Cancel for a background interaction, updated from its waiting thread."""
+
+    def __init__(self, run: Any, cancel: Callable[[], Any]) -> None:
+        self.run = run
+        self._cancel = cancel
+        self._label = widgets.HTML(self._text())
+        self._label.add_class("gm-background-status")
+        self._button = widgets.Button(description="Cancel", icon="stop", button_style="warning", layout=widgets.Layout(width="90px"))
+        self._button.on_click(self._on_cancel)
+        self._button.add_class("gm-cancel")
+        self.root = widgets.HBox([self._label, self._button])
+        self.root.add_class("gm-background")
+        self._ticking = True
+        display({"application/vnd.jupyter.widget-view+json": {"version_major": 2, "version_minor": 0, "model_id": self.root.model_id}},
+                raw=True)  # fmt: skip
+        threading.Thread(target=self._tick, daemon=True).start()
+
+    def _text(self) -> str:
+        elapsed = time.monotonic() - self.run.started
+        target = f" → <code>{html.escape(self.run.out)}</code>" if self.run.out else ""
+        return f"<b>{html.escape(self.run.model)}</b> · background · {html.escape(self.run.status)} · {elapsed:.0f} s · {html.escape(self.run.id)}{target}"
+
+    def _tick(self) -> None:
+        while self._ticking:
+            self._label.value = self._text()
+            time.sleep(0.5)
+
+    def _on_cancel(self, _button: Any) -> None:
+        self._button.disabled = True
+        try:
+            self._cancel()
+        except Exception as exc:  # the interaction may have finished meanwhile
+            self._label.value = f"{self._text()} · cancel failed: {html.escape(str(exc))}"
+
+    def status(self, status: str) -> None:
+        self.run.status = status
+        self._label.value = self._text()
+
+    def finish(self, run: Any) -> None:
+        self._ticking = False
+        self._button.layout.display = "none"
+        note = f" · {html.escape(run.error)}" if run.error else ""
+        self._label.value = self._text() + note
