@@ -36,6 +36,7 @@ class InteractionStream:
         self._iterator = self._events()
         self.resumes = 0
         self.closed = False
+        self.aborted = False
 
     def __iter__(self) -> Iterator[InteractionEvent]:
         return self._iterator
@@ -56,6 +57,15 @@ class InteractionStream:
             self.closed = True
             self._iterator.close()
             self.response.close()
+
+    def abort(self) -> None:
+        """Stop reading, from any thread: the iteration ends quietly and is not resumed.
+
+        Unlike :meth:`close`, it is safe while another thread is iterating (it only closes the
+        connection under it); a server then cancels a foreground interaction nobody reads any more.
+        """
+        self.aborted = True
+        self.response.close()
 
     @property
     def interaction(self) -> Interaction:
@@ -99,10 +109,12 @@ class InteractionStream:
                         if isinstance(event, ErrorEvent):
                             raise StreamError(event.error.code, event.error.message, body=event.to_dict())
                         yield event
-                except httpx.TransportError as exc:
+                except (httpx.TransportError, httpx.StreamClosed) as exc:
+                    if self.aborted:
+                        return
                     self._resume_or_raise(exc)
                     continue
-                if accumulator.finished or not self._can_resume():
+                if accumulator.finished or self.aborted or not self._can_resume():
                     return
                 # a clean end without interaction.completed is a cut too
                 self._resume_or_raise(None)

@@ -7,12 +7,17 @@ Only IPython and traitlets are imported here at load time (both already loaded i
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
 import hashlib
 import json
+import re
 import shlex
 import sys
 import threading
 import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from IPython.core.error import UsageError
@@ -27,7 +32,9 @@ if TYPE_CHECKING:
     from IPython.core.interactiveshell import InteractiveShell
 
     from ._client import Client
+    from ._streaming import InteractionStream
     from .backend import Backend
+    from .render.live import LiveView
     from .render.result import InteractionResult
     from .types.interaction import Interaction
 
@@ -83,7 +90,6 @@ class InteractMagics(Magics):
         self.chains = ChainRegistry()
         self.usage_totals: dict[str, dict[str, int]] = {}
         self.last_result: InteractionResult | None = None
-        self.last_failed_text: str | None = None
         self.background_runs: dict[str, threading.Thread] = {}
         self._backend: Backend | None = None
         self._backend_env: tuple[str | None, ...] | None = None
@@ -178,11 +184,35 @@ class InteractMagics(Magics):
     # -- the cell ---------------------------------------------------------------------------------
 
     def _run_cell(self, args: argparse.Namespace, cell: str, line: str) -> Any:
-        from ._exceptions import GeminiError
+        job = self._prepare(args, cell, line)
+        if job.dry_run is not None:
+            return job.dry_run
+        with self._api_errors(job):
+            if job.args.background:
+                return self._start_background(job)
+            interaction = self._send(job, interactive=False)
+        return self._finish(job, interaction)
+
+    async def interact_async(self, line: str, cell: str) -> Any:
+        """The cell magic as a coroutine, used in kernels so the event loop (and Stop) stays live."""
+        line = self.shell.var_expand(line, depth=1) if self.shell is not None else line
+        args = parse_argstring(self.interact, line)
+        job = self._prepare(args, cell, line)
+        if job.dry_run is not None:
+            return None if job.silent else job.dry_run
+        with self._api_errors(job):
+            if job.args.background:
+                run = self._start_background(job)
+                return None if job.silent else run
+            interaction = await self._send_async(job)
+        result = self._finish(job, interaction)
+        return None if job.silent else result
+
+    def _prepare(self, args: argparse.Namespace, cell: str, line: str) -> CellJob:
+        """Check the options and the prompt, and plan the turn; nothing is sent and nothing changes."""
         from .inputs import Options, TemplateError, render_parts
 
         out = _identifier(args.out, "-o/--out") if args.out else None
-        chain_name = args.chain or DEFAULT_CHAIN
         if args.chain is not None and not args.chain.replace("-", "_").isidentifier():
             raise UsageError(f"--chain needs a simple name (letters, digits, _ or -), got {args.chain!r}")
         if args.agent and args.model:
@@ -197,7 +227,8 @@ class InteractMagics(Magics):
             raise UsageError(f"--temperature must be between 0 and 2, got {args.temperature}")
         # a trailing ';' is IPython's "silence the output" marker, not part of the prompt
         cell = cell.strip()
-        cell = cell[:-1].rstrip() if cell.endswith(";") else cell
+        silent = cell.endswith(";")
+        cell = cell[:-1].rstrip() if silent else cell
         if not cell:
             raise UsageError("the cell is empty: write the prompt below the %%interact line")
         namespace = self.shell.user_ns if self.shell is not None else {}
@@ -206,60 +237,58 @@ class InteractMagics(Magics):
             parts = render_parts(cell, namespace, Options(table_budget=self.table_budget, max_rows=self.table_rows))
         except TemplateError as exc:
             raise UsageError(str(exc)) from None
-
         model = args.agent or args.model or (self.image_model if args.image else self.model)
         params = self._request_params(args, model, response_schema)
         cell_key = self._cell_id or hashlib.sha256(f"{line}\n{cell}".encode()).hexdigest()[:16]
-        plan = self.chains.plan(chain_name, cell_key, new=args.new, stateless=args.no_store)
-
+        plan = self.chains.plan(args.chain or DEFAULT_CHAIN, cell_key, new=args.new, stateless=args.no_store)
+        job = CellJob(args, cell, args.chain or DEFAULT_CHAIN, out, model, params, parts, plan, cell_key,
+                      schema_obj, schema_name, silent)  # fmt: skip
         if args.dry_run:
-            return DryRun(self._request_body(params, parts, plan, args), plan)
+            job.dry_run = DryRun(self._request_body(params, parts, plan), plan)
+        return job
 
-        backend = self._get_backend()
+    @contextlib.contextmanager
+    def _api_errors(self, job: CellJob) -> Iterator[None]:
+        """Resolve the backend and build the body; API failures become one-line UsageErrors."""
+        from ._exceptions import GeminiError
+
+        job.backend = self._get_backend()
         try:
-            parts = self._upload_pending(backend.client, parts)
-            body = self._request_body(params, parts, plan, args)
-            if args.background:
-                return self._start_background(backend.client, body, plan, model, chain_name, out, cell_key, cell, args)
-            interaction = self._send(backend.client, body, stream=self.stream and not args.no_stream, model=model,
-                                     structured=schema_obj is not None, chain=None if args.no_store else chain_name)  # fmt: skip
+            job.parts = self._upload_pending(job.backend.client, job.parts)
+            job.body = self._request_body(job.params, job.parts, job.plan)
+            yield
         except GeminiError as exc:
-            raise UsageError(self._describe_error(exc, backend)) from None
-        return self._finish(interaction, plan, model, chain_name, out, cell_key, cell, body, args, schema_obj, schema_name)
+            raise UsageError(self._describe_error(exc, job.backend)) from None
 
-    def _finish(
-        self, interaction: Interaction, plan: Plan, model: str, chain_name: str, out: str | None,
-        cell_key: str, cell: str, body: dict[str, Any], args: argparse.Namespace,
-        schema_obj: Any = None, schema_name: str | None = None,
-    ) -> InteractionResult:
+    def _finish(self, job: CellJob, interaction: Interaction) -> InteractionResult:
         from .render.result import InteractionResult
 
-        result = InteractionResult(interaction, model=model, chain=chain_name, turn=plan.position + 1,
-                                   schema_name=schema_name, stored=not args.no_store)  # fmt: skip
+        args = job.args
+        result = InteractionResult(interaction, model=job.model, chain=job.chain, turn=job.plan.position + 1,
+                                   schema_name=job.schema_name, stored=not args.no_store)  # fmt: skip
         self.last_result = result
         if interaction.status not in ("completed", "requires_action"):
             reason = "; ".join(e.message for e in interaction.errors or []) or "no reason given"
-            raise UsageError(f"the interaction ended {interaction.status}: {reason} (chain {chain_name!r} unchanged)")
-        if schema_obj is not None:
-            result.data = self._parse_structured(interaction.text, schema_obj, schema_name or "schema")
-        self._commit(plan, interaction, model, cell_key, cell, body, args)
-        if out:
-            self.shell.user_ns[out] = result
+            raise UsageError(f"the interaction ended {interaction.status}: {reason} (chain {job.chain!r} unchanged)")
+        if job.schema_obj is not None:
+            result.data = self._parse_structured(interaction.text, job.schema_obj, job.schema_name or "schema")
+        self._commit(job, interaction)
+        if job.out:
+            self.shell.user_ns[job.out] = result
         return result
 
-    def _commit(
-        self, plan: Plan, interaction: Interaction, model: str, cell_key: str, cell: str,
-        body: dict[str, Any], args: argparse.Namespace,
-    ) -> None:
+    def _commit(self, job: CellJob, interaction: Interaction) -> None:
+        plan, body = job.plan, job.body
         sent = body.get("input")
         new_steps = [s for s in sent if isinstance(s, dict)][len(plan.history):] if isinstance(sent, list) and plan.history else None
         if new_steps is None:
             new_steps = [{"type": "user_input", "content": sent if isinstance(sent, list) else [{"type": "text", "text": sent}]}]
         steps = new_steps + [s.to_dict() for s in interaction.steps or [] if getattr(s, "type", None) != "user_input"]
         usage = interaction.usage.to_dict() if interaction.usage else {}
-        turn = Turn(cell_key, None if args.no_store else interaction.id, model, " ".join(cell.split())[:80], steps, usage)
-        self.chains.commit(plan, turn, new=args.new)
-        totals = self.usage_totals.setdefault(model, {"interactions": 0, "input": 0, "output": 0, "thought": 0})
+        turn = Turn(job.cell_key, None if job.args.no_store else interaction.id, job.model,
+                    " ".join(job.cell.split())[:80], steps, usage)  # fmt: skip
+        self.chains.commit(plan, turn, new=job.args.new)
+        totals = self.usage_totals.setdefault(job.model, {"interactions": 0, "input": 0, "output": 0, "thought": 0})
         totals["interactions"] += 1
         totals["input"] += usage.get("total_input_tokens", 0)
         totals["output"] += usage.get("total_output_tokens", 0)
@@ -295,7 +324,8 @@ class InteractMagics(Magics):
             params["background"] = True
         return params
 
-    def _request_body(self, params: dict[str, Any], parts: list[Any], plan: Plan, args: argparse.Namespace) -> dict[str, Any]:
+    @staticmethod
+    def _request_body(params: dict[str, Any], parts: list[Any], plan: Plan) -> dict[str, Any]:
         body = dict(params)
         simple = len(parts) == 1 and isinstance(parts[0], dict) and parts[0].get("type") == "text"
         if plan.history:
@@ -325,13 +355,12 @@ class InteractMagics(Magics):
         try:
             return parse_structured(text, schema)
         except StructuredOutputError as exc:
-            self.last_failed_text = text
             raise UsageError(f"the answer does not match --schema {name}: {exc} (raw text: %interact last)") from None
 
-    def _upload_pending(self, client: Client, parts: list[Any]) -> list[dict[str, Any]]:
+    def _upload_pending(self, client: Client, parts: list[Any]) -> list[Any]:
         from .inputs import PendingUpload
 
-        ready: list[dict[str, Any]] = []
+        ready: list[Any] = []
         for part in parts:
             if isinstance(part, PendingUpload):
                 uploaded = client.files.upload(part.path, mime_type=part.mime_type)
@@ -340,52 +369,69 @@ class InteractMagics(Magics):
                 ready.append(part)
         return ready
 
-    def _send(
-        self, client: Client, body: dict[str, Any], *, stream: bool, model: str, structured: bool = False, chain: str | None = None
-    ) -> Interaction:
+    # -- sending: blocking, or awaiting in a kernel so the view's Stop button stays live --------------
+
+    def _view(self, job: CellJob, *, stream: bool, interactive: bool) -> LiveView:
         from .render.live import make_live_view
 
-        view = make_live_view(self.shell, enabled=self.live, model=model, stream=stream, structured=structured, chain=chain)
+        return make_live_view(self.shell, enabled=self.live, model=job.model, stream=stream, interactive=interactive,
+                              structured=job.schema_obj is not None, chain=job.chain)  # fmt: skip
+
+    def _streaming(self, job: CellJob) -> bool:
+        return self.stream and not job.args.no_stream
+
+    def _send(self, job: CellJob, *, interactive: bool) -> Interaction:
+        client = job.client
+        stream = self._streaming(job)
+        view = self._view(job, stream=stream, interactive=interactive)
         if not stream:
             with view:
-                interaction = client.interactions.create(extra_headers=self.headers or None, **body)
+                interaction = client.interactions.create(extra_headers=self.headers or None, **job.body)
                 view.finish(interaction)
             return interaction
-        events = client.interactions.create(stream=True, extra_headers=self.headers or None, **body)
+        events = client.interactions.create(stream=True, extra_headers=self.headers or None, **job.body)
         with view, events:
-            view.attach(events, cancel=lambda: self._cancel_quietly(client, events))
-            try:
-                for event in events:
-                    view.event(event, events)
-            except KeyboardInterrupt:
-                events.close()
-                raise
+            view.attach(events, cancel=events.abort)
+            for event in events:
+                view.event(event, events)
             interaction = events.interaction
-            if view.stopped:
-                interaction.status = "cancelled"
             view.finish(interaction)
-        if view.stopped:
-            from .render.result import InteractionResult
+        return self._unless_stopped(job, view, interaction)
 
-            self.last_result = InteractionResult(interaction, model=model, chain=chain)
-            raise UsageError("stopped: the answer so far is in %interact last; the chain is unchanged")
-        return interaction
+    async def _send_async(self, job: CellJob) -> Interaction:
+        client = job.client
+        stream = self._streaming(job)
+        view = self._view(job, stream=stream, interactive=True)
+        if not stream:
+            with view:
+                interaction = await asyncio.to_thread(client.interactions.create, extra_headers=self.headers or None, **job.body)
+                view.finish(interaction)
+            return interaction
+        events = await asyncio.to_thread(client.interactions.create, stream=True, extra_headers=self.headers or None, **job.body)
+        with view, events:
+            view.attach(events, cancel=events.abort)
+            async for event in _pump(events):
+                view.event(event, events)
+            interaction = events.interaction
+            view.finish(interaction)
+        return self._unless_stopped(job, view, interaction)
 
-    @staticmethod
-    def _cancel_quietly(client: Client, events: Any) -> None:
-        # closing the stream is enough: the server cancels a foreground run nobody reads any more
-        events.close()
+    def _unless_stopped(self, job: CellJob, view: LiveView, interaction: Interaction) -> Interaction:
+        if not view.stopped:
+            return interaction
+        from .render.result import InteractionResult
 
-    def _start_background(
-        self, client: Client, body: dict[str, Any], plan: Plan, model: str, chain_name: str, out: str | None,
-        cell_key: str, cell: str, args: argparse.Namespace,
-    ) -> BackgroundRun:
+        self.last_result = InteractionResult(interaction, model=job.model, chain=job.chain)
+        raise UsageError("stopped: the answer so far is in %interact last; the chain is unchanged")
+
+    def _start_background(self, job: CellJob) -> BackgroundRun:
         from .render.live import make_background_view
 
-        started = client.interactions.create(extra_headers=self.headers or None, **body)
-        run = BackgroundRun(started.id, model, out, chain_name)
+        client = job.client
+        started = client.interactions.create(extra_headers=self.headers or None, **job.body)
+        run = BackgroundRun(started.id, job.model, job.out, job.chain)
         view = make_background_view(self.shell, enabled=self.live, run=run, cancel=lambda: client.interactions.cancel(started.id))
-        chain_length = len(self.chains.turns(chain_name))
+        chain_length = len(self.chains.turns(job.chain))
 
         def wait() -> None:
             try:
@@ -393,13 +439,13 @@ class InteractMagics(Magics):
                 run.status = final.status or "?"
                 if final.status == "completed":
                     # commit only if the chain did not move on meanwhile: never drop others' turns
-                    if len(self.chains.turns(chain_name)) == chain_length:
-                        self._commit(plan, final, model, cell_key, cell, body, args)
+                    if len(self.chains.turns(job.chain)) == chain_length:
+                        self._commit(job, final)
                     from .render.result import InteractionResult
 
-                    run.result = InteractionResult(final, model=model, chain=chain_name, turn=plan.position + 1)
-                    if out and self.shell is not None:
-                        self.shell.user_ns[out] = run.result
+                    run.result = InteractionResult(final, model=job.model, chain=job.chain, turn=job.plan.position + 1)
+                    if job.out and self.shell is not None:
+                        self.shell.user_ns[job.out] = run.result
                 view.finish(run)
             except Exception as exc:  # a background thread must report, not die silently
                 run.status = "failed"
@@ -591,6 +637,76 @@ class InteractMagics(Magics):
         return self.last_result
 
 
+@dataclass
+class CellJob:
+    """Everything one %%interact cell needs, from checked options to the request body."""
+
+    args: argparse.Namespace
+    cell: str
+    chain: str
+    out: str | None
+    model: str
+    params: dict[str, Any]
+    parts: list[Any]
+    plan: Plan
+    cell_key: str
+    schema_obj: Any
+    schema_name: str | None
+    silent: bool
+    dry_run: DryRun | None = None
+    backend: Backend | None = None
+    body: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def client(self) -> Client:
+        assert self.backend is not None
+        return self.backend.client
+
+
+_END = object()
+
+
+async def _pump(events: InteractionStream) -> AsyncIterator[Any]:
+    """The stream's events, read in a worker thread so the kernel's event loop keeps running."""
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[Any] = asyncio.Queue()
+
+    def read() -> None:
+        try:
+            for event in events:
+                loop.call_soon_threadsafe(queue.put_nowait, event)
+        except BaseException as exc:  # handed to the loop thread, which raises it
+            loop.call_soon_threadsafe(queue.put_nowait, exc)
+        finally:
+            loop.call_soon_threadsafe(queue.put_nowait, _END)
+
+    reader = threading.Thread(target=read, daemon=True, name="gemini-magics-stream")
+    reader.start()
+    try:
+        while True:
+            item = await queue.get()
+            if item is _END:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        events.abort()
+        await asyncio.to_thread(reader.join, 5)
+
+
+_CELL_MAGIC_CALL = re.compile(r"^get_ipython\(\)\.run_cell_magic\('interact', (?P<args>.*)\)\n?$", re.DOTALL)
+
+
+def await_interact_cells(lines: list[str]) -> list[str]:
+    """In a kernel, run a whole-cell %%interact as a coroutine: ipykernel then keeps dispatching widget
+    messages (the Stop button) while the answer streams, which a blocking call would hold back."""
+    match = _CELL_MAGIC_CALL.match("".join(lines))
+    if match is None:
+        return lines
+    return [f"await get_ipython()._gemini_magics.interact_async({match.group('args')})\n"]
+
+
 class DryRun:
     """What ``--dry-run`` shows: the request body with base64 data summarised, and the chain plan."""
 
@@ -639,9 +755,13 @@ def load(ipython: InteractiveShell) -> None:
     magics = InteractMagics(ipython)
     ipython.register_magics(magics)
     ipython._gemini_magics = magics  # type: ignore[attr-defined]
+    if getattr(ipython, "kernel", None) is not None and await_interact_cells not in ipython.input_transformers_post:
+        ipython.input_transformers_post.append(await_interact_cells)
 
 
 def unload(ipython: InteractiveShell) -> None:
     magics = getattr(ipython, "_gemini_magics", None)
     if magics is not None:
         magics.close()
+    if await_interact_cells in ipython.input_transformers_post:
+        ipython.input_transformers_post.remove(await_interact_cells)

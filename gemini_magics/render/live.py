@@ -73,14 +73,15 @@ def in_kernel(shell: Any) -> bool:
 
 
 def make_live_view(
-    shell: Any, *, enabled: bool, model: str, stream: bool, structured: bool = False, chain: str | None = None
+    shell: Any, *, enabled: bool, model: str, stream: bool, interactive: bool = False, structured: bool = False,
+    chain: str | None = None,
 ) -> LiveView:
     if not enabled:
         return NullView()
     if in_kernel(shell):
         from .widgets import WidgetView
 
-        return WidgetView(model=model, structured=structured, chain=chain)
+        return WidgetView(model=model, structured=structured, chain=chain, stoppable=interactive and stream)
     if shell is not None and type(shell).__name__ == "TerminalInteractiveShell" and stream:
         return TerminalView()
     return NullView()

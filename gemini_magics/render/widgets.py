@@ -6,8 +6,9 @@ that display is updated to nothing and the widgets are closed. Frontends without
 show nothing of it, and the cell's result (a plain Markdown/PNG/JSON bundle) is the only output that
 stays: no duplicate answer, nothing run-dependent to compare.
 
-While a cell streams, the kernel is busy, so button clicks would wait until it ends: the view polls
-the kernel for UI events (jupyter-ui-poll) between events, at the same bounded rate, so Stop works.
+Stop needs the kernel to handle a button click while the cell runs: in a kernel the magic runs the
+cell as a coroutine (see ``magics.await_interact_cells``), and ipykernel dispatches widget messages
+while a cell awaits. Where the cell blocks instead, no Stop button is shown (interrupt still works).
 """
 
 from __future__ import annotations
@@ -154,14 +155,13 @@ class _BlockWidget:
 class WidgetView:
     """The live view of one streamed (or awaited) answer."""
 
-    def __init__(self, *, model: str, structured: bool = False, chain: str | None = None) -> None:
+    def __init__(self, *, model: str, structured: bool = False, chain: str | None = None, stoppable: bool = True) -> None:
         self.model = model
         self.view = ViewModel(model=model, structured=structured, chain=chain)
         self.stopped = False
         self.render_count = 0
         self._started = time.monotonic()
         self._last_render = 0.0
-        self._last_poll = 0.0
         self._cancel: Callable[[], None] | None = None
         self._blocks: dict[str, _BlockWidget] = {}
         self._header = widgets.HTML(self._header_html())
@@ -170,13 +170,13 @@ class WidgetView:
         self._stop = widgets.Button(description="Stop", icon="stop", button_style="warning", layout=widgets.Layout(width="80px"))
         self._stop.add_class("gm-stop")
         self._stop.on_click(self._on_stop)
+        if not stoppable:
+            self._stop.layout.display = "none"
         self._footer = widgets.HTML("")
         self._footer.add_class("gm-footer")
         self.root = widgets.VBox([widgets.HTML(CSS), widgets.HBox([self._header, self._stop]), self._body, self._footer])
         self.root.add_class("gm-live")
         self._handle: Any = None
-        self._poll: Any = None
-        self._poll_context: Any = None
         self._ticking = threading.Event()
         self._ticker: threading.Thread | None = None
 
@@ -185,7 +185,6 @@ class WidgetView:
     def __enter__(self) -> WidgetView:
         bundle = {"application/vnd.jupyter.widget-view+json": {"version_major": 2, "version_minor": 0, "model_id": self.root.model_id}}
         self._handle = display(bundle, raw=True, display_id=True)
-        self._start_polling()
         self._ticker = threading.Thread(target=self._tick, daemon=True, name="gemini-magics-timer")
         self._ticking.set()
         self._ticker.start()
@@ -195,7 +194,6 @@ class WidgetView:
         self._ticking.clear()
         if self._ticker is not None:
             self._ticker.join(1)
-        self._stop_polling()
         if self._handle is not None:
             self._handle.update({}, raw=True)
         self._close()
@@ -209,22 +207,6 @@ class WidgetView:
         for child in getattr(widget, "children", ()):
             found.extend(self._all_widgets(child))
         return found
-
-    def _start_polling(self) -> None:
-        try:
-            from jupyter_ui_poll import ui_events
-
-            self._poll_context = ui_events()
-            self._poll = self._poll_context.__enter__()
-        except Exception:  # no kernel to poll (or an incompatible one): Stop then acts at the end
-            self._poll_context = self._poll = None
-
-    def _stop_polling(self) -> None:
-        if self._poll_context is not None:
-            try:
-                self._poll_context.__exit__(None, None, None)
-            finally:
-                self._poll_context = self._poll = None
 
     def _tick(self) -> None:
         while self._ticking.is_set():
@@ -249,9 +231,6 @@ class WidgetView:
         now = time.monotonic()
         if now - self._last_render >= MIN_INTERVAL:
             self._render()
-        if self._poll is not None and now - self._last_poll >= MIN_INTERVAL:
-            self._last_poll = now
-            self._poll(1)
 
     def finish(self, interaction: Any) -> None:
         self.view.finish(interaction)

@@ -1,0 +1,144 @@
+"""JupyterLab in headless Chromium runs the quickstart on the scripted engine; checks go through the DOM.
+
+Needs Debian's chromium (``scripts/run.sh test`` installs it) and Python Playwright, which drives that
+binary: no browser is downloaded. Screenshots land in ``.artifacts/screenshots``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import nbformat
+import pytest
+
+pytestmark = pytest.mark.browser
+ROOT = Path(__file__).resolve().parents[1]
+SHOTS = ROOT / ".artifacts" / "screenshots"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run"]  # fmt: skip
+SLOW_CELLS = [
+    '%config InteractMagics.headers = {"X-Scripted-Delay-Ms": "60", "X-Scripted-Deltas": "400"}',
+    "%%interact --chain slow\nTell me a very long story, with a list and a table.",
+]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail("Debian's chromium is missing: run `bash scripts/run.sh test`, which installs it")
+    work = tmp_path_factory.mktemp("lab")
+    notebook = nbformat.read(ROOT / "notebooks" / "quickstart.ipynb", as_version=4)
+    notebook.cells.extend(nbformat.v4.new_code_cell(source) for source in SLOW_CELLS)
+    nbformat.write(notebook, work / "quickstart.ipynb")  # Lab autosaves: never open the source notebook
+    settings = Path(sys.prefix) / "share" / "jupyter" / "lab" / "settings"
+    settings.mkdir(parents=True, exist_ok=True)
+    (settings / "overrides.json").write_text(json.dumps({
+        "@jupyterlab/apputils-extension:notification": {"fetchNews": "false", "checkForUpdates": False},
+        "@jupyter-widgets/jupyterlab-manager:plugin": {"saveState": True},
+        "@jupyterlab/notebook-extension:tracker": {"windowingMode": "none"},
+    }))  # fmt: skip
+    env = dict(os.environ)
+    for name in ("GEMINI_API_KEY", "GOOGLE_API_KEY", "GEMINI_BASE_URL"):
+        env.pop(name, None)
+    home = work / "home"
+    for sub in ("cfg", "data", "rt", "ipython", "mpl", "xdg_config", "xdg_cache"):
+        (home / sub).mkdir(parents=True)
+    env.update(GEMINI_MAGICS_ENGINE="scripted", JUPYTER_CONFIG_DIR=str(home / "cfg"), JUPYTER_DATA_DIR=str(home / "data"),
+               JUPYTER_RUNTIME_DIR=str(home / "rt"), IPYTHONDIR=str(home / "ipython"), MPLCONFIGDIR=str(home / "mpl"),
+               JUPYTER_PLATFORM_DIRS="1", XDG_CONFIG_HOME=str(home / "xdg_config"), XDG_CACHE_HOME=str(home / "xdg_cache"))  # fmt: skip
+    port, token = free_port(), secrets.token_hex(16)
+    log = open(work / "lab.log", "w")  # noqa: SIM115 - closed below
+    process = subprocess.Popen(
+        [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root", f"--port={port}", f"--IdentityProvider.token={token}",
+         "--ServerApp.ip=127.0.0.1", f"--ServerApp.root_dir={work}"],
+        env=env, stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/api/status?token={token}", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline or process.poll() is not None:
+                raise AssertionError("JupyterLab did not start:\n" + (work / "lab.log").read_text()[-3000:])
+            time.sleep(0.25)
+        yield f"http://127.0.0.1:{port}", token
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(5)
+        log.close()
+
+
+def test_quickstart_in_jupyterlab(lab: tuple[str, str]) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    base, token = lab
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 1000})
+            page.goto(f"{base}/lab/tree/quickstart.ipynb?token={token}&reset")
+            page.wait_for_function("() => /\\| Idle/.test(document.querySelector('#jp-main-statusbar')?.innerText || '')",
+                                   timeout=90_000)  # fmt: skip
+            page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
+            page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
+
+            # the last cell streams slowly: the live view shows Markdown as it arrives, with a Stop button
+            live = page.locator(".gm-live").last
+            expect(live.locator(".gm-markdown")).to_contain_text("Scripted reply", timeout=90_000)
+            expect(live.locator(".gm-stop")).to_be_visible()
+            expect(live.locator(".gm-header")).to_contain_text("in_progress")
+            live.scroll_into_view_if_needed()
+            page.screenshot(path=str(SHOTS / "streaming.png"))
+            live.screenshot(path=str(SHOTS / "live-view.png"))
+
+            # the earlier cells' results: Markdown, folded thoughts, an image, a JSON tree, the usage footer
+            outputs = page.locator(".jp-OutputArea-output")
+            expect(page.locator(".jp-RenderedMarkdown", has_text="Your name is Phil.")).to_have_count(1)
+            expect(page.locator(".jp-RenderedMarkdown details summary", has_text="Thoughts")).to_have_count(1)
+            expect(page.locator(".jp-RenderedMarkdown details", has_text="Thinking about the request")).to_have_count(1)
+            expect(page.locator(".jp-RenderedJSON", has_text="Paris")).to_have_count(1)
+            image = outputs.locator("img").first
+            expect(image).to_be_visible()
+            assert image.evaluate("i => i.naturalWidth") == 320
+            expect(page.locator(".jp-RenderedMarkdown sub", has_text="tokens · chain default").first).to_be_visible()
+            page.locator(".jp-RenderedJSON", has_text="Paris").scroll_into_view_if_needed()
+            page.screenshot(path=str(SHOTS / "results.png"))
+            # the finished cells left no live view behind: only the streaming one is live
+            expect(page.locator(".gm-live")).to_have_count(1)
+
+            # Stop cancels the slow stream at once; the cell fails in one line and Run All stops there
+            started = time.monotonic()
+            live.locator(".gm-stop").click()
+            expect(page.locator(".jp-OutputArea-output", has_text="stopped: the answer so far")).to_have_count(1, timeout=15_000)
+            assert time.monotonic() - started < 15  # the stream alone would take 400 × 60 ms = 24 s
+            expect(page.locator(".gm-live")).to_have_count(0)
+            page.locator(".jp-OutputArea-output", has_text="stopped:").scroll_into_view_if_needed()
+            page.screenshot(path=str(SHOTS / "stopped.png"))
+        finally:
+            browser.close()

@@ -1,0 +1,176 @@
+"""The pure view model (events in, blocks out) for every step type of both schema generations,
+and the widget view's bounded update rate on a 10,000-delta stream."""
+
+from __future__ import annotations
+
+import base64
+import io
+from typing import Any
+
+import pytest
+from pydantic import TypeAdapter
+
+from gemini_magics import Client
+from gemini_magics.local.wire import LegacyTranslator
+from gemini_magics.render.view import Block, ViewModel, escape_markdown_html, partial_json
+from gemini_magics.types import InteractionEvent
+
+EVENTS: TypeAdapter[InteractionEvent] = TypeAdapter(InteractionEvent)
+
+
+def png() -> str:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (3, 2), "green").save(buffer, format="PNG")
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+def step_events(steps: list[tuple[dict[str, Any], list[dict[str, Any]]]]) -> list[dict[str, Any]]:
+    """A steps-schema stream: each (start step, deltas) pair becomes start/delta.../stop."""
+    out = [{"event_type": "interaction.created", "interaction": {"id": "v1_v", "status": "in_progress"}, "event_id": "v1_v:1"}]
+    for index, (start, deltas) in enumerate(steps):
+        out.append({"event_type": "step.start", "index": index, "step": start})
+        out.extend({"event_type": "step.delta", "index": index, "delta": d} for d in deltas)
+        out.append({"event_type": "step.stop", "index": index})
+    out.append({"event_type": "interaction.completed", "interaction": {"id": "v1_v", "status": "completed",
+                "usage": {"total_input_tokens": 5, "total_output_tokens": 7, "total_thought_tokens": 2, "total_cached_tokens": 1}}})  # fmt: skip
+    for n, event in enumerate(out, 1):
+        event["event_id"] = f"v1_v:{n}"
+    return out
+
+
+def legacy(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    translator = LegacyTranslator()
+    return [e for event in events for e in translator.translate(event)]
+
+
+IMAGE = png()
+EVERY_STEP: list[tuple[dict[str, Any], list[dict[str, Any]]]] = [
+    ({"type": "thought"}, [{"type": "thought_summary", "content": {"type": "text", "text": "Planning <b>it</b>"}},
+                           {"type": "thought_signature", "signature": "c2ln"}]),
+    ({"type": "function_call", "id": "c1", "name": "get_weather", "arguments": {}},
+     [{"type": "arguments_delta", "arguments": '{"city": '}, {"type": "arguments_delta", "arguments": '"Paris"}'}]),
+    ({"type": "function_result", "call_id": "c1", "name": "get_weather", "result": {"c": 21}}, []),
+    ({"type": "code_execution_call", "id": "x1", "arguments": {"code": "print(1)", "language": "python"}}, []),
+    ({"type": "code_execution_result", "call_id": "x1", "result": "1\n"}, []),
+    ({"type": "google_search_call", "id": "s1", "arguments": {"queries": ["tea history"]}}, []),
+    ({"type": "google_search_result", "call_id": "s1", "result": [{"title": "Tea", "url": "https://t.example"}]}, []),
+    ({"type": "url_context_call", "id": "u1", "arguments": {"urls": ["https://u.example"]}}, []),
+    ({"type": "url_context_result", "call_id": "u1", "result": [{"url": "https://u.example", "status": "success"}]}, []),
+    ({"type": "mcp_server_tool_call", "id": "m1", "name": "lookup", "server_name": "srv", "arguments": {"q": 1}}, []),
+    ({"type": "mcp_server_tool_result", "call_id": "m1", "name": "lookup", "server_name": "srv", "result": "ok"}, []),
+    ({"type": "file_search_result", "call_id": "f1", "result": [{"title": "doc", "text": "x"}]}, []),
+    ({"type": "model_output"}, [{"type": "image", "mime_type": "image/png", "data": IMAGE}]),
+    ({"type": "model_output"}, [{"type": "text", "text": "# Title\n\n- a <script>x</script>\n"}, {"type": "text", "text": "`<ok>`"}]),
+]
+STEPS_ONLY: list[tuple[dict[str, Any], list[dict[str, Any]]]] = [
+    ({"type": "file_search_call", "id": "f0"}, []),
+    ({"type": "google_maps_call", "id": "g1", "arguments": {"queries": ["cafe"]}}, []),
+    ({"type": "google_maps_result", "call_id": "g1", "result": [{"places": [{"name": "Cafe"}]}]}, []),
+    ({"type": "retrieval_call", "id": "r1", "arguments": {"queries": ["q"]}, "retrieval_type": "rag_store"}, []),
+    ({"type": "retrieval_result", "call_id": "r1"}, []),
+    ({"type": "tool_search_call", "id": "t1", "arguments": {"function_names": ["f"]}}, []),
+    ({"type": "tool_search_result", "call_id": "t1", "result": [{"name": "f"}]}, []),
+    ({"type": "processing_call", "id": "p1"}, []),
+    ({"type": "processing_result", "call_id": "p1"}, []),
+    ({"type": "brand_new_step", "id": "n1", "payload": 1}, []),
+]
+
+
+def fold(raw: list[dict[str, Any]], **kwargs: Any) -> ViewModel:
+    view = ViewModel(model="gemini-test", chain="default", **kwargs)
+    for event in raw:
+        view.feed(EVENTS.validate_python(event))
+    return view
+
+
+def check_every_step(blocks: list[Block]) -> None:
+    kinds = [b.kind for b in blocks]
+    titles = [b.title for b in blocks]
+    assert kinds[0] == "thought" and blocks[0].body == "Planning &lt;b>it&lt;/b>"
+    assert titles[1] == "function call · get_weather(city=Paris)" and '"city": "Paris"' in blocks[1].body
+    assert titles[2].startswith("function result · get_weather") and '"c": 21' in blocks[2].body
+    assert titles[3] == "code execution" and "```python\nprint(1)\n```" == blocks[3].body
+    assert titles[4] == "code output" and "1" in blocks[4].body
+    assert titles[5] == "search · tea history"
+    assert "Tea" in blocks[6].body and "https://t.example" in blocks[6].body
+    assert titles[7] == "read URLs · https://u.example" and "success" in blocks[8].body
+    assert titles[9] == "mcp server tool call · lookup" and titles[10] == "mcp server tool result · lookup"
+    assert titles[11] == "file search result"
+    image = blocks[12]
+    assert image.kind == "image" and image.mime_type == "image/png" and image.data.startswith(b"\x89PNG")
+    text = blocks[13]
+    assert text.kind == "markdown" and "&lt;script>" in text.body and "<script>" not in text.body.replace("`<ok>`", "")
+    assert "`<ok>`" in text.body  # code spans keep their text
+
+
+def test_every_step_type_in_the_steps_schema() -> None:
+    view = fold(step_events(EVERY_STEP + STEPS_ONLY))
+    blocks = view.blocks()
+    check_every_step(blocks)
+    extra = {b.title.split(" · ")[0] for b in blocks[14:]}
+    assert extra == {"file search call", "google maps call", "google maps result", "retrieval call", "retrieval result",
+                     "tool search call", "tool search result", "processing call", "processing result", "brand new step"}  # fmt: skip
+    assert all(b.kind == "tool" for b in blocks[14:])
+
+
+def test_every_step_type_in_the_legacy_schema() -> None:
+    view = fold(legacy(step_events(EVERY_STEP)))
+    assert view.interaction.schema_generation == "legacy"
+    check_every_step(view.blocks())
+
+
+def test_footer_header_and_usage() -> None:
+    view = fold(step_events(EVERY_STEP[-1:]))
+    footer = view.footer(1.25)
+    assert footer == "gemini-test · 5 in / 7 out / 2 thought / 1 cached tokens · 1.2 s · v1_v · chain default"
+    assert view.header(0.5) == "gemini-test · completed · 0.5 s"
+
+
+def test_structured_answers_become_a_json_tree_while_streaming() -> None:
+    raw = step_events([({"type": "model_output"}, [{"type": "text", "text": '[{"name": "Ada", "year": 18'},
+                                                   {"type": "text", "text": '15}, {"name": "Al'}])])  # fmt: skip
+    view = fold(raw[:-2], structured=True)  # still streaming
+    block = view.blocks()[0]
+    assert block.kind == "json" and block.data == [{"name": "Ada", "year": 1815}, {"name": "Al"}]
+    assert partial_json('```json\n{"a": [1, 2') == {"a": [1, 2]}
+    assert partial_json("") is None
+
+
+def test_errors_become_error_blocks() -> None:
+    raw = step_events([({"type": "model_output"}, [{"type": "text", "text": "partial"}])])[:-1]
+    raw.append({"event_type": "error", "error": {"code": "internal", "message": "model crashed <now>"}, "event_id": "v1_v:99"})
+    blocks = fold(raw).blocks()
+    assert blocks[-1].kind == "error" and blocks[-1].body == "model crashed &lt;now>" and "internal" in blocks[-1].title
+
+
+def test_escape_keeps_code_fences_verbatim() -> None:
+    text = "a <b> c\n```html\n<div>x</div>\n```\n<i>"
+    assert escape_markdown_html(text) == "a &lt;b> c\n```html\n<div>x</div>\n```\n&lt;i>"
+
+
+def test_ten_thousand_deltas_make_a_bounded_number_of_widget_updates(steps_client: Client) -> None:
+    pytest.importorskip("ipywidgets")
+    from gemini_magics.render.widgets import MIN_INTERVAL, WidgetView
+
+    view = WidgetView(model="gemini-test")
+    view.__enter__()
+    started = __import__("time").monotonic()
+    try:
+        with steps_client.interactions.create(model="m", input="long", stream=True,
+                                              extra_headers={"X-Scripted-Deltas": "10000"}) as stream:  # fmt: skip
+            deltas = 0
+            for event in stream:
+                deltas += event.event_type == "step.delta"
+                view.event(event, stream)
+            final = stream.interaction
+        view.finish(final)
+    finally:
+        view.__exit__(None, None, None)
+    elapsed = __import__("time").monotonic() - started
+    assert deltas == 10000
+    assert view.render_count <= elapsed / MIN_INTERVAL + 2, (view.render_count, elapsed)
+    assert view.render_count < 2000
+    markdown = view._blocks["0.0"]._out.outputs[0]["data"]["text/markdown"]
+    assert markdown == escape_markdown_html(final.text) and len(final.text) > 10000
