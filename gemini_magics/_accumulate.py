@@ -72,9 +72,8 @@ class _Block:
         kind = self.type
         if kind in ("model_output", "user_input"):
             out["content"] = list(out.get("content") or []) + [p.build() for p in self.parts]
-        elif kind == "thought":
-            if self.summary:
-                out["summary"] = list(out.get("summary") or []) + [p.build() for p in self.summary]
+        elif kind == "thought" and self.summary:
+            out["summary"] = list(out.get("summary") or []) + [p.build() for p in self.summary]
         if self.arguments:
             joined = "".join(self.arguments)
             try:
@@ -179,7 +178,7 @@ class InteractionAccumulator:
             block.fields.update(fields)
 
     def _implied_block(self, delta: c.Delta) -> dict[str, Any]:
-        kind = delta.type
+        kind = str(getattr(delta, "type", ""))
         if self._legacy:
             if kind in ("thought_summary", "thought_signature"):
                 return {"type": "thought"}

@@ -108,7 +108,9 @@ class Client:
         prefix = f"{self.base_url}/upload" if upload else self.base_url
         return f"{prefix}/{self.api_version}/{path.lstrip('/')}"
 
-    def headers(self, extra: Mapping[str, str] | None = None, *, accept: str = "application/json") -> dict[str, str]:
+    def headers(
+        self, extra: Mapping[str, str] | None = None, *, accept: str = "application/json"
+    ) -> dict[str, str]:
         headers = {
             "Accept": accept,
             "Content-Type": "application/json",

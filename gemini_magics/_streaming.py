@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from types import TracebackType
 
 import httpx
@@ -27,7 +27,9 @@ class InteractionStream:
     uninterrupted sequence. Errors sent in the stream raise :class:`StreamError`.
     """
 
-    def __init__(self, response: httpx.Response, *, reconnect: Reconnect | None, resumable: bool = True) -> None:
+    def __init__(
+        self, response: httpx.Response, *, reconnect: Reconnect | None, resumable: bool = True
+    ) -> None:
         self.response = response
         self._reconnect = reconnect
         self._resumable = resumable
@@ -93,7 +95,7 @@ class InteractionStream:
             if isinstance(delta, TextContent):
                 yield delta.text
 
-    def _events(self) -> Iterator[InteractionEvent]:
+    def _events(self) -> Generator[InteractionEvent, None, None]:
         accumulator, seen = self._accumulator, self._seen
         try:
             while True:
@@ -132,7 +134,9 @@ class InteractionStream:
     def _resume_or_raise(self, cause: Exception | None) -> None:
         self.response.close()
         if not self._can_resume():
-            raise APIConnectionError(f"the stream was cut and cannot be resumed: {cause or 'no completion event'}") from cause
+            raise APIConnectionError(
+                f"the stream was cut and cannot be resumed: {cause or 'no completion event'}"
+            ) from cause
         assert self._reconnect is not None
         self.resumes += 1
         interaction_id = self._accumulator.interaction_id

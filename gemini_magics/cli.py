@@ -12,16 +12,27 @@ def main(argv: list[str] | None = None) -> int:
     serve = commands.add_parser("serve", help="run the local Interactions-compatible server until stopped")
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=0, help="port (default 0: any free port)")
-    serve.add_argument("--engine", choices=["smollm2", "scripted"], default=None,
-                       help="answering engine (default: smollm2 if installed, else scripted)")
+    serve.add_argument(
+        "--engine",
+        choices=["smollm2", "scripted"],
+        default=None,
+        help="answering engine (default: smollm2 if installed, else scripted)",
+    )
     serve.add_argument("--api-key", default=None, help="require this key in x-goog-api-key")
-    serve.add_argument("--schema", choices=["steps", "legacy"], default=None,
-                       help="force one schema generation (default: chosen per request)")
+    serve.add_argument(
+        "--schema",
+        choices=["steps", "legacy"],
+        default=None,
+        help="force one schema generation (default: chosen per request)",
+    )
     args = parser.parse_args(argv)
     try:
         from .local import create_server
     except ImportError as exc:  # pragma: no cover - depends on the install
-        print(f"gemini-magics: the local server needs the 'local' extra: pip install 'gemini-magics[local]' ({exc})", file=sys.stderr)
+        print(
+            f"gemini-magics: the local server needs the 'local' extra: pip install 'gemini-magics[local]' ({exc})",
+            file=sys.stderr,
+        )
         return 2
     try:
         server = create_server(engine=args.engine, host=args.host, port=args.port, api_key=args.api_key,
@@ -29,7 +40,10 @@ def main(argv: list[str] | None = None) -> int:
     except (RuntimeError, ValueError, OSError) as exc:
         print(f"gemini-magics: {exc}", file=sys.stderr)
         return 2
-    print(f"gemini-magics local Interactions API on {server.base_url} (engine: {server.engine_description})", flush=True)
+    print(
+        f"gemini-magics local Interactions API on {server.base_url} (engine: {server.engine_description})",
+        flush=True,
+    )
     print(f"point a client at it: GEMINI_BASE_URL={server.base_url}", flush=True)
     server.serve_forever()
     return 0

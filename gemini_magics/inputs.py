@@ -69,24 +69,32 @@ def resolve(expr: str, namespace: Mapping[str, Any]) -> Any:
             try:
                 value = getattr(value, attr)
             except AttributeError:
-                raise TemplateError(f"{{{{{expr}}}}}: {type(value).__name__} object has no attribute {attr!r}") from None
+                raise TemplateError(
+                    f"{{{{{expr}}}}}: {type(value).__name__} object has no attribute {attr!r}"
+                ) from None
         else:
             raw = step.group("index")
             key: Any = int(raw) if raw.lstrip("-").isdigit() else raw[1:-1]
             try:
                 value = value[key]
             except (KeyError, IndexError, TypeError) as exc:
-                raise TemplateError(f"{{{{{expr}}}}}: cannot index {type(value).__name__} with {raw} ({type(exc).__name__})") from None
+                raise TemplateError(
+                    f"{{{{{expr}}}}}: cannot index {type(value).__name__} with {raw} ({type(exc).__name__})"
+                ) from None
     return value
 
 
-def render_parts(text: str, namespace: Mapping[str, Any], options: Options | None = None) -> list[dict[str, Any] | PendingUpload]:
+def render_parts(
+    text: str, namespace: Mapping[str, Any], options: Options | None = None
+) -> list[dict[str, Any] | PendingUpload]:
     """The cell text as content parts, references replaced by their objects' parts, in order."""
     options = options or Options()
     missing = sorted({e.split(".")[0].split("[")[0].strip() for e in find_references(text)} - set(namespace))
     if missing:
         names = ", ".join(missing)
-        raise TemplateError(f"unknown name{'s' if len(missing) > 1 else ''} in {{{{...}}}}: {names} (define it, or write \\{{{{ for a literal)")
+        raise TemplateError(
+            f"unknown name{'s' if len(missing) > 1 else ''} in {{{{...}}}}: {names} (define it, or write \\{{{{ for a literal)"
+        )
     parts: list[dict[str, Any] | PendingUpload] = []
     pending_text: list[str] = []
 
@@ -202,12 +210,14 @@ def _pil_png(image: Any) -> bytes:
 
 
 def _array_part(array: Any, label: str, options: Options) -> dict[str, Any]:
-    shape = getattr(array, "shape", ())
+    shape: tuple[int, ...] = tuple(getattr(array, "shape", ()))
     if len(shape) == 2 or (len(shape) == 3 and shape[2] in (1, 3, 4)):
         try:
             from PIL import Image
         except ImportError:
-            raise TemplateError(f"{{{{{label}}}}}: sending an array as an image needs Pillow (pip install pillow)") from None
+            raise TemplateError(
+                f"{{{{{label}}}}}: sending an array as an image needs Pillow (pip install pillow)"
+            ) from None
         import numpy as np
 
         data = array

@@ -52,10 +52,10 @@ KNOWN_MODELS = (
 class _SubcommandParser(argparse.ArgumentParser):
     """argparse that reports mistakes as one-line UsageErrors instead of exiting the kernel."""
 
-    def error(self, message: str) -> Any:  # type: ignore[override]
+    def error(self, message: str) -> Any:
         raise UsageError(f"{self.prog}: {message} (see %{self.prog} --help)")
 
-    def exit(self, status: int = 0, message: str | None = None) -> Any:  # type: ignore[override]
+    def exit(self, status: int = 0, message: str | None = None) -> Any:
         if message:
             print(message, file=sys.stderr)
         raise _HelpShown()
@@ -76,14 +76,21 @@ class InteractMagics(Magics):
     """Talk to Gemini's Interactions API from cells. Configure with ``%config InteractMagics.<name> = ...``."""
 
     model = Unicode(DEFAULT_MODEL, help="Model used when -m/--model is not given.").tag(config=True)
-    image_model = Unicode("gemini-3-pro-image-preview", help="Model used for --image when -m is not given.").tag(config=True)
+    image_model = Unicode(
+        "gemini-3-pro-image-preview", help="Model used for --image when -m is not given."
+    ).tag(config=True)
     system = Unicode("", help="Default system instruction (-s/--system overrides it).").tag(config=True)
     stream = Bool(True, help="Stream answers (--no-stream turns it off for one cell).").tag(config=True)
     live = Bool(True, help="Show the live streaming view while an answer arrives.").tag(config=True)
     table_budget = Int(4000, help="Characters a DataFrame summary may take in a prompt.").tag(config=True)
     table_rows = Int(20, help="Rows of a DataFrame's head/tail sample at most.").tag(config=True)
-    headers = Dict(value_trait=Unicode(), help="Extra HTTP headers sent with every request (proxies, tracing).").tag(config=True)
-    engine = Unicode("", help="Engine of the embedded local server: smollm2 or scripted (default: GEMINI_MAGICS_ENGINE, else smollm2 if installed).").tag(config=True)
+    headers = Dict(
+        value_trait=Unicode(), help="Extra HTTP headers sent with every request (proxies, tracing)."
+    ).tag(config=True)
+    engine = Unicode(
+        "",
+        help="Engine of the embedded local server: smollm2 or scripted (default: GEMINI_MAGICS_ENGINE, else smollm2 if installed).",
+    ).tag(config=True)
 
     def __init__(self, shell: InteractiveShell | None = None, **kwargs: Any) -> None:
         super().__init__(shell, **kwargs)
@@ -102,10 +109,8 @@ class InteractMagics(Magics):
 
     def close(self) -> None:
         if self.shell is not None:
-            try:
+            with contextlib.suppress(ValueError):
                 self.shell.events.unregister("pre_run_cell", self._remember_cell)
-            except ValueError:
-                pass
         if self._backend is not None:
             self._backend.close()
             self._backend = None
@@ -118,15 +123,28 @@ class InteractMagics(Magics):
     @argument("-s", "--system", help="system instruction for this cell")
     @argument("--chain", default=None, help="name of the conversation chain to continue (default: 'default')")
     @argument("--new", action="store_true", help="start the chain afresh instead of continuing it")
-    @argument("--no-store", action="store_true", help="do not store on the server: history is sent from the kernel")
+    @argument(
+        "--no-store", action="store_true", help="do not store on the server: history is sent from the kernel"
+    )
     @argument("--no-stream", action="store_true", help="wait for the whole answer instead of streaming it")
-    @argument("--background", action="store_true", help="run in the background; the result is bound to --out when done")
+    @argument(
+        "--background",
+        action="store_true",
+        help="run in the background; the result is bound to --out when done",
+    )
     @argument("-o", "--out", help="bind the result object to this variable")
-    @argument("--schema", help="name of a pydantic model class or JSON-schema dict: structured output into .data")
+    @argument(
+        "--schema", help="name of a pydantic model class or JSON-schema dict: structured output into .data"
+    )
     @argument("--image", action="store_true", help="ask for image output (bound as PIL images in .images)")
     @argument("--temperature", type=float, help="sampling temperature, e.g. 0.2")
     @argument("--max-tokens", type=int, help="maximum output tokens")
-    @argument("--thinking", choices=THINKING_LEVELS, metavar="LEVEL", help="thinking level: " + ", ".join(THINKING_LEVELS))
+    @argument(
+        "--thinking",
+        choices=THINKING_LEVELS,
+        metavar="LEVEL",
+        help="thinking level: " + ", ".join(THINKING_LEVELS),
+    )
     @argument("--seed", type=int, help="sampling seed")
     @argument("--dry-run", action="store_true", help="show the request that would be sent, and send nothing")
     @output_can_be_silenced
@@ -217,8 +235,15 @@ class InteractMagics(Magics):
             raise UsageError(f"--chain needs a simple name (letters, digits, _ or -), got {args.chain!r}")
         if args.agent and args.model:
             raise UsageError("use either -m/--model or --agent, not both")
-        if args.agent and (args.temperature is not None or args.max_tokens is not None or args.seed is not None or args.thinking):
-            raise UsageError("--temperature, --max-tokens, --seed and --thinking apply to models, not to --agent")
+        if args.agent and (
+            args.temperature is not None
+            or args.max_tokens is not None
+            or args.seed is not None
+            or args.thinking
+        ):
+            raise UsageError(
+                "--temperature, --max-tokens, --seed and --thinking apply to models, not to --agent"
+            )
         if args.background and args.no_store:
             raise UsageError("--background needs the interaction stored on the server: drop --no-store")
         if args.max_tokens is not None and args.max_tokens <= 0:
@@ -234,7 +259,9 @@ class InteractMagics(Magics):
         namespace = self.shell.user_ns if self.shell is not None else {}
         schema_name, schema_obj, response_schema = self._schema(args.schema, namespace)
         try:
-            parts = render_parts(cell, namespace, Options(table_budget=self.table_budget, max_rows=self.table_rows))
+            parts = render_parts(
+                cell, namespace, Options(table_budget=self.table_budget, max_rows=self.table_rows)
+            )
         except TemplateError as exc:
             raise UsageError(str(exc)) from None
         model = args.agent or args.model or (self.image_model if args.image else self.model)
@@ -269,32 +296,51 @@ class InteractMagics(Magics):
         self.last_result = result
         if interaction.status not in ("completed", "requires_action"):
             reason = "; ".join(e.message for e in interaction.errors or []) or "no reason given"
-            raise UsageError(f"the interaction ended {interaction.status}: {reason} (chain {job.chain!r} unchanged)")
+            raise UsageError(
+                f"the interaction ended {interaction.status}: {reason} (chain {job.chain!r} unchanged)"
+            )
         if job.schema_obj is not None:
-            result.data = self._parse_structured(interaction.text, job.schema_obj, job.schema_name or "schema")
+            result.data = self._parse_structured(
+                interaction.text, job.schema_obj, job.schema_name or "schema"
+            )
         self._commit(job, interaction)
-        if job.out:
+        if job.out and self.shell is not None:
             self.shell.user_ns[job.out] = result
         return result
 
     def _commit(self, job: CellJob, interaction: Interaction) -> None:
         plan, body = job.plan, job.body
         sent = body.get("input")
-        new_steps = [s for s in sent if isinstance(s, dict)][len(plan.history):] if isinstance(sent, list) and plan.history else None
+        new_steps = (
+            [s for s in sent if isinstance(s, dict)][len(plan.history) :]
+            if isinstance(sent, list) and plan.history
+            else None
+        )
         if new_steps is None:
-            new_steps = [{"type": "user_input", "content": sent if isinstance(sent, list) else [{"type": "text", "text": sent}]}]
-        steps = new_steps + [s.to_dict() for s in interaction.steps or [] if getattr(s, "type", None) != "user_input"]
+            new_steps = [
+                {
+                    "type": "user_input",
+                    "content": sent if isinstance(sent, list) else [{"type": "text", "text": sent}],
+                }
+            ]
+        steps = new_steps + [
+            s.to_dict() for s in interaction.steps or [] if getattr(s, "type", None) != "user_input"
+        ]
         usage = interaction.usage.to_dict() if interaction.usage else {}
         turn = Turn(job.cell_key, None if job.args.no_store else interaction.id, job.model,
                     " ".join(job.cell.split())[:80], steps, usage)  # fmt: skip
         self.chains.commit(plan, turn, new=job.args.new)
-        totals = self.usage_totals.setdefault(job.model, {"interactions": 0, "input": 0, "output": 0, "thought": 0})
+        totals = self.usage_totals.setdefault(
+            job.model, {"interactions": 0, "input": 0, "output": 0, "thought": 0}
+        )
         totals["interactions"] += 1
         totals["input"] += usage.get("total_input_tokens", 0)
         totals["output"] += usage.get("total_output_tokens", 0)
         totals["thought"] += usage.get("total_thought_tokens", 0)
 
-    def _request_params(self, args: argparse.Namespace, model: str, response_schema: dict[str, Any] | None) -> dict[str, Any]:
+    def _request_params(
+        self, args: argparse.Namespace, model: str, response_schema: dict[str, Any] | None
+    ) -> dict[str, Any]:
         params: dict[str, Any] = {"agent": model} if args.agent else {"model": model}
         system = args.system if args.system is not None else self.system
         if system:
@@ -315,7 +361,9 @@ class InteractMagics(Magics):
         if response_schema is not None:
             formats.append({"type": "text", "mime_type": "application/json", "schema": response_schema})
         if args.image:
-            formats.extend([{"type": "image", "mime_type": "image/png"}] + ([] if formats else [{"type": "text"}]))
+            formats.extend(
+                [{"type": "image", "mime_type": "image/png"}] + ([] if formats else [{"type": "text"}])
+            )
         if formats:
             params["response_format"] = formats if len(formats) > 1 else formats[0]
         if args.no_store:
@@ -336,18 +384,26 @@ class InteractMagics(Magics):
             body["previous_interaction_id"] = plan.previous_interaction_id
         return body
 
-    def _schema(self, name: str | None, namespace: dict[str, Any]) -> tuple[str | None, Any, dict[str, Any] | None]:
+    def _schema(
+        self, name: str | None, namespace: dict[str, Any]
+    ) -> tuple[str | None, Any, dict[str, Any] | None]:
         if not name:
             return None, None, None
         if name not in namespace:
-            raise UsageError(f"--schema {name}: no such variable; define a pydantic model class or a JSON-schema dict named {name}")
+            raise UsageError(
+                f"--schema {name}: no such variable; define a pydantic model class or a JSON-schema dict named {name}"
+            )
         obj = namespace[name]
         schema_method = getattr(obj, "model_json_schema", None)
         if isinstance(obj, type) and callable(schema_method):
             return name, obj, schema_method()
-        if isinstance(obj, dict) and ("type" in obj or "properties" in obj or "$ref" in obj or "anyOf" in obj):
+        if isinstance(obj, dict) and (
+            "type" in obj or "properties" in obj or "$ref" in obj or "anyOf" in obj
+        ):
             return name, obj, obj
-        raise UsageError(f"--schema {name}: expected a pydantic model class or a JSON-schema dict, got {type(obj).__name__}")
+        raise UsageError(
+            f"--schema {name}: expected a pydantic model class or a JSON-schema dict, got {type(obj).__name__}"
+        )
 
     def _parse_structured(self, text: str, schema: Any, name: str) -> Any:
         from .output import StructuredOutputError, parse_structured
@@ -355,7 +411,9 @@ class InteractMagics(Magics):
         try:
             return parse_structured(text, schema)
         except StructuredOutputError as exc:
-            raise UsageError(f"the answer does not match --schema {name}: {exc} (raw text: %interact last)") from None
+            raise UsageError(
+                f"the answer does not match --schema {name}: {exc} (raw text: %interact last)"
+            ) from None
 
     def _upload_pending(self, client: Client, parts: list[Any]) -> list[Any]:
         from .inputs import PendingUpload
@@ -386,7 +444,9 @@ class InteractMagics(Magics):
         view = self._view(job, stream=stream, interactive=interactive)
         if not stream:
             with view:
-                interaction = client.interactions.create(extra_headers=self.headers or None, **job.body)
+                interaction: Interaction = client.interactions.create(
+                    extra_headers=self.headers or None, **job.body
+                )
                 view.finish(interaction)
             return interaction
         events = client.interactions.create(stream=True, extra_headers=self.headers or None, **job.body)
@@ -404,10 +464,14 @@ class InteractMagics(Magics):
         view = self._view(job, stream=stream, interactive=True)
         if not stream:
             with view:
-                interaction = await asyncio.to_thread(client.interactions.create, extra_headers=self.headers or None, **job.body)
+                interaction = await asyncio.to_thread(
+                    client.interactions.create, extra_headers=self.headers or None, **job.body
+                )
                 view.finish(interaction)
             return interaction
-        events = await asyncio.to_thread(client.interactions.create, stream=True, extra_headers=self.headers or None, **job.body)
+        events = await asyncio.to_thread(
+            client.interactions.create, stream=True, extra_headers=self.headers or None, **job.body
+        )
         with view, events:
             view.attach(events, cancel=events.abort)
             async for event in _pump(events):
@@ -430,12 +494,16 @@ class InteractMagics(Magics):
         client = job.client
         started = client.interactions.create(extra_headers=self.headers or None, **job.body)
         run = BackgroundRun(started.id, job.model, job.out, job.chain)
-        view = make_background_view(self.shell, enabled=self.live, run=run, cancel=lambda: client.interactions.cancel(started.id))
+        view = make_background_view(
+            self.shell, enabled=self.live, run=run, cancel=lambda: client.interactions.cancel(started.id)
+        )
         chain_length = len(self.chains.turns(job.chain))
 
         def wait() -> None:
             try:
-                final = client.interactions.wait(started.id, poll_interval=0.25, on_status=lambda i: view.status(i.status or "?"))
+                final = client.interactions.wait(
+                    started.id, poll_interval=0.25, on_status=lambda i: view.status(i.status or "?")
+                )
                 run.status = final.status or "?"
                 if final.status == "completed":
                     # commit only if the chain did not move on meanwhile: never drop others' turns
@@ -443,7 +511,9 @@ class InteractMagics(Magics):
                         self._commit(job, final)
                     from .render.result import InteractionResult
 
-                    run.result = InteractionResult(final, model=job.model, chain=job.chain, turn=job.plan.position + 1)
+                    run.result = InteractionResult(
+                        final, model=job.model, chain=job.chain, turn=job.plan.position + 1
+                    )
                     if job.out and self.shell is not None:
                         self.shell.user_ns[job.out] = run.result
                 view.finish(run)
@@ -483,10 +553,14 @@ class InteractMagics(Magics):
             hints = {
                 401: "check GEMINI_API_KEY",
                 403: "check that the key may use this model",
-                404: not_found or "the model or a previous interaction was not found: check -m, or start afresh with --new",
+                404: not_found
+                or "the model or a previous interaction was not found: check -m, or start afresh with --new",
                 429: "rate limited: wait and re-run the cell",
             }
-            hint = hints.get(exc.status_code, "fix the request" if exc.status_code < 500 else "the server failed: re-run the cell later")
+            hint = hints.get(
+                exc.status_code,
+                "fix the request" if exc.status_code < 500 else "the server failed: re-run the cell later",
+            )
             return f"the server answered {exc.status_code}: {message} ({hint})"
         if isinstance(exc, APIConnectionError):
             return f"cannot reach {backend.base_url}: {exc.message} (check the server, or GEMINI_BASE_URL)"
@@ -520,7 +594,9 @@ class InteractMagics(Magics):
         sub.add_parser("chains", help="named chains and their turns", prog="interact chains")
         history = sub.add_parser("history", help="the turns of a chain", prog="interact history")
         history.add_argument("--chain", default=DEFAULT_CHAIN)
-        reset = sub.add_parser("reset", help="forget a chain (default: 'default') or all", prog="interact reset")
+        reset = sub.add_parser(
+            "reset", help="forget a chain (default: 'default') or all", prog="interact reset"
+        )
         group = reset.add_mutually_exclusive_group()
         group.add_argument("--chain", default=None)
         group.add_argument("--all", action="store_true")
@@ -530,7 +606,9 @@ class InteractMagics(Magics):
             p.add_argument("id", help="interaction id")
         sub.add_parser("usage", help="token totals of this session by model", prog="interact usage")
         sub.add_parser("models", help="known models and the active backend", prog="interact models")
-        sub.add_parser("last", help="the last result, including a failed one's raw text", prog="interact last")
+        sub.add_parser(
+            "last", help="the last result, including a failed one's raw text", prog="interact last"
+        )
         return parser
 
     def _cmd_config(self, args: argparse.Namespace) -> Any:
@@ -539,15 +617,29 @@ class InteractMagics(Magics):
 
         configured = self.config.get("InteractMagics", {}) if self.config is not None else {}
         rows: list[list[Any]] = []
-        for name in ("model", "image_model", "system", "stream", "live", "table_budget", "table_rows", "headers", "engine"):
+        for name in (
+            "model",
+            "image_model",
+            "system",
+            "stream",
+            "live",
+            "table_budget",
+            "table_rows",
+            "headers",
+            "engine",
+        ):
             source = "%config / ipython_config.py" if name in configured else "default"
             rows.append([name, repr(getattr(self, name)), source])
-        source = key_source()
-        rows.append(["api key", f"set, from {source}" if source else "not set", "environment"])
+        key_from = key_source()
+        rows.append(["api key", f"set, from {key_from}" if key_from else "not set", "environment"])
         import os
 
         rows.append(["base url", os.environ.get("GEMINI_BASE_URL") or "(none)", "GEMINI_BASE_URL"])
-        backend = self._backend.description if self._backend is not None else "not started yet (chosen at the first %%interact)"
+        backend = (
+            self._backend.description
+            if self._backend is not None
+            else "not started yet (chosen at the first %%interact)"
+        )
         rows.append(["backend", backend, "key / GEMINI_BASE_URL / embedded"])
         return TextTable(["setting", "value", "from"], rows, title="gemini-magics configuration")
 
@@ -566,7 +658,9 @@ class InteractMagics(Magics):
         from .render.result import TextTable
 
         if self.chains.get(args.chain) is None:
-            raise UsageError(f"interact history: no chain named {args.chain!r} (known: {', '.join(self.chains.names()) or 'none'})")
+            raise UsageError(
+                f"interact history: no chain named {args.chain!r} (known: {', '.join(self.chains.names()) or 'none'})"
+            )
         rows = []
         for i, turn in enumerate(self.chains.turns(args.chain), 1):
             tokens = f"{turn.usage.get('total_input_tokens', 0)} in / {turn.usage.get('total_output_tokens', 0)} out"
@@ -580,7 +674,9 @@ class InteractMagics(Magics):
             return
         name = args.chain or DEFAULT_CHAIN
         if not self.chains.reset(name):
-            raise UsageError(f"interact reset: no chain named {name!r} (known: {', '.join(self.chains.names()) or 'none'})")
+            raise UsageError(
+                f"interact reset: no chain named {name!r} (known: {', '.join(self.chains.names()) or 'none'})"
+            )
         print(f"chain {name!r} reset: the next cell starts a new conversation")
 
     def _with_client(self, action: str, interaction_id: str, call: Any) -> Any:
@@ -591,7 +687,9 @@ class InteractMagics(Magics):
             return call(backend.client)
         except GeminiError as exc:
             hint = "check the id: %interact history lists this session's"
-            raise UsageError(f"interact {action} {interaction_id}: {self._describe_error(exc, backend, hint)}") from None
+            raise UsageError(
+                f"interact {action} {interaction_id}: {self._describe_error(exc, backend, hint)}"
+            ) from None
 
     def _cmd_get(self, args: argparse.Namespace) -> Any:
         from .render.result import InteractionResult
@@ -610,7 +708,9 @@ class InteractMagics(Magics):
     def _cmd_wait(self, args: argparse.Namespace) -> Any:
         from .render.result import InteractionResult
 
-        interaction = self._with_client("wait", args.id, lambda c: c.interactions.wait(args.id, poll_interval=0.25))
+        interaction = self._with_client(
+            "wait", args.id, lambda c: c.interactions.wait(args.id, poll_interval=0.25)
+        )
         return InteractionResult(interaction, model=interaction.model or interaction.agent or "?")
 
     def _cmd_usage(self, args: argparse.Namespace) -> Any:
@@ -724,10 +824,13 @@ class DryRun:
                 return [walk(v) for v in value]
             return value
 
-        return walk(self.request)
+        summary: dict[str, Any] = walk(self.request)
+        return summary
 
     def __repr__(self) -> str:
-        return "POST /interactions (dry run, nothing sent)\n" + json.dumps(self.summary(), indent=2, ensure_ascii=False)
+        return "POST /interactions (dry run, nothing sent)\n" + json.dumps(
+            self.summary(), indent=2, ensure_ascii=False
+        )
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
         return {"text/plain": repr(self), "application/json": self.summary()}
@@ -755,7 +858,10 @@ def load(ipython: InteractiveShell) -> None:
     magics = InteractMagics(ipython)
     ipython.register_magics(magics)
     ipython._gemini_magics = magics  # type: ignore[attr-defined]
-    if getattr(ipython, "kernel", None) is not None and await_interact_cells not in ipython.input_transformers_post:
+    if (
+        getattr(ipython, "kernel", None) is not None
+        and await_interact_cells not in ipython.input_transformers_post
+    ):
         ipython.input_transformers_post.append(await_interact_cells)
 
 

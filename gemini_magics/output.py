@@ -34,7 +34,7 @@ def parse_structured(text: str, schema: Any) -> Any:
             raise StructuredOutputError(f"{where}: {err['msg']}{more}") from None
     try:
         value = json.loads(raw)
-    except ValueError as exc:
+    except json.JSONDecodeError as exc:
         raise StructuredOutputError(f"not JSON ({exc.msg} at character {exc.pos})") from None
     try:
         import jsonschema

@@ -17,14 +17,18 @@ cells = [
         "Load the extension (it is fast, silent and does no network I/O):"
     ),
     new_code_cell("%load_ext gemini_magics"),
-    new_markdown_cell("## Talk to a model\n\nThe cell is the prompt. Cells continue a conversation *chain* kept in this kernel:"),
+    new_markdown_cell(
+        "## Talk to a model\n\nThe cell is the prompt. Cells continue a conversation *chain* kept in this kernel:"
+    ),
     new_code_cell("%%interact\nHi, my name is Phil.", metadata=CHECK),
     new_code_cell("%%interact\nWhat is my name?", metadata=CHECK),
     new_markdown_cell(
         "Re-running a cell *replaces* its own turn instead of stacking another one. "
         "`--chain NAME` keeps separate conversations; `--new` starts one afresh."
     ),
-    new_code_cell("%%interact --chain scratch --new\nAnswer with a short list of three colours.", metadata=CHECK),
+    new_code_cell(
+        "%%interact --chain scratch --new\nAnswer with a short list of three colours.", metadata=CHECK
+    ),
     new_markdown_cell(
         "## Put your data in the prompt\n\n"
         "`{{name}}` places a Python object at that spot: text and numbers inline, dicts as JSON, DataFrames as a "
@@ -46,7 +50,9 @@ cells = [
         metadata=CHECK,
     ),
     new_code_cell("summary.text[:60]", metadata=CHECK),
-    new_markdown_cell("`--dry-run` shows exactly what would be sent (images and files summarised), and sends nothing:"),
+    new_markdown_cell(
+        "`--dry-run` shows exactly what would be sent (images and files summarised), and sends nothing:"
+    ),
     new_code_cell("%%interact --dry-run --temperature 0.2\nWhat stands out in {{sales}}?"),
     new_markdown_cell(
         "## Structured output\n\n`--schema NAME` takes a pydantic model (or a JSON-schema dict) from the kernel; "
@@ -55,10 +61,16 @@ cells = [
     new_code_cell(
         "from pydantic import BaseModel\n\n\nclass Move(BaseModel):\n    person: str\n    city: str\n    year: int"
     ),
-    new_code_cell("%%interact --schema Move -o move --temperature 0\nAlice moved to Paris in 2019.", metadata=CHECK),
+    new_code_cell(
+        "%%interact --schema Move -o move --temperature 0\nAlice moved to Paris in 2019.", metadata=CHECK
+    ),
     new_code_cell("move.data", metadata=CHECK),
-    new_markdown_cell("## Thinking\n\n`--thinking LEVEL` asks the model to think first; its summary is shown folded."),
-    new_code_cell("%%interact --thinking low --chain scratch\nHow many weekdays are in a week?", metadata=CHECK),
+    new_markdown_cell(
+        "## Thinking\n\n`--thinking LEVEL` asks the model to think first; its summary is shown folded."
+    ),
+    new_code_cell(
+        "%%interact --thinking low --chain scratch\nHow many weekdays are in a week?", metadata=CHECK
+    ),
     new_markdown_cell("## Images\n\n`--image` asks for image output; the images are bound as PIL images."),
     new_code_cell("%%interact --image -o picture\nA lighthouse on a cliff at dawn"),
     new_code_cell("picture.images[0].size"),
@@ -68,7 +80,9 @@ cells = [
     ),
     new_code_cell("%%interact --no-store --chain private\nHi, my name is Ada.", metadata=CHECK),
     new_code_cell("%%interact --no-store --chain private\nWhat is my name?", metadata=CHECK),
-    new_markdown_cell("## Managing state\n\n`%interact` (the line magic) has subcommands; each has `--help`."),
+    new_markdown_cell(
+        "## Managing state\n\n`%interact` (the line magic) has subcommands; each has `--help`."
+    ),
     new_code_cell("%interact chains"),
     new_code_cell("%interact history --chain data"),
     new_code_cell("%interact usage"),
@@ -83,5 +97,7 @@ notebook = new_notebook(cells=cells, metadata={
     "kernelspec": {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"},
     "language_info": {"name": "python"},
 })  # fmt: skip
-Path(__file__).resolve().parents[1].joinpath("notebooks", "quickstart.ipynb").write_text(nbformat.writes(notebook))
+Path(__file__).resolve().parents[1].joinpath("notebooks", "quickstart.ipynb").write_text(
+    nbformat.writes(notebook)
+)
 print("wrote notebooks/quickstart.ipynb")

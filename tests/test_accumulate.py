@@ -35,7 +35,9 @@ def test_steps_thought_then_function_call_with_argument_fragments() -> None:
     assert interaction.status == "requires_action"
     thought = interaction.thoughts[0]
     assert thought.text == "Let me check." and thought.signature == "c2ln"
-    assert interaction.function_calls == [FunctionCall(id="call_1", name="get_weather", arguments={"city": "Paris"})]
+    assert interaction.function_calls == [
+        FunctionCall(id="call_1", name="get_weather", arguments={"city": "Paris"})
+    ]
 
 
 def test_legacy_function_call_delta_and_image_chunks() -> None:
@@ -57,11 +59,27 @@ def test_legacy_function_call_delta_and_image_chunks() -> None:
 
 def test_snapshots_grow_and_status_updates_apply() -> None:
     acc = InteractionAccumulator()
-    acc.add(EVENTS.validate_python({"event_type": "interaction.created", "interaction": {"id": "x", "status": "in_progress"}}))
-    acc.add(EVENTS.validate_python({"event_type": "step.delta", "index": 0, "delta": {"type": "text", "text": "a"}}))
+    acc.add(
+        EVENTS.validate_python(
+            {"event_type": "interaction.created", "interaction": {"id": "x", "status": "in_progress"}}
+        )
+    )
+    acc.add(
+        EVENTS.validate_python(
+            {"event_type": "step.delta", "index": 0, "delta": {"type": "text", "text": "a"}}
+        )
+    )
     assert acc.snapshot().text == "a"
-    acc.add(EVENTS.validate_python({"event_type": "step.delta", "index": 0, "delta": {"type": "text", "text": "b"}}))
-    acc.add(EVENTS.validate_python({"event_type": "interaction.status_update", "interaction_id": "x", "status": "incomplete"}))
+    acc.add(
+        EVENTS.validate_python(
+            {"event_type": "step.delta", "index": 0, "delta": {"type": "text", "text": "b"}}
+        )
+    )
+    acc.add(
+        EVENTS.validate_python(
+            {"event_type": "interaction.status_update", "interaction_id": "x", "status": "incomplete"}
+        )
+    )
     snapshot = acc.snapshot()
     assert snapshot.text == "ab" and snapshot.status == "incomplete" and not acc.finished
 

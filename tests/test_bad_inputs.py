@@ -43,27 +43,40 @@ BAD_CELLS = [
 
 
 def state(shell: Shell) -> tuple:  # type: ignore[type-arg]
-    chains = {n: [t.interaction_id for t in shell.magics.chains.turns(n)] for n in shell.magics.chains.names()}
+    chains = {
+        n: [t.interaction_id for t in shell.magics.chains.turns(n)] for n in shell.magics.chains.names()
+    }
     names = sorted(k for k in shell.ip.user_ns if not k.startswith("_"))
     return chains, names, copy.deepcopy(shell.magics.usage_totals)
 
 
-@pytest.mark.parametrize(("cell", "expected"), BAD_CELLS, ids=[c[0].split("\n")[0] + f"#{i}" for i, c in enumerate(BAD_CELLS)])
-def test_bad_input_is_one_usage_error_line_and_changes_nothing(shell: Shell, server, cell: str, expected: str) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize(
+    ("cell", "expected"), BAD_CELLS, ids=[c[0].split("\n")[0] + f"#{i}" for i, c in enumerate(BAD_CELLS)]
+)
+def test_bad_input_is_one_usage_error_line_and_changes_nothing(
+    shell: Shell, server, cell: str, expected: str
+) -> None:  # type: ignore[no-untyped-def]
     shell.ip.user_ns.update({"number": 5, "d": {"k": 1}, "missing_file": Path("/nonexistent/file.txt")})
     if not cell.startswith("%interact last"):
         shell.run("%%interact -o kept\nHi, my name is Gus.")
     before = state(shell)
-    posts_before = len([r for r in requests_to(server, "/interactions") if r["path"].endswith("/interactions")])
+    posts_before = len(
+        [r for r in requests_to(server, "/interactions") if r["path"].endswith("/interactions")]
+    )
     error = shell.fail(cell)
     assert type(error).__name__ == "UsageError", repr(error)
     message = str(error)
     assert "\n" not in message and expected in message, message
     assert state(shell) == before
-    assert len([r for r in requests_to(server, "/interactions") if r["path"].endswith("/interactions")]) == posts_before
+    assert (
+        len([r for r in requests_to(server, "/interactions") if r["path"].endswith("/interactions")])
+        == posts_before
+    )
 
 
-def test_server_errors_and_a_missing_key_are_one_line_too(monkeypatch: pytest.MonkeyPatch, make_shell) -> None:  # type: ignore[no-untyped-def]
+def test_server_errors_and_a_missing_key_are_one_line_too(
+    monkeypatch: pytest.MonkeyPatch, make_shell
+) -> None:  # type: ignore[no-untyped-def]
     with start_server(engine="scripted", api_key="the-right-key") as keyed:
         monkeypatch.setenv("GEMINI_BASE_URL", keyed.base_url)
         shell = make_shell()

@@ -75,7 +75,10 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
         deadline = time.monotonic() + 90
         while True:
             try:
-                if httpx.get(f"http://127.0.0.1:{port}/api/status?token={token}", timeout=2).status_code == 200:
+                if (
+                    httpx.get(f"http://127.0.0.1:{port}/api/status?token={token}", timeout=2).status_code
+                    == 200
+                ):
                     break
             except httpx.HTTPError:
                 pass
@@ -121,12 +124,16 @@ def test_quickstart_in_jupyterlab(lab: tuple[str, str]) -> None:
             outputs = page.locator(".jp-OutputArea-output")
             expect(page.locator(".jp-RenderedMarkdown", has_text="Your name is Phil.")).to_have_count(1)
             expect(page.locator(".jp-RenderedMarkdown details summary", has_text="Thoughts")).to_have_count(1)
-            expect(page.locator(".jp-RenderedMarkdown details", has_text="Thinking about the request")).to_have_count(1)
+            expect(
+                page.locator(".jp-RenderedMarkdown details", has_text="Thinking about the request")
+            ).to_have_count(1)
             expect(page.locator(".jp-RenderedJSON", has_text="Paris")).to_have_count(1)
             image = outputs.locator("img").first
             expect(image).to_be_visible()
             assert image.evaluate("i => i.naturalWidth") == 320
-            expect(page.locator(".jp-RenderedMarkdown sub", has_text="tokens · chain default").first).to_be_visible()
+            expect(
+                page.locator(".jp-RenderedMarkdown sub", has_text="tokens · chain default").first
+            ).to_be_visible()
             page.locator(".jp-RenderedJSON", has_text="Paris").scroll_into_view_if_needed()
             page.screenshot(path=str(SHOTS / "results.png"))
             # the finished cells left no live view behind: only the streaming one is live
@@ -135,7 +142,9 @@ def test_quickstart_in_jupyterlab(lab: tuple[str, str]) -> None:
             # Stop cancels the slow stream at once; the cell fails in one line and Run All stops there
             started = time.monotonic()
             live.locator(".gm-stop").click()
-            expect(page.locator(".jp-OutputArea-output", has_text="stopped: the answer so far")).to_have_count(1, timeout=15_000)
+            expect(
+                page.locator(".jp-OutputArea-output", has_text="stopped: the answer so far")
+            ).to_have_count(1, timeout=15_000)
             assert time.monotonic() - started < 15  # the stream alone would take 400 × 60 ms = 24 s
             expect(page.locator(".gm-live")).to_have_count(0)
             page.locator(".jp-OutputArea-output", has_text="stopped:").scroll_into_view_if_needed()

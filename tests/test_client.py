@@ -53,10 +53,16 @@ def test_keyword_beats_environment_beats_default(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("GEMINI_BASE_URL", "http://127.0.0.1:9/prefix")
     client, seen = recording_client()
     client.interactions.create(model="m", input="x")
-    assert seen[-1].headers["x-goog-api-key"] == "from-gemini" and str(seen[-1].url) == "http://127.0.0.1:9/prefix/v1beta/interactions"
+    assert (
+        seen[-1].headers["x-goog-api-key"] == "from-gemini"
+        and str(seen[-1].url) == "http://127.0.0.1:9/prefix/v1beta/interactions"
+    )
     client, seen = recording_client(api_key="kw", base_url="http://127.0.0.1:8", api_version="v1")
     client.interactions.create(model="m", input="x")
-    assert seen[-1].headers["x-goog-api-key"] == "kw" and str(seen[-1].url) == "http://127.0.0.1:8/v1/interactions"
+    assert (
+        seen[-1].headers["x-goog-api-key"] == "kw"
+        and str(seen[-1].url) == "http://127.0.0.1:8/v1/interactions"
+    )
 
 
 def test_no_key_needed_for_a_custom_base_url() -> None:
@@ -71,7 +77,12 @@ def test_headers_unset_fields_and_extra_headers() -> None:
                                extra_headers={"X-Trace": "1"}, extra_body={"labels": {"team": "a"}})  # fmt: skip
     request = seen[-1]
     assert request.headers["api-revision"] == "2026-05-20" and request.headers["x-trace"] == "1"
-    assert json.loads(request.content) == {"model": "m", "input": "x", "generation_config": {"temperature": 0.2}, "labels": {"team": "a"}}
+    assert json.loads(request.content) == {
+        "model": "m",
+        "input": "x",
+        "generation_config": {"temperature": 0.2},
+        "labels": {"team": "a"},
+    }
     client, seen = recording_client(api_key="k", api_revision=None)
     client.interactions.create(model="m", input="x")
     assert "api-revision" not in seen[-1].headers
@@ -80,12 +91,17 @@ def test_headers_unset_fields_and_extra_headers() -> None:
 def test_input_forms_accepted_as_dicts_or_models() -> None:
     client, seen = recording_client(api_key="k")
     client.interactions.create(model="m", input=[TextContent(text="a"), {"type": "text", "text": "b"}])
-    assert json.loads(seen[-1].content)["input"] == [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]
+    assert json.loads(seen[-1].content)["input"] == [
+        {"type": "text", "text": "a"},
+        {"type": "text", "text": "b"},
+    ]
     client.interactions.create(model="m", input=[{"role": "user", "content": "hi"}])
     assert json.loads(seen[-1].content)["input"] == [{"role": "user", "content": "hi"}]
 
 
-@pytest.mark.parametrize("params", [{"input": "x"}, {"model": "m", "agent": "a"}, {"agent": "a", "generation_config": {}}])
+@pytest.mark.parametrize(
+    "params", [{"input": "x"}, {"model": "m", "agent": "a"}, {"agent": "a", "generation_config": {}}]
+)
 def test_invalid_combinations_are_refused_before_sending(params: dict) -> None:  # type: ignore[type-arg]
     client, seen = recording_client(api_key="k")
     with pytest.raises(GeminiError):
@@ -124,7 +140,9 @@ def test_get_cancel_delete_and_wait_with_status_callback(steps_client: Client) -
                                                extra_headers={"X-Scripted-Delay-Ms": "40"})  # fmt: skip
     assert started.status == "in_progress"
     statuses: list[str] = []
-    final = steps_client.interactions.wait(started.id, poll_interval=0.02, on_status=lambda i: statuses.append(i.status or ""))
+    final = steps_client.interactions.wait(
+        started.id, poll_interval=0.02, on_status=lambda i: statuses.append(i.status or "")
+    )
     assert statuses[0] == "in_progress" and statuses[-1] == "completed" and final.text
     fetched = steps_client.interactions.get(final.id, include_input=True)
     assert fetched.steps[0].type == "user_input" and fetched.input == "slow"
@@ -135,10 +153,20 @@ def test_get_cancel_delete_and_wait_with_status_callback(steps_client: Client) -
 
 def test_files_resumable_upload_in_chunks_get_list_download_delete(steps_client: Client, server) -> None:  # type: ignore[no-untyped-def]
     payload = bytes(range(256)) * 40  # 10 KiB, sent in 4 KiB chunks
-    uploaded = steps_client.files.upload(payload, mime_type="application/octet-stream", display_name="blob", chunk_size=4096)
-    assert uploaded.name.startswith("files/") and uploaded.size_bytes == len(payload) and uploaded.state == "ACTIVE"
+    uploaded = steps_client.files.upload(
+        payload, mime_type="application/octet-stream", display_name="blob", chunk_size=4096
+    )
+    assert (
+        uploaded.name.startswith("files/")
+        and uploaded.size_bytes == len(payload)
+        and uploaded.state == "ACTIVE"
+    )
     chunks = [r for r in server.api.requests if "/sessions/" in r["path"]]
-    assert [c["headers"]["x-goog-upload-command"] for c in chunks[-3:]] == ["upload", "upload", "upload, finalize"]
+    assert [c["headers"]["x-goog-upload-command"] for c in chunks[-3:]] == [
+        "upload",
+        "upload",
+        "upload, finalize",
+    ]
     assert all("x-goog-api-key" not in c["headers"] for c in chunks)
     assert steps_client.files.get(uploaded.name).display_name == "blob"
     assert steps_client.files.wait_active(uploaded.name).state == "ACTIVE"
@@ -155,5 +183,7 @@ def test_an_uploaded_text_document_reaches_the_engine(steps_client: Client, tmp_
     path.write_text("The secret word is pineapple.")
     uploaded = steps_client.files.upload(path)
     assert uploaded.mime_type == "text/plain"
-    answer = steps_client.interactions.create(model="m", input=[{"type": "text", "text": "Read this"}, uploaded.as_part()])
+    answer = steps_client.interactions.create(
+        model="m", input=[{"type": "text", "text": "Read this"}, uploaded.as_part()]
+    )
     assert "pineapple" in answer.text

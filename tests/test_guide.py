@@ -36,7 +36,9 @@ class FixtureTransport(httpx.MockTransport):
         name = self.queue.pop(0)
         path = FIXTURES / self.generation / name
         if name.endswith(".sse"):
-            return httpx.Response(200, headers={"content-type": "text/event-stream"}, content=path.read_bytes())
+            return httpx.Response(
+                200, headers={"content-type": "text/event-stream"}, content=path.read_bytes()
+            )
         return httpx.Response(200, headers={"content-type": "application/json"}, content=path.read_bytes())
 
     def bodies(self) -> list[dict[str, Any]]:
@@ -89,7 +91,9 @@ def stateless_history(client: Client, generation: str) -> None:
 
 
 def function_round_trip(client: Client) -> None:
-    asked = client.interactions.create(model="gemini-3-flash-preview", input="Call get_weather for Paris", tools=TOOLS)
+    asked = client.interactions.create(
+        model="gemini-3-flash-preview", input="Call get_weather for Paris", tools=TOOLS
+    )
     assert asked.status == "requires_action"
     call = asked.function_calls[-1]
     assert isinstance(call, FunctionCall) and call.name == "get_weather" and call.arguments["city"] == "Paris"
@@ -123,7 +127,9 @@ def streaming_loop(client: Client, extra_headers: dict[str, str] | None = None) 
 def background_polling(client: Client, **create: Any) -> list[str]:
     started = client.interactions.create(input="Research the history of tea.", background=True, **create)
     seen: list[str] = []
-    final = client.interactions.wait(started.id, poll_interval=0.05, on_status=lambda i: seen.append(str(i.status)))
+    final = client.interactions.wait(
+        started.id, poll_interval=0.05, on_status=lambda i: seen.append(str(i.status))
+    )
     assert final.status == "completed" and final.text
     return seen
 
@@ -206,7 +212,9 @@ def test_stateless_history_on_local_server(client: Client, generation: str) -> N
 
 
 def test_background_polling_on_local_server(client: Client) -> None:
-    seen = background_polling(client, model="gemini-3-flash-preview", extra_headers={"X-Scripted-Delay-Ms": "30"})
+    seen = background_polling(
+        client, model="gemini-3-flash-preview", extra_headers={"X-Scripted-Delay-Ms": "30"}
+    )
     assert seen[0] == "in_progress" and seen[-1] == "completed"
 
 

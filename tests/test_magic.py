@@ -35,7 +35,10 @@ def test_load_ext_is_silent_fast_and_offline(capsys: pytest.CaptureFixture[str],
     sh = Shell(server.base_url)
     try:
         assert capsys.readouterr() == ("", "")
-        assert "interact" in sh.ip.magics_manager.magics["cell"] and "interact" in sh.ip.magics_manager.magics["line"]
+        assert (
+            "interact" in sh.ip.magics_manager.magics["cell"]
+            and "interact" in sh.ip.magics_manager.magics["line"]
+        )
         assert len(server.api.requests) == before
     finally:
         sh.close()
@@ -67,7 +70,10 @@ def test_new_and_named_chains(shell: Shell, server) -> None:  # type: ignore[no-
     assert shell.run("%%interact --chain travel\nWhat is my name?").text == "Your name is Carol."
     assert shell.run("%%interact\nWhat is my name?").text == "Your name is Bob."
     fresh = shell.run("%%interact --new\nWhat is my name?")
-    assert fresh.text == "You have not told me your name yet." and "previous_interaction_id" not in last_create(server)
+    assert (
+        fresh.text == "You have not told me your name yet."
+        and "previous_interaction_id" not in last_create(server)
+    )
     assert len(shell.magics.chains.turns("default")) == 1 and len(shell.magics.chains.turns("travel")) == 2
 
 
@@ -79,7 +85,9 @@ def test_no_store_sends_the_full_history_with_thoughts(shell: Shell, server) -> 
     types = [step["type"] for step in body["input"]]
     assert types == ["user_input", "thought", "model_output", "user_input"]
     assert body["input"][1]["signature"]
-    assert answer.text == "Your name is Dora." and shell.magics.chains.turns("solo")[-1].interaction_id is None
+    assert (
+        answer.text == "Your name is Dora." and shell.magics.chains.turns("solo")[-1].interaction_id is None
+    )
 
 
 class Obj:
@@ -126,19 +134,34 @@ def namespace(shell: Shell, tmp_path: Path) -> dict[str, Any]:
         ("{{items[1]}}", lambda p: p[0]["text"] == "before y after"),
         ('{{cfg["k"]}}', lambda p: p[0]["text"] == "before [1, 2] after"),
         ("{{cfg['k'][0]}}", lambda p: p[0]["text"] == "before 1 after"),
-        ("{{df}}", lambda p: "DataFrame df: 500 rows × 2 columns" in p[0]["text"] and "budget" in p[0]["text"] and len(p[0]["text"]) < 4100),
+        (
+            "{{df}}",
+            lambda p: (
+                "DataFrame df: 500 rows × 2 columns" in p[0]["text"]
+                and "budget" in p[0]["text"]
+                and len(p[0]["text"]) < 4100
+            ),
+        ),
         ("{{s}}", lambda p: "Series s: 3 rows × 1 columns" in p[0]["text"]),
         ("{{img}}", lambda p: p[1]["type"] == "image" and p[1]["mime_type"] == "image/png"),
-        ("{{arr}}", lambda p: p[1]["type"] == "image" and base64.b64decode(p[1]["data"]).startswith(b"\x89PNG")),
+        (
+            "{{arr}}",
+            lambda p: p[1]["type"] == "image" and base64.b64decode(p[1]["data"]).startswith(b"\x89PNG"),
+        ),
         ("{{fig}}", lambda p: p[1]["type"] == "image" and p[1]["mime_type"] == "image/png"),
         ("{{png_path}}", lambda p: p[1] == {"type": "image", "mime_type": "image/png", "data": p[1]["data"]}),
         ("{{wav}}", lambda p: p[1]["type"] == "audio" and p[1]["mime_type"] in ("audio/wav", "audio/x-wav")),
-        ("{{notes}}", lambda p: p[1]["type"] == "document" and base64.b64decode(p[1]["data"]) == b"plain notes"),
+        (
+            "{{notes}}",
+            lambda p: p[1]["type"] == "document" and base64.b64decode(p[1]["data"]) == b"plain notes",
+        ),
         ("{{raw}}", lambda p: p[1]["type"] == "image" and p[1]["mime_type"] == "image/png"),
         ("{{text_bytes}}", lambda p: p[1]["type"] == "document" and p[1]["mime_type"] == "text/plain"),
     ],
 )
-def test_each_reference_becomes_the_right_part(shell: Shell, server, namespace, reference: str, check) -> None:  # type: ignore[no-untyped-def]
+def test_each_reference_becomes_the_right_part(
+    shell: Shell, server, namespace, reference: str, check
+) -> None:  # type: ignore[no-untyped-def]
     shell.run(f"%%interact --new\nbefore {reference} after")
     parts = sent_parts(server)
     assert check(parts), parts
@@ -150,21 +173,34 @@ def test_json_and_code_braces_are_untouched_and_escapes_are_literal(shell: Shell
     shell.ip.user_ns["x"] = 7
     cell = 'Parse {"a": {"b": [1, 2]}} and f"{x}" and \\{{x}} and {{ x }} and {{ not a ref }}'
     shell.run(f"%%interact --new\n{cell}")
-    assert last_create(server)["input"] == 'Parse {"a": {"b": [1, 2]}} and f"{x}" and {{x}} and 7 and {{ not a ref }}'
+    assert (
+        last_create(server)["input"]
+        == 'Parse {"a": {"b": [1, 2]}} and f"{x}" and {{x}} and 7 and {{ not a ref }}'
+    )
 
 
 def test_schema_with_a_pydantic_model(shell: Shell) -> None:
-    shell.run("from pydantic import BaseModel\nclass Person(BaseModel):\n    person: str\n    city: str\n    year: int")
+    shell.run(
+        "from pydantic import BaseModel\nclass Person(BaseModel):\n    person: str\n    city: str\n    year: int"
+    )
     result = shell.run("%%interact --schema Person -o who\nAlice moved to Paris in 2019.")
     person = shell.ip.user_ns["who"].data
-    assert type(person).__name__ == "Person" and (person.person, person.city, person.year) == ("Alice", "Paris", 2019)
+    assert type(person).__name__ == "Person" and (person.person, person.city, person.year) == (
+        "Alice",
+        "Paris",
+        2019,
+    )
     bundle, metadata = result._repr_mimebundle_()
     assert bundle["application/json"] == {"person": "Alice", "city": "Paris", "year": 2019}
     assert metadata["gemini_magics"]["interaction_id"] == result.id
 
 
 def test_schema_with_a_json_schema_dict(shell: Shell, server) -> None:  # type: ignore[no-untyped-def]
-    shell.ip.user_ns["spec"] = {"type": "object", "properties": {"name": {"type": "string"}, "age": {"type": "integer"}}, "required": ["name"]}
+    shell.ip.user_ns["spec"] = {
+        "type": "object",
+        "properties": {"name": {"type": "string"}, "age": {"type": "integer"}},
+        "required": ["name"],
+    }
     result = shell.run("%%interact --schema spec\nBob is 31.")
     assert result.data == {"name": "Bob", "age": 31}
     assert last_create(server)["response_format"]["schema"]["required"] == ["name"]
@@ -198,7 +234,9 @@ def test_result_object_binding_silencing_and_determinism(shell: Shell) -> None:
     b = shell.run("%%interact --new --chain d2\nSame question")
     assert a.id != b.id and a._repr_mimebundle_()[0] != {}
     bundle_a, bundle_b = a._repr_mimebundle_()[0], b._repr_mimebundle_()[0]
-    assert {k: v.replace("d1", "") for k, v in bundle_a.items()} == {k: v.replace("d2", "") for k, v in bundle_b.items()}
+    assert {k: v.replace("d1", "") for k, v in bundle_a.items()} == {
+        k: v.replace("d2", "") for k, v in bundle_b.items()
+    }
     for attribute in ("id", "text", "outputs", "steps", "images", "data", "usage", "interaction"):
         getattr(a, attribute)
 
@@ -213,7 +251,9 @@ def test_a_failed_interaction_never_advances_the_chain(shell: Shell) -> None:
 
 
 def test_background_binds_when_done_and_kernel_stays_free(shell: Shell) -> None:
-    shell.ip.run_line_magic("config", 'InteractMagics.headers = {"X-Scripted-Delay-Ms": "40", "X-Scripted-Deltas": "10"}')
+    shell.ip.run_line_magic(
+        "config", 'InteractMagics.headers = {"X-Scripted-Delay-Ms": "40", "X-Scripted-Deltas": "10"}'
+    )
     run = shell.run("%%interact --background -o report\nWrite a report")
     assert run.status == "in_progress" and "report" not in shell.ip.user_ns
     assert shell.run("1 + 1") == 2

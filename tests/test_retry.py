@@ -60,7 +60,9 @@ def test_retry_delay_bounds(retries_done: int, headers: dict[str, str], low: flo
         assert low <= retry_delay(retries_done, headers, rng=rng) <= high
 
 
-def counting_client(responses: list[httpx.Response | Exception], max_retries: int = 4) -> tuple[Client, list[httpx.Request], list[float]]:
+def counting_client(
+    responses: list[httpx.Response | Exception], max_retries: int = 4
+) -> tuple[Client, list[httpx.Request], list[float]]:
     seen: list[httpx.Request] = []
     sleeps: list[float] = []
 
@@ -71,7 +73,9 @@ def counting_client(responses: list[httpx.Response | Exception], max_retries: in
             raise item
         return item
 
-    client = Client(api_key="k", max_retries=max_retries, http_client=httpx.Client(transport=httpx.MockTransport(handler)))
+    client = Client(
+        api_key="k", max_retries=max_retries, http_client=httpx.Client(transport=httpx.MockTransport(handler))
+    )
     client._sleep = sleeps.append
     return client, seen, sleeps
 
@@ -80,20 +84,26 @@ OK = httpx.Response(200, json={"id": "v1_ok", "status": "completed"})
 
 
 def test_429_then_success_waits_retry_after_ms() -> None:
-    client, seen, sleeps = counting_client([httpx.Response(429, headers={"retry-after-ms": "20"}, json={}), OK])
+    client, seen, sleeps = counting_client(
+        [httpx.Response(429, headers={"retry-after-ms": "20"}, json={}), OK]
+    )
     assert client.interactions.create(model="m", input="x").id == "v1_ok"
     assert len(seen) == 2 and sleeps == [0.02]
 
 
 def test_5xx_exhausts_retries_then_raises() -> None:
-    client, seen, _ = counting_client([httpx.Response(503, json={"error": {"code": "unavailable", "message": "busy"}})] * 3, max_retries=2)
+    client, seen, _ = counting_client(
+        [httpx.Response(503, json={"error": {"code": "unavailable", "message": "busy"}})] * 3, max_retries=2
+    )
     with pytest.raises(InternalServerError, match="busy"):
         client.interactions.create(model="m", input="x")
     assert len(seen) == 3
 
 
 def test_4xx_is_not_retried() -> None:
-    client, seen, _ = counting_client([httpx.Response(400, json={"error": {"code": "invalid_argument", "message": "bad"}})])
+    client, seen, _ = counting_client(
+        [httpx.Response(400, json={"error": {"code": "invalid_argument", "message": "bad"}})]
+    )
     with pytest.raises(BadRequestError):
         client.interactions.create(model="m", input="x")
     assert len(seen) == 1
@@ -109,10 +119,17 @@ def test_connection_errors_are_retried_then_reported() -> None:
 
 
 def test_rate_limit_error_class_carries_status_and_body() -> None:
-    client, _, _ = counting_client([httpx.Response(429, json={"error": {"code": "resource_exhausted", "message": "slow down"}})], max_retries=0)
+    client, _, _ = counting_client(
+        [httpx.Response(429, json={"error": {"code": "resource_exhausted", "message": "slow down"}})],
+        max_retries=0,
+    )
     with pytest.raises(RateLimitError) as info:
         client.interactions.create(model="m", input="x")
-    assert info.value.status_code == 429 and info.value.code == "resource_exhausted" and info.value.body["error"]["message"] == "slow down"
+    assert (
+        info.value.status_code == 429
+        and info.value.code == "resource_exhausted"
+        and info.value.body["error"]["message"] == "slow down"
+    )
 
 
 def test_a_cut_stream_is_resumed_never_re_posted(server, steps_client: Client) -> None:  # type: ignore[no-untyped-def]

@@ -22,7 +22,9 @@ def test_create_stream_get_and_streamed_get_with_last_event_id(sdk) -> None:  # 
     assert created.status == "completed" and "Say hello" in created.output_text
     events = list(sdk.interactions.create(model="gemini-3-flash-preview", input="Stream hello", stream=True))
     kinds = [e.event_type for e in events]
-    assert kinds[0] == "interaction.created" and kinds[-1] == "interaction.completed" and "step.delta" in kinds
+    assert (
+        kinds[0] == "interaction.created" and kinds[-1] == "interaction.completed" and "step.delta" in kinds
+    )
     interaction_id = events[0].interaction.id
     assert sdk.interactions.get(interaction_id).status == "completed"
     replay = list(sdk.interactions.get(interaction_id, stream=True, last_event_id=events[2].event_id))
@@ -63,7 +65,11 @@ def test_chain_function_round_trip_and_structured_output(sdk) -> None:  # type: 
     answer = sdk.interactions.create(model="m", previous_interaction_id=asked.id, tools=tools,
                                      input=[{"type": "function_result", "call_id": call.id, "name": call.name, "result": {"c": 21}}])  # fmt: skip
     assert "21" in answer.output_text
-    schema = {"type": "object", "properties": {"person": {"type": "string"}, "year": {"type": "integer"}}, "required": ["person", "year"]}
+    schema = {
+        "type": "object",
+        "properties": {"person": {"type": "string"}, "year": {"type": "integer"}},
+        "required": ["person", "year"],
+    }
     structured = sdk.interactions.create(model="m", input="Alice was born in 1990",
                                          response_format={"type": "text", "mime_type": "application/json", "schema": schema})  # fmt: skip
     assert json.loads(structured.output_text) == {"person": "Alice", "year": 1990}

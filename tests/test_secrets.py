@@ -12,7 +12,9 @@ from gemini_magics.local import start_server
 SECRET = "AIzaSyTEST-do-not-print-0123456789"
 
 
-def test_the_key_appears_nowhere(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], caplog) -> None:  # type: ignore[no-untyped-def]
+def test_the_key_appears_nowhere(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], caplog
+) -> None:  # type: ignore[no-untyped-def]
     caplog.set_level(logging.DEBUG)
     with start_server(engine="scripted", api_key=SECRET) as server:
         monkeypatch.setenv("GEMINI_BASE_URL", server.base_url)

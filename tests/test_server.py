@@ -28,7 +28,9 @@ def test_store_defaults_to_true_and_interactions_can_be_fetched(steps_client: Cl
 def test_previous_interaction_must_exist_and_be_finished(steps_client: Client) -> None:
     with pytest.raises(NotFoundError, match="not found"):
         steps_client.interactions.create(model="m", input="x", previous_interaction_id="v1_nope")
-    running = steps_client.interactions.create(model="m", input="slow", background=True, extra_headers={"X-Scripted-Delay-Ms": "100"})
+    running = steps_client.interactions.create(
+        model="m", input="slow", background=True, extra_headers={"X-Scripted-Delay-Ms": "100"}
+    )
     with pytest.raises(BadRequestError, match="still in_progress"):
         steps_client.interactions.create(model="m", input="x", previous_interaction_id=running.id)
     steps_client.interactions.cancel(running.id)
@@ -46,7 +48,9 @@ def test_store_false_cannot_be_fetched_or_continued(steps_client: Client) -> Non
 def test_background_with_store_false_is_rejected(server) -> None:  # type: ignore[no-untyped-def]
     response = post(server, {"model": "m", "input": "x", "background": True, "store": False})
     assert response.status_code == 400
-    assert response.json() == {"error": {"code": "invalid_argument", "message": "background=true requires store=true"}}
+    assert response.json() == {
+        "error": {"code": "invalid_argument", "message": "background=true requires store=true"}
+    }
 
 
 def test_background_returns_at_once_and_cancel_works(steps_client: Client) -> None:
@@ -69,7 +73,9 @@ def test_every_event_has_an_id_and_streams_resume_from_any_of_them(steps_client:
     ids = [e.event_id for e in events]
     assert all(ids) and len(set(ids)) == len(ids)
     for cut in (1, len(events) // 2, len(events) - 1):
-        replay = list(steps_client.interactions.get(events[0].interaction.id, stream=True, last_event_id=ids[cut - 1]))  # type: ignore[union-attr]
+        replay = list(
+            steps_client.interactions.get(events[0].interaction.id, stream=True, last_event_id=ids[cut - 1])
+        )  # type: ignore[union-attr]
         assert [e.event_id for e in replay] == ids[cut:]
 
 
@@ -91,12 +97,22 @@ def test_interaction_echoes_config_and_counts_usage(steps_client: Client) -> Non
 
 
 def test_engine_sees_the_whole_chain_including_function_calls(steps_client: Client) -> None:
-    tools = [{"type": "function", "name": "add", "parameters": {"type": "object", "properties": {"a": {"type": "integer"}}}}]
-    first = steps_client.interactions.create(model="m", input="Hi, my name is Ada. Then call add with 2", tools=tools)
+    tools = [
+        {
+            "type": "function",
+            "name": "add",
+            "parameters": {"type": "object", "properties": {"a": {"type": "integer"}}},
+        }
+    ]
+    first = steps_client.interactions.create(
+        model="m", input="Hi, my name is Ada. Then call add with 2", tools=tools
+    )
     call = first.function_calls[0]
     second = steps_client.interactions.create(model="m", previous_interaction_id=first.id, tools=tools,
                                               input=[{"type": "function_result", "call_id": call.id, "name": "add", "result": 4}])  # fmt: skip
-    third = steps_client.interactions.create(model="m", previous_interaction_id=second.id, input="What is my name?")
+    third = steps_client.interactions.create(
+        model="m", previous_interaction_id=second.id, input="What is my name?"
+    )
     assert "4" in second.text and third.text == "Your name is Ada."
     chain = steps_client.interactions.get(third.id, include_input=True)
     assert chain.previous_interaction_id == second.id
@@ -106,8 +122,15 @@ def test_api_key_is_enforced() -> None:
     with start_server(engine="scripted", api_key="sekret") as server:
         with pytest.raises(AuthenticationError):
             Client(base_url=server.base_url, max_retries=0).interactions.create(model="m", input="x")
-        assert Client(base_url=server.base_url, api_key="sekret").interactions.create(model="m", input="x").text
-        assert httpx.post(f"{server.base_url}/v1/interactions?key=sekret", json={"model": "m", "input": "x"}).status_code == 200
+        assert (
+            Client(base_url=server.base_url, api_key="sekret").interactions.create(model="m", input="x").text
+        )
+        assert (
+            httpx.post(
+                f"{server.base_url}/v1/interactions?key=sekret", json={"model": "m", "input": "x"}
+            ).status_code
+            == 200
+        )
 
 
 @pytest.mark.parametrize(
@@ -117,7 +140,10 @@ def test_api_key_is_enforced() -> None:
         ({"input": "x"}, "missing field 'model'"),
         ({"model": "m"}, "missing field 'input'"),
         ({"model": "m", "agent": "a", "input": "x"}, "not both"),
-        ({"model": "m", "input": "x", "generation_config": {"temperature": "hot"}}, "generation_config.temperature"),
+        (
+            {"model": "m", "input": "x", "generation_config": {"temperature": "hot"}},
+            "generation_config.temperature",
+        ),
         ({"model": "m", "input": "x", "tools": [{"name": "f"}]}, "tools"),
         ({"model": "m", "input": 5}, "input"),
     ],
@@ -129,13 +155,24 @@ def test_malformed_bodies_get_400_naming_the_field(server, body, message) -> Non
 
 
 def test_non_json_bodies_unknown_fields_versions_and_size(server) -> None:  # type: ignore[no-untyped-def]
-    raw = httpx.post(f"{server.base_url}/v1beta/interactions", content=b"{nope", headers={"content-type": "application/json"})
+    raw = httpx.post(
+        f"{server.base_url}/v1beta/interactions",
+        content=b"{nope",
+        headers={"content-type": "application/json"},
+    )
     assert raw.status_code == 400 and "not valid JSON" in raw.json()["error"]["message"]
     tolerant = post(server, {"model": "m", "input": "x", "future_field": {"a": 1}, "service_tier": "flex"})
     assert tolerant.status_code == 200
     for version in ("v1", "v1alpha"):
-        assert httpx.post(f"{server.base_url}/{version}/interactions", json={"model": "m", "input": "x"}).status_code == 200
-    assert httpx.post(f"{server.base_url}/v2/interactions", json={"model": "m", "input": "x"}).status_code == 404
+        assert (
+            httpx.post(
+                f"{server.base_url}/{version}/interactions", json={"model": "m", "input": "x"}
+            ).status_code
+            == 200
+        )
+    assert (
+        httpx.post(f"{server.base_url}/v2/interactions", json={"model": "m", "input": "x"}).status_code == 404
+    )
     huge = httpx.post(f"{server.base_url}/v1beta/interactions", content=b"x" * (21 * 1024 * 1024))
     assert huge.status_code == 413
 
@@ -179,12 +216,14 @@ def test_fifty_concurrent_streams_all_complete(server) -> None:  # type: ignore[
 def test_stopping_a_foreground_stream_cancels_it_on_the_server(steps_client: Client) -> None:
     stream = steps_client.interactions.create(model="m", input="stop me", stream=True,
                                               extra_headers={"X-Scripted-Deltas": "200", "X-Scripted-Delay-Ms": "20"})  # fmt: skip
-    for _ in zip(range(5), stream):
+    for _ in zip(range(5), stream, strict=False):
         pass
     interaction_id = stream.interaction_id
     stream.close()
     deadline = time.monotonic() + 10
-    while steps_client.interactions.get(interaction_id).status == "in_progress" and time.monotonic() < deadline:  # type: ignore[arg-type]
+    while (
+        steps_client.interactions.get(interaction_id).status == "in_progress" and time.monotonic() < deadline
+    ):  # type: ignore[arg-type]
         time.sleep(0.1)
     assert steps_client.interactions.get(interaction_id).status == "cancelled"  # type: ignore[arg-type]
 

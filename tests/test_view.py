@@ -28,7 +28,13 @@ def png() -> str:
 
 def step_events(steps: list[tuple[dict[str, Any], list[dict[str, Any]]]]) -> list[dict[str, Any]]:
     """A steps-schema stream: each (start step, deltas) pair becomes start/delta.../stop."""
-    out = [{"event_type": "interaction.created", "interaction": {"id": "v1_v", "status": "in_progress"}, "event_id": "v1_v:1"}]
+    out = [
+        {
+            "event_type": "interaction.created",
+            "interaction": {"id": "v1_v", "status": "in_progress"},
+            "event_id": "v1_v:1",
+        }
+    ]
     for index, (start, deltas) in enumerate(steps):
         out.append({"event_type": "step.start", "index": index, "step": start})
         out.extend({"event_type": "step.delta", "index": index, "delta": d} for d in deltas)
@@ -47,28 +53,84 @@ def legacy(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 IMAGE = png()
 EVERY_STEP: list[tuple[dict[str, Any], list[dict[str, Any]]]] = [
-    ({"type": "thought"}, [{"type": "thought_summary", "content": {"type": "text", "text": "Planning <b>it</b>"}},
-                           {"type": "thought_signature", "signature": "c2ln"}]),
-    ({"type": "function_call", "id": "c1", "name": "get_weather", "arguments": {}},
-     [{"type": "arguments_delta", "arguments": '{"city": '}, {"type": "arguments_delta", "arguments": '"Paris"}'}]),
+    (
+        {"type": "thought"},
+        [
+            {"type": "thought_summary", "content": {"type": "text", "text": "Planning <b>it</b>"}},
+            {"type": "thought_signature", "signature": "c2ln"},
+        ],
+    ),
+    (
+        {"type": "function_call", "id": "c1", "name": "get_weather", "arguments": {}},
+        [
+            {"type": "arguments_delta", "arguments": '{"city": '},
+            {"type": "arguments_delta", "arguments": '"Paris"}'},
+        ],
+    ),
     ({"type": "function_result", "call_id": "c1", "name": "get_weather", "result": {"c": 21}}, []),
-    ({"type": "code_execution_call", "id": "x1", "arguments": {"code": "print(1)", "language": "python"}}, []),
+    (
+        {"type": "code_execution_call", "id": "x1", "arguments": {"code": "print(1)", "language": "python"}},
+        [],
+    ),
     ({"type": "code_execution_result", "call_id": "x1", "result": "1\n"}, []),
     ({"type": "google_search_call", "id": "s1", "arguments": {"queries": ["tea history"]}}, []),
-    ({"type": "google_search_result", "call_id": "s1", "result": [{"title": "Tea", "url": "https://t.example"}]}, []),
+    (
+        {
+            "type": "google_search_result",
+            "call_id": "s1",
+            "result": [{"title": "Tea", "url": "https://t.example"}],
+        },
+        [],
+    ),
     ({"type": "url_context_call", "id": "u1", "arguments": {"urls": ["https://u.example"]}}, []),
-    ({"type": "url_context_result", "call_id": "u1", "result": [{"url": "https://u.example", "status": "success"}]}, []),
-    ({"type": "mcp_server_tool_call", "id": "m1", "name": "lookup", "server_name": "srv", "arguments": {"q": 1}}, []),
-    ({"type": "mcp_server_tool_result", "call_id": "m1", "name": "lookup", "server_name": "srv", "result": "ok"}, []),
+    (
+        {
+            "type": "url_context_result",
+            "call_id": "u1",
+            "result": [{"url": "https://u.example", "status": "success"}],
+        },
+        [],
+    ),
+    (
+        {
+            "type": "mcp_server_tool_call",
+            "id": "m1",
+            "name": "lookup",
+            "server_name": "srv",
+            "arguments": {"q": 1},
+        },
+        [],
+    ),
+    (
+        {
+            "type": "mcp_server_tool_result",
+            "call_id": "m1",
+            "name": "lookup",
+            "server_name": "srv",
+            "result": "ok",
+        },
+        [],
+    ),
     ({"type": "file_search_result", "call_id": "f1", "result": [{"title": "doc", "text": "x"}]}, []),
     ({"type": "model_output"}, [{"type": "image", "mime_type": "image/png", "data": IMAGE}]),
-    ({"type": "model_output"}, [{"type": "text", "text": "# Title\n\n- a <script>x</script>\n"}, {"type": "text", "text": "`<ok>`"}]),
+    (
+        {"type": "model_output"},
+        [{"type": "text", "text": "# Title\n\n- a <script>x</script>\n"}, {"type": "text", "text": "`<ok>`"}],
+    ),
 ]
 STEPS_ONLY: list[tuple[dict[str, Any], list[dict[str, Any]]]] = [
     ({"type": "file_search_call", "id": "f0"}, []),
     ({"type": "google_maps_call", "id": "g1", "arguments": {"queries": ["cafe"]}}, []),
     ({"type": "google_maps_result", "call_id": "g1", "result": [{"places": [{"name": "Cafe"}]}]}, []),
-    ({"type": "retrieval_call", "id": "r1", "arguments": {"queries": ["q"]}, "retrieval_type": "rag_store"}, []),
+    (
+        {
+            "type": "retrieval_call",
+            "id": "r1",
+            "arguments": {"queries": ["q"]},
+            "retrieval_type": "rag_store",
+        },
+        [],
+    ),
     ({"type": "retrieval_result", "call_id": "r1"}, []),
     ({"type": "tool_search_call", "id": "t1", "arguments": {"function_names": ["f"]}}, []),
     ({"type": "tool_search_result", "call_id": "t1", "result": [{"name": "f"}]}, []),
@@ -91,7 +153,7 @@ def check_every_step(blocks: list[Block]) -> None:
     assert kinds[0] == "thought" and blocks[0].body == "Planning &lt;b>it&lt;/b>"
     assert titles[1] == "function call · get_weather(city=Paris)" and '"city": "Paris"' in blocks[1].body
     assert titles[2].startswith("function result · get_weather") and '"c": 21' in blocks[2].body
-    assert titles[3] == "code execution" and "```python\nprint(1)\n```" == blocks[3].body
+    assert titles[3] == "code execution" and blocks[3].body == "```python\nprint(1)\n```"
     assert titles[4] == "code output" and "1" in blocks[4].body
     assert titles[5] == "search · tea history"
     assert "Tea" in blocks[6].body and "https://t.example" in blocks[6].body
@@ -101,7 +163,11 @@ def check_every_step(blocks: list[Block]) -> None:
     image = blocks[12]
     assert image.kind == "image" and image.mime_type == "image/png" and image.data.startswith(b"\x89PNG")
     text = blocks[13]
-    assert text.kind == "markdown" and "&lt;script>" in text.body and "<script>" not in text.body.replace("`<ok>`", "")
+    assert (
+        text.kind == "markdown"
+        and "&lt;script>" in text.body
+        and "<script>" not in text.body.replace("`<ok>`", "")
+    )
     assert "`<ok>`" in text.body  # code spans keep their text
 
 
@@ -140,9 +206,19 @@ def test_structured_answers_become_a_json_tree_while_streaming() -> None:
 
 def test_errors_become_error_blocks() -> None:
     raw = step_events([({"type": "model_output"}, [{"type": "text", "text": "partial"}])])[:-1]
-    raw.append({"event_type": "error", "error": {"code": "internal", "message": "model crashed <now>"}, "event_id": "v1_v:99"})
+    raw.append(
+        {
+            "event_type": "error",
+            "error": {"code": "internal", "message": "model crashed <now>"},
+            "event_id": "v1_v:99",
+        }
+    )
     blocks = fold(raw).blocks()
-    assert blocks[-1].kind == "error" and blocks[-1].body == "model crashed &lt;now>" and "internal" in blocks[-1].title
+    assert (
+        blocks[-1].kind == "error"
+        and blocks[-1].body == "model crashed &lt;now>"
+        and "internal" in blocks[-1].title
+    )
 
 
 def test_escape_keeps_code_fences_verbatim() -> None:

@@ -71,8 +71,13 @@ class LocalServer:
 
 
 def create_server(
-    *, engine: str | None = None, host: str = "127.0.0.1", port: int = 0, api_key: str | None = None,
-    schema: str | None = None, log_level: str = "warning",
+    *,
+    engine: str | None = None,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    api_key: str | None = None,
+    schema: str | None = None,
+    log_level: str = "warning",
 ) -> LocalServer:
     from .app import LocalAPI
     from .engines import make_engine
@@ -81,9 +86,16 @@ def create_server(
 
 
 def start_server(
-    *, engine: str | None = None, host: str = "127.0.0.1", port: int = 0, api_key: str | None = None,
-    schema: str | None = None, log_level: str = "error",
+    *,
+    engine: str | None = None,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    api_key: str | None = None,
+    schema: str | None = None,
+    log_level: str = "error",
 ) -> LocalServer:
     """Start a server in a background thread of this process and return once it accepts connections."""
-    server = create_server(engine=engine, host=host, port=port, api_key=api_key, schema=schema, log_level=log_level)
+    server = create_server(
+        engine=engine, host=host, port=port, api_key=api_key, schema=schema, log_level=log_level
+    )
     return server.start()

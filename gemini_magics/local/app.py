@@ -18,7 +18,15 @@ from starlette.routing import Route
 
 from .engines.base import Engine, EngineRequest
 from .store import Cancelled, Record, Store, StoredFile, Upload, event_position, new_id
-from .wire import LegacyTranslator, RequestError, legacy_interaction, normalize_input, parse_create, sse_frame, wants_legacy
+from .wire import (
+    LegacyTranslator,
+    RequestError,
+    legacy_interaction,
+    normalize_input,
+    parse_create,
+    sse_frame,
+    wants_legacy,
+)
 
 log = logging.getLogger("gemini_magics.local")
 
@@ -43,7 +51,9 @@ class _QuietCuts(logging.Filter):
 logging.getLogger("uvicorn.error").addFilter(_QuietCuts())
 
 
-def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+def error_response(
+    status: int, code: str, message: str, headers: dict[str, str] | None = None
+) -> JSONResponse:
     return JSONResponse({"error": {"code": code, "message": message}}, status_code=status, headers=headers)
 
 
@@ -78,11 +88,15 @@ class LocalAPI:
             try:
                 version = request.path_params.get("version")
                 if version is not None and version not in VERSIONS:
-                    raise RequestError(404, "not_found", f"unknown API version {version!r}: use v1, v1beta or v1alpha")
+                    raise RequestError(
+                        404, "not_found", f"unknown API version {version!r}: use v1, v1beta or v1alpha"
+                    )
                 if auth and self.api_key is not None:
                     given = request.headers.get("x-goog-api-key") or request.query_params.get("key")
                     if not given or not secrets.compare_digest(given, self.api_key):
-                        raise RequestError(401, "unauthenticated", "missing or invalid API key (x-goog-api-key)")
+                        raise RequestError(
+                            401, "unauthenticated", "missing or invalid API key (x-goog-api-key)"
+                        )
                 body = await request.body()
                 if len(body) > MAX_BODY_BYTES:
                     raise RequestError(413, "invalid_argument", f"request body over {MAX_BODY_BYTES} bytes")
@@ -92,7 +106,9 @@ class LocalAPI:
                     status = self.store.take_failure(failing)
                     if status is not None:
                         headers = {"Retry-After": "1", "retry-after-ms": "20"} if status == 429 else None
-                        raise RequestError(status, "scripted_failure", f"scripted failure ({failing})", headers)
+                        raise RequestError(
+                            status, "scripted_failure", f"scripted failure ({failing})", headers
+                        )
                 return await handler(request)
             except RequestError as exc:
                 return error_response(exc.status, exc.code, exc.message, exc.headers)
@@ -117,7 +133,9 @@ class LocalAPI:
             raise RequestError(400, "invalid_argument", "the request body is not valid JSON") from None
 
     async def index(self, request: Request) -> Response:
-        return JSONResponse({"server": "gemini-magics local Interactions API", "engine": self.engine.description})
+        return JSONResponse(
+            {"server": "gemini-magics local Interactions API", "engine": self.engine.description}
+        )
 
     # -- interactions -------------------------------------------------------------------------------
 
@@ -128,9 +146,15 @@ class LocalAPI:
         if params.previous_interaction_id:
             previous = self.store.get(params.previous_interaction_id)
             if previous is None or not previous.stored:
-                raise RequestError(404, "not_found", f"previous interaction {params.previous_interaction_id} not found")
+                raise RequestError(
+                    404, "not_found", f"previous interaction {params.previous_interaction_id} not found"
+                )
             if not previous.finished:
-                raise RequestError(400, "failed_precondition", f"previous interaction {previous.id} is still {previous.status}")
+                raise RequestError(
+                    400,
+                    "failed_precondition",
+                    f"previous interaction {previous.id} is still {previous.status}",
+                )
             if previous.status not in ("completed", "requires_action"):
                 raise RequestError(400, "failed_precondition",
                                    f"previous interaction {previous.id} ended {previous.status}; continue from a completed one")  # fmt: skip
@@ -141,7 +165,9 @@ class LocalAPI:
         )  # fmt: skip
         self.store.add(record)
         record.emit({"event_type": "interaction.created", "interaction": record.summary()})
-        record.emit({"event_type": "interaction.status_update", "interaction_id": record.id, "status": "in_progress"})
+        record.emit(
+            {"event_type": "interaction.status_update", "interaction_id": record.id, "status": "in_progress"}
+        )
         self._start(record, request)
         legacy = wants_legacy(request.headers, self.schema)
         if params.stream:
@@ -166,7 +192,9 @@ class LocalAPI:
             headers={k.lower(): v for k, v in request.headers.items()},
             resolve_file=self.store.resolve_file,
         )
-        threading.Thread(target=self._run, args=(record, engine_request), daemon=True, name=f"run-{record.id}").start()
+        threading.Thread(
+            target=self._run, args=(record, engine_request), daemon=True, name=f"run-{record.id}"
+        ).start()
 
     def _run(self, record: Record, engine_request: EngineRequest) -> None:
         try:
@@ -176,14 +204,18 @@ class LocalAPI:
         except Exception as exc:  # the engine's failure becomes the interaction's, not the server's
             log.exception("engine failed on %s", record.id)
             record.errors.append({"code": "internal", "message": f"{type(exc).__name__}: {exc}"})
-            record.emit({"event_type": "error", "error": {"code": "internal", "message": f"engine error: {exc}"}})
+            record.emit(
+                {"event_type": "error", "error": {"code": "internal", "message": f"engine error: {exc}"}}
+            )
             status = "failed"
         record.finish(status)
 
     def _json(self, resource: dict[str, Any], legacy: bool) -> JSONResponse:
         return JSONResponse(legacy_interaction(resource) if legacy else resource)
 
-    def _sse(self, record: Record, *, legacy: bool, after: tuple[int, int], cut_after: int | None) -> StreamingResponse:
+    def _sse(
+        self, record: Record, *, legacy: bool, after: tuple[int, int], cut_after: int | None
+    ) -> StreamingResponse:
         return StreamingResponse(
             self._events(record, legacy=legacy, after=after, cut_after=cut_after),
             media_type="text/event-stream", headers={"Cache-Control": "no-cache"},
@@ -243,7 +275,11 @@ class LocalAPI:
     async def cancel(self, request: Request) -> Response:
         record = self._record(request)
         if record.finished:
-            raise RequestError(400, "failed_precondition", f"interaction {record.id} already {record.status}; nothing to cancel")
+            raise RequestError(
+                400,
+                "failed_precondition",
+                f"interaction {record.id} already {record.status}; nothing to cancel",
+            )
         record.cancel_requested.set()
         await asyncio.get_running_loop().run_in_executor(None, record.done.wait, 10.0)
         return self._json(record.resource(), wants_legacy(request.headers, self.schema))
@@ -258,14 +294,27 @@ class LocalAPI:
     # -- files --------------------------------------------------------------------------------------
 
     async def upload_start(self, request: Request) -> Response:
-        if request.headers.get("x-goog-upload-protocol") != "resumable" or request.headers.get("x-goog-upload-command") != "start":
-            raise RequestError(400, "invalid_argument", "start an upload with X-Goog-Upload-Protocol: resumable and X-Goog-Upload-Command: start")
+        if (
+            request.headers.get("x-goog-upload-protocol") != "resumable"
+            or request.headers.get("x-goog-upload-command") != "start"
+        ):
+            raise RequestError(
+                400,
+                "invalid_argument",
+                "start an upload with X-Goog-Upload-Protocol: resumable and X-Goog-Upload-Command: start",
+            )
         body = await self.json_body(request) or {}
         meta = body.get("file", {}) if isinstance(body, dict) else {}
-        mime = request.headers.get("x-goog-upload-header-content-type") or meta.get("mime_type") or meta.get("mimeType")
+        mime = (
+            request.headers.get("x-goog-upload-header-content-type")
+            or meta.get("mime_type")
+            or meta.get("mimeType")
+        )
         total = request.headers.get("x-goog-upload-header-content-length")
         token = secrets.token_urlsafe(16)
-        self.store.uploads[token] = Upload(meta=meta, mime_type=mime or "application/octet-stream", total=int(total) if total else None)
+        self.store.uploads[token] = Upload(
+            meta=meta, mime_type=mime or "application/octet-stream", total=int(total) if total else None
+        )
         version = request.path_params["version"]
         url = f"{str(request.base_url).rstrip('/')}/upload/{version}/sessions/{token}"
         return JSONResponse({}, headers={"x-goog-upload-url": url, "x-goog-upload-status": "active",
@@ -278,21 +327,31 @@ class LocalAPI:
         command = request.headers.get("x-goog-upload-command", "")
         offset = int(request.headers.get("x-goog-upload-offset", "0"))
         if offset != len(upload.data):
-            raise RequestError(400, "invalid_argument", f"upload offset {offset} but {len(upload.data)} bytes received so far")
+            raise RequestError(
+                400,
+                "invalid_argument",
+                f"upload offset {offset} but {len(upload.data)} bytes received so far",
+            )
         upload.data.extend(await request.body())
         if "finalize" not in command:
             return Response(headers={"x-goog-upload-status": "active"})
         del self.store.uploads[request.path_params["token"]]
         if upload.total is not None and upload.total != len(upload.data):
-            raise RequestError(400, "invalid_argument", f"declared {upload.total} bytes, received {len(upload.data)}")
+            raise RequestError(
+                400, "invalid_argument", f"declared {upload.total} bytes, received {len(upload.data)}"
+            )
         name = upload.meta.get("name") or f"files/{secrets.token_hex(6)}"
         stored = StoredFile(name=name, display_name=upload.meta.get("display_name") or upload.meta.get("displayName"),
                             mime_type=upload.mime_type, data=bytes(upload.data))  # fmt: skip
         self.store.files[name] = stored
-        return JSONResponse({"file": self._file_resource(stored, request)}, headers={"x-goog-upload-status": "final"})
+        return JSONResponse(
+            {"file": self._file_resource(stored, request)}, headers={"x-goog-upload-status": "final"}
+        )
 
     def _file_resource(self, stored: StoredFile, request: Request) -> dict[str, Any]:
-        return stored.resource(str(request.base_url).rstrip("/"), request.path_params.get("version", "v1beta"))
+        return stored.resource(
+            str(request.base_url).rstrip("/"), request.path_params.get("version", "v1beta")
+        )
 
     def _file(self, fid: str) -> StoredFile:
         stored = self.store.files.get(f"files/{fid}")

@@ -162,7 +162,9 @@ class Record:
         u["total_output_tokens"] = u.get("total_output_tokens", 0) + output_tokens
         if thought_tokens:
             u["total_thought_tokens"] = u.get("total_thought_tokens", 0) + thought_tokens
-        u["total_tokens"] = u["total_input_tokens"] + u["total_output_tokens"] + u.get("total_thought_tokens", 0)
+        u["total_tokens"] = (
+            u["total_input_tokens"] + u["total_output_tokens"] + u.get("total_thought_tokens", 0)
+        )
 
 
 @dataclass

@@ -71,7 +71,9 @@ def parse_create(body: Any) -> CreateRequest:
     except ValidationError as exc:
         err = exc.errors()[0]
         field = ".".join(str(p) for p in err["loc"]) or "body"
-        raise RequestError(400, "invalid_argument", f"invalid value for field '{field}': {err['msg']}") from None
+        raise RequestError(
+            400, "invalid_argument", f"invalid value for field '{field}': {err['msg']}"
+        ) from None
     if request.model and request.agent:
         raise RequestError(400, "invalid_argument", "give either 'model' or 'agent', not both")
     if not request.model and not request.agent:
@@ -111,7 +113,10 @@ def normalize_input(value: Any) -> list[dict[str, Any]]:
         if isinstance(item, dict) and "role" in item:
             steps.extend(_flush(pending))
             content = item.get("content")
-            blocks = [_content_block(b, f"input[{i}].content") for b in (content if isinstance(content, list) else [content])]
+            blocks = [
+                _content_block(b, f"input[{i}].content")
+                for b in (content if isinstance(content, list) else [content])
+            ]
             if item["role"] == "model":
                 steps.extend(_model_blocks_to_steps(blocks))
             else:
@@ -204,14 +209,24 @@ class LegacyTranslator:
             if step["type"] == "function_call":
                 self._args[event["index"]] = []
             elif step["type"] not in ("model_output", "user_input"):
-                yield {"event_type": "content.start", "index": self._content_index(event["index"]), "content": step, **base}
+                yield {
+                    "event_type": "content.start",
+                    "index": self._content_index(event["index"]),
+                    "content": step,
+                    **base,
+                }
         elif kind == "step.delta":
             index, delta = event["index"], event["delta"]
             if delta["type"] == "arguments_delta":
                 self._args.setdefault(index, []).append(delta["arguments"])
                 return
             if index not in self._index_of:
-                yield {"event_type": "content.start", "index": self._content_index(index), "content": {"type": delta["type"]}, **base}
+                yield {
+                    "event_type": "content.start",
+                    "index": self._content_index(index),
+                    "content": {"type": delta["type"]},
+                    **base,
+                }
                 base = {"event_id": f"{event.get('event_id')}.1"}
             yield {"event_type": "content.delta", "index": self._content_index(index), "delta": delta, **base}
         elif kind == "step.stop":
@@ -223,7 +238,12 @@ class LegacyTranslator:
                         "arguments": json.loads(fragments) if fragments else step.get("arguments", {})}  # fmt: skip
                 ci = self._content_index(index)
                 eid = event.get("event_id")
-                yield {"event_type": "content.start", "index": ci, "content": {"type": "function_call"}, "event_id": f"{eid}.0"}
+                yield {
+                    "event_type": "content.start",
+                    "index": ci,
+                    "content": {"type": "function_call"},
+                    "event_id": f"{eid}.0",
+                }
                 yield {"event_type": "content.delta", "index": ci, "delta": call, "event_id": f"{eid}.1"}
                 yield {"event_type": "content.stop", "index": ci, "event_id": f"{eid}.2"}
             elif index in self._index_of:

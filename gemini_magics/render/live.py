@@ -73,7 +73,13 @@ def in_kernel(shell: Any) -> bool:
 
 
 def make_live_view(
-    shell: Any, *, enabled: bool, model: str, stream: bool, interactive: bool = False, structured: bool = False,
+    shell: Any,
+    *,
+    enabled: bool,
+    model: str,
+    stream: bool,
+    interactive: bool = False,
+    structured: bool = False,
     chain: str | None = None,
 ) -> LiveView:
     if not enabled:

@@ -108,7 +108,9 @@ class InteractionResult:
             return [item.model_dump(mode="json") if hasattr(item, "model_dump") else item for item in data]
         return data
 
-    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> tuple[dict[str, Any], dict[str, Any]]:
+    def _repr_mimebundle_(
+        self, include: Any = None, exclude: Any = None
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
         """Plain text, Markdown, the first image as PNG and structured data as JSON, with provenance.
 
         Deterministic for a deterministic answer: no ids or timings in the data, only in metadata.
@@ -116,7 +118,9 @@ class InteractionResult:
         thoughts = [t.text for t in self.interaction.thoughts if t.text]
         markdown: list[str] = []
         if thoughts:
-            markdown.append("<details><summary>Thoughts</summary>\n\n" + "\n\n".join(thoughts) + "\n\n</details>\n")
+            markdown.append(
+                "<details><summary>Thoughts</summary>\n\n" + "\n\n".join(thoughts) + "\n\n</details>\n"
+            )
         data_json = self._data_json() if self.data is not None else None
         if data_json is not None:
             markdown.append("```json\n" + json.dumps(data_json, indent=2, ensure_ascii=False) + "\n```")
@@ -124,10 +128,12 @@ class InteractionResult:
             markdown.append(self.text)
         for i, block in enumerate(self.interaction.images):
             if block.data:
-                markdown.append(f"![generated image {i + 1}](data:{block.mime_type or 'image/png'};base64,{block.data})")
+                markdown.append(
+                    f"![generated image {i + 1}](data:{block.mime_type or 'image/png'};base64,{block.data})"
+                )
         footer = self.footer()
         markdown.append(f"\n<sub>{footer}</sub>")
-        plain = (json.dumps(data_json, indent=2, ensure_ascii=False) if data_json is not None else self.text)
+        plain = json.dumps(data_json, indent=2, ensure_ascii=False) if data_json is not None else self.text
         if self.interaction.images:
             plain += f"\n[{len(self.interaction.images)} image(s)]"
         bundle: dict[str, Any] = {"text/plain": f"{plain}\n-- {footer}"}
@@ -153,7 +159,9 @@ def decode_png(data_b64: str) -> bytes:
 class TextTable:
     """A small table shown as Markdown in notebooks and aligned text in terminals."""
 
-    def __init__(self, headers: list[str], rows: list[list[Any]], title: str | None = None, empty: str = "(none)") -> None:
+    def __init__(
+        self, headers: list[str], rows: list[list[Any]], title: str | None = None, empty: str = "(none)"
+    ) -> None:
         self.headers = headers
         self.rows = [[("" if v is None else str(v)) for v in row] for row in rows]
         self.title = title
@@ -167,8 +175,10 @@ class TextTable:
         if not self.rows:
             return "\n".join(lines + [self.empty])
         widths = [max(len(h), *(len(r[i]) for r in self.rows)) for i, h in enumerate(self.headers)]
-        lines.append("  ".join(h.ljust(w) for h, w in zip(self.headers, widths)).rstrip())
-        lines.extend("  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip() for row in self.rows)
+        lines.append("  ".join(h.ljust(w) for h, w in zip(self.headers, widths, strict=False)).rstrip())
+        lines.extend(
+            "  ".join(v.ljust(w) for v, w in zip(row, widths, strict=False)).rstrip() for row in self.rows
+        )
         return "\n".join(lines)
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
@@ -178,5 +188,8 @@ class TextTable:
         else:
             md.append("| " + " | ".join(self.headers) + " |")
             md.append("|" + "---|" * len(self.headers))
-            md.extend("| " + " | ".join(v.replace("|", "\\|").replace("\n", " ") for v in row) + " |" for row in self.rows)
+            md.extend(
+                "| " + " | ".join(v.replace("|", "\\|").replace("\n", " ") for v in row) + " |"
+                for row in self.rows
+            )
         return {"text/plain": self._plain(), "text/markdown": "\n".join(md)}

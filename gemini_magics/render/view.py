@@ -74,15 +74,29 @@ def tool_block(key: str, step: Any) -> Block:
         return Block(key, "tool", f"function call · {step.name}({args})", _fenced(step.arguments))
     if isinstance(step, c.FunctionResult):
         flag = " (error)" if step.is_error else ""
-        return Block(key, "tool", f"function result · {step.name or step.call_id}{flag}: {_compact(step.result, 50)}", _fenced(step.result))
+        return Block(
+            key,
+            "tool",
+            f"function result · {step.name or step.call_id}{flag}: {_compact(step.result, 50)}",
+            _fenced(step.result),
+        )
     if isinstance(step, c.CodeExecutionCall):
-        args = step.arguments if isinstance(step.arguments, dict) else {}
-        return Block(key, "tool", "code execution", _fenced(args.get("code", ""), args.get("language", "python")))
+        code = step.arguments if isinstance(step.arguments, dict) else {}
+        return Block(
+            key, "tool", "code execution", _fenced(code.get("code", ""), code.get("language", "python"))
+        )
     if isinstance(step, c.CodeExecutionResult):
-        return Block(key, "tool", "code output" + (" (error)" if step.is_error else ""), _fenced(step.result, "text"))
+        return Block(
+            key, "tool", "code output" + (" (error)" if step.is_error else ""), _fenced(step.result, "text")
+        )
     if isinstance(step, c.GoogleSearchCall):
         queries = (step.arguments or {}).get("queries", []) if isinstance(step.arguments, dict) else []
-        return Block(key, "tool", "search · " + "; ".join(map(str, queries)), "\n".join(f"- {escape_markdown_html(str(q))}" for q in queries))
+        return Block(
+            key,
+            "tool",
+            "search · " + "; ".join(map(str, queries)),
+            "\n".join(f"- {escape_markdown_html(str(q))}" for q in queries),
+        )
     if isinstance(step, c.GoogleSearchResult):
         items = step.result if isinstance(step.result, list) else []
         lines = [f"- {escape_markdown_html(str(i.get('title') or i.get('url') or i))} — {escape_markdown_html(str(i.get('url', '')))}"
@@ -90,10 +104,19 @@ def tool_block(key: str, step: Any) -> Block:
         return Block(key, "tool", f"search results · {len(items)}", "\n".join(lines) or _fenced(step.result))
     if isinstance(step, c.UrlContextCall):
         urls = (step.arguments or {}).get("urls", []) if isinstance(step.arguments, dict) else []
-        return Block(key, "tool", "read URLs · " + ", ".join(map(str, urls)), "\n".join(f"- {escape_markdown_html(str(u))}" for u in urls))
+        return Block(
+            key,
+            "tool",
+            "read URLs · " + ", ".join(map(str, urls)),
+            "\n".join(f"- {escape_markdown_html(str(u))}" for u in urls),
+        )
     if isinstance(step, c.UrlContextResult):
         items = step.result if isinstance(step.result, list) else []
-        lines = [f"- {escape_markdown_html(str(i.get('url')))}: {i.get('status')}" for i in items if isinstance(i, dict)]
+        lines = [
+            f"- {escape_markdown_html(str(i.get('url')))}: {i.get('status')}"
+            for i in items
+            if isinstance(i, dict)
+        ]
         return Block(key, "tool", "URL results", "\n".join(lines) or _fenced(step.result))
     payload = step.to_dict()
     payload.pop("type", None)
@@ -122,17 +145,41 @@ def blocks_of(interaction: Interaction, *, structured: bool = False, streaming: 
                         data = base64.b64decode(part.data)
                     except ValueError:  # a chunk boundary mid-stream
                         continue
-                    blocks.append(Block(key, "image", "generated image", data=data, mime_type=part.mime_type or "image/png"))
+                    blocks.append(
+                        Block(
+                            key,
+                            "image",
+                            "generated image",
+                            data=data,
+                            mime_type=part.mime_type or "image/png",
+                        )
+                    )
                 elif isinstance(part, c.ImageContent | c.AudioContent | c.VideoContent | c.DocumentContent):
-                    blocks.append(Block(key, "media", f"{part.type} · {part.mime_type or '?'}", part.uri or ""))
+                    blocks.append(
+                        Block(key, "media", f"{part.type} · {part.mime_type or '?'}", part.uri or "")
+                    )
             if step.error:
-                blocks.append(Block(f"{i}.error", "error", "the model reported an error", escape_markdown_html(str(step.error.get("message", step.error)))))
+                blocks.append(
+                    Block(
+                        f"{i}.error",
+                        "error",
+                        "the model reported an error",
+                        escape_markdown_html(str(step.error.get("message", step.error))),
+                    )
+                )
         elif isinstance(step, c.Thought):
             blocks.append(Block(str(i), "thought", "Thoughts", escape_markdown_html(step.text)))
         else:
             blocks.append(tool_block(str(i), step))
     for n, error in enumerate(interaction.errors or []):
-        blocks.append(Block(f"error.{n}", "error", f"error {error.code or ''}".strip(), escape_markdown_html(error.message)))
+        blocks.append(
+            Block(
+                f"error.{n}",
+                "error",
+                f"error {error.code or ''}".strip(),
+                escape_markdown_html(error.message),
+            )
+        )
     return blocks
 
 

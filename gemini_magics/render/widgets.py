@@ -51,12 +51,24 @@ def _markdown_output(markdown: str, classes: str = "gm-markdown") -> widgets.Out
 
 
 def _set_markdown(out: widgets.Output, markdown: str) -> None:
-    out.outputs = ({"output_type": "display_data", "data": {"text/markdown": markdown, "text/plain": markdown}, "metadata": {}},)
+    out.outputs = (
+        {
+            "output_type": "display_data",
+            "data": {"text/markdown": markdown, "text/plain": markdown},
+            "metadata": {},
+        },
+    )
 
 
 def _set_json(out: widgets.Output, value: Any) -> None:
     data = value if isinstance(value, dict) else {"items": value}
-    out.outputs = ({"output_type": "display_data", "data": {"application/json": data, "text/plain": repr(value)}, "metadata": {}},)
+    out.outputs = (
+        {
+            "output_type": "display_data",
+            "data": {"application/json": data, "text/plain": repr(value)},
+            "metadata": {},
+        },
+    )
 
 
 def records_table(value: Any, limit: int = 50) -> str | None:
@@ -68,7 +80,8 @@ def records_table(value: Any, limit: int = 50) -> str | None:
         columns.extend(k for k in record if k not in columns)
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in columns)
     rows = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(str(r.get(c, '')))}</td>" for c in columns) + "</tr>" for r in value[:limit]
+        "<tr>" + "".join(f"<td>{html.escape(str(r.get(c, '')))}</td>" for c in columns) + "</tr>"
+        for r in value[:limit]
     )
     more = f"<div class='gm-caption'>{len(value) - limit} more rows</div>" if len(value) > limit else ""
     return f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>{more}"
@@ -94,7 +107,9 @@ class _BlockWidget:
             self._accordion = accordion
             return accordion
         if block.kind == "image":
-            self._image = widgets.Image(value=block.data, format=(block.mime_type or "image/png").split("/")[-1])
+            self._image = widgets.Image(
+                value=block.data, format=(block.mime_type or "image/png").split("/")[-1]
+            )
             self._image.add_class("gm-image")
             self._caption = widgets.HTML(self._caption_text(block))
             self._caption.add_class("gm-caption")
@@ -110,10 +125,14 @@ class _BlockWidget:
             self._table.add_class("gm-table")
             return widgets.VBox([self._out, self._table])
         if block.kind == "error":
-            card = widgets.HTML(f"<div class='gm-error'><b>{html.escape(block.title)}</b>: {html.escape(block.body)}</div>")
+            card = widgets.HTML(
+                f"<div class='gm-error'><b>{html.escape(block.title)}</b>: {html.escape(block.body)}</div>"
+            )
             card.add_class("gm-error-card")
             return card
-        return widgets.HTML(f"<span class='gm-caption'>{html.escape(block.title)} {html.escape(block.body)}</span>")
+        return widgets.HTML(
+            f"<span class='gm-caption'>{html.escape(block.title)} {html.escape(block.body)}</span>"
+        )
 
     @staticmethod
     def _caption_text(block: Block) -> str:
@@ -155,7 +174,9 @@ class _BlockWidget:
 class WidgetView:
     """The live view of one streamed (or awaited) answer."""
 
-    def __init__(self, *, model: str, structured: bool = False, chain: str | None = None, stoppable: bool = True) -> None:
+    def __init__(
+        self, *, model: str, structured: bool = False, chain: str | None = None, stoppable: bool = True
+    ) -> None:
         self.model = model
         self.view = ViewModel(model=model, structured=structured, chain=chain)
         self.stopped = False
@@ -167,14 +188,18 @@ class WidgetView:
         self._header = widgets.HTML(self._header_html())
         self._header.add_class("gm-header")
         self._body = widgets.VBox([])
-        self._stop = widgets.Button(description="Stop", icon="stop", button_style="warning", layout=widgets.Layout(width="80px"))
+        self._stop = widgets.Button(
+            description="Stop", icon="stop", button_style="warning", layout=widgets.Layout(width="80px")
+        )
         self._stop.add_class("gm-stop")
         self._stop.on_click(self._on_stop)
         if not stoppable:
             self._stop.layout.display = "none"
         self._footer = widgets.HTML("")
         self._footer.add_class("gm-footer")
-        self.root = widgets.VBox([widgets.HTML(CSS), widgets.HBox([self._header, self._stop]), self._body, self._footer])
+        self.root = widgets.VBox(
+            [widgets.HTML(CSS), widgets.HBox([self._header, self._stop]), self._body, self._footer]
+        )
         self.root.add_class("gm-live")
         self._handle: Any = None
         self._ticking = threading.Event()
@@ -183,7 +208,13 @@ class WidgetView:
     # -- lifecycle ----------------------------------------------------------------------------------
 
     def __enter__(self) -> WidgetView:
-        bundle = {"application/vnd.jupyter.widget-view+json": {"version_major": 2, "version_minor": 0, "model_id": self.root.model_id}}
+        bundle = {
+            "application/vnd.jupyter.widget-view+json": {
+                "version_major": 2,
+                "version_minor": 0,
+                "model_id": self.root.model_id,
+            }
+        }
         self._handle = display(bundle, raw=True, display_id=True)
         self._ticker = threading.Thread(target=self._tick, daemon=True, name="gemini-magics-timer")
         self._ticking.set()
@@ -270,7 +301,9 @@ class BackgroundWidget:
         self._cancel = cancel
         self._label = widgets.HTML(self._text())
         self._label.add_class("gm-background-status")
-        self._button = widgets.Button(description="Cancel", icon="stop", button_style="warning", layout=widgets.Layout(width="90px"))
+        self._button = widgets.Button(
+            description="Cancel", icon="stop", button_style="warning", layout=widgets.Layout(width="90px")
+        )
         self._button.on_click(self._on_cancel)
         self._button.add_class("gm-cancel")
         self.root = widgets.HBox([self._label, self._button])

@@ -46,9 +46,17 @@ class Files:
     ) -> File:
         """Upload with the resumable protocol: a ``start`` request, then ``upload`` chunks, the last one ``finalize``."""
         data, filename = _read_source(file)
-        mime_type = mime_type or (mimetypes.guess_type(filename)[0] if filename else None) or "application/octet-stream"
+        mime_type = (
+            mime_type
+            or (mimetypes.guess_type(filename)[0] if filename else None)
+            or "application/octet-stream"
+        )
         client = self._client
-        meta: dict[str, Any] = {"display_name": display_name or filename, "mime_type": mime_type, "size_bytes": len(data)}
+        meta: dict[str, Any] = {
+            "display_name": display_name or filename,
+            "mime_type": mime_type,
+            "size_bytes": len(data),
+        }
         if name:
             meta["name"] = _file_id(name)
         start_headers = client.headers(extra_headers)
@@ -82,7 +90,9 @@ class Files:
             offset += len(chunk)
             if last:
                 if status != "final":
-                    raise APIResponseValidationError(f"upload not finalized (x-goog-upload-status={status!r})")
+                    raise APIResponseValidationError(
+                        f"upload not finalized (x-goog-upload-status={status!r})"
+                    )
                 return File.model_validate(response.json().get("file", {}))
             if status != "active":
                 raise APIResponseValidationError(f"upload interrupted (x-goog-upload-status={status!r})")
@@ -114,7 +124,9 @@ class Files:
     def download(self, name: str) -> bytes:
         client = self._client
         url = client.url(f"{_file_id(name)}:download")
-        return client.request("GET", url, params={"alt": "media"}, headers=client.headers(accept="*/*")).content
+        return client.request(
+            "GET", url, params={"alt": "media"}, headers=client.headers(accept="*/*")
+        ).content
 
     def wait_active(self, name: str, *, timeout: float = 300.0, poll_interval: float = 1.0) -> File:
         """Poll until the file is ``ACTIVE`` (large and video files are processed first)."""

@@ -37,7 +37,9 @@ def to_jsonable(value: Any) -> Any:
     return value
 
 
-def build_create_body(params: Mapping[str, Any], extra_body: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def build_create_body(
+    params: Mapping[str, Any], extra_body: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
     body = {k: to_jsonable(v) for k, v in params.items() if v is not None}
     if "model" not in body and "agent" not in body:
         raise GeminiError("interactions.create needs model=... (or agent=... for an agent interaction)")
@@ -53,7 +55,9 @@ def parse_interaction(response: httpx.Response) -> Interaction:
     try:
         return Interaction.model_validate_json(response.content)
     except ValidationError as exc:
-        raise APIResponseValidationError(f"unreadable interaction: {exc.errors()[0]['msg']}", body=response.text) from exc
+        raise APIResponseValidationError(
+            f"unreadable interaction: {exc.errors()[0]['msg']}", body=response.text
+        ) from exc
 
 
 class Interactions:
@@ -62,19 +66,34 @@ class Interactions:
 
     @overload
     def create(
-        self, *, stream: Literal[False] = False, extra_headers: Mapping[str, str] | None = None,
-        extra_body: Mapping[str, Any] | None = None, timeout: float | None = None, **params: Any,
+        self,
+        *,
+        stream: Literal[False] = False,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+        timeout: float | None = None,
+        **params: Any,
     ) -> Interaction: ...
 
     @overload
     def create(
-        self, *, stream: Literal[True], extra_headers: Mapping[str, str] | None = None,
-        extra_body: Mapping[str, Any] | None = None, timeout: float | None = None, **params: Any,
+        self,
+        *,
+        stream: Literal[True],
+        extra_headers: Mapping[str, str] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+        timeout: float | None = None,
+        **params: Any,
     ) -> InteractionStream: ...
 
     def create(
-        self, *, stream: bool = False, extra_headers: Mapping[str, str] | None = None,
-        extra_body: Mapping[str, Any] | None = None, timeout: float | None = None, **params: Any,
+        self,
+        *,
+        stream: bool = False,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+        timeout: float | None = None,
+        **params: Any,
     ) -> Interaction | InteractionStream:
         """Create an interaction.
 
@@ -89,7 +108,9 @@ class Interactions:
         client = self._client
         url = client.url("interactions")
         if not stream:
-            response = client.request("POST", url, json=body, headers=client.headers(extra_headers), timeout=timeout)
+            response = client.request(
+                "POST", url, json=body, headers=client.headers(extra_headers), timeout=timeout
+            )
             return parse_interaction(response)
         body["stream"] = True
         headers = client.headers(extra_headers, accept="text/event-stream")
@@ -99,7 +120,9 @@ class Interactions:
     def _stream(
         self, response: httpx.Response, extra_headers: Mapping[str, str] | None, *, resumable: bool
     ) -> InteractionStream:
-        resume_headers = {k: v for k, v in (extra_headers or {}).items() if not k.lower().startswith("x-scripted-")}
+        resume_headers = {
+            k: v for k, v in (extra_headers or {}).items() if not k.lower().startswith("x-scripted-")
+        }
 
         def reconnect(interaction_id: str, last_event_id: str | None) -> httpx.Response:
             return self._open_stream(interaction_id, last_event_id, resume_headers)
@@ -120,19 +143,34 @@ class Interactions:
 
     @overload
     def get(
-        self, interaction_id: str, *, stream: Literal[False] = False, last_event_id: str | None = None,
-        include_input: bool = False, extra_headers: Mapping[str, str] | None = None,
+        self,
+        interaction_id: str,
+        *,
+        stream: Literal[False] = False,
+        last_event_id: str | None = None,
+        include_input: bool = False,
+        extra_headers: Mapping[str, str] | None = None,
     ) -> Interaction: ...
 
     @overload
     def get(
-        self, interaction_id: str, *, stream: Literal[True], last_event_id: str | None = None,
-        include_input: bool = False, extra_headers: Mapping[str, str] | None = None,
+        self,
+        interaction_id: str,
+        *,
+        stream: Literal[True],
+        last_event_id: str | None = None,
+        include_input: bool = False,
+        extra_headers: Mapping[str, str] | None = None,
     ) -> InteractionStream: ...
 
     def get(
-        self, interaction_id: str, *, stream: bool = False, last_event_id: str | None = None,
-        include_input: bool = False, extra_headers: Mapping[str, str] | None = None,
+        self,
+        interaction_id: str,
+        *,
+        stream: bool = False,
+        last_event_id: str | None = None,
+        include_input: bool = False,
+        extra_headers: Mapping[str, str] | None = None,
     ) -> Interaction | InteractionStream:
         """Fetch a stored interaction, or (``stream=True``) its events, after ``last_event_id`` if given."""
         client = self._client
@@ -143,20 +181,28 @@ class Interactions:
         if include_input:
             params["include_input"] = "true"
         response = client.request(
-            "GET", client.url(f"interactions/{interaction_id}"), params=params, headers=client.headers(extra_headers)
+            "GET",
+            client.url(f"interactions/{interaction_id}"),
+            params=params,
+            headers=client.headers(extra_headers),
         )
         return parse_interaction(response)
 
     def cancel(self, interaction_id: str, *, extra_headers: Mapping[str, str] | None = None) -> Interaction:
         client = self._client
         response = client.request(
-            "POST", client.url(f"interactions/{interaction_id}/cancel"), content=b"", headers=client.headers(extra_headers)
+            "POST",
+            client.url(f"interactions/{interaction_id}/cancel"),
+            content=b"",
+            headers=client.headers(extra_headers),
         )
         return parse_interaction(response)
 
     def delete(self, interaction_id: str, *, extra_headers: Mapping[str, str] | None = None) -> None:
         client = self._client
-        client.request("DELETE", client.url(f"interactions/{interaction_id}"), headers=client.headers(extra_headers))
+        client.request(
+            "DELETE", client.url(f"interactions/{interaction_id}"), headers=client.headers(extra_headers)
+        )
 
     def wait(
         self,
@@ -182,5 +228,7 @@ class Interactions:
             if interaction.status in TERMINAL_STATUSES or interaction.status == "requires_action":
                 return interaction
             if deadline is not None and time.monotonic() >= deadline:
-                raise TimeoutError(f"interaction {interaction_id} still {interaction.status} after {timeout} s")
+                raise TimeoutError(
+                    f"interaction {interaction_id} still {interaction.status} after {timeout} s"
+                )
             self._client._sleep(poll_interval)

@@ -32,7 +32,9 @@ def literal_tag(model: type[pydantic.BaseModel], key: str) -> str:
     return args[0]
 
 
-def open_union(models: tuple[type[pydantic.BaseModel], ...], fallback: type[pydantic.BaseModel], key: str) -> Any:
+def open_union(
+    models: tuple[type[pydantic.BaseModel], ...], fallback: type[pydantic.BaseModel], key: str
+) -> Any:
     """A union discriminated on ``key`` whose unknown tags validate as ``fallback`` instead of failing."""
     tags = {literal_tag(m, key): m for m in models}
 

@@ -235,7 +235,14 @@ class UnknownStep(BaseModel):
 STEP_MODELS = (UserInputStep, ModelOutputStep, Thought) + STEP_TOOL_BLOCKS
 if TYPE_CHECKING:
     Step = Union[
-        UserInputStep, ModelOutputStep, Thought, FunctionCall, FunctionResult, ToolCall, ToolResult, UnknownStep
+        UserInputStep,
+        ModelOutputStep,
+        Thought,
+        FunctionCall,
+        FunctionResult,
+        ToolCall,
+        ToolResult,
+        UnknownStep,
     ]
 else:
     Step = open_union(STEP_MODELS, UnknownStep, "type")
@@ -270,7 +277,11 @@ class UnknownDelta(BaseModel):
     type: str
 
 
-DELTA_MODELS = _MEDIA + (TextAnnotationDelta, ThoughtSummaryDelta, ThoughtSignatureDelta, ArgumentsDelta) + STEP_TOOL_BLOCKS
+DELTA_MODELS = (
+    _MEDIA
+    + (TextAnnotationDelta, ThoughtSummaryDelta, ThoughtSignatureDelta, ArgumentsDelta)
+    + STEP_TOOL_BLOCKS
+)
 if TYPE_CHECKING:
     Delta = Union[
         TextContent, ImageContent, AudioContent, DocumentContent, VideoContent, TextAnnotationDelta,

@@ -9,8 +9,48 @@ _WORD = re.compile(r"\b[A-Z][a-zA-Z]+\b")
 _NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
 # capitalised only because they start an instruction; not values worth extracting
 _STOPWORDS = frozenset(
-    "A An The This That These Those Call Use Get Give Find Show Tell List Extract Please What Who Where When "
-    "Which Why How Is Are Do Does Can Could Would Should Make Write Describe Summarise Summarize Return I It".split()
+    [
+        "A",
+        "An",
+        "The",
+        "This",
+        "That",
+        "These",
+        "Those",
+        "Call",
+        "Use",
+        "Get",
+        "Give",
+        "Find",
+        "Show",
+        "Tell",
+        "List",
+        "Extract",
+        "Please",
+        "What",
+        "Who",
+        "Where",
+        "When",
+        "Which",
+        "Why",
+        "How",
+        "Is",
+        "Are",
+        "Do",
+        "Does",
+        "Can",
+        "Could",
+        "Would",
+        "Should",
+        "Make",
+        "Write",
+        "Describe",
+        "Summarise",
+        "Summarize",
+        "Return",
+        "I",
+        "It",
+    ]
 )
 
 

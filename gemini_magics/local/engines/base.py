@@ -38,8 +38,9 @@ class EngineRequest:
         for item in formats:
             if not isinstance(item, dict):
                 continue
-            if item.get("type") == "text" and isinstance(item.get("schema"), dict):
-                return item["schema"]
+            schema = item.get("schema")
+            if item.get("type") == "text" and isinstance(schema, dict):
+                return schema
             if item.get("type") in ("image", "audio", "video", "text"):
                 continue
             return item  # a raw JSON schema (legacy form)

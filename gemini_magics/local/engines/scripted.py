@@ -117,7 +117,9 @@ class ScriptedEngine:
         if _NAME.search(prompt):
             return f"Nice to meet you, {names[-1]}!"
         turn = 1 + sum(1 for s in request.history[:-1] if s.get("type") == "model_output")
-        attachments = [b for s in request.history[-1:] for b in s.get("content", []) if b.get("type") != "text"]
+        attachments = [
+            b for s in request.history[-1:] for b in s.get("content", []) if b.get("type") != "text"
+        ]
         lines = [f"**Scripted reply** (turn {turn}) to: {prompt.strip()[:200] or '(no text)'}"]
         if request.system_instruction:
             lines.append(f"\n_System instruction:_ {request.system_instruction[:120]}")
@@ -137,7 +139,10 @@ class ScriptedEngine:
             if step.get("type") != "function_result":
                 break
             results.append(step)
-        parts = [f"`{r.get('name') or 'the function'}` returned {json.dumps(r.get('result'))}" for r in reversed(results)]
+        parts = [
+            f"`{r.get('name') or 'the function'}` returned {json.dumps(r.get('result'))}"
+            for r in reversed(results)
+        ]
         return "From the tool results: " + "; ".join(parts) + "."
 
     def _function_to_call(self, request: EngineRequest, prompt: str) -> dict[str, Any] | None:
@@ -181,7 +186,9 @@ class ScriptedEngine:
             self._pace(record)
             record.delta({"type": "thought_summary", "content": {"type": "text", "text": chunk}})
         record.delta({"type": "thought_signature", "signature": signature})
-        record.end_step({"type": "thought", "signature": signature, "summary": [{"type": "text", "text": summary}]})
+        record.end_step(
+            {"type": "thought", "signature": signature, "summary": [{"type": "text", "text": summary}]}
+        )
         record.add_usage(thought_tokens=len(summary.split()))
 
     def image_step(self, record: Record, prompt: str) -> None:
@@ -193,7 +200,9 @@ class ScriptedEngine:
         for piece in (data[:half], data[half:]):
             self._pace(record)
             record.delta({"type": "image", "mime_type": "image/png", "data": piece})
-        record.end_step({"type": "model_output", "content": [{"type": "image", "mime_type": "image/png", "data": data}]})
+        record.end_step(
+            {"type": "model_output", "content": [{"type": "image", "mime_type": "image/png", "data": data}]}
+        )
         record.add_usage(output_tokens=258)
 
     def _function_call(self, record: Record, call: dict[str, Any], request: EngineRequest) -> None:
@@ -204,7 +213,9 @@ class ScriptedEngine:
         for piece in (arguments[:cut], arguments[cut:]):
             self._pace(record)
             record.delta({"type": "arguments_delta", "arguments": piece})
-        record.end_step({"type": "function_call", "id": call_id, "name": call["name"], "arguments": call["arguments"]})
+        record.end_step(
+            {"type": "function_call", "id": call_id, "name": call["name"], "arguments": call["arguments"]}
+        )
         record.add_usage(output_tokens=len(arguments.split()) + 2)
 
     def _builtin_tools(self, record: Record, request: EngineRequest, prompt: str) -> None:
@@ -220,7 +231,12 @@ class ScriptedEngine:
                             [{"title": f"Result for {query}", "url": "https://example.invalid/search", "rendered_content": note}])  # fmt: skip
         if "url_context" in kinds:
             urls = _URL.findall(prompt) or ["https://example.invalid/"]
-            self._tool_pair(record, "url_context", {"urls": urls}, [{"url": u, "status": "error", "note": note} for u in urls])
+            self._tool_pair(
+                record,
+                "url_context",
+                {"urls": urls},
+                [{"url": u, "status": "error", "note": note} for u in urls],
+            )
 
     def _tool_pair(self, record: Record, kind: str, arguments: dict[str, Any], result: Any) -> None:
         call_id = f"{kind}_{len(record.steps)}"

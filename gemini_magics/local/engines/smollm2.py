@@ -85,15 +85,30 @@ class SmolLM2Engine:
                 else:
                     messages.append({"role": role, "content": text})
             elif kind == "function_call":
-                messages.append({"role": "assistant", "content": f"[called {step.get('name')}({json.dumps(step.get('arguments'))})]"})
+                messages.append(
+                    {
+                        "role": "assistant",
+                        "content": f"[called {step.get('name')}({json.dumps(step.get('arguments'))})]",
+                    }
+                )
             elif kind == "function_result":
-                messages.append({"role": "user", "content": f"[{step.get('name') or 'function'} returned {json.dumps(step.get('result'))}]"})
+                messages.append(
+                    {
+                        "role": "user",
+                        "content": f"[{step.get('name') or 'function'} returned {json.dumps(step.get('result'))}]",
+                    }
+                )
         return messages
 
     def completion_args(self, request: EngineRequest) -> dict[str, Any]:
         config = request.generation_config
         args: dict[str, Any] = {"max_tokens": config.get("max_output_tokens") or 256}
-        for ours, theirs in (("temperature", "temperature"), ("top_p", "top_p"), ("seed", "seed"), ("stop_sequences", "stop")):
+        for ours, theirs in (
+            ("temperature", "temperature"),
+            ("top_p", "top_p"),
+            ("seed", "seed"),
+            ("stop_sequences", "stop"),
+        ):
             if config.get(ours) is not None:
                 args[theirs] = config[ours]
         schema = request.json_schema()
@@ -111,7 +126,9 @@ class SmolLM2Engine:
         args = self.completion_args(request)
         llama = self.llama()
         with self._generate_lock:
-            prompt_tokens = sum(len(llama.tokenize(m["content"].encode(), add_bos=False)) + 4 for m in messages)
+            prompt_tokens = sum(
+                len(llama.tokenize(m["content"].encode(), add_bos=False)) + 4 for m in messages
+            )
             record.add_usage(input_tokens=prompt_tokens)
             record.begin_step({"type": "model_output"})
             parts: list[str] = []
