@@ -32,6 +32,8 @@ class _Part:
                 self.chunks[key] = [value] if value else []
             else:
                 self.fields[key] = value
+        if fields.get("type") == "text":
+            self.chunks.setdefault("text", [])
 
     def build(self) -> dict[str, Any]:
         out = dict(self.fields)
@@ -104,6 +106,9 @@ class InteractionAccumulator:
         self.last_event_id: str | None = None
         self.event_count = 0
         self.finished = False
+        # the chunk list text deltas of block ``_text_index`` append to, while nothing else intervenes
+        self._text_index: int | None = None
+        self._text_chunks: list[str] = []
 
     @property
     def interaction_id(self) -> str | None:
@@ -119,6 +124,10 @@ class InteractionAccumulator:
         self.event_count += 1
         if event.event_id:
             self.last_event_id = event.event_id
+        if type(event) is e.TextStepDeltaEvent and event.index == self._text_index and not event.delta.annotations:
+            self._text_chunks.append(event.delta.text)
+            return
+        self._text_index = None
         if isinstance(event, e.StepDeltaEvent | e.ContentDeltaEvent):
             self._add_delta(event.index, event.delta)
         elif isinstance(event, e.StepStartEvent):
@@ -157,7 +166,14 @@ class InteractionAccumulator:
         if block is None:  # a delta without its start event: open the block it implies
             block = self._blocks[index] = _Block(self._implied_block(delta))
         if isinstance(delta, c.TextContent):
-            block.add_part(block.parts, {"type": "text", "text": delta.text})
+            last = block.parts[-1] if block.parts else None
+            if last is not None and last.fields.get("type") == "text" and not delta.annotations:
+                last.chunks["text"].append(delta.text)
+            else:
+                block.add_part(block.parts, delta.to_dict())
+                last = block.parts[-1]
+            if not self._legacy and last.fields.get("type") == "text":
+                self._text_index, self._text_chunks = index, last.chunks["text"]
         elif isinstance(delta, c.ArgumentsDelta):
             block.arguments.append(delta.arguments)
         elif isinstance(delta, c.ThoughtSummaryDelta):

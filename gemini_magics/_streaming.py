@@ -104,7 +104,7 @@ class InteractionStream:
                         event = parse_event(data)
                         event_id = event.event_id
                         if event_id is not None:
-                            if event_id in seen:
+                            if event_id in seen:  # a replay after a cut may overlap what came before
                                 continue
                             seen.add(event_id)
                         accumulator.add(event)

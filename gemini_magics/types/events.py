@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Literal, Union
 
 from ._base import BaseModel, open_union
-from .content import Content, Delta, Step
+from .content import Content, Delta, Step, TextContent
 from .interaction import ErrorDetail, Interaction, Usage
 
 
@@ -89,6 +89,18 @@ class ErrorEvent(_Event):
 
 class UnknownEvent(_Event):
     event_type: str
+
+
+class TextStepDeltaEvent(StepDeltaEvent):
+    """A ``step.delta`` whose delta is text: the hot path, validated without a callable discriminator."""
+
+    delta: TextContent
+
+
+class TextContentDeltaEvent(ContentDeltaEvent):
+    """A legacy ``content.delta`` whose delta is text (see :class:`TextStepDeltaEvent`)."""
+
+    delta: TextContent
 
 
 EVENT_MODELS = (
