@@ -7,19 +7,25 @@ import statistics
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 
 def sse_body(deltas: int, text: str = "tok ") -> bytes:
     """A steps-schema stream with ``deltas`` text deltas, framed as the API frames it."""
     iid = "v1_bench"
     events = [
-        {"event_type": "interaction.created", "interaction": {"id": iid, "object": "interaction", "status": "in_progress", "model": "m"}},
+        {
+            "event_type": "interaction.created",
+            "interaction": {"id": iid, "object": "interaction", "status": "in_progress", "model": "m"},
+        },
         {"event_type": "interaction.status_update", "interaction_id": iid, "status": "in_progress"},
         {"event_type": "step.start", "index": 0, "step": {"type": "model_output"}},
     ]
-    events += [{"event_type": "step.delta", "index": 0, "delta": {"type": "text", "text": text}} for _ in range(deltas)]
+    events += [
+        {"event_type": "step.delta", "index": 0, "delta": {"type": "text", "text": text}}
+        for _ in range(deltas)
+    ]
     events += [
         {"event_type": "step.stop", "index": 0},
         {"event_type": "interaction.completed",

@@ -37,7 +37,9 @@ def main() -> None:
 
         def raw_lines_json() -> None:
             with http.stream("POST", url, json={}) as response:
-                n = sum(1 for line in response.iter_lines() if line.startswith("data:") and json.loads(line[5:]))
+                n = sum(
+                    1 for line in response.iter_lines() if line.startswith("data:") and json.loads(line[5:])
+                )
             assert n == events
 
         ours = Client(base_url=server.url)
@@ -76,7 +78,9 @@ def main() -> None:
         print(f"  {name:64s} {events / seconds:10,.0f} events/s  ({seconds * 1000:7.1f} ms)")
     floor = results["raw httpx iter_lines (floor)"]
     print(f"  ratio ours / raw httpx floor: {ours_t / floor:.2f}x the time")
-    print(f"  ratio ours / raw httpx + json.loads: {ours_t / results['raw httpx iter_lines + json.loads']:.2f}x the time")
+    print(
+        f"  ratio ours / raw httpx + json.loads: {ours_t / results['raw httpx iter_lines + json.loads']:.2f}x the time"
+    )
     if "google-genai SDK (typed events)" in results:
         print(f"  speed-up over the SDK: {results['google-genai SDK (typed events)'] / ours_t:.2f}x")
 

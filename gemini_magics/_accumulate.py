@@ -124,7 +124,11 @@ class InteractionAccumulator:
         self.event_count += 1
         if event.event_id:
             self.last_event_id = event.event_id
-        if type(event) is e.TextStepDeltaEvent and event.index == self._text_index and not event.delta.annotations:
+        if (
+            type(event) is e.TextStepDeltaEvent
+            and event.index == self._text_index
+            and not event.delta.annotations
+        ):
             self._text_chunks.append(event.delta.text)
             return
         self._text_index = None

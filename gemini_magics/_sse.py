@@ -107,4 +107,6 @@ def parse_event(data: str) -> InteractionEvent:
     try:
         return _EVENTS.validate_json(data)
     except ValidationError as exc:
-        raise APIResponseValidationError(f"unreadable stream event: {exc.errors()[0]['msg']}: {data[:200]}") from exc
+        raise APIResponseValidationError(
+            f"unreadable stream event: {exc.errors()[0]['msg']}: {data[:200]}"
+        ) from exc

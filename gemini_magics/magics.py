@@ -7,9 +7,7 @@ Only IPython and traitlets are imported here at load time (both already loaded i
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
-import hashlib
 import json
 import re
 import shlex
@@ -266,6 +264,8 @@ class InteractMagics(Magics):
             raise UsageError(str(exc)) from None
         model = args.agent or args.model or (self.image_model if args.image else self.model)
         params = self._request_params(args, model, response_schema)
+        import hashlib
+
         cell_key = self._cell_id or hashlib.sha256(f"{line}\n{cell}".encode()).hexdigest()[:16]
         plan = self.chains.plan(args.chain or DEFAULT_CHAIN, cell_key, new=args.new, stateless=args.no_store)
         job = CellJob(args, cell, args.chain or DEFAULT_CHAIN, out, model, params, parts, plan, cell_key,
@@ -459,6 +459,8 @@ class InteractMagics(Magics):
         return self._unless_stopped(job, view, interaction)
 
     async def _send_async(self, job: CellJob) -> Interaction:
+        import asyncio
+
         client = job.client
         stream = self._streaming(job)
         view = self._view(job, stream=stream, interactive=True)
@@ -768,6 +770,8 @@ _END = object()
 
 async def _pump(events: InteractionStream) -> AsyncIterator[Any]:
     """The stream's events, read in a worker thread so the kernel's event loop keeps running."""
+    import asyncio
+
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[Any] = asyncio.Queue()
 

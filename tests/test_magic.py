@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Shell, requests_to
 
+from conftest import Shell, requests_to
 from gemini_magics.render.result import InteractionResult
 
 
@@ -312,3 +312,15 @@ def test_uploads_big_files_through_the_files_api(shell: Shell, server, tmp_path:
     part = sent_parts(server)[1]
     assert part["type"] == "document" and part["uri"].split("/")[-2] == "files" and "data" not in part
     assert "word word" in answer.text
+
+
+def test_a_schema_mismatch_is_one_line_and_keeps_the_raw_text(shell: Shell) -> None:
+    # like the real API, the engine ignores keywords such as "pattern": validation here catches it
+    shell.ip.user_ns["Code"] = {"type": "object", "properties": {"code": {"type": "string", "pattern": "^[0-9]+$"}},
+                                "required": ["code"]}  # fmt: skip
+    before = [t.interaction_id for t in shell.magics.chains.turns("default")]
+    error = shell.fail("%%interact --schema Code\nThe code is Alpha.")
+    assert type(error).__name__ == "UsageError" and "\n" not in str(error)
+    assert "does not match --schema Code" in str(error) and "does not match '^[0-9]+$'" in str(error)
+    assert [t.interaction_id for t in shell.magics.chains.turns("default")] == before
+    assert shell.ip.run_line_magic("interact", "last").text == '{"code": "Alpha"}'

@@ -250,3 +250,33 @@ def test_ten_thousand_deltas_make_a_bounded_number_of_widget_updates(steps_clien
     assert view.render_count < 2000
     markdown = view._blocks["0.0"]._out.outputs[0]["data"]["text/markdown"]
     assert markdown == escape_markdown_html(final.text) and len(final.text) > 10000
+
+
+def test_terminal_view_prints_text_as_it_streams(
+    capsys: pytest.CaptureFixture[str], steps_client: Client
+) -> None:
+    from gemini_magics.render.live import NullView, TerminalView, make_live_view
+
+    class TerminalInteractiveShell:  # what make_live_view recognises a terminal by
+        kernel = None
+
+    view = make_live_view(TerminalInteractiveShell(), enabled=True, model="m", stream=True)
+    assert isinstance(view, TerminalView)
+    assert isinstance(
+        make_live_view(TerminalInteractiveShell(), enabled=False, model="m", stream=True), NullView
+    )
+    with steps_client.interactions.create(model="m", input="print me", stream=True) as stream, view:
+        for event in stream:
+            view.event(event, stream)
+        view.finish(stream.interaction)
+    assert capsys.readouterr().out == stream.interaction.text + "\n\n"
+
+
+def test_live_false_means_no_live_view() -> None:
+    from gemini_magics.render.live import NullView, make_live_view
+
+    class Kernelish:
+        kernel = object()
+
+    assert isinstance(make_live_view(Kernelish(), enabled=False, model="m", stream=True), NullView)
+    assert type(make_live_view(Kernelish(), enabled=True, model="m", stream=True)).__name__ == "WidgetView"

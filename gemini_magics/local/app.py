@@ -231,15 +231,19 @@ class LocalAPI:
         try:
             while True:
                 fresh = record.events[seen:]
+                frames: list[bytes] = []  # one write per wake-up: fewer context switches under load
                 for event in fresh:
                     seen += 1
                     for out in translator.translate(event) if translator else (event,):
                         if event_position(out.get("event_id")) <= after:
                             continue
-                        yield sse_frame(out)
+                        frames.append(sse_frame(out))
                         sent += 1
                         if cut_after is not None and sent >= cut_after:
+                            yield b"".join(frames)
                             raise _Cut()
+                if frames:
+                    yield b"".join(frames)
                 if record.finished and seen >= len(record.events):
                     completed = True
                     return

@@ -202,7 +202,7 @@ class WidgetView:
         )
         self.root.add_class("gm-live")
         self._handle: Any = None
-        self._ticking = threading.Event()
+        self._done = threading.Event()
         self._ticker: threading.Thread | None = None
 
     # -- lifecycle ----------------------------------------------------------------------------------
@@ -217,12 +217,11 @@ class WidgetView:
         }
         self._handle = display(bundle, raw=True, display_id=True)
         self._ticker = threading.Thread(target=self._tick, daemon=True, name="gemini-magics-timer")
-        self._ticking.set()
         self._ticker.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._ticking.clear()
+        self._done.set()
         if self._ticker is not None:
             self._ticker.join(1)
         if self._handle is not None:
@@ -240,10 +239,10 @@ class WidgetView:
         return found
 
     def _tick(self) -> None:
-        while self._ticking.is_set():
+        # the elapsed timer before the first token; waiting on the event lets the view close at once
+        while not self._done.wait(0.2):
             if not self.view.has_content:
                 self._header.value = self._header_html()
-            time.sleep(0.2)
 
     # -- the stream ---------------------------------------------------------------------------------
 
@@ -308,7 +307,7 @@ class BackgroundWidget:
         self._button.add_class("gm-cancel")
         self.root = widgets.HBox([self._label, self._button])
         self.root.add_class("gm-background")
-        self._ticking = True
+        self._done = threading.Event()
         display({"application/vnd.jupyter.widget-view+json": {"version_major": 2, "version_minor": 0, "model_id": self.root.model_id}},
                 raw=True)  # fmt: skip
         threading.Thread(target=self._tick, daemon=True).start()
@@ -319,9 +318,8 @@ class BackgroundWidget:
         return f"<b>{html.escape(self.run.model)}</b> · background · {html.escape(self.run.status)} · {elapsed:.0f} s · {html.escape(self.run.id)}{target}"
 
     def _tick(self) -> None:
-        while self._ticking:
+        while not self._done.wait(0.5):
             self._label.value = self._text()
-            time.sleep(0.5)
 
     def _on_cancel(self, _button: Any) -> None:
         self._button.disabled = True
@@ -335,7 +333,7 @@ class BackgroundWidget:
         self._label.value = self._text()
 
     def finish(self, run: Any) -> None:
-        self._ticking = False
+        self._done.set()
         self._button.layout.display = "none"
         note = f" · {html.escape(run.error)}" if run.error else ""
         self._label.value = self._text() + note

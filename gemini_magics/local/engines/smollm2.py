@@ -20,6 +20,17 @@ if TYPE_CHECKING:
     from ..store import Record
 
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
+THREADS_ENV_VAR = "GEMINI_MAGICS_THREADS"
+
+
+def default_threads() -> int:
+    """One core fewer than the machine has: llama.cpp's workers spin while they wait, and a core taken
+    by the server and the kernel made every token wait on the scheduler (2 threads on 2 cores served
+    21 tokens/s, 1 thread 46: ``benchmarks/bench_smollm2.py``)."""
+    explicit = os.environ.get(THREADS_ENV_VAR)
+    if explicit:
+        return max(1, int(explicit))
+    return max(1, (os.cpu_count() or 2) - 1)
 
 
 def find_model_path() -> Path | None:
@@ -42,7 +53,9 @@ def find_model_path() -> Path | None:
 class SmolLM2Engine:
     name = "smollm2"
 
-    def __init__(self, model_path: Path | None = None, n_ctx: int = 2048) -> None:
+    def __init__(
+        self, model_path: Path | None = None, n_ctx: int = 2048, n_threads: int | None = None
+    ) -> None:
         self.model_path = model_path or find_model_path()
         if self.model_path is None:
             raise RuntimeError(
@@ -50,6 +63,7 @@ class SmolLM2Engine:
                 f"(or set {GGUF_ENV_VAR} to a GGUF file)"
             )
         self.n_ctx = n_ctx
+        self.n_threads = n_threads or default_threads()
         self._llama: Any = None
         self._load_lock = threading.Lock()
         self._generate_lock = threading.Lock()
@@ -63,8 +77,9 @@ class SmolLM2Engine:
             if self._llama is None:
                 from llama_cpp import Llama
 
-                self._llama = Llama(model_path=str(self.model_path), n_ctx=self.n_ctx, n_threads=os.cpu_count() or 2,
-                                    verbose=False)  # fmt: skip
+                self._llama = Llama(
+                    model_path=str(self.model_path), n_ctx=self.n_ctx, n_threads=self.n_threads, verbose=False
+                )
             return self._llama
 
     def messages(self, request: EngineRequest) -> list[dict[str, str]]:

@@ -1,0 +1,90 @@
+"""Notebooks executed headless (nbclient): what stays in the saved file, and that no key leaks into it."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+from gemini_magics.local import start_server
+
+ROOT = Path(__file__).resolve().parents[1]
+PLAIN = {"text/plain", "text/markdown", "image/png", "application/json"}
+WIDGET = "application/vnd.jupyter.widget-view+json"
+
+
+def execute(notebook: nbformat.NotebookNode, env: dict[str, str], cwd: Path) -> nbformat.NotebookNode:
+    saved = dict(os.environ)
+    os.environ.update(env)
+    try:
+        NotebookClient(
+            notebook, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(cwd)}}
+        ).execute()
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    return notebook
+
+
+def test_quickstart_saved_outputs_are_plain_and_free_of_live_views(tmp_path: Path) -> None:
+    notebook = execute(nbformat.read(ROOT / "notebooks" / "quickstart.ipynb", as_version=4),
+                       {"GEMINI_MAGICS_ENGINE": "scripted"}, tmp_path)  # fmt: skip
+    interact_cells = [
+        c for c in notebook.cells if c.cell_type == "code" and c.source.startswith("%%interact")
+    ]
+    assert len(interact_cells) >= 10
+    for cell in interact_cells:
+        results = [o for o in cell.outputs if o.output_type == "execute_result"]
+        assert len(results) == 1, cell.source
+        assert set(results[0].data) <= PLAIN and set(results[0].data) & {"text/markdown", "application/json"}
+        for output in cell.outputs:
+            data = output.get("data", {})
+            # the live view leaves at most an emptied display behind: no widget repr, no duplicate answer
+            assert not (set(data) - PLAIN - {WIDGET}), data.keys()
+            if output.output_type == "display_data":
+                assert "text/plain" not in data and "text/markdown" not in data
+    image_cell = next(c for c in interact_cells if "--image" in c.source)
+    assert image_cell.outputs[-1].data["image/png"]
+    schema_cell = next(c for c in interact_cells if "--schema" in c.source)
+    assert schema_cell.outputs[-1].data["application/json"] == {
+        "person": "Alice",
+        "city": "Paris",
+        "year": 2019,
+    }
+    assert schema_cell.outputs[-1].metadata["gemini_magics"]["model"] == "gemini-3-flash-preview"
+
+
+SECRET = "AIzaSyNOTEBOOK-secret-0123456789abcdef"
+
+
+@pytest.mark.parametrize("failing", [False, True])
+def test_no_key_in_a_saved_notebook(tmp_path: Path, failing: bool) -> None:
+    cells = [
+        "%load_ext gemini_magics",
+        "%%interact -o r --thinking low\nHi, my name is Kim.",
+        "%interact config",
+        "%interact history",
+        "%%interact --dry-run\nshow me",
+        "r.interaction",
+    ]
+    if failing:
+        cells.insert(1, '%config InteractMagics.headers = {"X-Scripted-Fail": "401:1"}')
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
+    with start_server(engine="scripted", api_key=SECRET) as server:
+        env = {
+            "GEMINI_API_KEY": SECRET,
+            "GEMINI_BASE_URL": server.base_url,
+            "GEMINI_MAGICS_ENGINE": "scripted",
+        }
+        try:
+            execute(notebook, env, tmp_path)
+        except Exception as exc:  # the failing variant stops at its error, like Run All
+            assert failing and SECRET not in str(exc)
+    path = tmp_path / "saved.ipynb"
+    nbformat.write(notebook, path)
+    text = path.read_text()
+    assert SECRET not in text
+    assert "set, from GEMINI_API_KEY" in text or failing
