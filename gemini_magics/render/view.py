@@ -45,6 +45,15 @@ def _compact(value: Any, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def _argument(step: Any, name: str) -> list[str]:
+    arguments = step.arguments if isinstance(step.arguments, dict) else {}
+    return [str(v) for v in arguments.get(name, [])]
+
+
+def _bullets(values: list[str]) -> str:
+    return "\n".join(f"- {escape_markdown_html(v)}" for v in values)
+
+
 def _fenced(value: Any, language: str = "json") -> str:
     text = value if isinstance(value, str) else json.dumps(value, indent=2, ensure_ascii=False, default=str)
     fence = "````" if "```" in text else "```"
@@ -90,26 +99,19 @@ def tool_block(key: str, step: Any) -> Block:
             key, "tool", "code output" + (" (error)" if step.is_error else ""), _fenced(step.result, "text")
         )
     if isinstance(step, c.GoogleSearchCall):
-        queries = (step.arguments or {}).get("queries", []) if isinstance(step.arguments, dict) else []
-        return Block(
-            key,
-            "tool",
-            "search · " + "; ".join(map(str, queries)),
-            "\n".join(f"- {escape_markdown_html(str(q))}" for q in queries),
-        )
+        queries = _argument(step, "queries")
+        return Block(key, "tool", "search · " + "; ".join(queries), _bullets(queries))
     if isinstance(step, c.GoogleSearchResult):
         items = step.result if isinstance(step.result, list) else []
-        lines = [f"- {escape_markdown_html(str(i.get('title') or i.get('url') or i))} — {escape_markdown_html(str(i.get('url', '')))}"
-                 for i in items if isinstance(i, dict)]  # fmt: skip
-        return Block(key, "tool", f"search results · {len(items)}", "\n".join(lines) or _fenced(step.result))
+        lines = [
+            f"{i.get('title') or i.get('url') or i} — {i.get('url', '')}"
+            for i in items
+            if isinstance(i, dict)
+        ]
+        return Block(key, "tool", f"search results · {len(items)}", _bullets(lines) or _fenced(step.result))
     if isinstance(step, c.UrlContextCall):
-        urls = (step.arguments or {}).get("urls", []) if isinstance(step.arguments, dict) else []
-        return Block(
-            key,
-            "tool",
-            "read URLs · " + ", ".join(map(str, urls)),
-            "\n".join(f"- {escape_markdown_html(str(u))}" for u in urls),
-        )
+        urls = _argument(step, "urls")
+        return Block(key, "tool", "read URLs · " + ", ".join(urls), _bullets(urls))
     if isinstance(step, c.UrlContextResult):
         items = step.result if isinstance(step.result, list) else []
         lines = [

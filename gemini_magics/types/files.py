@@ -1,54 +1,27 @@
-"""The Files API resource (camelCase on the wire)."""
+"""The Files API resource (camelCase on the wire; snake_case in Python, either accepted)."""
 
 from __future__ import annotations
 
-from pydantic import AliasChoices, Field
+from pydantic import ConfigDict
+from pydantic.alias_generators import to_camel
 
 from ._base import BaseModel
 from .interaction import ErrorDetail
 
 
 class File(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+
     name: str = ""
-    display_name: str | None = Field(
-        default=None,
-        validation_alias=AliasChoices("displayName", "display_name"),
-        serialization_alias="displayName",
-    )
-    mime_type: str | None = Field(
-        default=None, validation_alias=AliasChoices("mimeType", "mime_type"), serialization_alias="mimeType"
-    )
-    size_bytes: int | None = Field(
-        default=None,
-        validation_alias=AliasChoices("sizeBytes", "size_bytes"),
-        serialization_alias="sizeBytes",
-    )
-    create_time: str | None = Field(
-        default=None,
-        validation_alias=AliasChoices("createTime", "create_time"),
-        serialization_alias="createTime",
-    )
-    update_time: str | None = Field(
-        default=None,
-        validation_alias=AliasChoices("updateTime", "update_time"),
-        serialization_alias="updateTime",
-    )
-    expiration_time: str | None = Field(
-        default=None,
-        validation_alias=AliasChoices("expirationTime", "expiration_time"),
-        serialization_alias="expirationTime",
-    )
-    sha256_hash: str | None = Field(
-        default=None,
-        validation_alias=AliasChoices("sha256Hash", "sha256_hash"),
-        serialization_alias="sha256Hash",
-    )
+    display_name: str | None = None
+    mime_type: str | None = None
+    size_bytes: int | None = None
+    create_time: str | None = None
+    update_time: str | None = None
+    expiration_time: str | None = None
+    sha256_hash: str | None = None
     uri: str | None = None
-    download_uri: str | None = Field(
-        default=None,
-        validation_alias=AliasChoices("downloadUri", "download_uri"),
-        serialization_alias="downloadUri",
-    )
+    download_uri: str | None = None
     state: str | None = None
     source: str | None = None
     error: ErrorDetail | None = None
