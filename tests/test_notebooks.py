@@ -88,3 +88,21 @@ def test_no_key_in_a_saved_notebook(tmp_path: Path, failing: bool) -> None:
     text = path.read_text()
     assert SECRET not in text
     assert "set, from GEMINI_API_KEY" in text or failing
+
+
+def test_kernel_cells_expand_line_variables_and_honour_the_semicolon(tmp_path: Path) -> None:
+    cells = [
+        "%load_ext gemini_magics",
+        'chosen = "gemini-from-a-variable"\nline = "not this one"',
+        "%%interact -m {chosen} --dry-run\nhi",
+        "%%interact -o quiet\nHello there;",
+        "quiet.text[:16]",
+        "get_ipython().input_transformers_post[-1].__name__",
+    ]
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
+    execute(notebook, {"GEMINI_MAGICS_ENGINE": "scripted"}, tmp_path)
+    dry_run = notebook.cells[2].outputs[-1].data["application/json"]
+    assert dry_run["model"] == "gemini-from-a-variable"
+    assert [o for o in notebook.cells[3].outputs if o.output_type == "execute_result"] == []
+    assert notebook.cells[4].outputs[0].data["text/plain"] == "'**Scripted reply'"
+    assert notebook.cells[5].outputs[0].data["text/plain"] == "'await_interact_cells'"
