@@ -78,10 +78,6 @@ class Client:
         key = "set" if self._api_key else "none"
         return f"Client(base_url={self.base_url!r}, api_version={self.api_version!r}, api_key=<{key}>)"
 
-    @property
-    def has_api_key(self) -> bool:
-        return self._api_key is not None
-
     @cached_property
     def interactions(self) -> Interactions:
         return Interactions(self)

@@ -10,8 +10,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from .._constants import TERMINAL_STATUSES
-
 
 def now_iso() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -208,7 +206,7 @@ class Store:
         with self.lock:
             self.records[record.id] = record
 
-    def get(self, interaction_id: str, *, running_ok: bool = True) -> Record | None:
+    def get(self, interaction_id: str) -> Record | None:
         record = self.records.get(interaction_id)
         if record is None:
             return None
@@ -239,7 +237,3 @@ class Store:
                 return None
             self.fail_budget[spec] = left - 1
         return status
-
-
-def is_terminal(status: str) -> bool:
-    return status in TERMINAL_STATUSES

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import json
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -150,10 +149,6 @@ class InteractionResult:
             "status": self.status, "usage": self.usage.to_dict() if self.usage else None,
         }}  # fmt: skip
         return bundle, metadata
-
-
-def decode_png(data_b64: str) -> bytes:
-    return base64.b64decode(data_b64)
 
 
 class TextTable:

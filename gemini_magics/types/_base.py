@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import typing
-from collections.abc import Callable
 from typing import Any, Union
 
 import pydantic
@@ -49,6 +48,3 @@ def open_union(
 
 def tag_map(models: tuple[type[pydantic.BaseModel], ...], key: str) -> dict[str, type[pydantic.BaseModel]]:
     return {literal_tag(m, key): m for m in models}
-
-
-Validator = Callable[[Any], Any]
