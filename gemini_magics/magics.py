@@ -182,7 +182,8 @@ class InteractMagics(Magics):
             %interact chains            chains and their lengths
             %interact history [--chain NAME]
             %interact reset [--chain NAME | --all]
-            %interact get ID | delete ID | cancel ID | wait ID
+            %interact get ID | delete ID | cancel ID
+            %interact wait [ID]         wait for a --background cell (default: the latest)
             %interact usage             token totals of this session, by model
             %interact models            known models and the active backend
             %interact last              the last result (also a failed one, with its raw text)
@@ -603,9 +604,15 @@ class InteractMagics(Magics):
         group.add_argument("--chain", default=None)
         group.add_argument("--all", action="store_true")
         for name, text in (("get", "fetch an interaction"), ("delete", "delete a stored interaction"),
-                           ("cancel", "cancel a running background interaction"), ("wait", "wait for a background interaction")):  # fmt: skip
+                           ("cancel", "cancel a running background interaction")):  # fmt: skip
             p = sub.add_parser(name, help=text, prog=f"interact {name}")
             p.add_argument("id", help="interaction id")
+        wait = sub.add_parser(
+            "wait", help="wait for a background interaction (default: the latest)", prog="interact wait"
+        )
+        wait.add_argument(
+            "id", nargs="?", default=None, help="interaction id (default: the latest --background cell)"
+        )
         sub.add_parser("usage", help="token totals of this session by model", prog="interact usage")
         sub.add_parser("models", help="known models and the active backend", prog="interact models")
         sub.add_parser(
@@ -710,6 +717,14 @@ class InteractMagics(Magics):
     def _cmd_wait(self, args: argparse.Namespace) -> Any:
         from .render.result import InteractionResult
 
+        if args.id is None:
+            if not self.background_runs:
+                raise UsageError(
+                    "interact wait: no --background cell has run yet (or give an interaction id)"
+                )
+            args.id = next(reversed(self.background_runs))
+            # the cell's own watcher binds --out and advances the chain: let it finish first
+            self.background_runs[args.id].join()
         interaction = self._with_client(
             "wait", args.id, lambda c: c.interactions.wait(args.id, poll_interval=0.25)
         )
@@ -856,6 +871,11 @@ class BackgroundRun:
     def __repr__(self) -> str:
         where = f"; the result will be bound to {self.out!r}" if self.out else ""
         return f"background interaction {self.id} ({self.model}): {self.status}{where}"
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
+        where = f"; the result will be bound to `{self.out}`" if self.out else ""
+        markdown = f"Background interaction `{self.id}` ({self.model}): **{self.status}**{where} — `%interact wait` waits for it."
+        return {"text/plain": repr(self), "text/markdown": markdown}
 
 
 def load(ipython: InteractiveShell) -> None:

@@ -75,6 +75,16 @@ cells = [
     new_code_cell("%%interact --image -o picture\nA lighthouse on a cliff at dawn"),
     new_code_cell("picture.images[0].size"),
     new_markdown_cell(
+        "## Background work\n\n`--background` returns at once and keeps the kernel free; a status line with a "
+        "Cancel button follows the interaction, and the result is bound to `-o NAME` when it is done. "
+        "`%interact wait` waits for it."
+    ),
+    new_code_cell(
+        "%%interact --background -o report --chain reports\nWrite a short report on the history of tea."
+    ),
+    new_code_cell("%interact wait", metadata=CHECK),
+    new_code_cell("report.text[:40]", metadata=CHECK),
+    new_markdown_cell(
         "## Keeping history in the kernel\n\n`--no-store` keeps the conversation client-side: nothing is stored on "
         "the server and the whole history is sent each time."
     ),

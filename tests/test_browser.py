@@ -29,6 +29,8 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--no-first-run"]  # fmt: skip
 SLOW_CELLS = [
+    '%config InteractMagics.headers = {"X-Scripted-Delay-Ms": "250", "X-Scripted-Deltas": "16"}',
+    "%%interact --thinking low --image --schema Move --chain rich\nAlice moved to Paris in 2019.",
     '%config InteractMagics.headers = {"X-Scripted-Delay-Ms": "60", "X-Scripted-Deltas": "400"}',
     "%%interact --chain slow\nTell me a very long story, with a list and a table.",
 ]
@@ -111,6 +113,17 @@ def test_quickstart_in_jupyterlab(lab: tuple[str, str]) -> None:
             page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
             page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
 
+            # a slow structured answer: folded thoughts, an image with Save, a JSON tree growing as it streams
+            rich = page.locator(".gm-live").first
+            expect(rich.locator(".gm-json .jp-RenderedJSON")).to_contain_text("person", timeout=90_000)
+            expect(rich.locator(".gm-thought")).to_contain_text("Thoughts")
+            expect(rich.locator(".gm-image")).to_be_visible()
+            expect(rich.locator(".gm-caption").first).to_contain_text("image/png · 320×200")
+            expect(rich.locator(".gm-save")).to_be_visible()
+            expect(rich.locator(".gm-footer")).to_contain_text("chain rich")
+            rich.scroll_into_view_if_needed()
+            rich.screenshot(path=str(SHOTS / "live-rich.png"))
+
             # the last cell streams slowly: the live view shows Markdown as it arrives, with a Stop button
             live = page.locator(".gm-live").last
             expect(live.locator(".gm-markdown")).to_contain_text("Scripted reply", timeout=90_000)
@@ -127,15 +140,19 @@ def test_quickstart_in_jupyterlab(lab: tuple[str, str]) -> None:
             expect(
                 page.locator(".jp-RenderedMarkdown details", has_text="Thinking about the request")
             ).to_have_count(1)
-            expect(page.locator(".jp-RenderedJSON", has_text="Paris")).to_have_count(1)
+            expect(page.locator(".jp-RenderedJSON", has_text="Paris")).to_have_count(2)
             image = outputs.locator("img").first
             expect(image).to_be_visible()
             assert image.evaluate("i => i.naturalWidth") == 320
             expect(
                 page.locator(".jp-RenderedMarkdown sub", has_text="tokens · chain default").first
             ).to_be_visible()
-            page.locator(".jp-RenderedJSON", has_text="Paris").scroll_into_view_if_needed()
+            page.locator(".jp-RenderedJSON", has_text="Paris").first.scroll_into_view_if_needed()
             page.screenshot(path=str(SHOTS / "results.png"))
+            # the background cell's status line followed its interaction to the end
+            expect(page.locator(".gm-background-status").first).to_contain_text("completed")
+            expect(page.locator(".gm-background .gm-cancel")).to_be_hidden()
+            expect(page.locator(".jp-RenderedMarkdown", has_text="Background interaction")).to_have_count(1)
             # the finished cells left no live view behind: only the streaming one is live
             expect(page.locator(".gm-live")).to_have_count(1)
 

@@ -324,3 +324,42 @@ def test_a_schema_mismatch_is_one_line_and_keeps_the_raw_text(shell: Shell) -> N
     assert "does not match --schema Code" in str(error) and "does not match '^[0-9]+$'" in str(error)
     assert [t.interaction_id for t in shell.magics.chains.turns("default")] == before
     assert shell.ip.run_line_magic("interact", "last").text == '{"code": "Alpha"}'
+
+
+def test_the_embedded_server_is_the_default_and_announced_once(
+    make_shell, capsys: pytest.CaptureFixture[str]
+) -> None:  # type: ignore[no-untyped-def]
+    shell = make_shell()
+    shell.run("%%interact\nHi, my name is Lou.")
+    first = capsys.readouterr().out
+    assert (
+        first.count("gemini-magics: no API key set, so using the embedded local server (engine: scripted")
+        == 1
+    )
+    assert shell.run("%%interact\nWhat is my name?").text == "Your name is Lou."
+    assert "embedded local server" not in capsys.readouterr().out
+    backend = shell.magics._backend
+    assert backend.kind == "local" and backend.base_url.startswith("http://127.0.0.1:")
+
+
+def test_without_the_local_extra_the_hint_is_one_line(make_shell, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    import sys
+
+    monkeypatch.setitem(
+        sys.modules, "gemini_magics.local", None
+    )  # as if the 'local' extra were not installed
+    error = make_shell().fail("%%interact\nhi")
+    message = str(error)
+    assert type(error).__name__ == "UsageError" and "\n" not in message
+    assert "GEMINI_API_KEY" in message and "pip install 'gemini-magics[local]'" in message
+
+
+def test_wait_without_an_id_waits_for_the_latest_background_cell(shell: Shell) -> None:
+    shell.ip.run_line_magic(
+        "config", 'InteractMagics.headers = {"X-Scripted-Delay-Ms": "30", "X-Scripted-Deltas": "10"}'
+    )
+    run = shell.run("%%interact --background -o later --chain bg\nA background task")
+    result = shell.ip.run_line_magic("interact", "wait")
+    assert result.id == run.id and result.status == "completed"
+    assert shell.ip.user_ns["later"].text == result.text
+    assert shell.magics.chains.turns("bg")[-1].interaction_id == run.id

@@ -241,3 +241,20 @@ def test_cli_serve_prints_its_url_and_serves_until_stopped() -> None:
         process.terminate()
         process.wait(10)
     assert process.returncode is not None
+
+
+def test_get_cancel_delete_and_streamed_get_in_both_generations(client: Client, generation: str) -> None:
+    done = client.interactions.create(model="m", input="for replay")
+    fetched = client.interactions.get(done.id)
+    assert fetched.schema_generation == generation and fetched.text == done.text
+    with client.interactions.get(done.id, stream=True) as full:
+        events = list(full)
+    replay = list(client.interactions.get(done.id, stream=True, last_event_id=events[1].event_id))
+    assert [e.event_id for e in replay] == [e.event_id for e in events[2:]]
+    running = client.interactions.create(
+        model="m", input="slow", background=True, extra_headers={"X-Scripted-Delay-Ms": "200"}
+    )
+    assert client.interactions.cancel(running.id).status == "cancelled"
+    client.interactions.delete(done.id)
+    with pytest.raises(NotFoundError):
+        client.interactions.get(done.id)

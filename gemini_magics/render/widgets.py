@@ -102,7 +102,7 @@ class _BlockWidget:
         if block.kind in ("thought", "tool"):
             self._out = _markdown_output(block.body)
             accordion = widgets.Accordion(children=[self._out], selected_index=None)
-            accordion.set_title(0, ("💭 " if block.kind == "thought" else "🔧 ") + block.title)
+            accordion.set_title(0, block.title)
             accordion.add_class(f"gm-{block.kind}")
             self._accordion = accordion
             return accordion
@@ -116,7 +116,10 @@ class _BlockWidget:
             save = widgets.Button(description="Save", icon="download", layout=widgets.Layout(width="90px"))
             save.add_class("gm-save")
             save.on_click(self._save)
-            return widgets.VBox([self._image, widgets.HBox([self._caption, save])])
+            return widgets.VBox(
+                [self._image, widgets.HBox([self._caption, save])],
+                layout=widgets.Layout(align_items="flex-start"),
+            )
         if block.kind == "json":
             self._out = widgets.Output()
             self._out.add_class("gm-json")
@@ -162,7 +165,7 @@ class _BlockWidget:
         if block.kind in ("markdown", "thought", "tool"):
             _set_markdown(self._out, block.body)
             if block.kind != "markdown":
-                self._accordion.set_title(0, ("💭 " if block.kind == "thought" else "🔧 ") + block.title)
+                self._accordion.set_title(0, block.title)
         elif block.kind == "image":
             self._image.value = block.data
             self._caption.value = self._caption_text(block)
