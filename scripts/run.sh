@@ -21,7 +21,7 @@ browser() {
         local sudo=""
         [ "$(id -u)" = 0 ] || sudo="sudo"
         $sudo apt-get update -q
-        DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends chromium
+        DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q chromium
     fi
 }
 
