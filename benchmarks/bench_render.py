@@ -41,7 +41,7 @@ def main() -> None:
         try:
             with client.interactions.create(model="m", input="x", stream=True) as stream:
                 for event in stream:
-                    view.event(event, stream)
+                    view.event(event)
                 view.finish(stream.interaction)
         finally:
             view.__exit__(None, None, None)

@@ -115,11 +115,6 @@ class InteractionAccumulator:
         value = self._interaction.get("id")
         return str(value) if value else None
 
-    @property
-    def status(self) -> str | None:
-        value = self._interaction.get("status")
-        return str(value) if value else None
-
     def add(self, event: e.InteractionEvent) -> None:
         self.event_count += 1
         if event.event_id:

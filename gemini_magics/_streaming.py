@@ -34,7 +34,6 @@ class InteractionStream:
         self._reconnect = reconnect
         self._resumable = resumable
         self._accumulator = InteractionAccumulator()
-        self._seen: set[str] = set()
         self._iterator = self._events()
         self.resumes = 0
         self.closed = False
@@ -96,7 +95,8 @@ class InteractionStream:
                 yield delta.text
 
     def _events(self) -> Generator[InteractionEvent, None, None]:
-        accumulator, seen = self._accumulator, self._seen
+        accumulator = self._accumulator
+        seen: set[str] = set()  # spans resumes: one call of this generator reads every response
         try:
             while True:
                 try:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import re
 import shlex
 import sys
@@ -23,7 +24,7 @@ from IPython.core.magic import Magics, line_cell_magic, magics_class, output_can
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 from traitlets import Bool, Dict, Int, Unicode
 
-from ._constants import DEFAULT_MODEL
+from ._constants import BASE_URL_ENV_VAR, DEFAULT_MODEL
 from .chains import DEFAULT_CHAIN, ChainRegistry, Plan, Turn
 
 if TYPE_CHECKING:
@@ -227,6 +228,8 @@ class InteractMagics(Magics):
 
     def _prepare(self, args: argparse.Namespace, cell: str, line: str) -> CellJob:
         """Check the options and the prompt, and plan the turn; nothing is sent and nothing changes."""
+        import hashlib
+
         from .inputs import Options, TemplateError, render_parts
 
         out = _identifier(args.out, "-o/--out") if args.out else None
@@ -265,8 +268,6 @@ class InteractMagics(Magics):
             raise UsageError(str(exc)) from None
         model = args.agent or args.model or (self.image_model if args.image else self.model)
         params = self._request_params(args, model, response_schema)
-        import hashlib
-
         cell_key = self._cell_id or hashlib.sha256(f"{line}\n{cell}".encode()).hexdigest()[:16]
         plan = self.chains.plan(args.chain or DEFAULT_CHAIN, cell_key, new=args.new, stateless=args.no_store)
         job = CellJob(args, cell, args.chain or DEFAULT_CHAIN, out, model, params, parts, plan, cell_key,
@@ -310,21 +311,8 @@ class InteractMagics(Magics):
         return result
 
     def _commit(self, job: CellJob, interaction: Interaction) -> None:
-        plan, body = job.plan, job.body
-        sent = body.get("input")
-        new_steps = (
-            [s for s in sent if isinstance(s, dict)][len(plan.history) :]
-            if isinstance(sent, list) and plan.history
-            else None
-        )
-        if new_steps is None:
-            new_steps = [
-                {
-                    "type": "user_input",
-                    "content": sent if isinstance(sent, list) else [{"type": "text", "text": sent}],
-                }
-            ]
-        steps = new_steps + [
+        plan = job.plan
+        steps = [{"type": "user_input", "content": job.parts}] + [
             s.to_dict() for s in interaction.steps or [] if getattr(s, "type", None) != "user_input"
         ]
         usage = interaction.usage.to_dict() if interaction.usage else {}
@@ -452,9 +440,9 @@ class InteractMagics(Magics):
             return interaction
         events = client.interactions.create(stream=True, extra_headers=self.headers or None, **job.body)
         with view, events:
-            view.attach(events, cancel=events.abort)
+            view.attach(cancel=events.abort)
             for event in events:
-                view.event(event, events)
+                view.event(event)
             interaction = events.interaction
             view.finish(interaction)
         return self._unless_stopped(job, view, interaction)
@@ -462,23 +450,17 @@ class InteractMagics(Magics):
     async def _send_async(self, job: CellJob) -> Interaction:
         import asyncio
 
+        if not self._streaming(job):
+            return self._send(job, interactive=False)  # nothing to stop: no need to free the event loop
         client = job.client
-        stream = self._streaming(job)
-        view = self._view(job, stream=stream, interactive=True)
-        if not stream:
-            with view:
-                interaction = await asyncio.to_thread(
-                    client.interactions.create, extra_headers=self.headers or None, **job.body
-                )
-                view.finish(interaction)
-            return interaction
+        view = self._view(job, stream=True, interactive=True)
         events = await asyncio.to_thread(
             client.interactions.create, stream=True, extra_headers=self.headers or None, **job.body
         )
         with view, events:
-            view.attach(events, cancel=events.abort)
+            view.attach(cancel=events.abort)
             async for event in _pump(events):
-                view.event(event, events)
+                view.event(event)
             interaction = events.interaction
             view.finish(interaction)
         return self._unless_stopped(job, view, interaction)
@@ -626,24 +608,12 @@ class InteractMagics(Magics):
 
         configured = self.config.get("InteractMagics", {}) if self.config is not None else {}
         rows: list[list[Any]] = []
-        for name in (
-            "model",
-            "image_model",
-            "system",
-            "stream",
-            "live",
-            "table_budget",
-            "table_rows",
-            "headers",
-            "engine",
-        ):
+        for name in self.class_own_traits(config=True):
             source = "%config / ipython_config.py" if name in configured else "default"
             rows.append([name, repr(getattr(self, name)), source])
         key_from = key_source()
         rows.append(["api key", f"set, from {key_from}" if key_from else "not set", "environment"])
-        import os
-
-        rows.append(["base url", os.environ.get("GEMINI_BASE_URL") or "(none)", "GEMINI_BASE_URL"])
+        rows.append(["base url", os.environ.get(BASE_URL_ENV_VAR) or "(none)", BASE_URL_ENV_VAR])
         backend = (
             self._backend.description
             if self._backend is not None
@@ -667,9 +637,7 @@ class InteractMagics(Magics):
         from .render.result import TextTable
 
         if self.chains.get(args.chain) is None:
-            raise UsageError(
-                f"interact history: no chain named {args.chain!r} (known: {', '.join(self.chains.names()) or 'none'})"
-            )
+            raise self._unknown_chain("history", args.chain)
         rows = []
         for i, turn in enumerate(self.chains.turns(args.chain), 1):
             tokens = f"{turn.usage.get('total_input_tokens', 0)} in / {turn.usage.get('total_output_tokens', 0)} out"
@@ -683,10 +651,12 @@ class InteractMagics(Magics):
             return
         name = args.chain or DEFAULT_CHAIN
         if not self.chains.reset(name):
-            raise UsageError(
-                f"interact reset: no chain named {name!r} (known: {', '.join(self.chains.names()) or 'none'})"
-            )
+            raise self._unknown_chain("reset", name)
         print(f"chain {name!r} reset: the next cell starts a new conversation")
+
+    def _unknown_chain(self, action: str, name: str) -> UsageError:
+        known = ", ".join(self.chains.names()) or "none"
+        return UsageError(f"interact {action}: no chain named {name!r} (known: {known})")
 
     def _with_client(self, action: str, interaction_id: str, call: Any) -> Any:
         from ._exceptions import GeminiError
@@ -701,10 +671,8 @@ class InteractMagics(Magics):
             ) from None
 
     def _cmd_get(self, args: argparse.Namespace) -> Any:
-        from .render.result import InteractionResult
-
         interaction = self._with_client("get", args.id, lambda c: c.interactions.get(args.id))
-        return InteractionResult(interaction, model=interaction.model or interaction.agent or "?")
+        return _fetched(interaction)
 
     def _cmd_delete(self, args: argparse.Namespace) -> None:
         self._with_client("delete", args.id, lambda c: c.interactions.delete(args.id))
@@ -715,8 +683,6 @@ class InteractMagics(Magics):
         print(f"{args.id}: {interaction.status}")
 
     def _cmd_wait(self, args: argparse.Namespace) -> Any:
-        from .render.result import InteractionResult
-
         if args.id is None:
             if not self.background_runs:
                 raise UsageError(
@@ -728,7 +694,7 @@ class InteractMagics(Magics):
         interaction = self._with_client(
             "wait", args.id, lambda c: c.interactions.wait(args.id, poll_interval=0.25)
         )
-        return InteractionResult(interaction, model=interaction.model or interaction.agent or "?")
+        return _fetched(interaction)
 
     def _cmd_usage(self, args: argparse.Namespace) -> Any:
         from .render.result import TextTable
@@ -778,6 +744,13 @@ class CellJob:
     def client(self) -> Client:
         assert self.backend is not None
         return self.backend.client
+
+
+def _fetched(interaction: Interaction) -> InteractionResult:
+    """A result for an interaction fetched by id (no cell, so no chain)."""
+    from .render.result import InteractionResult
+
+    return InteractionResult(interaction, model=interaction.model or interaction.agent or "?")
 
 
 _END = object()

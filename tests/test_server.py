@@ -258,3 +258,20 @@ def test_get_cancel_delete_and_streamed_get_in_both_generations(client: Client, 
     client.interactions.delete(done.id)
     with pytest.raises(NotFoundError):
         client.interactions.get(done.id)
+
+
+def test_concurrent_requests_keep_their_own_pacing(server) -> None:  # type: ignore[no-untyped-def]
+    counts: dict[int, int] = {}
+
+    def one(deltas: int) -> None:
+        with Client(base_url=server.base_url, max_retries=0) as client:
+            stream = client.interactions.create(model="m", input="pace", stream=True,
+                                                extra_headers={"X-Scripted-Deltas": str(deltas), "X-Scripted-Delay-Ms": "5"})  # fmt: skip
+            counts[deltas] = sum(1 for e in stream if e.event_type == "step.delta")
+
+    threads = [threading.Thread(target=one, args=(n,)) for n in (7, 31, 53)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert counts == {7: 7, 31: 31, 53: 53}

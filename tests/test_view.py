@@ -239,7 +239,7 @@ def test_ten_thousand_deltas_make_a_bounded_number_of_widget_updates(steps_clien
             deltas = 0
             for event in stream:
                 deltas += event.event_type == "step.delta"
-                view.event(event, stream)
+                view.event(event)
             final = stream.interaction
         view.finish(final)
     finally:
@@ -267,7 +267,7 @@ def test_terminal_view_prints_text_as_it_streams(
     )
     with steps_client.interactions.create(model="m", input="print me", stream=True) as stream, view:
         for event in stream:
-            view.event(event, stream)
+            view.event(event)
         view.finish(stream.interaction)
     assert capsys.readouterr().out == stream.interaction.text + "\n\n"
 

@@ -51,6 +51,20 @@ class _QuietCuts(logging.Filter):
 logging.getLogger("uvicorn.error").addFilter(_QuietCuts())
 
 
+_NOT_JSON = object()
+
+
+def _body_json(request: Request) -> Any:
+    """The body read by the prelude, as JSON (None when empty) or ``_NOT_JSON``; parsed once, then cached."""
+    if not hasattr(request.state, "json"):
+        body: bytes = request.state.body
+        try:
+            request.state.json = json.loads(body) if body else None
+        except ValueError:
+            request.state.json = _NOT_JSON
+    return request.state.json
+
+
 def error_response(
     status: int, code: str, message: str, headers: dict[str, str] | None = None
 ) -> JSONResponse:
@@ -100,7 +114,8 @@ class LocalAPI:
                 body = await request.body()
                 if len(body) > MAX_BODY_BYTES:
                     raise RequestError(413, "invalid_argument", f"request body over {MAX_BODY_BYTES} bytes")
-                self._log(request, body)
+                request.state.body = body
+                self._log(request)
                 failing = request.headers.get("x-scripted-fail")
                 if failing:
                     status = self.store.take_failure(failing)
@@ -115,22 +130,22 @@ class LocalAPI:
 
         return endpoint
 
-    def _log(self, request: Request, body: bytes) -> None:
-        parsed: Any = None
-        if body and request.headers.get("content-type", "").startswith("application/json"):
-            try:
-                parsed = json.loads(body)
-            except ValueError:
-                parsed = None
+    def _log(self, request: Request) -> None:
+        parsed = None
+        if request.headers.get("content-type", "").startswith("application/json"):
+            parsed = _body_json(request)
+            parsed = None if parsed is _NOT_JSON else parsed
         headers = {k: v for k, v in request.headers.items() if k not in ("x-goog-api-key", "authorization")}
         self.requests.append({"method": request.method, "path": request.url.path, "query": dict(request.query_params),
                               "headers": headers, "json": parsed})  # fmt: skip
 
-    async def json_body(self, request: Request) -> Any:
-        try:
-            return json.loads(await request.body() or b"null")
-        except ValueError:
-            raise RequestError(400, "invalid_argument", "the request body is not valid JSON") from None
+    @staticmethod
+    def json_body(request: Request) -> Any:
+        """The body as JSON (parsed at most once per request); 400 if it is not JSON."""
+        parsed = _body_json(request)
+        if parsed is _NOT_JSON:
+            raise RequestError(400, "invalid_argument", "the request body is not valid JSON")
+        return parsed
 
     async def index(self, request: Request) -> Response:
         return JSONResponse(
@@ -140,7 +155,7 @@ class LocalAPI:
     # -- interactions -------------------------------------------------------------------------------
 
     async def create(self, request: Request) -> Response:
-        params = parse_create(await self.json_body(request))
+        params = parse_create(self.json_body(request))
         body = params.model_dump(exclude_none=True)
         history: list[dict[str, Any]] = []
         if params.previous_interaction_id:
@@ -307,7 +322,7 @@ class LocalAPI:
                 "invalid_argument",
                 "start an upload with X-Goog-Upload-Protocol: resumable and X-Goog-Upload-Command: start",
             )
-        body = await self.json_body(request) or {}
+        body = self.json_body(request) or {}
         meta = body.get("file", {}) if isinstance(body, dict) else {}
         mime = (
             request.headers.get("x-goog-upload-header-content-type")

@@ -21,8 +21,8 @@ class LiveView(Protocol):
 
     def __enter__(self) -> LiveView: ...
     def __exit__(self, *exc: object) -> None: ...
-    def attach(self, stream: Any, cancel: Callable[[], None]) -> None: ...
-    def event(self, event: InteractionEvent, stream: Any) -> None: ...
+    def attach(self, cancel: Callable[[], None]) -> None: ...
+    def event(self, event: InteractionEvent) -> None: ...
     def finish(self, interaction: Interaction) -> None: ...
 
 
@@ -37,10 +37,10 @@ class NullView:
     def __exit__(self, *exc: object) -> None:
         pass
 
-    def attach(self, stream: Any, cancel: Callable[[], None]) -> None:
+    def attach(self, cancel: Callable[[], None]) -> None:
         pass
 
-    def event(self, event: InteractionEvent, stream: Any) -> None:
+    def event(self, event: InteractionEvent) -> None:
         pass
 
     def finish(self, interaction: Interaction) -> None:
@@ -53,7 +53,7 @@ class TerminalView(NullView):
     def __init__(self) -> None:
         self._printed = False
 
-    def event(self, event: InteractionEvent, stream: Any) -> None:
+    def event(self, event: InteractionEvent) -> None:
         from ..types.content import TextContent
 
         delta = getattr(event, "delta", None)

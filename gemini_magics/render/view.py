@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,6 +49,11 @@ def _compact(value: Any, limit: int = 80) -> str:
 def _argument(step: Any, name: str) -> list[str]:
     arguments = step.arguments if isinstance(step.arguments, dict) else {}
     return [str(v) for v in arguments.get(name, [])]
+
+
+def _result_lines(step: Any, line: Callable[[dict[str, Any]], str]) -> list[str]:
+    items = step.result if isinstance(step.result, list) else []
+    return [line(item) for item in items if isinstance(item, dict)]
 
 
 def _bullets(values: list[str]) -> str:
@@ -102,24 +108,14 @@ def tool_block(key: str, step: Any) -> Block:
         queries = _argument(step, "queries")
         return Block(key, "tool", "search · " + "; ".join(queries), _bullets(queries))
     if isinstance(step, c.GoogleSearchResult):
-        items = step.result if isinstance(step.result, list) else []
-        lines = [
-            f"{i.get('title') or i.get('url') or i} — {i.get('url', '')}"
-            for i in items
-            if isinstance(i, dict)
-        ]
-        return Block(key, "tool", f"search results · {len(items)}", _bullets(lines) or _fenced(step.result))
+        lines = _result_lines(step, lambda i: f"{i.get('title') or i.get('url') or i} — {i.get('url', '')}")
+        return Block(key, "tool", f"search results · {len(lines)}", _bullets(lines) or _fenced(step.result))
     if isinstance(step, c.UrlContextCall):
         urls = _argument(step, "urls")
         return Block(key, "tool", "read URLs · " + ", ".join(urls), _bullets(urls))
     if isinstance(step, c.UrlContextResult):
-        items = step.result if isinstance(step.result, list) else []
-        lines = [
-            f"- {escape_markdown_html(str(i.get('url')))}: {i.get('status')}"
-            for i in items
-            if isinstance(i, dict)
-        ]
-        return Block(key, "tool", "URL results", "\n".join(lines) or _fenced(step.result))
+        lines = _result_lines(step, lambda i: f"{i.get('url')}: {i.get('status')}")
+        return Block(key, "tool", "URL results", _bullets(lines) or _fenced(step.result))
     payload = step.to_dict()
     payload.pop("type", None)
     name = getattr(step, "name", None) or getattr(step, "server_name", None)

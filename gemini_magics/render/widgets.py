@@ -249,7 +249,7 @@ class WidgetView:
 
     # -- the stream ---------------------------------------------------------------------------------
 
-    def attach(self, stream: Any, cancel: Callable[[], None]) -> None:
+    def attach(self, cancel: Callable[[], None]) -> None:
         self._cancel = cancel
 
     def _on_stop(self, _button: Any) -> None:
@@ -259,7 +259,7 @@ class WidgetView:
         if self._cancel is not None:
             self._cancel()
 
-    def event(self, event: Any, stream: Any) -> None:
+    def event(self, event: Any) -> None:
         self.view.feed(event)
         now = time.monotonic()
         if now - self._last_render >= MIN_INTERVAL:

@@ -15,6 +15,7 @@ import io
 import json
 import re
 import time
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from ._schema_instance import instance_of
@@ -71,6 +72,8 @@ def draw_png(prompt: str, size: tuple[int, int] = (320, 200)) -> bytes:
 
 
 class ScriptedEngine:
+    """Decides what to answer; a per-request :class:`StepWriter` writes it (the engine is shared)."""
+
     name = "scripted"
 
     @property
@@ -78,32 +81,29 @@ class ScriptedEngine:
         return "scripted (deterministic test engine)"
 
     def run(self, request: EngineRequest, record: Record) -> str:
-        headers = request.headers
-        self._delay = int(headers.get("x-scripted-delay-ms", "0") or 0) / 1000.0
-        deltas = headers.get("x-scripted-deltas")
-        self._pieces = int(deltas) if deltas else None
+        out = StepWriter.for_request(record, request.headers)
         prompt = request.last_user_text
         record.add_usage(input_tokens=self._count_input(request))
 
         last = request.history[-1] if request.history else {}
         if last.get("type") == "function_result":
-            self._text(record, self._answer_from_result(request))
+            out.text(self._answer_from_result(request))
             return "completed"
         call = self._function_to_call(request, prompt)
         if call is not None:
-            self._function_call(record, call, request)
+            out.function_call(call)
             return "requires_action"
-        self._builtin_tools(record, request, prompt)
+        self._builtin_tools(out, request, prompt)
         if (request.generation_config.get("thinking_level") or "minimal") != "minimal":
-            self._thought(record, prompt)
+            out.thought(prompt)
         if request.wants_image():
-            self.image_step(record, prompt)
+            out.image(prompt)
         schema = request.json_schema()
         if schema is not None:
             text = json.dumps(instance_of(schema, prompt), indent=None)
         else:
             text = self._reply(request, prompt)
-        self._text(record, text)
+        out.text(text)
         return "completed"
 
     # -- answers ---------------------------------------------------------------------------------
@@ -159,31 +159,74 @@ class ScriptedEngine:
                 words += len(str(block.get("text", "")).split()) or 1
         return words + len((request.system_instruction or "").split())
 
-    # -- writing steps ---------------------------------------------------------------------------
+    def _builtin_tools(self, out: StepWriter, request: EngineRequest, prompt: str) -> None:
+        kinds = {t.get("type") for t in request.tools}
+        note = "offline stand-in: the local server cannot reach the internet"
+        if "code_execution" in kinds:
+            code = f"print({prompt.strip()[:60]!r})"
+            out.tool_pair(
+                "code_execution", {"code": code, "language": "python"}, f"{prompt.strip()[:60]}\n({note})"
+            )
+        if "google_search" in kinds:
+            query = prompt.strip()[:80]
+            result = [
+                {
+                    "title": f"Result for {query}",
+                    "url": "https://example.invalid/search",
+                    "rendered_content": note,
+                }
+            ]
+            out.tool_pair("google_search", {"queries": [query]}, result)
+        if "url_context" in kinds:
+            urls = _URL.findall(prompt) or ["https://example.invalid/"]
+            out.tool_pair(
+                "url_context", {"urls": urls}, [{"url": u, "status": "error", "note": note} for u in urls]
+            )
 
-    def _pace(self, record: Record) -> None:
+
+class StepWriter:
+    """Writes one request's steps into its record, paced as its headers ask.
+
+    Per request, never on the shared engine: concurrent requests may ask for different pacing.
+    """
+
+    def __init__(self, record: Record, *, delay: float = 0.0, pieces: int | None = None) -> None:
+        self.record = record
+        self.delay = delay
+        self.pieces = pieces
+
+    @classmethod
+    def for_request(cls, record: Record, headers: Mapping[str, str]) -> StepWriter:
+        deltas = headers.get("x-scripted-deltas")
+        delay_ms = int(headers.get("x-scripted-delay-ms", "0") or 0)
+        return cls(record, delay=delay_ms / 1000.0, pieces=int(deltas) if deltas else None)
+
+    def pace(self) -> None:
+        record = self.record
         record.check_cancelled()
-        if self._delay:
-            deadline = time.monotonic() + self._delay
+        if self.delay:
+            deadline = time.monotonic() + self.delay
             while time.monotonic() < deadline:
                 record.check_cancelled()
                 time.sleep(min(0.02, max(0.0, deadline - time.monotonic())))
 
-    def _text(self, record: Record, text: str) -> None:
-        chunks = split_into(text, self._pieces) if self._pieces else word_chunks(text)
+    def text(self, text: str) -> None:
+        record = self.record
+        chunks = split_into(text, self.pieces) if self.pieces else word_chunks(text)
         record.begin_step({"type": "model_output"})
         for chunk in chunks:
-            self._pace(record)
+            self.pace()
             record.delta({"type": "text", "text": chunk})
         record.end_step({"type": "model_output", "content": [{"type": "text", "text": "".join(chunks)}]})
         record.add_usage(output_tokens=len(chunks))
 
-    def _thought(self, record: Record, prompt: str) -> None:
+    def thought(self, prompt: str) -> None:
+        record = self.record
         summary = f"Thinking about the request: {prompt.strip()[:120]}"
         signature = base64.b64encode(hashlib.sha256(prompt.encode()).digest()[:12]).decode()
         record.begin_step({"type": "thought"})
         for chunk in word_chunks(summary):
-            self._pace(record)
+            self.pace()
             record.delta({"type": "thought_summary", "content": {"type": "text", "text": chunk}})
         record.delta({"type": "thought_signature", "signature": signature})
         record.end_step(
@@ -191,60 +234,41 @@ class ScriptedEngine:
         )
         record.add_usage(thought_tokens=len(summary.split()))
 
-    def image_step(self, record: Record, prompt: str) -> None:
-        self._delay = getattr(self, "_delay", 0.0)
+    def image(self, prompt: str) -> None:
+        record = self.record
         data = base64.b64encode(draw_png(prompt)).decode()
         record.begin_step({"type": "model_output"})
         # media arrives in chunks on the real API too; two here, so joining is exercised
         half = len(data) // 2 // 4 * 4
         for piece in (data[:half], data[half:]):
-            self._pace(record)
+            self.pace()
             record.delta({"type": "image", "mime_type": "image/png", "data": piece})
         record.end_step(
             {"type": "model_output", "content": [{"type": "image", "mime_type": "image/png", "data": data}]}
         )
         record.add_usage(output_tokens=258)
 
-    def _function_call(self, record: Record, call: dict[str, Any], request: EngineRequest) -> None:
+    def function_call(self, call: dict[str, Any]) -> None:
+        record = self.record
         call_id = "call_" + hashlib.sha256(json.dumps(call, sort_keys=True).encode()).hexdigest()[:10]
         arguments = json.dumps(call["arguments"])
         record.begin_step({"type": "function_call", "id": call_id, "name": call["name"], "arguments": {}})
         cut = max(1, len(arguments) // 2)
         for piece in (arguments[:cut], arguments[cut:]):
-            self._pace(record)
+            self.pace()
             record.delta({"type": "arguments_delta", "arguments": piece})
         record.end_step(
             {"type": "function_call", "id": call_id, "name": call["name"], "arguments": call["arguments"]}
         )
         record.add_usage(output_tokens=len(arguments.split()) + 2)
 
-    def _builtin_tools(self, record: Record, request: EngineRequest, prompt: str) -> None:
-        kinds = {t.get("type") for t in request.tools}
-        note = "offline stand-in: the local server cannot reach the internet"
-        if "code_execution" in kinds:
-            code = f"print({prompt.strip()[:60]!r})"
-            self._tool_pair(record, "code_execution", {"code": code, "language": "python"},
-                            f"{prompt.strip()[:60]}\n({note})")  # fmt: skip
-        if "google_search" in kinds:
-            query = prompt.strip()[:80]
-            self._tool_pair(record, "google_search", {"queries": [query]},
-                            [{"title": f"Result for {query}", "url": "https://example.invalid/search", "rendered_content": note}])  # fmt: skip
-        if "url_context" in kinds:
-            urls = _URL.findall(prompt) or ["https://example.invalid/"]
-            self._tool_pair(
-                record,
-                "url_context",
-                {"urls": urls},
-                [{"url": u, "status": "error", "note": note} for u in urls],
-            )
-
-    def _tool_pair(self, record: Record, kind: str, arguments: dict[str, Any], result: Any) -> None:
+    def tool_pair(self, kind: str, arguments: dict[str, Any], result: Any) -> None:
+        record = self.record
         call_id = f"{kind}_{len(record.steps)}"
-        call = {"type": f"{kind}_call", "id": call_id, "arguments": arguments}
-        record.begin_step(call)
-        self._pace(record)
-        record.end_step(call)
-        outcome = {"type": f"{kind}_result", "call_id": call_id, "result": result, "is_error": False}
-        record.begin_step(outcome)
-        self._pace(record)
-        record.end_step(outcome)
+        for step in (
+            {"type": f"{kind}_call", "id": call_id, "arguments": arguments},
+            {"type": f"{kind}_result", "call_id": call_id, "result": result, "is_error": False},
+        ):
+            record.begin_step(step)
+            self.pace()
+            record.end_step(step)

@@ -134,9 +134,9 @@ class SmolLM2Engine:
     def run(self, request: EngineRequest, record: Record) -> str:
         if request.wants_image():
             # a 135M text model cannot draw: the scripted engine's labelled stand-in PNG comes first
-            from .scripted import ScriptedEngine
+            from .scripted import StepWriter
 
-            ScriptedEngine().image_step(record, request.last_user_text)
+            StepWriter(record).image(request.last_user_text)
         messages = self.messages(request)
         args = self.completion_args(request)
         llama = self.llama()
