@@ -12,7 +12,6 @@ from typing import Any
 import httpx
 
 from ._constants import (
-    API_KEY_ENV_VARS,
     BASE_URL_ENV_VAR,
     DEFAULT_API_REVISION,
     DEFAULT_API_VERSION,
@@ -20,21 +19,13 @@ from ._constants import (
     DEFAULT_CONNECT_TIMEOUT_SECONDS,
     DEFAULT_MAX_RETRIES,
     DEFAULT_TIMEOUT_SECONDS,
+    api_key_from_env,
 )
 from ._exceptions import APIConnectionError, APITimeoutError, MissingAPIKeyError, status_error_from_response
 from ._retry import is_retryable_status, retry_delay
 from ._version import __version__
 
 DEFAULT_TIMEOUT = httpx.Timeout(DEFAULT_TIMEOUT_SECONDS, connect=DEFAULT_CONNECT_TIMEOUT_SECONDS)
-
-
-def api_key_from_env() -> tuple[str | None, str | None]:
-    """The key and the name of the variable it came from."""
-    for name in API_KEY_ENV_VARS:
-        value = os.environ.get(name)
-        if value:
-            return value, name
-    return None, None
 
 
 class Client:
@@ -121,6 +112,36 @@ class Client:
         if extra:
             headers.update(extra)
         return headers
+
+    def _get(
+        self,
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        accept: str = "application/json",
+        stream: bool = False,
+    ) -> httpx.Response:
+        return self.request("GET", self.url(path), params=params, stream=stream,
+                            headers=self.headers(extra_headers, accept=accept))  # fmt: skip
+
+    def _post(
+        self,
+        path: str,
+        *,
+        json: Any = None,
+        content: bytes | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        accept: str = "application/json",
+        stream: bool = False,
+        timeout: float | httpx.Timeout | None = None,
+        upload: bool = False,
+    ) -> httpx.Response:
+        return self.request("POST", self.url(path, upload=upload), json=json, content=content, stream=stream,
+                            timeout=timeout, headers=self.headers(extra_headers, accept=accept))  # fmt: skip
+
+    def _delete(self, path: str, *, extra_headers: Mapping[str, str] | None = None) -> httpx.Response:
+        return self.request("DELETE", self.url(path), headers=self.headers(extra_headers))
 
     def request(
         self,

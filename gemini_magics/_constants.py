@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
+
 DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com"
 DEFAULT_API_VERSION = "v1beta"
 DEFAULT_API_REVISION = "2026-05-20"
 DEFAULT_MODEL = "gemini-3-flash-preview"
+THINKING_LEVELS = ("minimal", "low", "medium", "high", "xhigh")
 
 API_KEY_ENV_VARS = ("GEMINI_API_KEY", "GOOGLE_API_KEY")
 BASE_URL_ENV_VAR = "GEMINI_BASE_URL"
@@ -23,3 +26,12 @@ MAX_STREAM_RESUMES = 5
 UPLOAD_CHUNK_SIZE = 8 * 1024 * 1024
 
 TERMINAL_STATUSES = frozenset({"completed", "failed", "cancelled", "incomplete", "budget_exceeded"})
+
+
+def api_key_from_env() -> tuple[str | None, str | None]:
+    """The API key from the environment and the name of the variable it came from."""
+    for name in API_KEY_ENV_VARS:
+        value = os.environ.get(name)
+        if value:
+            return value, name
+    return None, None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Generator, Iterator
 from types import TracebackType
 
@@ -34,6 +35,8 @@ class InteractionStream:
         self._reconnect = reconnect
         self._resumable = resumable
         self._accumulator = InteractionAccumulator()
+        # a reader thread folds events while a view thread takes snapshots
+        self._lock = threading.Lock()
         self._iterator = self._events()
         self.resumes = 0
         self.closed = False
@@ -70,7 +73,9 @@ class InteractionStream:
 
     @property
     def interaction(self) -> Interaction:
-        return self._accumulator.snapshot()
+        """The Interaction so far (safe to read from another thread while this one is iterated)."""
+        with self._lock:
+            return self._accumulator.snapshot()
 
     @property
     def interaction_id(self) -> str | None:
@@ -107,7 +112,8 @@ class InteractionStream:
                             if event_id in seen:  # a replay after a cut may overlap what came before
                                 continue
                             seen.add(event_id)
-                        accumulator.add(event)
+                        with self._lock:
+                            accumulator.add(event)
                         if isinstance(event, ErrorEvent):
                             raise StreamError(event.error.code, event.error.message, body=event.to_dict())
                         yield event

@@ -7,15 +7,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ._constants import API_KEY_ENV_VARS, BASE_URL_ENV_VAR, DEFAULT_BASE_URL
+from ._constants import API_KEY_ENV_VARS, BASE_URL_ENV_VAR, DEFAULT_BASE_URL, api_key_from_env
+from .errors import BackendUnavailable
 
 if TYPE_CHECKING:
     from ._client import Client
     from .local import LocalServer
-
-
-class BackendUnavailable(Exception):
-    """No backend can be had; the message says how to get one."""
 
 
 @dataclass
@@ -24,7 +21,6 @@ class Backend:
     """``gemini``, ``custom`` (GEMINI_BASE_URL) or ``local`` (the embedded server)."""
     base_url: str
     client: Client
-    key_source: str | None
     server: LocalServer | None = None
 
     @property
@@ -47,7 +43,8 @@ def environment_signature() -> tuple[str | None, ...]:
 
 
 def key_source() -> str | None:
-    return next((name for name in API_KEY_ENV_VARS if os.environ.get(name)), None)
+    """The name of the variable the API key comes from (the key itself is never needed here)."""
+    return api_key_from_env()[1]
 
 
 def resolve_backend(announce: Callable[[str], None], engine: str | None = None) -> Backend:
@@ -56,9 +53,9 @@ def resolve_backend(announce: Callable[[str], None], engine: str | None = None) 
     base_url = os.environ.get(BASE_URL_ENV_VAR)
     source = key_source()
     if base_url:
-        return Backend("custom", base_url.rstrip("/"), Client(base_url=base_url), source)
+        return Backend("custom", base_url.rstrip("/"), Client(base_url=base_url))
     if source:
-        return Backend("gemini", DEFAULT_BASE_URL, Client(), source)
+        return Backend("gemini", DEFAULT_BASE_URL, Client())
     try:
         from .local import start_server
     except ImportError:
@@ -74,4 +71,4 @@ def resolve_backend(announce: Callable[[str], None], engine: str | None = None) 
         f"gemini-magics: no API key set, so using the embedded local server (engine: {server.engine_description}); "
         "set GEMINI_API_KEY to talk to Gemini."
     )
-    return Backend("local", server.base_url, Client(base_url=server.base_url, max_retries=1), None, server)
+    return Backend("local", server.base_url, Client(base_url=server.base_url, max_retries=1), server)

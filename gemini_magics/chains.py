@@ -16,13 +16,18 @@ DEFAULT_CHAIN = "default"
 @dataclass
 class Turn:
     cell_key: str
-    interaction_id: str | None
-    """None when the turn was not stored on the server (``--no-store``)."""
+    interaction_ids: list[str]
+    """The interactions of this turn, in order (several when a tool loop ran); empty with ``--no-store``."""
     model: str
     prompt: str
     steps: list[dict[str, Any]]
     """This turn's input and output steps: what a stateless continuation sends back."""
     usage: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def interaction_id(self) -> str | None:
+        """The interaction a next turn continues from (None when not stored on the server)."""
+        return self.interaction_ids[-1] if self.interaction_ids else None
 
 
 @dataclass
@@ -35,6 +40,10 @@ class Plan:
     history: list[dict[str, Any]]
     """Steps to send inline before the new input (only when the server cannot be asked to remember)."""
     replaces: bool
+    before: tuple[Turn, ...] = ()
+    """The turns the plan builds on: a commit checks the chain still starts with them."""
+    cell_key: str = ""
+    """The cell the new turn belongs to (a re-run of that cell replaces it)."""
 
 
 @dataclass
@@ -62,10 +71,18 @@ class ChainRegistry:
         position = next((i for i, t in enumerate(turns) if t.cell_key == cell_key), len(turns))
         before = turns[:position]
         last = before[-1] if before else None
+        replaces = position < len(turns)
         if last is not None and last.interaction_id is not None and not stateless:
-            return Plan(name, position, last.interaction_id, [], position < len(turns))
+            return Plan(name, position, last.interaction_id, [], replaces, tuple(before), cell_key)
         history = [step for turn in before for step in turn.steps]
-        return Plan(name, position, None, history, position < len(turns))
+        return Plan(name, position, None, history, replaces, tuple(before), cell_key)
+
+    def moved_on(self, plan: Plan) -> bool:
+        """Whether the turns a plan builds on are no longer the start of its chain."""
+        turns = self.turns(plan.chain)
+        return len(turns) < len(plan.before) or any(
+            a is not b for a, b in zip(turns, plan.before, strict=False)
+        )
 
     def commit(self, plan: Plan, turn: Turn, *, new: bool = False) -> None:
         """Record a finished turn. Only called after success: failures never advance a chain."""
@@ -80,7 +97,3 @@ class ChainRegistry:
             self._chains.clear()
             return gone
         return [name] if self._chains.pop(name, None) is not None else []
-
-    def last_id(self, name: str) -> str | None:
-        turns = self.turns(name)
-        return turns[-1].interaction_id if turns else None

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .errors import TemplateError
+
 REFERENCE = re.compile(
     r"(?P<escape>\\)?\{\{\s*(?P<expr>[A-Za-z_]\w*(?:\s*\.\s*[A-Za-z_]\w*|\s*\[\s*(?:-?\d+|\"[^\"\n]*\"|'[^'\n]*')\s*\])*)\s*\}\}"
 )
@@ -30,10 +32,6 @@ _SIGNATURES: tuple[tuple[bytes, str], ...] = (
     (b"\x89PNG\r\n\x1a\n", "image/png"), (b"\xff\xd8\xff", "image/jpeg"), (b"GIF8", "image/gif"),
     (b"%PDF", "application/pdf"), (b"ID3", "audio/mp3"), (b"OggS", "audio/ogg"), (b"fLaC", "audio/flac"),
 )  # fmt: skip
-
-
-class TemplateError(ValueError):
-    """A reference that cannot be resolved; the message is one line for the user."""
 
 
 @dataclass

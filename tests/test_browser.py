@@ -136,11 +136,16 @@ def test_quickstart_in_jupyterlab(lab: tuple[str, str]) -> None:
             # the earlier cells' results: Markdown, folded thoughts, an image, a JSON tree, the usage footer
             outputs = page.locator(".jp-OutputArea-output")
             expect(page.locator(".jp-RenderedMarkdown", has_text="Your name is Phil.")).to_have_count(1)
-            expect(page.locator(".jp-RenderedMarkdown details summary", has_text="Thoughts")).to_have_count(1)
+            # the quickstart's thinking cell, and the rich cell (whose saved output is Markdown with every part)
+            expect(page.locator(".jp-RenderedMarkdown details summary", has_text="Thoughts")).to_have_count(2)
             expect(
                 page.locator(".jp-RenderedMarkdown details", has_text="Thinking about the request")
-            ).to_have_count(1)
-            expect(page.locator(".jp-RenderedJSON", has_text="Paris")).to_have_count(2)
+            ).to_have_count(2)
+            expect(page.locator(".jp-RenderedJSON", has_text="Paris")).to_have_count(1)
+            # --image --schema: the saved output shows the JSON and the image, not the JSON alone
+            rich_result = page.locator(".jp-RenderedMarkdown", has=page.locator("code", has_text="Paris"))
+            expect(rich_result.locator("img")).to_have_count(1)
+            expect(rich_result.locator("details summary", has_text="Thoughts")).to_have_count(1)
             image = outputs.locator("img").first
             expect(image).to_be_visible()
             assert image.evaluate("i => i.naturalWidth") == 320

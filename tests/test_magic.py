@@ -338,7 +338,7 @@ def test_the_embedded_server_is_the_default_and_announced_once(
     )
     assert shell.run("%%interact\nWhat is my name?").text == "Your name is Lou."
     assert "embedded local server" not in capsys.readouterr().out
-    backend = shell.magics._backend
+    backend = shell.magics.session.started_backend
     assert backend.kind == "local" and backend.base_url.startswith("http://127.0.0.1:")
 
 
@@ -363,3 +363,14 @@ def test_wait_without_an_id_waits_for_the_latest_background_cell(shell: Shell) -
     assert result.id == run.id and result.status == "completed"
     assert shell.ip.user_ns["later"].text == result.text
     assert shell.magics.chains.turns("bg")[-1].interaction_id == run.id
+
+
+def test_image_and_schema_results_show_every_part(shell: Shell) -> None:
+    shell.ip.user_ns["spec"] = {"type": "object", "properties": {"name": {"type": "string"}, "age": {"type": "integer"}}}
+    result = shell.run("%%interact --image --schema spec\nBob is 31.")
+    bundle, _ = result._repr_mimebundle_()
+    # a frontend shows the richest type alone: JSON would hide the image, so Markdown holds both
+    assert "application/json" not in bundle
+    markdown = bundle["text/markdown"]
+    assert '"name": "Bob"' in markdown and "![generated image 1](data:image/png;base64," in markdown
+    assert result.data == {"name": "Bob", "age": 31} and len(result.images) == 1

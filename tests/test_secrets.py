@@ -31,7 +31,7 @@ def test_the_key_appears_nowhere(
             produced.append(str(shell.fail("%%interact\nfail please")))
             shell.ip.run_line_magic("config", "InteractMagics.headers = {}")
             produced.append(repr(shell.run("%%interact --dry-run\nx")))
-            produced.append(repr(shell.magics._get_backend().client))
+            produced.append(repr(shell.magics.session.backend().client))
             produced.append(str(list(server.api.requests)))
             assert "set, from GEMINI_API_KEY" in produced[3]
         finally:

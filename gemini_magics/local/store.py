@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import secrets
 import threading
-import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -200,7 +199,6 @@ class Store:
         self.uploads: dict[str, Upload] = {}
         self.fail_budget: dict[str, int] = {}
         self.lock = threading.Lock()
-        self.started = time.time()
 
     def add(self, record: Record) -> None:
         with self.lock:

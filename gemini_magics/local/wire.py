@@ -6,9 +6,10 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError, field_validator
 
-from ..types.interaction import GenerationConfig
+from ..types.content import Content, Step
+from ..types.interaction import GenerationConfig, outputs_from_steps, steps_from_outputs
 
 STEPS_REVISION = "2026-05-20"
 STEP_TYPES = frozenset({
@@ -18,7 +19,8 @@ STEP_TYPES = frozenset({
     "file_search_result", "google_maps_call", "google_maps_result", "retrieval_call", "retrieval_result",
     "tool_search_call", "tool_search_result", "processing_call", "processing_result",
 })  # fmt: skip
-MEDIA_TYPES = frozenset({"text", "image", "audio", "document", "video"})
+_STEPS: TypeAdapter[list[Step]] = TypeAdapter(list[Step])
+_CONTENTS: TypeAdapter[list[Content]] = TypeAdapter(list[Content])
 
 
 class RequestError(Exception):
@@ -139,28 +141,13 @@ def _flush(pending: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _model_blocks_to_steps(blocks: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    steps: list[dict[str, Any]] = []
-    for block in blocks:
-        if block.get("type") in MEDIA_TYPES:
-            if steps and steps[-1]["type"] == "model_output":
-                steps[-1]["content"].append(block)
-            else:
-                steps.append({"type": "model_output", "content": [block]})
-        else:
-            steps.append(block)
-    return steps
+    """A model turn's content blocks as steps (the client's typed conversion, on dicts)."""
+    return [step.to_dict() for step in steps_from_outputs(_CONTENTS.validate_python(blocks))]
 
 
 def outputs_of(steps: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    outputs: list[dict[str, Any]] = []
-    for step in steps:
-        if step["type"] == "user_input":
-            continue
-        if step["type"] == "model_output":
-            outputs.extend(step.get("content", []))
-        else:
-            outputs.append(step)
-    return outputs
+    """The legacy ``outputs`` of steps (the client's typed conversion, on dicts)."""
+    return [block.to_dict() for block in outputs_from_steps(_STEPS.validate_python(steps))]
 
 
 def wants_legacy(headers: Any, forced: str | None) -> bool:

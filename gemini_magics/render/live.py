@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from .._streaming import InteractionStream
+    from ..request import CellRequest
     from ..types.events import InteractionEvent
     from ..types.interaction import Interaction
 
@@ -21,7 +23,7 @@ class LiveView(Protocol):
 
     def __enter__(self) -> LiveView: ...
     def __exit__(self, *exc: object) -> None: ...
-    def attach(self, cancel: Callable[[], None]) -> None: ...
+    def attach(self, stream: InteractionStream) -> None: ...
     def event(self, event: InteractionEvent) -> None: ...
     def finish(self, interaction: Interaction) -> None: ...
 
@@ -37,7 +39,7 @@ class NullView:
     def __exit__(self, *exc: object) -> None:
         pass
 
-    def attach(self, cancel: Callable[[], None]) -> None:
+    def attach(self, stream: InteractionStream) -> None:
         pass
 
     def event(self, event: InteractionEvent) -> None:
@@ -117,3 +119,18 @@ def make_background_view(shell: Any, *, enabled: bool, run: Any, cancel: Callabl
 
         return BackgroundWidget(run, cancel)
     return PrintedBackgroundView(run)
+
+
+class Views:
+    """Chooses the live view of a cell and the status view of a background run, for one shell."""
+
+    def __init__(self, shell: Any, enabled: Callable[[], bool]) -> None:
+        self.shell = shell
+        self.enabled = enabled
+
+    def live(self, request: CellRequest, *, stoppable: bool) -> LiveView:
+        return make_live_view(self.shell, enabled=self.enabled(), model=request.model, stream=request.stream,
+                              interactive=stoppable, structured=request.structured, chain=request.chain)  # fmt: skip
+
+    def background(self, run: Any, cancel: Callable[[], Any]) -> BackgroundView:
+        return make_background_view(self.shell, enabled=self.enabled(), run=run, cancel=cancel)

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
+from collections.abc import Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from ..chains import Plan
     from ..types.content import Content, Step
     from ..types.interaction import Interaction, Usage
+
+__all__ = ["InteractionResult", "BackgroundRun", "DryRun", "TextTable", "usage_line"]
 
 
 def usage_line(usage: Usage | None) -> str:
@@ -28,11 +34,13 @@ class InteractionResult:
     ``.text`` the answer's text; ``.data`` the parsed structured output (a model instance or a dict)
     when ``--schema`` was given; ``.images`` the generated images as PIL images; ``.interaction``
     the full typed Interaction (``.outputs``, ``.steps``, ``.usage``, ``.id`` are shortcuts to it).
+    A turn may span several interactions (a tool loop): ``.interactions`` holds them all, in order,
+    and ``.interaction`` is the last, the one that answered.
     """
 
     def __init__(
         self,
-        interaction: Interaction,
+        interaction: Interaction | Sequence[Interaction],
         *,
         model: str,
         chain: str | None = None,
@@ -41,7 +49,10 @@ class InteractionResult:
         schema_name: str | None = None,
         stored: bool = True,
     ) -> None:
-        self.interaction = interaction
+        self.interactions: list[Interaction] = (
+            list(interaction) if isinstance(interaction, Sequence) else [interaction]
+        )
+        self.interaction = self.interactions[-1]
         self.model = model
         self.chain = chain
         self.turn = turn
@@ -136,19 +147,77 @@ class InteractionResult:
         if self.interaction.images:
             plain += f"\n[{len(self.interaction.images)} image(s)]"
         bundle: dict[str, Any] = {"text/plain": f"{plain}\n-- {footer}"}
-        if data_json is None:
-            # with structured data, JSON is the rich form (a collapsible tree in JupyterLab)
-            bundle["text/markdown"] = "\n\n".join(markdown)
-        pngs = [b for b in self.interaction.images if b.data and (b.mime_type or "image/png") == "image/png"]
-        if pngs:
-            bundle["image/png"] = pngs[0].data
-        if data_json is not None:
+        # a frontend shows one type of a bundle, the richest: JSON (a collapsible tree in JupyterLab)
+        # only when the data is the whole result, else Markdown that holds every part
+        json_alone = data_json is not None and not thoughts and not self.interaction.images
+        if json_alone:
             bundle["application/json"] = data_json if isinstance(data_json, dict) else {"items": data_json}
+        else:
+            bundle["text/markdown"] = "\n\n".join(markdown)
+            pngs = [
+                b for b in self.interaction.images if b.data and (b.mime_type or "image/png") == "image/png"
+            ]
+            if pngs:
+                bundle["image/png"] = pngs[0].data
         metadata = {"gemini_magics": {
             "model": self.model, "interaction_id": self.id, "chain": self.chain, "turn": self.turn,
             "status": self.status, "usage": self.usage.to_dict() if self.usage else None,
         }}  # fmt: skip
         return bundle, metadata
+
+
+class DryRun:
+    """What ``--dry-run`` shows: the request body with base64 data summarised, and the chain plan."""
+
+    def __init__(self, body: dict[str, Any], plan: Plan) -> None:
+        self.request = body
+        self.plan = plan
+
+    def summary(self) -> dict[str, Any]:
+        from ..inputs import summarise_part
+
+        def walk(value: Any) -> Any:
+            if isinstance(value, dict):
+                return summarise_part({k: walk(v) for k, v in value.items()})
+            if isinstance(value, list):
+                return [walk(v) for v in value]
+            return value
+
+        summary: dict[str, Any] = walk(self.request)
+        return summary
+
+    def __repr__(self) -> str:
+        return "POST /interactions (dry run, nothing sent)\n" + json.dumps(
+            self.summary(), indent=2, ensure_ascii=False
+        )
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        return {"text/plain": repr(self), "application/json": self.summary()}
+
+
+class BackgroundRun:
+    """The handle a ``--background`` cell returns at once; ``.result`` is filled in when it finishes."""
+
+    def __init__(self, interaction_id: str, model: str, out: str | None, chain: str) -> None:
+        self.id = interaction_id
+        self.model = model
+        self.out = out
+        self.chain = chain
+        self.status = "in_progress"
+        self.started = time.monotonic()
+        self.result: InteractionResult | None = None
+        self.error: str | None = None
+        self.done = threading.Event()
+        """Set when the run's watcher has finished (bound ``-o``, committed the turn, or failed)."""
+
+    def __repr__(self) -> str:
+        where = f"; the result will be bound to {self.out!r}" if self.out else ""
+        return f"background interaction {self.id} ({self.model}): {self.status}{where}"
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
+        where = f"; the result will be bound to `{self.out}`" if self.out else ""
+        markdown = f"Background interaction `{self.id}` ({self.model}): **{self.status}**{where} — `%interact wait` waits for it."
+        return {"text/plain": repr(self), "text/markdown": markdown}
 
 
 class TextTable:

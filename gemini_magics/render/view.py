@@ -191,28 +191,52 @@ def _loads(text: str) -> Any:
 
 
 class ViewModel:
-    """Feeds events to an accumulator; ``blocks()`` and ``footer()`` describe what to show now."""
+    """What to show now: ``blocks()``, ``header()`` and ``footer()`` of the interaction so far.
 
-    def __init__(self, *, model: str, structured: bool = False, chain: str | None = None) -> None:
+    The interaction comes from a ``source`` (a stream's own snapshot, so events are folded once);
+    without one the view model folds the events it is fed itself.
+    """
+
+    def __init__(
+        self,
+        *,
+        model: str,
+        structured: bool = False,
+        chain: str | None = None,
+        source: Callable[[], Interaction] | None = None,
+    ) -> None:
         self.model = model
         self.structured = structured
         self.chain = chain
-        self.accumulator = InteractionAccumulator()
+        self._accumulator: InteractionAccumulator | None = None
+        self._source = source or self._own_fold()
         self._final: Interaction | None = None
+        self.events_seen = 0
+
+    def _own_fold(self) -> Callable[[], Interaction]:
+        self._accumulator = InteractionAccumulator()
+        return self._accumulator.snapshot
+
+    def follow(self, source: Callable[[], Interaction]) -> None:
+        """Render from ``source`` (a stream's snapshot) instead of folding events again."""
+        self._source = source
+        self._accumulator = None
 
     def feed(self, event: InteractionEvent) -> None:
-        self.accumulator.add(event)
+        self.events_seen += 1
+        if self._accumulator is not None:
+            self._accumulator.add(event)
 
     def finish(self, interaction: Interaction) -> None:
         self._final = interaction
 
     @property
     def interaction(self) -> Interaction:
-        return self._final if self._final is not None else self.accumulator.snapshot()
+        return self._final if self._final is not None else self._source()
 
     @property
     def has_content(self) -> bool:
-        return self.accumulator.event_count > 0 and bool(self.interaction.steps)
+        return self.events_seen > 0 and bool(self.interaction.steps)
 
     def blocks(self) -> list[Block]:
         return blocks_of(self.interaction, structured=self.structured, streaming=self._final is None)

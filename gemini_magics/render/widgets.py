@@ -249,8 +249,10 @@ class WidgetView:
 
     # -- the stream ---------------------------------------------------------------------------------
 
-    def attach(self, cancel: Callable[[], None]) -> None:
-        self._cancel = cancel
+    def attach(self, stream: Any) -> None:
+        """Follow a stream: Stop aborts it, and blocks render from its own snapshot."""
+        self._cancel = stream.abort
+        self.view.follow(lambda: stream.interaction)
 
     def _on_stop(self, _button: Any) -> None:
         self.stopped = True

@@ -59,7 +59,7 @@ class Files:
         }
         if name:
             meta["name"] = _file_id(name)
-        start_headers = client.headers(extra_headers)
+        start_headers = dict(extra_headers or {})
         start_headers.update({
             "X-Goog-Upload-Protocol": "resumable",
             "X-Goog-Upload-Command": "start",
@@ -68,10 +68,8 @@ class Files:
         })  # fmt: skip
         if filename:
             start_headers["X-Goog-Upload-File-Name"] = filename
-        response = client.request(
-            "POST", client.url("files", upload=True), json={"file": {k: v for k, v in meta.items() if v is not None}},
-            headers=start_headers,
-        )  # fmt: skip
+        response = client._post("files", upload=True, extra_headers=start_headers,
+                                json={"file": {k: v for k, v in meta.items() if v is not None}})  # fmt: skip
         upload_url = response.headers.get("x-goog-upload-url")
         if not upload_url:
             raise APIResponseValidationError("the upload start response has no x-goog-upload-url header")
@@ -98,19 +96,16 @@ class Files:
                 raise APIResponseValidationError(f"upload interrupted (x-goog-upload-status={status!r})")
 
     def get(self, name: str) -> File:
-        client = self._client
-        response = client.request("GET", client.url(_file_id(name)), headers=client.headers())
-        return File.model_validate(response.json())
+        return File.model_validate(self._client._get(_file_id(name)).json())
 
     def list(self, *, page_size: int = 100) -> Iterator[File]:
         """Every file, following ``nextPageToken`` pages lazily."""
-        client = self._client
         token: str | None = None
         while True:
             params = {"pageSize": str(page_size)}
             if token:
                 params["pageToken"] = token
-            page = client.request("GET", client.url("files"), params=params, headers=client.headers()).json()
+            page = self._client._get("files", params=params).json()
             for item in page.get("files", []):
                 yield File.model_validate(item)
             token = page.get("nextPageToken")
@@ -118,15 +113,10 @@ class Files:
                 return
 
     def delete(self, name: str) -> None:
-        client = self._client
-        client.request("DELETE", client.url(_file_id(name)), headers=client.headers())
+        self._client._delete(_file_id(name))
 
     def download(self, name: str) -> bytes:
-        client = self._client
-        url = client.url(f"{_file_id(name)}:download")
-        return client.request(
-            "GET", url, params={"alt": "media"}, headers=client.headers(accept="*/*")
-        ).content
+        return self._client._get(f"{_file_id(name)}:download", params={"alt": "media"}, accept="*/*").content
 
     def wait_active(self, name: str, *, timeout: float = 300.0, poll_interval: float = 1.0) -> File:
         """Poll until the file is ``ACTIVE`` (large and video files are processed first)."""

@@ -106,15 +106,13 @@ class Interactions:
         """
         body = build_create_body(params, extra_body)
         client = self._client
-        url = client.url("interactions")
         if not stream:
-            response = client.request(
-                "POST", url, json=body, headers=client.headers(extra_headers), timeout=timeout
+            return parse_interaction(
+                client._post("interactions", json=body, extra_headers=extra_headers, timeout=timeout)
             )
-            return parse_interaction(response)
         body["stream"] = True
-        headers = client.headers(extra_headers, accept="text/event-stream")
-        response = client.request("POST", url, json=body, headers=headers, stream=True, timeout=timeout)
+        response = client._post("interactions", json=body, extra_headers=extra_headers, accept="text/event-stream",
+                                stream=True, timeout=timeout)  # fmt: skip
         return self._stream(response, extra_headers, resumable=body.get("store", True) is not False)
 
     def _stream(
@@ -132,14 +130,11 @@ class Interactions:
     def _open_stream(
         self, interaction_id: str, last_event_id: str | None, extra_headers: Mapping[str, str] | None
     ) -> httpx.Response:
-        client = self._client
         params = {"stream": "true"}
         if last_event_id:
             params["last_event_id"] = last_event_id
-        return client.request(
-            "GET", client.url(f"interactions/{interaction_id}"), params=params,
-            headers=client.headers(extra_headers, accept="text/event-stream"), stream=True,
-        )  # fmt: skip
+        return self._client._get(f"interactions/{interaction_id}", params=params, extra_headers=extra_headers,
+                                 accept="text/event-stream", stream=True)  # fmt: skip
 
     @overload
     def get(
@@ -173,36 +168,25 @@ class Interactions:
         extra_headers: Mapping[str, str] | None = None,
     ) -> Interaction | InteractionStream:
         """Fetch a stored interaction, or (``stream=True``) its events, after ``last_event_id`` if given."""
-        client = self._client
         if stream:
             response = self._open_stream(interaction_id, last_event_id, extra_headers)
             return self._stream(response, extra_headers, resumable=True)
         params = {"stream": "false"}
         if include_input:
             params["include_input"] = "true"
-        response = client.request(
-            "GET",
-            client.url(f"interactions/{interaction_id}"),
-            params=params,
-            headers=client.headers(extra_headers),
+        response = self._client._get(
+            f"interactions/{interaction_id}", params=params, extra_headers=extra_headers
         )
         return parse_interaction(response)
 
     def cancel(self, interaction_id: str, *, extra_headers: Mapping[str, str] | None = None) -> Interaction:
-        client = self._client
-        response = client.request(
-            "POST",
-            client.url(f"interactions/{interaction_id}/cancel"),
-            content=b"",
-            headers=client.headers(extra_headers),
+        response = self._client._post(
+            f"interactions/{interaction_id}/cancel", content=b"", extra_headers=extra_headers
         )
         return parse_interaction(response)
 
     def delete(self, interaction_id: str, *, extra_headers: Mapping[str, str] | None = None) -> None:
-        client = self._client
-        client.request(
-            "DELETE", client.url(f"interactions/{interaction_id}"), headers=client.headers(extra_headers)
-        )
+        self._client._delete(f"interactions/{interaction_id}", extra_headers=extra_headers)
 
     def wait(
         self,

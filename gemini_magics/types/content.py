@@ -12,6 +12,50 @@ from typing import TYPE_CHECKING, Any, Literal, Union
 
 from ._base import BaseModel, open_union
 
+__all__ = [
+    "ArgumentsDelta",
+    "AudioContent",
+    "CodeExecutionCall",
+    "CodeExecutionResult",
+    "Content",
+    "Delta",
+    "DocumentContent",
+    "FileSearchCall",
+    "FileSearchResult",
+    "FunctionCall",
+    "FunctionResult",
+    "GoogleMapsCall",
+    "GoogleMapsResult",
+    "GoogleSearchCall",
+    "GoogleSearchResult",
+    "ImageContent",
+    "McpServerToolCall",
+    "McpServerToolResult",
+    "ModelOutputStep",
+    "ProcessingCall",
+    "ProcessingResult",
+    "RetrievalCall",
+    "RetrievalResult",
+    "Step",
+    "TextAnnotationDelta",
+    "TextContent",
+    "Thought",
+    "ThoughtSignatureDelta",
+    "ThoughtSummaryDelta",
+    "ToolCall",
+    "ToolResult",
+    "ToolSearchCall",
+    "ToolSearchResult",
+    "UnknownContent",
+    "UnknownDelta",
+    "UnknownStep",
+    "UrlContextCall",
+    "UrlContextResult",
+    "UserInputStep",
+    "VideoContent",
+]
+
+
 # -- text and media ---------------------------------------------------------------------------
 
 
@@ -290,5 +334,3 @@ if TYPE_CHECKING:
     ]  # fmt: skip
 else:
     Delta = open_union(DELTA_MODELS, UnknownDelta, "type")
-
-MediaContent = Union[ImageContent, AudioContent, DocumentContent, VideoContent]

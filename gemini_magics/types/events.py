@@ -8,6 +8,26 @@ from ._base import BaseModel, open_union
 from .content import Content, Delta, Step, TextContent
 from .interaction import ErrorDetail, Interaction, Usage
 
+__all__ = [
+    "ContentDeltaEvent",
+    "ContentStartEvent",
+    "ContentStopEvent",
+    "EVENT_MODELS",
+    "ErrorEvent",
+    "InteractionCompleteEvent",
+    "InteractionCompletedEvent",
+    "InteractionCreatedEvent",
+    "InteractionEvent",
+    "InteractionStartEvent",
+    "InteractionStatusUpdateEvent",
+    "StepDeltaEvent",
+    "StepStartEvent",
+    "StepStopEvent",
+    "TextContentDeltaEvent",
+    "TextStepDeltaEvent",
+    "UnknownEvent",
+]
+
 
 class _Event(BaseModel):
     event_id: str | None = None

@@ -8,6 +8,10 @@ from pydantic.alias_generators import to_camel
 from ._base import BaseModel
 from .interaction import ErrorDetail
 
+__all__ = [
+    "File",
+]
+
 
 class File(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)

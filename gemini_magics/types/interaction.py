@@ -23,10 +23,27 @@ from .content import (
     VideoContent,
 )
 
-Status = Literal[
-    "in_progress", "requires_action", "completed", "failed", "cancelled", "incomplete",
-    "budget_exceeded", "queued", "idle", "requires_continuation",
-]  # fmt: skip
+__all__ = [
+    "CodeExecutionTool",
+    "ComputerUseTool",
+    "ErrorDetail",
+    "FileSearchTool",
+    "FunctionTool",
+    "GenerationConfig",
+    "GoogleMapsTool",
+    "GoogleSearchTool",
+    "Interaction",
+    "McpServerTool",
+    "ModalityTokens",
+    "RetrievalTool",
+    "Tool",
+    "ToolSearchTool",
+    "UnknownTool",
+    "UrlContextTool",
+    "Usage",
+    "outputs_from_steps",
+    "steps_from_outputs",
+]
 
 
 class ModalityTokens(BaseModel):
@@ -266,9 +283,3 @@ class Interaction(BaseModel):
     @property
     def thoughts(self) -> list[Thought]:
         return [b for b in self.outputs or [] if isinstance(b, Thought)]
-
-    @property
-    def is_terminal(self) -> bool:
-        from .._constants import TERMINAL_STATUSES
-
-        return self.status in TERMINAL_STATUSES

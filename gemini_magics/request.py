@@ -1,0 +1,231 @@
+"""Options + prompt + namespace → a validated, immutable :class:`CellRequest` and its JSON body.
+
+Pure: no IPython, no HTTP. Every check of a ``%%interact`` cell's options lives here, so a bad cell is
+refused (with an :class:`~gemini_magics.errors.OptionError`) before anything is sent or changed.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ._constants import DEFAULT_MODEL
+from .chains import DEFAULT_CHAIN, Plan
+from .errors import OptionError
+
+__all__ = ["Settings", "Schema", "CellRequest", "build_request", "resolve_schema", "split_line"]
+
+Planner = Callable[[str, bool, bool], Plan]
+"""``(chain, new, stateless) -> Plan``: where the turn goes (the session answers it)."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The magic's configuration as the request builder sees it (a snapshot of its traitlets)."""
+
+    model: str = DEFAULT_MODEL
+    image_model: str = "gemini-3-pro-image-preview"
+    system: str = ""
+    stream: bool = True
+    table_budget: int = 4000
+    table_rows: int = 20
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Schema:
+    """``--schema NAME``: the kernel object (pydantic class or dict) and the JSON schema sent."""
+
+    name: str
+    target: Any
+    json_schema: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class CellRequest:
+    """One checked ``%%interact`` cell: what to send, where its turn goes, what to do with the answer."""
+
+    prompt: str
+    model: str
+    params: Mapping[str, Any]
+    """The API fields besides ``input`` and ``previous_interaction_id`` (model/agent, config, formats)."""
+    parts: tuple[Any, ...]
+    """Content parts of the prompt; big files are still :class:`~gemini_magics.inputs.PendingUpload`."""
+    plan: Plan
+    chain: str = DEFAULT_CHAIN
+    new: bool = False
+    store: bool = True
+    stream: bool = True
+    background: bool = False
+    dry_run: bool = False
+    silent: bool = False
+    out: str | None = None
+    schema: Schema | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def structured(self) -> bool:
+        return self.schema is not None
+
+    @property
+    def short_prompt(self) -> str:
+        return " ".join(self.prompt.split())[:80]
+
+    def body(self, parts: list[Any] | None = None) -> dict[str, Any]:
+        """The JSON body of ``POST /interactions`` (``parts`` replaces the prompt's, once uploaded)."""
+        parts = list(self.parts) if parts is None else parts
+        body = dict(self.params)
+        plan = self.plan
+        simple = len(parts) == 1 and isinstance(parts[0], dict) and parts[0].get("type") == "text"
+        if plan.history:
+            body["input"] = plan.history + [{"type": "user_input", "content": parts}]
+        else:
+            body["input"] = parts[0]["text"] if simple else parts
+        if plan.previous_interaction_id:
+            body["previous_interaction_id"] = plan.previous_interaction_id
+        return body
+
+
+def split_line(line: str) -> list[str]:
+    """The ``%%interact`` line as words, shell-style: ``-s "Be terse."`` gives ``Be terse.`` without quotes.
+
+    (IPython's ``parse_argstring`` keeps the quotes, which would then be sent as part of the value.)
+    """
+    import shlex
+
+    try:
+        return shlex.split(line)
+    except ValueError as exc:
+        raise OptionError(f"cannot parse the %%interact line: {exc} (check its quotes)") from None
+
+
+def build_request(
+    args: argparse.Namespace, cell: str, namespace: Mapping[str, Any], settings: Settings, planner: Planner
+) -> CellRequest:
+    """Check the options and the prompt and plan the turn; nothing is sent and nothing changes."""
+    from .inputs import Options, render_parts
+
+    _check_options(args)
+    prompt, silent = _prompt(cell)
+    schema = resolve_schema(args.schema, namespace)
+    parts = render_parts(
+        prompt, namespace, Options(table_budget=settings.table_budget, max_rows=settings.table_rows)
+    )
+    model = args.agent or args.model or (settings.image_model if args.image else settings.model)
+    chain = args.chain or DEFAULT_CHAIN
+    return CellRequest(
+        prompt=prompt, model=model, params=_params(args, model, schema, settings), parts=tuple(parts),
+        plan=planner(chain, args.new, args.no_store), chain=chain, new=args.new, store=not args.no_store,
+        stream=settings.stream and not args.no_stream, background=args.background, dry_run=args.dry_run,
+        silent=silent, out=args.out, schema=schema, headers=dict(settings.headers),
+    )  # fmt: skip
+
+
+def _check_options(args: argparse.Namespace) -> None:
+    if args.out and not args.out.isidentifier():
+        raise OptionError(f"-o/--out needs a Python identifier, got {args.out!r}")
+    if args.chain is not None and not args.chain.replace("-", "_").isidentifier():
+        raise OptionError(f"--chain needs a simple name (letters, digits, _ or -), got {args.chain!r}")
+    if args.agent and args.model:
+        raise OptionError("use either -m/--model or --agent, not both")
+    model_only = (args.temperature, args.max_tokens, args.seed, args.thinking or None)
+    if args.agent and any(v is not None for v in model_only):
+        raise OptionError(
+            "--temperature, --max-tokens, --seed and --thinking apply to models, not to --agent"
+        )
+    if args.background and args.no_store:
+        raise OptionError("--background needs the interaction stored on the server: drop --no-store")
+    if args.max_tokens is not None and args.max_tokens <= 0:
+        raise OptionError(f"--max-tokens must be a positive number, got {args.max_tokens}")
+    if args.temperature is not None and not 0.0 <= args.temperature <= 2.0:
+        raise OptionError(f"--temperature must be between 0 and 2, got {args.temperature}")
+
+
+def _prompt(cell: str) -> tuple[str, bool]:
+    """The prompt, and whether a trailing ``;`` (IPython's "silence the output" marker) ended it."""
+    prompt = cell.strip()
+    silent = prompt.endswith(";")
+    prompt = prompt[:-1].rstrip() if silent else prompt
+    if not prompt:
+        raise OptionError("the cell is empty: write the prompt below the %%interact line")
+    return prompt, silent
+
+
+def resolve_schema(name: str | None, namespace: Mapping[str, Any]) -> Schema | None:
+    """``--schema NAME`` as a pydantic model class or a valid JSON-schema dict from the kernel."""
+    if not name:
+        return None
+    if name not in namespace:
+        raise OptionError(
+            f"--schema {name}: no such variable; define a pydantic model class or a JSON-schema dict named {name}"
+        )
+    obj = namespace[name]
+    schema_method = getattr(obj, "model_json_schema", None)
+    if isinstance(obj, type) and callable(schema_method):
+        return Schema(name, obj, schema_method())
+    if isinstance(obj, dict) and ("type" in obj or "properties" in obj or "$ref" in obj or "anyOf" in obj):
+        _check_json_schema(name, obj)
+        return Schema(name, obj, obj)
+    raise OptionError(
+        f"--schema {name}: expected a pydantic model class or a JSON-schema dict, got {type(obj).__name__}"
+    )
+
+
+def _check_json_schema(name: str, schema: dict[str, Any]) -> None:
+    import jsonschema
+
+    validator = jsonschema.validators.validator_for(schema)
+    try:
+        validator.check_schema(schema)
+    except jsonschema.SchemaError as exc:
+        where = "/".join(str(p) for p in exc.path) or "the top level"
+        raise OptionError(
+            f"--schema {name} is not a valid JSON Schema: {exc.message} at {where} (fix the dict, or use a pydantic model)"
+        ) from None
+
+
+def _params(
+    args: argparse.Namespace, model: str, schema: Schema | None, settings: Settings
+) -> dict[str, Any]:
+    params: dict[str, Any] = {"agent": model} if args.agent else {"model": model}
+    system = args.system if args.system is not None else settings.system
+    if system:
+        params["system_instruction"] = system
+    config = _generation_config(args)
+    if config:
+        params["generation_config"] = config
+    formats = _response_formats(schema, image=args.image)
+    if formats:
+        params["response_format"] = formats if len(formats) > 1 else formats[0]
+    if args.no_store:
+        params["store"] = False
+    if args.background:
+        params["background"] = True
+    return params
+
+
+def _generation_config(args: argparse.Namespace) -> dict[str, Any]:
+    config: dict[str, Any] = {}
+    if args.temperature is not None:
+        config["temperature"] = args.temperature
+    if args.max_tokens is not None:
+        config["max_output_tokens"] = args.max_tokens
+    if args.seed is not None:
+        config["seed"] = args.seed
+    if args.thinking:
+        config["thinking_level"] = args.thinking
+        config["thinking_summaries"] = "auto"
+    return config
+
+
+def _response_formats(schema: Schema | None, *, image: bool) -> list[dict[str, Any]]:
+    formats: list[dict[str, Any]] = []
+    if schema is not None:
+        formats.append({"type": "text", "mime_type": "application/json", "schema": schema.json_schema})
+    if image:
+        formats.extend(
+            [{"type": "image", "mime_type": "image/png"}] + ([] if formats else [{"type": "text"}])
+        )
+    return formats

@@ -1,0 +1,328 @@
+"""Executing one checked cell request: unary, streamed, or in the background.
+
+There is one path for a turn, the coroutine :meth:`Runner.run_async`. A kernel awaits it (so the event
+loop, and the Stop button, stay live); everywhere else :meth:`Runner.run` drives the same coroutine on
+a private event loop in a worker thread, so a blocking call never depends on what loop the caller has.
+:meth:`Runner.complete` is the single place where an answer becomes a result, is committed to its
+chain and bound to ``-o``: foreground and background runs (and the tool loop and row runner to come)
+all end there. Client errors pass through; the magic words them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+import threading
+from collections.abc import AsyncIterator, Callable, Coroutine
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from .chains import Turn
+from .errors import InteractionEnded, MagicError, SchemaMismatch, Stopped
+
+if TYPE_CHECKING:
+    from ._client import Client
+    from ._streaming import InteractionStream
+    from .render.live import Views
+    from .render.result import BackgroundRun, DryRun, InteractionResult
+    from .request import CellRequest
+    from .session import Session
+    from .types.interaction import Interaction
+
+__all__ = ["Runner", "run_blocking", "in_thread"]
+
+T = TypeVar("T")
+_END = object()
+
+
+class Runner:
+    """Runs cell requests against the session's backend and commits their turns."""
+
+    def __init__(self, session: Session, views: Views) -> None:
+        self.session = session
+        self.views = views
+
+    def run(self, request: CellRequest) -> InteractionResult | BackgroundRun | DryRun:
+        """The blocking form (terminal IPython, scripts, magics stacked under others)."""
+        return run_blocking(self.run_async(request, interactive=False))
+
+    async def run_async(
+        self, request: CellRequest, *, interactive: bool = True
+    ) -> InteractionResult | BackgroundRun | DryRun:
+        """The turn: upload what must be, send, follow the answer, complete it."""
+        if request.dry_run:
+            from .render.result import DryRun
+
+            return DryRun(request.body(), request.plan)
+        client = self.session.backend().client
+        parts = await in_thread(lambda: upload_pending(client, list(request.parts)))
+        body = request.body(parts)
+        if request.background:
+            return await self._start_background(request, client, body, parts)
+        interaction = await self._send(request, client, body, interactive=interactive)
+        return self.complete(request, parts, [interaction])
+
+    # -- sending ----------------------------------------------------------------------------------
+
+    async def _send(
+        self, request: CellRequest, client: Client, body: dict[str, Any], *, interactive: bool
+    ) -> Interaction:
+        headers = dict(request.headers) or None
+        view = self.views.live(request, stoppable=interactive and request.stream)
+        with view:
+            if not request.stream:
+                interaction: Interaction = await in_thread(
+                    lambda: client.interactions.create(extra_headers=headers, **body)
+                )
+                view.finish(interaction)
+                return interaction
+            events = await in_thread(
+                lambda: client.interactions.create(stream=True, extra_headers=headers, **body)
+            )
+            with events:
+                view.attach(events)
+                interrupted = await _follow(events, view.event)
+                interaction = events.interaction
+                view.finish(interaction)
+        if view.stopped or interrupted:
+            self._keep_partial(request, interaction)
+            how = "interrupted" if interrupted else "stopped"
+            raise Stopped(f"{how}: the answer so far is in %interact last; the chain is unchanged")
+        return interaction
+
+    def _keep_partial(self, request: CellRequest, interaction: Interaction) -> None:
+        from .render.result import InteractionResult
+
+        self.session.last_result = InteractionResult(interaction, model=request.model, chain=request.chain)
+
+    # -- the background ---------------------------------------------------------------------------
+
+    async def _start_background(
+        self, request: CellRequest, client: Client, body: dict[str, Any], parts: list[Any]
+    ) -> BackgroundRun:
+        from .render.result import BackgroundRun
+
+        headers = dict(request.headers) or None
+        started = await in_thread(lambda: client.interactions.create(extra_headers=headers, **body))
+        run = BackgroundRun(started.id, request.model, request.out, request.chain)
+        view = self.views.background(run, cancel=lambda: client.interactions.cancel(started.id))
+        self.session.background[run.id] = run
+        watcher = threading.Thread(
+            target=self._watch,
+            args=(request, client, parts, run, view),
+            daemon=True,
+            name=f"interact-{run.id}",
+        )
+        watcher.start()
+        return run
+
+    def _watch(
+        self, request: CellRequest, client: Client, parts: list[Any], run: BackgroundRun, view: Any
+    ) -> None:
+        from ._exceptions import GeminiError
+        from .errors import describe_api_error
+
+        try:
+            final = client.interactions.wait(
+                run.id, poll_interval=0.25, on_status=lambda i: view.status(i.status or "?")
+            )
+            run.status = final.status or "?"
+            run.result = self.complete(request, parts, [final], background=True)
+        except MagicError as exc:
+            run.error = str(exc)
+        except GeminiError as exc:  # a background thread must report, not die silently
+            run.status = "failed"
+            run.error = describe_api_error(exc, client.base_url)
+        except Exception as exc:  # e.g. the extension was unloaded and its client closed meanwhile
+            run.status = "failed"
+            run.error = f"{type(exc).__name__}: {exc}"
+        finally:
+            run.done.set()
+            view.finish(run)
+
+    # -- the end of every turn --------------------------------------------------------------------
+
+    def complete(
+        self,
+        request: CellRequest,
+        parts: list[Any],
+        interactions: list[Interaction],
+        *,
+        background: bool = False,
+    ) -> InteractionResult:
+        """Check the answer, then commit the turn to its chain and bind ``-o``: the only place that does."""
+        from .render.result import InteractionResult
+
+        final = interactions[-1]
+        result = InteractionResult(interactions, model=request.model, chain=request.chain,
+                                   turn=request.plan.position + 1, stored=request.store,
+                                   schema_name=request.schema.name if request.schema else None)  # fmt: skip
+        self.session.last_result = result
+        if final.status not in ("completed", "requires_action"):
+            reason = "; ".join(e.message for e in final.errors or []) or "no reason given"
+            raise InteractionEnded(
+                f"the interaction ended {final.status}: {reason} (chain {request.chain!r} unchanged)"
+            )
+        if request.schema is not None:
+            result.data = _structured(final.text, request)
+        self.session.commit(request.plan, _turn(request, parts, interactions), new=request.new,
+                            require_unchanged=background)  # fmt: skip
+        for interaction in interactions:
+            self.session.add_usage(request.model, interaction.usage)
+        self.session.bind(request.out, result)
+        return result
+
+
+def _structured(text: str, request: CellRequest) -> Any:
+    from .output import StructuredOutputError, parse_structured
+
+    assert request.schema is not None
+    try:
+        return parse_structured(text, request.schema.target)
+    except StructuredOutputError as exc:
+        raise SchemaMismatch(
+            f"the answer does not match --schema {request.schema.name}: {exc} (raw text: %interact last)"
+        ) from None
+
+
+def _turn(request: CellRequest, parts: list[Any], interactions: list[Interaction]) -> Turn:
+    steps = [{"type": "user_input", "content": parts}]
+    for interaction in interactions:
+        steps += [s.to_dict() for s in interaction.steps or [] if getattr(s, "type", None) != "user_input"]
+    usage = interactions[-1].usage.to_dict() if interactions[-1].usage else {}
+    ids = [i.id for i in interactions if i.id] if request.store else []
+    return Turn(request.plan.cell_key, ids, request.model, request.short_prompt, steps, usage)
+
+
+def upload_pending(client: Client, parts: list[Any]) -> list[Any]:
+    """Parts with every file too big to send inline uploaded through the Files API."""
+    from .inputs import PendingUpload
+
+    ready: list[Any] = []
+    for part in parts:
+        if isinstance(part, PendingUpload):
+            uploaded = client.files.upload(part.path, mime_type=part.mime_type)
+            ready.append(client.files.wait_active(uploaded.name).as_part())
+        else:
+            ready.append(part)
+    return ready
+
+
+# -- threads and event loops ------------------------------------------------------------------------
+
+
+async def _follow(events: InteractionStream, on_event: Callable[[Any], None]) -> bool:
+    """Feed the stream's events to ``on_event``; True if the user interrupted (the stream is aborted)."""
+    try:
+        async for event in _pump(events):
+            on_event(event)
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        events.abort()
+        return True
+    return False
+
+
+async def _pump(events: InteractionStream) -> AsyncIterator[Any]:
+    """The stream's events, read in a worker thread so the event loop keeps running meanwhile."""
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[Any] = asyncio.Queue()
+
+    def put(item: Any) -> None:
+        with contextlib.suppress(RuntimeError):  # the loop is gone: the reader was abandoned
+            loop.call_soon_threadsafe(queue.put_nowait, item)
+
+    def read() -> None:
+        try:
+            for event in events:
+                put(event)
+        except BaseException as exc:  # handed to the loop thread, which raises it
+            put(exc)
+        finally:
+            put(_END)
+
+    reader = threading.Thread(target=read, daemon=True, name="gemini-magics-stream")
+    reader.start()
+    try:
+        while True:
+            item = await queue.get()
+            if item is _END:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        events.abort()
+        # the reader must be out of the stream's generator before anyone closes it
+        await in_thread(lambda: reader.join(5))
+
+
+async def in_thread(call: Callable[[], T]) -> T:
+    """``call()`` in a daemon thread (a blocking HTTP call); the event loop stays free meanwhile.
+
+    Unlike ``asyncio.to_thread`` the thread is not the loop's executor's, so an interrupted cell never
+    waits for a request it no longer needs.
+    """
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[T] = loop.create_future()
+
+    def settle(setter: Callable[[Any], None], value: Any) -> None:
+        if not future.done():
+            setter(value)
+
+    def work() -> None:
+        try:
+            value = call()
+        except BaseException as exc:
+            outcome: tuple[Callable[[Any], None], Any] = (future.set_exception, exc)
+        else:
+            outcome = (future.set_result, value)
+        with contextlib.suppress(RuntimeError):  # the loop is gone: nobody waits for this any more
+            loop.call_soon_threadsafe(settle, *outcome)
+
+    context = contextvars.copy_context()
+    threading.Thread(target=context.run, args=(work,), daemon=True, name="gemini-magics-call").start()
+    return await future
+
+
+def run_blocking(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine to its end on a private event loop in a worker thread, and return its value.
+
+    The caller's thread only waits, so Ctrl-C (or Kernel > Interrupt) lands there: the coroutine is
+    then cancelled, cleans up (closing its connection) and its :class:`Stopped` error is raised here.
+    """
+    box: dict[str, Any] = {}
+    ready = threading.Event()
+
+    def main() -> None:
+        loop = asyncio.new_event_loop()
+        task = loop.create_task(coroutine)
+        box.update(loop=loop, task=task)
+        ready.set()
+        try:
+            box["value"] = loop.run_until_complete(task)
+        except BaseException as exc:
+            box["error"] = exc
+        finally:
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.close()
+
+    worker = threading.Thread(
+        target=contextvars.copy_context().run, args=(main,), daemon=True, name="gemini-magics-cell"
+    )
+    worker.start()
+    try:
+        worker.join()
+    except KeyboardInterrupt:
+        ready.wait()
+        box["loop"].call_soon_threadsafe(box["task"].cancel)
+        worker.join(10)
+        error = box.get("error")
+        if isinstance(error, MagicError):
+            raise error from None
+        raise Stopped("interrupted: the chain is unchanged") from None
+    if "error" in box:
+        error = box["error"]
+        if isinstance(error, asyncio.CancelledError):
+            raise Stopped("interrupted: the chain is unchanged") from None
+        raise error
+    return box["value"]  # type: ignore[no-any-return]

@@ -1,0 +1,244 @@
+"""``%interact SUBCOMMAND``: each subcommand a small function with its own parser.
+
+A subcommand sees the :class:`~gemini_magics.session.Session` and a read-only view of the magic's
+settings (:class:`Context`), never the magic itself. Mistakes raise
+:class:`~gemini_magics.errors.OptionError`; the magic words every error in one line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ._constants import BASE_URL_ENV_VAR
+from .chains import DEFAULT_CHAIN
+from .errors import MagicError, OptionError
+
+if TYPE_CHECKING:
+    from ._client import Client
+    from .render.result import InteractionResult, TextTable
+    from .session import Session
+    from .types.interaction import Interaction
+
+__all__ = ["Context", "run_subcommand", "KNOWN_MODELS"]
+
+KNOWN_MODELS = (
+    ("gemini-3-flash-preview", "fast general model (default)"),
+    ("gemini-3.1-pro-preview", "strongest reasoning"),
+    ("gemini-2.5-flash", "stable, fast"),
+    ("gemini-2.5-pro", "stable, strong"),
+    ("gemini-3-pro-image-preview", "image generation (--image default)"),
+    ("deep-research-pro-preview-12-2025", "agent: use --agent, with --background"),
+)
+
+
+@dataclass(frozen=True)
+class Context:
+    session: Session
+    settings: Callable[[], list[tuple[str, Any, bool]]]
+    """``(name, value, set by the user)`` of every configurable setting, for ``%interact config``."""
+    help_text: str
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports mistakes as one-line errors instead of exiting the kernel."""
+
+    def error(self, message: str) -> Any:
+        raise OptionError(f"{self.prog}: {message} (see %{self.prog} --help)")
+
+    def exit(self, status: int = 0, message: str | None = None) -> Any:
+        if message:
+            print(message, file=sys.stderr)
+        raise _HelpShown()
+
+
+class _HelpShown(Exception):
+    pass
+
+
+def run_subcommand(line: str, context: Context) -> Any:
+    try:
+        words = shlex.split(line)
+    except ValueError as exc:
+        raise OptionError(f"interact: cannot parse the line: {exc}") from None
+    if not words or words[0] in ("help", "-h", "--help"):
+        print(context.help_text)
+        return None
+    try:
+        args = _parser().parse_args(words)
+    except _HelpShown:
+        return None
+    handler: Callable[[argparse.Namespace, Context], Any] = args.handler
+    return handler(args, context)
+
+
+def _parser() -> _Parser:
+    parser = _Parser(prog="interact", add_help=False)
+    sub = parser.add_subparsers(dest="command", parser_class=_Parser, metavar="SUBCOMMAND")
+    sub.required = True
+
+    def add(name: str, handler: Callable[[argparse.Namespace, Context], Any], text: str) -> _Parser:
+        command: _Parser = sub.add_parser(name, help=text, prog=f"interact {name}")
+        command.set_defaults(handler=handler)
+        return command
+
+    add("config", config, "effective settings and where each comes from")
+    add("chains", chains, "named chains and their turns")
+    add("history", history, "the turns of a chain").add_argument("--chain", default=DEFAULT_CHAIN)
+    group = add("reset", reset, "forget a chain (default: 'default') or all").add_mutually_exclusive_group()
+    group.add_argument("--chain", default=None)
+    group.add_argument("--all", action="store_true")
+    add("get", get, "fetch an interaction").add_argument("id", help="interaction id")
+    add("delete", delete, "delete a stored interaction").add_argument("id", help="interaction id")
+    add("cancel", cancel, "cancel a running background interaction").add_argument("id", help="interaction id")
+    add("wait", wait, "wait for a background interaction (default: the latest)").add_argument(
+        "id", nargs="?", default=None, help="interaction id (default: the latest --background cell)"
+    )
+    add("usage", usage, "token totals of this session by model")
+    add("models", models, "known models and the active backend")
+    add("last", last, "the last result, including a failed one's raw text")
+    return parser
+
+
+def _table(headers: list[str], rows: list[list[Any]], title: str, empty: str = "(none)") -> TextTable:
+    from .render.result import TextTable
+
+    return TextTable(headers, rows, title=title, empty=empty)
+
+
+def config(args: argparse.Namespace, context: Context) -> TextTable:
+    from .backend import key_source
+
+    rows: list[list[Any]] = [
+        [name, repr(value), "%config / ipython_config.py" if configured else "default"]
+        for name, value, configured in context.settings()
+    ]
+    key_from = key_source()
+    rows.append(["api key", f"set, from {key_from}" if key_from else "not set", "environment"])
+    rows.append(["base url", os.environ.get(BASE_URL_ENV_VAR) or "(none)", BASE_URL_ENV_VAR])
+    backend = context.session.started_backend
+    shown = backend.description if backend is not None else "not started yet (chosen at the first %%interact)"
+    rows.append(["backend", shown, "key / GEMINI_BASE_URL / embedded"])
+    return _table(["setting", "value", "from"], rows, "gemini-magics configuration")
+
+
+def chains(args: argparse.Namespace, context: Context) -> TextTable:
+    registry = context.session.chains
+    rows = []
+    for name in registry.names():
+        turns = registry.turns(name)
+        stored = "server" if turns and turns[-1].interaction_id else "kernel"
+        rows.append([name, len(turns), turns[-1].interaction_id or "-" if turns else "-", stored])
+    return _table(["chain", "turns", "last interaction", "history kept on"], rows, "chains",
+                  empty="(no chains yet: run a %%interact cell)")  # fmt: skip
+
+
+def _unknown_chain(action: str, name: str, context: Context) -> OptionError:
+    known = ", ".join(context.session.chains.names()) or "none"
+    return OptionError(f"interact {action}: no chain named {name!r} (known: {known})")
+
+
+def history(args: argparse.Namespace, context: Context) -> TextTable:
+    registry = context.session.chains
+    if registry.get(args.chain) is None:
+        raise _unknown_chain("history", args.chain, context)
+    rows = []
+    for i, turn in enumerate(registry.turns(args.chain), 1):
+        tokens = (
+            f"{turn.usage.get('total_input_tokens', 0)} in / {turn.usage.get('total_output_tokens', 0)} out"
+        )
+        rows.append([i, turn.interaction_id or "(not stored)", turn.model, turn.prompt, tokens])
+    return _table(["turn", "id", "model", "prompt", "tokens"], rows, f"chain {args.chain!r}")
+
+
+def reset(args: argparse.Namespace, context: Context) -> None:
+    registry = context.session.chains
+    if args.all:
+        gone = registry.reset(None)
+        print(f"forgot {len(gone)} chain(s)" + (f": {', '.join(gone)}" if gone else ""))
+        return
+    name = args.chain or DEFAULT_CHAIN
+    if not registry.reset(name):
+        raise _unknown_chain("reset", name, context)
+    print(f"chain {name!r} reset: the next cell starts a new conversation")
+
+
+def _call(action: str, interaction_id: str, context: Context, call: Callable[[Client], Any]) -> Any:
+    from ._exceptions import GeminiError
+    from .errors import describe_api_error
+
+    backend = context.session.backend()
+    try:
+        return call(backend.client)
+    except GeminiError as exc:
+        hint = "check the id: %interact history lists this session's"
+        raise MagicError(
+            f"interact {action} {interaction_id}: {describe_api_error(exc, backend.base_url, hint)}"
+        ) from None
+
+
+def _fetched(interaction: Interaction) -> InteractionResult:
+    """A result for an interaction fetched by id (no cell, so no chain)."""
+    from .render.result import InteractionResult
+
+    return InteractionResult(interaction, model=interaction.model or interaction.agent or "?")
+
+
+def get(args: argparse.Namespace, context: Context) -> InteractionResult:
+    return _fetched(_call("get", args.id, context, lambda c: c.interactions.get(args.id)))
+
+
+def delete(args: argparse.Namespace, context: Context) -> None:
+    _call("delete", args.id, context, lambda c: c.interactions.delete(args.id))
+    print(f"deleted {args.id}")
+
+
+def cancel(args: argparse.Namespace, context: Context) -> None:
+    interaction = _call("cancel", args.id, context, lambda c: c.interactions.cancel(args.id))
+    print(f"{args.id}: {interaction.status}")
+
+
+def wait(args: argparse.Namespace, context: Context) -> InteractionResult:
+    runs = context.session.background
+    interaction_id = args.id
+    if interaction_id is None:
+        if not runs:
+            raise OptionError("interact wait: no --background cell has run yet (or give an interaction id)")
+        interaction_id = next(reversed(runs))
+    run = runs.get(interaction_id)
+    if run is not None:
+        run.done.wait()  # the cell's own watcher binds -o and advances the chain: let it finish first
+    return _fetched(
+        _call(
+            "wait", interaction_id, context, lambda c: c.interactions.wait(interaction_id, poll_interval=0.25)
+        )
+    )
+
+
+def usage(args: argparse.Namespace, context: Context) -> TextTable:
+    rows = [[m, t["interactions"], t["input"], t["output"], t["thought"], t["input"] + t["output"] + t["thought"]]
+            for m, t in sorted(context.session.usage.by_model.items())]  # fmt: skip
+    return _table(["model", "interactions", "input", "output", "thought", "total"], rows,
+                  "token usage this session", empty="(no interactions yet)")  # fmt: skip
+
+
+def models(args: argparse.Namespace, context: Context) -> TextTable:
+    from .backend import key_source
+
+    has_key = "✅" if key_source() else "❌ (no key)"
+    rows = [[m, note, has_key] for m, note in KNOWN_MODELS]
+    backend = context.session.started_backend
+    if backend is not None and backend.kind != "gemini":
+        rows.insert(0, ["(any name)", f"answered by {backend.description}", "✅"])
+    return _table(["model", "notes", "usable"], rows, "models")
+
+
+def last(args: argparse.Namespace, context: Context) -> Any:
+    if context.session.last_result is None:
+        raise OptionError("interact last: no %%interact cell has run yet")
+    return context.session.last_result
