@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from ._constants import API_KEY_ENV_VARS, BASE_URL_ENV_VAR, DEFAULT_BASE_URL, api_key_from_env
+from ._constants import API_KEY_ENV_VARS, BASE_URL_ENV_VAR, DEFAULT_BASE_URL, ENGINE_ENV_VAR, api_key_from_env
 from .errors import BackendUnavailable
 
 if TYPE_CHECKING:
@@ -31,6 +31,11 @@ class Backend:
             return f"{self.base_url} (from {BASE_URL_ENV_VAR})"
         return f"Gemini API at {self.base_url}"
 
+    @property
+    def engine(self) -> Any:
+        """The embedded server's engine (None for other backends)."""
+        return self.server.api.engine if self.server is not None else None
+
     def close(self) -> None:
         self.client.close()
         if self.server is not None:
@@ -39,7 +44,7 @@ class Backend:
 
 def environment_signature() -> tuple[str | None, ...]:
     """Changes whenever the variables that choose the backend change."""
-    return tuple(os.environ.get(n) for n in (*API_KEY_ENV_VARS, BASE_URL_ENV_VAR))
+    return tuple(os.environ.get(n) for n in (*API_KEY_ENV_VARS, BASE_URL_ENV_VAR, ENGINE_ENV_VAR))
 
 
 def key_source() -> str | None:

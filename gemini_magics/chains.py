@@ -1,8 +1,10 @@
 """Per-kernel conversation state: named chains of turns, re-run replacement, stateless histories.
 
-A chain is the list of its turns; a turn remembers the cell that made it. Running a cell that
-already made a turn in the chain continues from the turn *before* it and replaces it (and whatever
-followed it), so iterating on a cell never stacks duplicates. Nothing here does I/O or renders.
+A chain is the list of its turns; a turn remembers the cell that made it. Re-running a notebook cell
+that already made a turn continues from the turn *before* it and replaces it: the chain rewinds, so
+iterating on a prompt never stacks duplicates. The turns a rewind drops are not lost: every turn
+ever committed stays in the chain's archive, numbered, with its parent, and :meth:`restore` puts
+a chain back to end at any of them. Nothing here does I/O or renders.
 """
 
 from __future__ import annotations
@@ -23,6 +25,10 @@ class Turn:
     steps: list[dict[str, Any]]
     """This turn's input and output steps: what a stateless continuation sends back."""
     usage: dict[str, int] = field(default_factory=dict)
+    number: int = 0
+    """Its number in the chain's archive (1, 2, ...), given when committed."""
+    parent: Turn | None = None
+    """The turn it continued from (None for a chain's first turn)."""
 
     @property
     def interaction_id(self) -> str | None:
@@ -50,6 +56,16 @@ class Plan:
 class Chain:
     name: str
     turns: list[Turn] = field(default_factory=list)
+    archive: list[Turn] = field(default_factory=list)
+    """Every turn ever committed to this chain, in commit order, dropped ones included."""
+
+
+@dataclass(frozen=True)
+class Rewind:
+    """What a commit did to the chain beyond appending: the later turns it dropped."""
+
+    position: int
+    dropped: tuple[Turn, ...]
 
 
 class ChainRegistry:
@@ -84,11 +100,37 @@ class ChainRegistry:
             a is not b for a, b in zip(turns, plan.before, strict=False)
         )
 
-    def commit(self, plan: Plan, turn: Turn, *, new: bool = False) -> None:
-        """Record a finished turn. Only called after success: failures never advance a chain."""
+    def commit(self, plan: Plan, turn: Turn, *, new: bool = False) -> Rewind | None:
+        """Record a finished turn (only after success: failures never advance a chain).
+
+        Returns what it dropped when the turn replaced earlier ones (a re-run, or ``--new``), else None.
+        """
         chain = self._chains.setdefault(plan.chain, Chain(plan.chain))
         kept = [] if new else chain.turns[: plan.position]
+        dropped = tuple(chain.turns[len(kept) :])
+        turn.number = len(chain.archive) + 1
+        turn.parent = kept[-1] if kept else None
+        chain.archive.append(turn)
         chain.turns = kept + [turn]
+        return Rewind(len(kept) + 1, dropped) if dropped else None
+
+    def archive(self, name: str) -> list[Turn]:
+        chain = self._chains.get(name)
+        return list(chain.archive) if chain else []
+
+    def restore(self, name: str, number: int) -> tuple[list[Turn], list[Turn]]:
+        """Make the chain end at archived turn ``number`` again; returns (the chain now, turns it left)."""
+        chain = self._chains[name]
+        target = next(t for t in chain.archive if t.number == number)
+        path: list[Turn] = []
+        node: Turn | None = target
+        while node is not None:
+            path.append(node)
+            node = node.parent
+        path.reverse()
+        left = [t for t in chain.turns if all(t is not p for p in path)]
+        chain.turns = path
+        return path, left
 
     def reset(self, name: str | None = None) -> list[str]:
         """Forget one chain, or all of them (``name=None``); returns the names forgotten."""

@@ -83,10 +83,15 @@ def resolve(expr: str, namespace: Mapping[str, Any]) -> Any:
 
 
 def render_parts(
-    text: str, namespace: Mapping[str, Any], options: Options | None = None
+    text: str, namespace: Mapping[str, Any], options: Options | None = None, notes: list[str] | None = None
 ) -> list[dict[str, Any] | PendingUpload]:
-    """The cell text as content parts, references replaced by their objects' parts, in order."""
+    """The cell text as content parts, references replaced by their objects' parts, in order.
+
+    ``notes`` receives one line per object that was not sent whole (a sampled table).
+    """
     options = options or Options()
+    notes = notes if notes is not None else []
+    _refuse_lookalikes(text, namespace)
     missing = sorted({e.split(".")[0].split("[")[0].strip() for e in find_references(text)} - set(namespace))
     if missing:
         names = ", ".join(missing)
@@ -110,7 +115,7 @@ def render_parts(
             pending_text.append(match.group(0)[1:])
             continue
         expr = match.group("expr")
-        for part in object_parts(resolve(expr, namespace), expr, options):
+        for part in object_parts(resolve(expr, namespace), expr, options, notes):
             if isinstance(part, dict) and part.get("type") == "text":
                 pending_text.append(part["text"])
             else:
@@ -121,7 +126,32 @@ def render_parts(
     return parts
 
 
-def object_parts(obj: Any, label: str, options: Options) -> list[dict[str, Any] | PendingUpload]:
+_OPEN = re.compile(r"(?<!\\)\{\{\s*(?P<name>[A-Za-z_]\w*)")
+SYNTAX_HINT = (
+    'references are {{name}}, {{name.attr}}, {{name[0]}} or {{name["key"]}}: compute anything else in a '
+    "cell first (x = df.head()) and write {{x}}, or write \\{{ for a literal"
+)
+
+
+def _refuse_lookalikes(text: str, namespace: Mapping[str, Any]) -> None:
+    """A ``{{`` naming a kernel variable must be a whole reference: never sent silently as text."""
+    valid = {m.start() for m in REFERENCE.finditer(text)}
+    for match in _OPEN.finditer(text):
+        if match.start() in valid or match.group("name") not in namespace:
+            continue
+        end = text.find("}}", match.start())
+        shown = (
+            text[match.start() : end + 2]
+            if 0 <= end < match.start() + 60
+            else text[match.start() : match.start() + 20] + "…"
+        )
+        what = "is not closed" if end < 0 else "is not a reference"
+        raise TemplateError(f"{' '.join(shown.split())} {what}: {SYNTAX_HINT}")
+
+
+def object_parts(
+    obj: Any, label: str, options: Options, notes: list[str] | None = None
+) -> list[dict[str, Any] | PendingUpload]:
     if isinstance(obj, str):
         return [_text(obj)]
     if isinstance(obj, bool | int | float) or obj is None:
@@ -132,7 +162,7 @@ def object_parts(obj: Any, label: str, options: Options) -> list[dict[str, Any] 
         return [_path_part(obj, label)]
     kind = f"{type(obj).__module__}.{type(obj).__qualname__}"
     if kind.startswith("pandas.") and type(obj).__name__ in ("DataFrame", "Series"):
-        return [_text(summarise_table(obj, label, options))]
+        return [_text(summarise_table(obj, label, options, notes))]
     if kind.startswith("PIL.") or _has_mro(obj, "PIL.Image.Image"):
         return [_png_part(_pil_png(obj))]
     if kind.startswith("numpy.") and type(obj).__name__ == "ndarray":
@@ -207,9 +237,24 @@ def _pil_png(image: Any) -> bytes:
     return buffer.getvalue()
 
 
+def is_image_array(array: Any) -> bool:
+    """Shaped and typed like an image: uint8 H×W or H×W×{1,3,4}, or float H×W×{3,4} within [0, 1].
+
+    Anything else (``np.arange(12).reshape(3, 4)``) is data, sent as numbers.
+    """
+    import numpy as np
+
+    shape: tuple[int, ...] = tuple(array.shape)
+    channels_ok = len(shape) == 3 and shape[2] in (1, 3, 4)
+    if array.dtype == np.uint8:
+        return len(shape) == 2 or channels_ok
+    if np.issubdtype(array.dtype, np.floating) and len(shape) == 3 and shape[2] in (3, 4) and array.size:
+        return bool(np.nanmin(array) >= 0.0 and np.nanmax(array) <= 1.0)
+    return False
+
+
 def _array_part(array: Any, label: str, options: Options) -> dict[str, Any]:
-    shape: tuple[int, ...] = tuple(getattr(array, "shape", ()))
-    if len(shape) == 2 or (len(shape) == 3 and shape[2] in (1, 3, 4)):
+    if is_image_array(array):
         try:
             from PIL import Image
         except ImportError:
@@ -220,12 +265,12 @@ def _array_part(array: Any, label: str, options: Options) -> dict[str, Any]:
 
         data = array
         if data.dtype != np.uint8:
-            scale = 255.0 if float(np.nanmax(data)) <= 1.0 else 1.0
-            data = np.clip(np.nan_to_num(data) * scale, 0, 255).astype(np.uint8)
+            data = np.clip(np.nan_to_num(data) * 255.0, 0, 255).astype(np.uint8)
         if data.ndim == 3 and data.shape[2] == 1:
             data = data[:, :, 0]
         return _png_part(_pil_png(Image.fromarray(data)))
-    text = f"array {label} shape={shape} dtype={array.dtype}:\n{array!r}"
+    values = json.dumps(array.tolist(), default=str) if array.size <= options.table_budget else repr(array)
+    text = f"array {label} shape={tuple(array.shape)} dtype={array.dtype}:\n{values}"
     return _text(_cap(text, options.table_budget))
 
 
@@ -235,8 +280,9 @@ def _cap(text: str, budget: int) -> str:
     return text[: budget - 60] + f"\n[... cut to {budget} characters of {len(text)}]"
 
 
-def summarise_table(obj: Any, label: str, options: Options) -> str:
-    """Shape, dtypes and a head/tail sample as CSV, fitted to ``options.table_budget`` characters."""
+def summarise_table(obj: Any, label: str, options: Options, notes: list[str] | None = None) -> str:
+    """Shape, dtypes and the rows as CSV: the whole table when it fits ``options.table_budget``
+    characters, else a head/tail sample of at most ``options.max_rows`` rows (said in ``notes``)."""
     frame = obj.to_frame() if type(obj).__name__ == "Series" else obj
     rows, cols = frame.shape
     shown_cols = list(frame.columns[: options.max_columns])
@@ -247,7 +293,7 @@ def summarise_table(obj: Any, label: str, options: Options) -> str:
     header = "\n".join(lines)
     sample = frame[shown_cols]
     for n in (rows, options.max_rows, 10, 5, 3, 1):
-        if n > rows or n > options.max_rows:
+        if n > rows or (n < rows and n > options.max_rows):
             continue
         if n >= rows:
             body, note = sample.to_csv(), ""
@@ -260,8 +306,19 @@ def summarise_table(obj: Any, label: str, options: Options) -> str:
             note = f"(sample: first {head} and last {tail} of {rows} rows, within {options.max_rows} rows and a {options.table_budget}-character budget)"
         text = f"{header}\n{note}\n{body}".replace("\n\n", "\n")
         if len(text) <= options.table_budget:
+            _note_sample(notes, label, n, rows, len(shown_cols), cols)
             return text.rstrip("\n")
+    _note_sample(notes, label, 1, rows, len(shown_cols), cols)
     return _cap(f"{header}\n{sample.head(1).to_csv()}", options.table_budget)
+
+
+def _note_sample(
+    notes: list[str] | None, label: str, sent: int, rows: int, shown_cols: int, cols: int
+) -> None:
+    if notes is None or (sent >= rows and shown_cols >= cols):
+        return
+    columns = f", {shown_cols} of {cols} columns" if shown_cols < cols else ""
+    notes.append(f"{label}: {min(sent, rows):,} of {rows:,} rows{columns} sent (--dry-run shows them)")
 
 
 def summarise_part(part: dict[str, Any]) -> dict[str, Any]:
@@ -269,5 +326,6 @@ def summarise_part(part: dict[str, Any]) -> dict[str, Any]:
     out = dict(part)
     data = out.get("data")
     if isinstance(data, str) and len(data) > 80:
-        out["data"] = f"<{len(data) * 3 // 4} bytes {out.get('mime_type', '')}>".replace(" >", ">")
+        size = len(data) * 3 // 4 - data[-2:].count("=")  # the decoded size exactly
+        out["data"] = f"<{size} bytes {out.get('mime_type', '')}>".replace(" >", ">")
     return out

@@ -9,6 +9,7 @@ error of theirs is turned into a one-line ``UsageError`` here, in :meth:`Interac
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import re
 from collections.abc import Iterator
@@ -17,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class, output_can_be_silenced
 from IPython.core.magic_arguments import argument, magic_arguments
-from traitlets import Bool, Dict, Int, Unicode
+from traitlets import Bool, Dict, Int, Unicode, observe
 
 from ._constants import DEFAULT_MODEL, THINKING_LEVELS
 from .errors import MagicError, client_error_line
@@ -60,19 +61,45 @@ class InteractMagics(Magics):
             shell.user_ns if shell is not None else None, engine=lambda: self.engine or None
         )
         self._runner: Runner | None = None
+        self._running_cells = 0
         if shell is not None:
             shell.events.register("pre_run_cell", self._remember_cell)
+            shell.events.register("post_run_cell", self._cell_done)
+
+    @observe("engine")
+    def _engine_changed(self, change: Any) -> None:
+        """A running embedded server keeps its engine: stop it, so the next cell starts the new one."""
+        self.session.stop_local_backend()
+        for notice in self.session.pop_notices():
+            print(notice)
 
     chains = property(lambda self: self.session.chains, doc="This kernel's conversation chains.")
     usage_totals = property(lambda self: self.session.usage.by_model, doc="Token totals by model.")
 
     def _remember_cell(self, info: Any) -> None:
         self.session.cell_id = getattr(info, "cell_id", None)
+        self._running_cells += 1
+
+    def _cell_done(self, result: Any) -> None:
+        self._running_cells = max(0, self._running_cells - 1)
+
+    def await_interact_cells(self, lines: list[str]) -> list[str]:
+        """The kernel's input transformer: a whole-cell %%interact is awaited, so Stop stays live.
+
+        Only for a cell about to run: a magic that runs a cell itself (``%%time``, ``%%capture``)
+        transforms it while another cell runs, and can neither compile nor run an ``await``; the cell
+        magic then runs blocking, which works anywhere.
+        """
+        return lines if self._running_cells else _awaited(lines)
 
     def close(self) -> None:
         if self.shell is not None:
-            with contextlib.suppress(ValueError):
-                self.shell.events.unregister("pre_run_cell", self._remember_cell)
+            for event, callback in (
+                ("pre_run_cell", self._remember_cell),
+                ("post_run_cell", self._cell_done),
+            ):
+                with contextlib.suppress(ValueError):
+                    self.shell.events.unregister(event, callback)
         self.session.close()
 
     @magic_arguments()
@@ -111,13 +138,19 @@ class InteractMagics(Magics):
         """Send the cell to a Gemini model (cell magic), or manage state (line magic).
 
         The cell is the prompt. ``{{name}}`` puts a Python object from the kernel at that place:
-        strings and numbers as text, dicts/lists as JSON, DataFrames as a compact table, PIL images,
-        numpy image arrays and matplotlib figures as images, paths and bytes as image, audio, video
-        or document parts. ``{{df.head}}``-style attributes, ``{{rows[0]}}`` and ``{{d["key"]}}``
-        work too; ``\\{{`` is a literal ``{{``. Other braces are left alone, so JSON and code are safe.
+        strings and numbers as text, dicts/lists as JSON, DataFrames as a table (whole when it fits
+        the budget, else a sample, and the result says so), PIL images, image-shaped numpy arrays and
+        matplotlib figures as images (other arrays as numbers), paths and bytes as image, audio, video
+        or document parts. References are names with attributes and indexes (``{{df.columns}}``,
+        ``{{rows[0]}}``, ``{{d["key"]}}``): no calls or other expressions; compute those in a cell
+        first (``x = df.head()``) and write ``{{x}}``. A ``{{`` naming a variable that is not a valid
+        reference is an error, never sent as text. ``\\{{`` is a literal ``{{``; other braces are left
+        alone, so JSON and code are safe.
 
         Cells continue a conversation chain kept in this kernel (``--chain NAME``, default
-        ``default``). Re-running a cell replaces its own turn instead of adding another.
+        ``default``). Re-running a notebook cell replaces its own turn: the chain rewinds to it, the
+        result says how many later turns were dropped, and ``%interact restore N`` brings them back.
+        Without cell ids (terminal IPython) every cell is a new turn.
 
         Examples::
 
@@ -140,7 +173,8 @@ class InteractMagics(Magics):
 
             %interact config            effective settings and where each comes from
             %interact chains            chains and their lengths
-            %interact history [--chain NAME]
+            %interact history [--chain NAME] [--all]   --all: also turns a rewind dropped
+            %interact restore N [--chain NAME]          make the chain end at turn #N again
             %interact reset [--chain NAME | --all]
             %interact get ID | delete ID | cancel ID
             %interact wait [ID]         wait for a --background cell (default: the latest)
@@ -158,7 +192,7 @@ class InteractMagics(Magics):
                 from .subcommands import run_subcommand
 
                 return run_subcommand(line, self._context())
-            return self.runner.run(self._request(line, cell))
+            return _shown(self.runner.run(self._request(line, cell)))
 
     async def interact_async(self, line: str, cell: str) -> Any:
         """The cell magic as a coroutine, used in kernels so the event loop (and Stop) stays live."""
@@ -166,7 +200,7 @@ class InteractMagics(Magics):
         with self._one_line():
             request = self._request(line, cell)
             result = await self.runner.run_async(request)
-        return None if request.silent else result
+        return None if request.silent else _shown(result)
 
     # -- glue -------------------------------------------------------------------------------------
 
@@ -183,8 +217,7 @@ class InteractMagics(Magics):
         from .request import build_request, split_line
 
         args = self.interact.parser.parse_args(split_line(line))
-        planner = self.session.planner(f"{line}\n{cell.strip()}")
-        return build_request(args, cell, self.session.namespace, self._settings(), planner)
+        return build_request(args, cell, self.session.namespace, self._settings(), self.session.planner())
 
     def _settings(self) -> Settings:
         from .request import Settings
@@ -207,6 +240,10 @@ class InteractMagics(Magics):
             yield
         except MagicError as exc:
             raise UsageError(str(exc)) from None
+        except (KeyboardInterrupt, asyncio.CancelledError):
+            raise UsageError(
+                "interrupted before an answer arrived: nothing was kept; the chain is unchanged"
+            ) from None
         except Exception as exc:
             backend = self.session.started_backend
             message = client_error_line(exc, backend.base_url if backend is not None else "the server")
@@ -215,11 +252,16 @@ class InteractMagics(Magics):
             raise UsageError(message) from None
 
 
+def _shown(result: Any) -> Any:
+    """What the cell returns: nothing for a background run whose own display stays up to date."""
+    return None if getattr(result, "displayed", False) else result
+
+
 _CELL_MAGIC_CALL = re.compile(r"^get_ipython\(\)\.run_cell_magic\('interact', (?P<args>.*)\)\n?$", re.DOTALL)
 
 
-def await_interact_cells(lines: list[str]) -> list[str]:
-    """In a kernel, run a whole-cell %%interact as a coroutine: ipykernel then keeps dispatching widget
+def _awaited(lines: list[str]) -> list[str]:
+    """A whole-cell %%interact rewritten as an awaited coroutine: ipykernel then keeps dispatching widget
     messages (the Stop button) while the answer streams, which a blocking call would hold back."""
     match = _CELL_MAGIC_CALL.match("".join(lines))
     if match is None:
@@ -228,19 +270,17 @@ def await_interact_cells(lines: list[str]) -> list[str]:
 
 
 def load(ipython: InteractiveShell) -> None:
+    unload(ipython)  # a second %load_ext replaces the first
     magics = InteractMagics(ipython)
     ipython.register_magics(magics)
     ipython._gemini_magics = magics  # type: ignore[attr-defined]
-    if (
-        getattr(ipython, "kernel", None) is not None
-        and await_interact_cells not in ipython.input_transformers_post
-    ):
-        ipython.input_transformers_post.append(await_interact_cells)
+    if getattr(ipython, "kernel", None) is not None:
+        ipython.input_transformers_post.append(magics.await_interact_cells)
 
 
 def unload(ipython: InteractiveShell) -> None:
     magics = getattr(ipython, "_gemini_magics", None)
     if magics is not None:
         magics.close()
-    if await_interact_cells in ipython.input_transformers_post:
-        ipython.input_transformers_post.remove(await_interact_cells)
+        with contextlib.suppress(ValueError):
+            ipython.input_transformers_post.remove(magics.await_interact_cells)

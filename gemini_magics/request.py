@@ -64,6 +64,8 @@ class CellRequest:
     out: str | None = None
     schema: Schema | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
+    """What the user should know about what is sent (e.g. a table sampled to fit the budget)."""
 
     @property
     def structured(self) -> bool:
@@ -110,16 +112,16 @@ def build_request(
     _check_options(args)
     prompt, silent = _prompt(cell)
     schema = resolve_schema(args.schema, namespace)
-    parts = render_parts(
-        prompt, namespace, Options(table_budget=settings.table_budget, max_rows=settings.table_rows)
-    )
+    notes: list[str] = []
+    options = Options(table_budget=settings.table_budget, max_rows=settings.table_rows)
+    parts = render_parts(prompt, namespace, options, notes)
     model = args.agent or args.model or (settings.image_model if args.image else settings.model)
     chain = args.chain or DEFAULT_CHAIN
     return CellRequest(
         prompt=prompt, model=model, params=_params(args, model, schema, settings), parts=tuple(parts),
         plan=planner(chain, args.new, args.no_store), chain=chain, new=args.new, store=not args.no_store,
         stream=settings.stream and not args.no_stream, background=args.background, dry_run=args.dry_run,
-        silent=silent, out=args.out, schema=schema, headers=dict(settings.headers),
+        silent=silent, out=args.out, schema=schema, headers=dict(settings.headers), notes=tuple(notes),
     )  # fmt: skip
 
 

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from .render.live import Views
     from .render.result import BackgroundRun, DryRun, InteractionResult
     from .request import CellRequest
-    from .session import Session
+    from .session import Commit, Session
     from .types.interaction import Interaction
 
 __all__ = ["Runner", "run_blocking", "in_thread"]
@@ -50,23 +50,32 @@ class Runner:
         self, request: CellRequest, *, interactive: bool = True
     ) -> InteractionResult | BackgroundRun | DryRun:
         """The turn: upload what must be, send, follow the answer, complete it."""
-        if request.dry_run:
-            from .render.result import DryRun
+        try:
+            if request.dry_run:
+                from .render.result import DryRun
 
-            return DryRun(request.body(), request.plan)
-        client = self.session.backend().client
-        parts = await in_thread(lambda: upload_pending(client, list(request.parts)))
-        body = request.body(parts)
-        if request.background:
-            return await self._start_background(request, client, body, parts)
-        interaction = await self._send(request, client, body, interactive=interactive)
-        return self.complete(request, parts, [interaction])
+                dry = DryRun(request.body(), request.plan, request.notes)
+                self.session.bind(request.out, dry)
+                return dry
+            client = self.session.backend().client
+            parts = await in_thread(lambda: upload_pending(client, list(request.parts)))
+            body = request.body(parts)
+            if request.background:
+                return await self._start_background(request, client, body, parts)
+            interaction, printed = await self._send(request, client, body, interactive=interactive)
+            result = self.complete(request, parts, [interaction])
+            result.printed = printed
+            return result
+        finally:
+            for notice in self.session.pop_notices():
+                print(notice)
 
     # -- sending ----------------------------------------------------------------------------------
 
     async def _send(
         self, request: CellRequest, client: Client, body: dict[str, Any], *, interactive: bool
-    ) -> Interaction:
+    ) -> tuple[Interaction, bool]:
+        """The answer, and whether the live view already printed its text (a terminal)."""
         headers = dict(request.headers) or None
         view = self.views.live(request, stoppable=interactive and request.stream)
         with view:
@@ -75,7 +84,7 @@ class Runner:
                     lambda: client.interactions.create(extra_headers=headers, **body)
                 )
                 view.finish(interaction)
-                return interaction
+                return interaction, False
             events = await in_thread(
                 lambda: client.interactions.create(stream=True, extra_headers=headers, **body)
             )
@@ -85,15 +94,23 @@ class Runner:
                 interaction = events.interaction
                 view.finish(interaction)
         if view.stopped or interrupted:
-            self._keep_partial(request, interaction)
             how = "interrupted" if interrupted else "stopped"
-            raise Stopped(f"{how}: the answer so far is in %interact last; the chain is unchanged")
-        return interaction
+            self._keep_partial(request, interaction, how, shown=view.printed)
+            raise Stopped(
+                f"{how}: the answer so far is kept above and in %interact last; the chain is unchanged"
+            )
+        return interaction, view.printed
 
-    def _keep_partial(self, request: CellRequest, interaction: Interaction) -> None:
+    def _keep_partial(self, request: CellRequest, interaction: Interaction, how: str, *, shown: bool) -> None:
+        """A stopped answer stays visible, marked as such, and in ``%interact last``; nothing is committed."""
         from .render.result import InteractionResult
 
-        self.session.last_result = InteractionResult(interaction, model=request.model, chain=request.chain)
+        partial = InteractionResult(interaction, model=request.model, chain=request.chain)
+        partial.outcome = how
+        partial.notes.append(f"{how} by you: partial answer, not added to chain {request.chain}")
+        partial.printed = shown
+        self.session.last_result = partial
+        self.views.show(partial)
 
     # -- the background ---------------------------------------------------------------------------
 
@@ -129,7 +146,7 @@ class Runner:
             run.status = final.status or "?"
             run.result = self.complete(request, parts, [final], background=True)
         except MagicError as exc:
-            run.error = str(exc)
+            run.error = str(exc) + (f"; {request.out!r} was not bound" if request.out else "")
         except GeminiError as exc:  # a background thread must report, not die silently
             run.status = "failed"
             run.error = describe_api_error(exc, client.base_url)
@@ -157,41 +174,83 @@ class Runner:
         result = InteractionResult(interactions, model=request.model, chain=request.chain,
                                    turn=request.plan.position + 1, stored=request.store,
                                    schema_name=request.schema.name if request.schema else None)  # fmt: skip
+        result.notes.extend(request.notes)
         self.session.last_result = result
-        if final.status not in ("completed", "requires_action"):
+        if final.status not in ("completed", "requires_action", "incomplete"):
             reason = "; ".join(e.message for e in final.errors or []) or "no reason given"
             raise InteractionEnded(
                 f"the interaction ended {final.status}: {reason} (chain {request.chain!r} unchanged)"
             )
+        cut = _cut_note(request, final)
         if request.schema is not None:
-            result.data = _structured(final.text, request)
-        self.session.commit(request.plan, _turn(request, parts, interactions), new=request.new,
-                            require_unchanged=background)  # fmt: skip
+            result.data = _structured(final.text, request, cut)
+        if cut:
+            result.notes.append(cut)
+        turn = _turn(request, parts, interactions, result.answered_by)
+        commit = self.session.commit(request.plan, turn, new=request.new,
+                                     require_unchanged=background)  # fmt: skip
+        result.notes.extend(_commit_notes(request, commit))
         for interaction in interactions:
             self.session.add_usage(request.model, interaction.usage)
         self.session.bind(request.out, result)
         return result
 
 
-def _structured(text: str, request: CellRequest) -> Any:
+def _cut_note(request: CellRequest, final: Interaction) -> str | None:
+    """For an answer cut at the output-token limit: what happened and what to do."""
+    if final.status != "incomplete":
+        return None
+    details = getattr(final, "incomplete_details", None) or {}
+    limit = request.params.get("generation_config", {}).get("max_output_tokens") or details.get(
+        "max_output_tokens"
+    )
+    at = f"the {limit}-token limit" if limit else "the output-token limit"
+    return f"stopped at {at}: raise --max-tokens"
+
+
+def _commit_notes(request: CellRequest, commit: Commit) -> list[str]:
+    chain = request.chain
+    if not commit.added:
+        return [
+            f"not added to chain {chain}: it moved on while this ran (re-run the cell to continue from there)"
+        ]
+    if commit.rewind is None:
+        return []
+    # re-running a cell replaces its own turn (that is the point); only the turns after it are news
+    dropped = commit.rewind.dropped if request.new else commit.rewind.dropped[1:]
+    if not dropped:
+        return []
+    turns = f"{len(dropped)} {'earlier' if request.new else 'later'} turn{'s' if len(dropped) > 1 else ''} dropped"
+    how = f"started afresh; {turns}" if request.new else f"rewound to turn {commit.rewind.position}; {turns}"
+    return [
+        f"chain {chain} {how} — `%interact history --all` lists them, "
+        f"`%interact restore {dropped[-1].number}` puts them back"
+    ]
+
+
+def _structured(text: str, request: CellRequest, cut: str | None) -> Any:
     from .output import StructuredOutputError, parse_structured
 
     assert request.schema is not None
     try:
         return parse_structured(text, request.schema.target)
     except StructuredOutputError as exc:
+        if cut:
+            raise SchemaMismatch(
+                f"the answer was cut before its JSON was complete ({cut}; raw text: %interact last)"
+            ) from None
         raise SchemaMismatch(
             f"the answer does not match --schema {request.schema.name}: {exc} (raw text: %interact last)"
         ) from None
 
 
-def _turn(request: CellRequest, parts: list[Any], interactions: list[Interaction]) -> Turn:
+def _turn(request: CellRequest, parts: list[Any], interactions: list[Interaction], answered_by: str) -> Turn:
     steps = [{"type": "user_input", "content": parts}]
     for interaction in interactions:
         steps += [s.to_dict() for s in interaction.steps or [] if getattr(s, "type", None) != "user_input"]
     usage = interactions[-1].usage.to_dict() if interactions[-1].usage else {}
     ids = [i.id for i in interactions if i.id] if request.store else []
-    return Turn(request.plan.cell_key, ids, request.model, request.short_prompt, steps, usage)
+    return Turn(request.plan.cell_key, ids, answered_by, request.short_prompt, steps, usage)
 
 
 def upload_pending(client: Client, parts: list[Any]) -> list[Any]:
@@ -291,7 +350,7 @@ def run_blocking(coroutine: Coroutine[Any, Any, T]) -> T:
     then cancelled, cleans up (closing its connection) and its :class:`Stopped` error is raised here.
     """
     box: dict[str, Any] = {}
-    ready = threading.Event()
+    ready, finished = threading.Event(), threading.Event()
 
     def main() -> None:
         loop = asyncio.new_event_loop()
@@ -305,17 +364,20 @@ def run_blocking(coroutine: Coroutine[Any, Any, T]) -> T:
         finally:
             loop.run_until_complete(loop.shutdown_asyncgens())
             loop.close()
+            finished.set()
 
     worker = threading.Thread(
         target=contextvars.copy_context().run, args=(main,), daemon=True, name="gemini-magics-cell"
     )
     worker.start()
     try:
-        worker.join()
+        # an Event, not Thread.join: a Ctrl-C that interrupts join() can mark a running thread as
+        # stopped (CPython's bpo-45274 handling), and the second join would then not wait
+        finished.wait()
     except KeyboardInterrupt:
         ready.wait()
         box["loop"].call_soon_threadsafe(box["task"].cancel)
-        worker.join(10)
+        finished.wait(10)
         error = box.get("error")
         if isinstance(error, MagicError):
             raise error from None

@@ -8,18 +8,27 @@ the session's lock. Nothing here renders or parses options.
 from __future__ import annotations
 
 import threading
+import uuid
 from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .chains import ChainRegistry, Plan, Turn
+from .chains import ChainRegistry, Plan, Rewind, Turn
 
 if TYPE_CHECKING:
     from .backend import Backend
     from .render.result import BackgroundRun
     from .types.interaction import Usage
 
-__all__ = ["Session", "UsageTotals"]
+__all__ = ["Session", "UsageTotals", "Commit"]
+
+
+@dataclass(frozen=True)
+class Commit:
+    """What committing a turn did: whether it was added, and the turns a rewind dropped."""
+
+    added: bool
+    rewind: Rewind | None
 
 
 @dataclass
@@ -44,7 +53,6 @@ class Session:
         self,
         namespace: MutableMapping[str, Any] | None = None,
         *,
-        announce: Callable[[str], None] = print,
         engine: Callable[[], str | None] = lambda: None,
     ) -> None:
         self.namespace: MutableMapping[str, Any] = namespace if namespace is not None else {}
@@ -54,7 +62,8 @@ class Session:
         self.last_result: Any = None
         self.cell_id: str | None = None
         """The id of the notebook cell running now, when the frontend sends one."""
-        self._announce = announce
+        self.notices: list[str] = []
+        """One-line notices for the user (e.g. which backend was chosen), shown when the cell ends."""
         self._engine = engine
         self._backend: Backend | None = None
         self._backend_env: tuple[str | None, ...] | None = None
@@ -62,26 +71,30 @@ class Session:
 
     # -- chains -----------------------------------------------------------------------------------
 
-    def cell_key(self, text: str) -> str:
-        """What identifies the running cell's turn: the notebook's cell id, else a hash of its text."""
-        if self.cell_id:
-            return self.cell_id
-        import hashlib
+    def cell_key(self) -> str:
+        """What identifies the running cell's turn: the notebook's cell id.
 
-        return hashlib.sha256(text.encode()).hexdigest()[:16]
+        Without one (terminal IPython, scripts) every cell is a new turn: the same text sent twice
+        ("Continue.") is two turns, never a re-run that would rewind the chain.
+        """
+        return self.cell_id or f"anonymous-{uuid.uuid4().hex}"
 
-    def planner(self, text: str) -> Callable[[str, bool, bool], Plan]:
-        """Plans turns for the running cell (``text`` identifies it when the frontend sends no cell id)."""
-        key = self.cell_key(text)
+    def planner(self) -> Callable[[str, bool, bool], Plan]:
+        """Plans the running cell's turn in a chain: ``(chain, new, stateless) -> Plan``."""
+        key = self.cell_key()
         return lambda chain, new, stateless: self.chains.plan(chain, key, new=new, stateless=stateless)
 
-    def commit(self, plan: Plan, turn: Turn, *, new: bool, require_unchanged: bool = False) -> bool:
-        """Record a finished turn; False (nothing changed) when required and the chain moved on meanwhile."""
+    def commit(self, plan: Plan, turn: Turn, *, new: bool, require_unchanged: bool = False) -> Commit:
+        """Record a finished turn; not when required and the chain moved on meanwhile (nothing changes)."""
         with self._lock:
             if require_unchanged and self.chains.moved_on(plan):
-                return False
-            self.chains.commit(plan, turn, new=new)
-            return True
+                return Commit(False, None)
+            return Commit(True, self.chains.commit(plan, turn, new=new))
+
+    def pop_notices(self) -> list[str]:
+        with self._lock:
+            notices, self.notices[:] = list(self.notices), []
+            return notices
 
     def add_usage(self, model: str, usage: Usage | None) -> None:
         with self._lock:
@@ -107,10 +120,30 @@ class Session:
         signature = environment_signature()
         with self._lock:
             if self._backend is None or signature != self._backend_env:
+                previous = self._backend
                 self.close_backend()
-                self._backend = resolve_backend(self._announce, engine=self._engine())
+                self._backend = resolve_backend(self.notices.append, engine=self._engine())
                 self._backend_env = signature
+                if previous is not None and previous.kind == "local":
+                    self._forget_local_chains(previous)
             return self._backend
+
+    def _forget_local_chains(self, previous: Backend) -> None:
+        """A stopped embedded server took its stored interactions with it: chains on it cannot go on."""
+        gone = self.chains.reset(None)
+        if gone:
+            self.notices.append(
+                f"gemini-magics: the embedded server ({previous.description}) was stopped and its "
+                f"interactions went with it, so chain(s) {', '.join(gone)} start afresh"
+            )
+
+    def stop_local_backend(self) -> None:
+        """Stop the embedded server (the next cell starts it anew, e.g. on another engine)."""
+        with self._lock:
+            previous = self._backend
+            if previous is not None and previous.kind == "local":
+                self.close_backend()
+                self._forget_local_chains(previous)
 
     def close_backend(self) -> None:
         with self._lock:

@@ -21,6 +21,7 @@ from .errors import MagicError, OptionError
 
 if TYPE_CHECKING:
     from ._client import Client
+    from .chains import Turn
     from .render.result import InteractionResult, TextTable
     from .session import Session
     from .types.interaction import Interaction
@@ -89,7 +90,14 @@ def _parser() -> _Parser:
 
     add("config", config, "effective settings and where each comes from")
     add("chains", chains, "named chains and their turns")
-    add("history", history, "the turns of a chain").add_argument("--chain", default=DEFAULT_CHAIN)
+    shown = add("history", history, "the turns of a chain")
+    shown.add_argument("--chain", default=DEFAULT_CHAIN)
+    shown.add_argument(
+        "--all", action="store_true", help="also the turns a rewind dropped, with their numbers"
+    )
+    back = add("restore", restore, "make a chain end at an earlier turn again (numbers: history --all)")
+    back.add_argument("turn", type=int, help="the turn's number in %%interact history --all")
+    back.add_argument("--chain", default=DEFAULT_CHAIN)
     group = add("reset", reset, "forget a chain (default: 'default') or all").add_mutually_exclusive_group()
     group.add_argument("--chain", default=None)
     group.add_argument("--all", action="store_true")
@@ -114,16 +122,24 @@ def _table(headers: list[str], rows: list[list[Any]], title: str, empty: str = "
 def config(args: argparse.Namespace, context: Context) -> TextTable:
     from .backend import key_source
 
-    rows: list[list[Any]] = [
-        [name, repr(value), "%config / ipython_config.py" if configured else "default"]
-        for name, value, configured in context.settings()
-    ]
+    backend = context.session.started_backend
+    engine = backend.engine if backend is not None else None
+    rows: list[list[Any]] = []
+    for name, value, configured in context.settings():
+        shown = repr(value)
+        if name == "engine" and backend is not None and backend.kind != "local":
+            shown += f" (unused: the backend is {backend.description})"
+        rows.append([name, shown, "%config / ipython_config.py" if configured else "default"])
+    if engine is not None:
+        rows.append(["max output tokens", f"{engine.default_max_tokens} unless --max-tokens says otherwise",
+                     f"the embedded {engine.name} engine"])  # fmt: skip
     key_from = key_source()
     rows.append(["api key", f"set, from {key_from}" if key_from else "not set", "environment"])
     rows.append(["base url", os.environ.get(BASE_URL_ENV_VAR) or "(none)", BASE_URL_ENV_VAR])
-    backend = context.session.started_backend
-    shown = backend.description if backend is not None else "not started yet (chosen at the first %%interact)"
-    rows.append(["backend", shown, "key / GEMINI_BASE_URL / embedded"])
+    running = (
+        backend.description if backend is not None else "not started yet (chosen at the first %%interact)"
+    )
+    rows.append(["backend", running, "key / GEMINI_BASE_URL / embedded"])
     return _table(["setting", "value", "from"], rows, "gemini-magics configuration")
 
 
@@ -147,13 +163,47 @@ def history(args: argparse.Namespace, context: Context) -> TextTable:
     registry = context.session.chains
     if registry.get(args.chain) is None:
         raise _unknown_chain("history", args.chain, context)
-    rows = []
-    for i, turn in enumerate(registry.turns(args.chain), 1):
-        tokens = (
+    turns = registry.turns(args.chain)
+
+    def tokens(turn: Turn) -> str:
+        return (
             f"{turn.usage.get('total_input_tokens', 0)} in / {turn.usage.get('total_output_tokens', 0)} out"
         )
-        rows.append([i, turn.interaction_id or "(not stored)", turn.model, turn.prompt, tokens])
-    return _table(["turn", "id", "model", "prompt", "tokens"], rows, f"chain {args.chain!r}")
+
+    if not args.all:
+        rows = [[i, turn.interaction_id or "(not stored)", turn.model, turn.prompt, tokens(turn)]
+                for i, turn in enumerate(turns, 1)]  # fmt: skip
+        return _table(["turn", "id", "model", "prompt", "tokens"], rows, f"chain {args.chain!r}")
+    rows = []
+    for turn in registry.archive(args.chain):
+        position = next((i for i, t in enumerate(turns, 1) if t is turn), None)
+        where = f"turn {position}" if position else "dropped"
+        rows.append(
+            [
+                f"#{turn.number}",
+                where,
+                turn.interaction_id or "(not stored)",
+                turn.model,
+                turn.prompt,
+                tokens(turn),
+            ]
+        )
+    return _table(["number", "in chain", "id", "model", "prompt", "tokens"], rows,
+                  f"chain {args.chain!r}, every turn (`%interact restore NUMBER` makes the chain end there)")  # fmt: skip
+
+
+def restore(args: argparse.Namespace, context: Context) -> None:
+    registry = context.session.chains
+    if registry.get(args.chain) is None:
+        raise _unknown_chain("restore", args.chain, context)
+    numbers = [t.number for t in registry.archive(args.chain)]
+    if args.turn not in numbers:
+        raise OptionError(
+            f"interact restore: chain {args.chain!r} has no turn #{args.turn} (it has #{numbers[0]}–#{numbers[-1]}: see %interact history --all)"
+        )
+    path, left = registry.restore(args.chain, args.turn)
+    gone = f"; {len(left)} turn(s) left it (still listed by history --all)" if left else ""
+    print(f"chain {args.chain!r} now ends at turn #{args.turn} ({len(path)} turns){gone}")
 
 
 def reset(args: argparse.Namespace, context: Context) -> None:
@@ -213,6 +263,10 @@ def wait(args: argparse.Namespace, context: Context) -> InteractionResult:
     run = runs.get(interaction_id)
     if run is not None:
         run.done.wait()  # the cell's own watcher binds -o and advances the chain: let it finish first
+        if run.error:
+            raise MagicError(f"interact wait: {run.id} ({run.status}): {run.error}")
+        if run.result is not None:
+            return run.result
     return _fetched(
         _call(
             "wait", interaction_id, context, lambda c: c.interactions.wait(interaction_id, poll_interval=0.25)

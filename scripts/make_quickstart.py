@@ -23,8 +23,9 @@ cells = [
     new_code_cell("%%interact\nHi, my name is Phil.", metadata=CHECK),
     new_code_cell("%%interact\nWhat is my name?", metadata=CHECK),
     new_markdown_cell(
-        "Re-running a cell *replaces* its own turn instead of stacking another one. "
-        "`--chain NAME` keeps separate conversations; `--new` starts one afresh."
+        "Re-running a cell *replaces* its own turn instead of stacking another one: the chain rewinds to it, and "
+        "the result line says how many later turns were dropped (`%interact history --all` lists them, "
+        "`%interact restore N` brings them back). `--chain NAME` keeps separate conversations; `--new` starts one afresh."
     ),
     new_code_cell(
         "%%interact --chain scratch --new\nAnswer with a short list of three colours.", metadata=CHECK

@@ -92,9 +92,9 @@ class Shell:
         self.magics = self.ip._gemini_magics
         self.base_url = base_url
 
-    def run(self, cell: str) -> Any:
-        """Run a cell that must succeed; return its value."""
-        result = self.ip.run_cell(cell)
+    def run(self, cell: str, cell_id: str | None = None) -> Any:
+        """Run a cell that must succeed; return its value. ``cell_id`` as a notebook frontend sends it."""
+        result = self.ip.run_cell(cell, cell_id=cell_id)
         if not result.success:
             raise AssertionError(f"cell failed: {result.error_in_exec or result.error_before_exec!r}")
         return result.result

@@ -6,8 +6,8 @@ import copy
 from pathlib import Path
 
 import pytest
-from conftest import Shell, requests_to
 
+from conftest import Shell, requests_to
 from gemini_magics.local import start_server
 
 BAD_CELLS = [

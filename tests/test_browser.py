@@ -157,7 +157,7 @@ def test_quickstart_in_jupyterlab(lab: tuple[str, str]) -> None:
             # the background cell's status line followed its interaction to the end
             expect(page.locator(".gm-background-status").first).to_contain_text("completed")
             expect(page.locator(".gm-background .gm-cancel")).to_be_hidden()
-            expect(page.locator(".jp-RenderedMarkdown", has_text="Background interaction")).to_have_count(1)
+            expect(page.locator(".gm-background-status").first).to_contain_text("report")
             # the finished cells left no live view behind: only the streaming one is live
             expect(page.locator(".gm-live")).to_have_count(1)
 
@@ -169,7 +169,31 @@ def test_quickstart_in_jupyterlab(lab: tuple[str, str]) -> None:
             ).to_have_count(1, timeout=15_000)
             assert time.monotonic() - started < 15  # the stream alone would take 400 × 60 ms = 24 s
             expect(page.locator(".gm-live")).to_have_count(0)
+            # the partial answer stays visible above the error line, marked as stopped
+            stopped_cell = page.locator(".jp-CodeCell", has=page.locator(".jp-OutputArea-output", has_text="stopped:"))
+            expect(stopped_cell.locator(".jp-RenderedMarkdown", has_text="Scripted reply")).to_have_count(1)
+            expect(stopped_cell.locator(".jp-RenderedMarkdown sub", has_text="stopped by you: partial answer")).to_have_count(1)
             page.locator(".jp-OutputArea-output", has_text="stopped:").scroll_into_view_if_needed()
             page.screenshot(path=str(SHOTS / "stopped.png"))
+
+            # saved and reopened: the stopped cell keeps its partial answer, the background cell its final state
+            page.keyboard.press("Control+s")
+            page.wait_for_function("() => !document.querySelector('.jp-mod-dirty')", timeout=30_000)
+            saved = httpx.get(f"{base}/api/contents/quickstart.ipynb?token={token}", timeout=10).json()["content"]
+            texts = [json.dumps(c.get("outputs", [])) for c in saved["cells"] if c["cell_type"] == "code"]
+            assert any("stopped by you: partial answer" in t and "Scripted reply" in t for t in texts)
+            assert any("**completed**; bound to `report`" in t for t in texts)
+            assert not any('"data": {}' in t for t in texts)  # no emptied live view left behind
+            page.reload()
+            page.wait_for_function("() => /\\| Idle/.test(document.querySelector('#jp-main-statusbar')?.innerText || '')",
+                                   timeout=90_000)  # fmt: skip
+            reopened = page.locator(".jp-CodeCell", has=page.locator(".jp-OutputArea-output", has_text="stopped:"))
+            expect(reopened.locator(".jp-RenderedMarkdown", has_text="Scripted reply")).to_have_count(1)
+            reopened.scroll_into_view_if_needed()
+            reopened.screenshot(path=str(SHOTS / "stopped-reopened.png"))
+            background = page.locator(".jp-CodeCell", has=page.locator(".jp-InputArea", has_text="--background"))
+            expect(background.first).to_contain_text("completed")
+            background.first.scroll_into_view_if_needed()
+            background.first.screenshot(path=str(SHOTS / "background-reopened.png"))
         finally:
             browser.close()

@@ -53,12 +53,13 @@ def test_chain_continuity_is_kept_on_the_server(shell: Shell, server) -> None:  
 
 
 def test_rerunning_a_cell_replaces_its_turn(shell: Shell, server) -> None:  # type: ignore[no-untyped-def]
-    first = shell.run("%%interact\nHi, my name is Ann.")
-    shell.run("%%interact\nTell me a fact.")
-    rerun = shell.run("%%interact\nTell me a fact.")
+    # notebook cells, as a frontend runs them: each with its cell id
+    first = shell.run("%%interact\nHi, my name is Ann.", cell_id="c1")
+    shell.run("%%interact\nTell me a fact.", cell_id="c2")
+    rerun = shell.run("%%interact\nTell me a fact.", cell_id="c2")
     assert last_create(server)["previous_interaction_id"] == first.id
     assert [t.interaction_id for t in shell.magics.chains.turns("default")] == [first.id, rerun.id]
-    again = shell.run("%%interact\nHi, my name is Ann.")  # re-running the first cell rewinds to the start
+    again = shell.run("%%interact\nHi, my name is Ann.", cell_id="c1")  # re-running the first cell rewinds to the start
     assert "previous_interaction_id" not in last_create(server)
     assert [t.interaction_id for t in shell.magics.chains.turns("default")] == [again.id]
 

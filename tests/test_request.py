@@ -16,6 +16,7 @@ from gemini_magics.errors import OptionError, TemplateError
 from gemini_magics.magics import InteractMagics
 from gemini_magics.request import CellRequest, Settings, build_request, split_line
 
+
 def parse_argstring(magic: Any, line: str) -> Any:
     """The magic's own parser, on the line split as the magic splits it."""
     return magic.parser.parse_args(split_line(line))

@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 
 import pytest
-from conftest import Shell
 
+from conftest import Shell
 from gemini_magics.local import start_server
 
 SECRET = "AIzaSyTEST-do-not-print-0123456789"

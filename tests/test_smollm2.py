@@ -37,7 +37,7 @@ def test_streams_token_by_token(smol_client: Client) -> None:
                                          generation_config={"max_output_tokens": 24, "seed": 1, "temperature": 0}) as stream:  # fmt: skip
         deltas = [e for e in stream if e.event_type == "step.delta"]
         final = stream.interaction
-    assert final.status == "completed" and len(deltas) >= 3 and final.text.strip()
+    assert final.status in ("completed", "incomplete") and len(deltas) >= 3 and final.text.strip()
     assert final.usage and final.usage.total_output_tokens == len(deltas) and final.usage.total_input_tokens
 
 
@@ -46,7 +46,7 @@ def test_two_turn_chain_sends_the_history(smol_client: Client, smol: LocalServer
                                             generation_config={"max_output_tokens": 16, "temperature": 0})  # fmt: skip
     second = smol_client.interactions.create(model="smollm2", input="What is my favourite fruit?", previous_interaction_id=first.id,
                                              generation_config={"max_output_tokens": 16, "temperature": 0})  # fmt: skip
-    assert second.status == "completed" and second.text.strip()
+    assert second.status in ("completed", "incomplete") and second.text.strip()
     assert second.usage.total_input_tokens > first.usage.total_input_tokens  # type: ignore[union-attr,operator]
 
 
@@ -66,3 +66,5 @@ def test_stop_sequences_and_max_tokens_are_honoured(smol_client: Client) -> None
     answer = smol_client.interactions.create(model="smollm2", input="Count from one to twenty in words.",
                                              generation_config={"max_output_tokens": 5, "temperature": 0})  # fmt: skip
     assert answer.usage and answer.usage.total_output_tokens <= 5
+    # an answer cut by the limit says so, with the limit that cut it
+    assert answer.status == "incomplete" and answer.incomplete_details == {"reason": "max_output_tokens", "max_output_tokens": 5}

@@ -170,13 +170,13 @@ class LocalAPI:
                     "failed_precondition",
                     f"previous interaction {previous.id} is still {previous.status}",
                 )
-            if previous.status not in ("completed", "requires_action"):
+            if previous.status not in ("completed", "requires_action", "incomplete"):
                 raise RequestError(400, "failed_precondition",
                                    f"previous interaction {previous.id} ended {previous.status}; continue from a completed one")  # fmt: skip
             history = previous.chain()
         record = Record(
             id=new_id(), request=body, input_steps=normalize_input(params.input), history=history,
-            stored=params.store, background=params.background,
+            stored=params.store, background=params.background, served_by=self.engine.served_by,
         )  # fmt: skip
         self.store.add(record)
         record.emit({"event_type": "interaction.created", "interaction": record.summary()})

@@ -52,6 +52,8 @@ class Record:
     created: str = field(default_factory=now_iso)
     updated: str = field(default_factory=now_iso)
     readers: int = 0
+    served_by: str = ""
+    incomplete_details: dict[str, Any] | None = None
     cancel_requested: threading.Event = field(default_factory=threading.Event)
     done: threading.Event = field(default_factory=threading.Event)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -72,6 +74,10 @@ class Record:
         for key in ("model", "agent"):
             if req.get(key):
                 out[key] = req[key]
+        if self.served_by:
+            out["served_by"] = self.served_by
+        if self.incomplete_details:
+            out["incomplete_details"] = dict(self.incomplete_details)
         if self.usage:
             out["usage"] = dict(self.usage)
         return out

@@ -20,6 +20,8 @@ if TYPE_CHECKING:
 
 class LiveView(Protocol):
     stopped: bool
+    printed: bool
+    """True when the view printed the answer's text itself (a terminal), so it is not shown twice."""
 
     def __enter__(self) -> LiveView: ...
     def __exit__(self, *exc: object) -> None: ...
@@ -32,6 +34,7 @@ class NullView:
     """No live view (``%config InteractMagics.live = False``, or nowhere to show one)."""
 
     stopped = False
+    printed = False
 
     def __enter__(self) -> NullView:
         return self
@@ -53,7 +56,7 @@ class TerminalView(NullView):
     """Terminal IPython: print text deltas as they arrive; the final result is shown after."""
 
     def __init__(self) -> None:
-        self._printed = False
+        self.printed = False
 
     def event(self, event: InteractionEvent) -> None:
         from ..types.content import TextContent
@@ -62,10 +65,10 @@ class TerminalView(NullView):
         if isinstance(delta, TextContent) and delta.text:
             sys.stdout.write(delta.text)
             sys.stdout.flush()
-            self._printed = True
+            self.printed = True
 
     def finish(self, interaction: Interaction) -> None:
-        if self._printed:
+        if self.printed:
             sys.stdout.write("\n\n")
             sys.stdout.flush()
 
@@ -83,13 +86,15 @@ def make_live_view(
     interactive: bool = False,
     structured: bool = False,
     chain: str | None = None,
+    silent: bool = False,
 ) -> LiveView:
     if not enabled:
         return NullView()
     if in_kernel(shell):
         from .widgets import WidgetView
 
-        return WidgetView(model=model, structured=structured, chain=chain, stoppable=interactive and stream)
+        return WidgetView(model=model, structured=structured, chain=chain, stoppable=interactive and stream,
+                          followed=not silent)  # fmt: skip
     if shell is not None and type(shell).__name__ == "TerminalInteractiveShell" and stream:
         return TerminalView()
     return NullView()
@@ -130,7 +135,14 @@ class Views:
 
     def live(self, request: CellRequest, *, stoppable: bool) -> LiveView:
         return make_live_view(self.shell, enabled=self.enabled(), model=request.model, stream=request.stream,
-                              interactive=stoppable, structured=request.structured, chain=request.chain)  # fmt: skip
+                              interactive=stoppable, structured=request.structured, chain=request.chain,
+                              silent=request.silent)  # fmt: skip
+
+    def show(self, result: Any) -> None:
+        """Show a result now (a stopped answer, which the cell does not return since it fails)."""
+        if self.shell is not None:  # this shell's own display machinery, whichever shell is current
+            data, metadata = self.shell.display_formatter.format(result)
+            self.shell.display_pub.publish(data=data, metadata=metadata)
 
     def background(self, run: Any, cancel: Callable[[], Any]) -> BackgroundView:
         return make_background_view(self.shell, enabled=self.enabled(), run=run, cancel=cancel)

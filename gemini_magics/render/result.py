@@ -59,6 +59,12 @@ class InteractionResult:
         self.data = data
         self.schema_name = schema_name
         self.stored = stored
+        self.notes: list[str] = []
+        """One-line notes for the user: a cut answer, a rewound chain, a sampled table."""
+        self.printed = False
+        """True when a terminal already printed the text as it streamed (then it is not repeated)."""
+        self.outcome: str | None = None
+        """How the cell ended when not by the server's say (``stopped``, ``interrupted``)."""
 
     id = property(lambda self: self.interaction.id)
     status = property(lambda self: self.interaction.status)
@@ -97,8 +103,17 @@ class InteractionResult:
 
     # -- display ------------------------------------------------------------------------------------
 
+    @property
+    def answered_by(self) -> str:
+        """The model or engine that really answered (the response says), and what was asked for if other."""
+        served = getattr(self.interaction, "served_by", None) or self.interaction.model or self.model
+        return served if served == self.model else f"{served} (asked for {self.model})"
+
     def footer(self) -> str:
-        bits = [self.model]
+        bits = [self.answered_by]
+        ending = self.outcome or self.status
+        if ending not in (None, "completed"):
+            bits.append(str(ending))
         usage = usage_line(self.usage)
         if usage:
             bits.append(usage)
@@ -107,7 +122,7 @@ class InteractionResult:
             bits.append(f"chain {self.chain}" + (f" (turn {self.turn}{where})" if self.turn else ""))
         elif not self.stored:
             bits.append("not stored")
-        return " · ".join(bits)
+        return " · ".join(bits + self.notes)
 
     def _data_json(self) -> Any:
         data = self.data
@@ -146,7 +161,9 @@ class InteractionResult:
         plain = json.dumps(data_json, indent=2, ensure_ascii=False) if data_json is not None else self.text
         if self.interaction.images:
             plain += f"\n[{len(self.interaction.images)} image(s)]"
-        bundle: dict[str, Any] = {"text/plain": f"{plain}\n-- {footer}"}
+        if self.printed:  # a terminal printed the text as it streamed: only say how it ended
+            plain = ""
+        bundle: dict[str, Any] = {"text/plain": f"{plain}\n-- {footer}".lstrip("\n")}
         # a frontend shows one type of a bundle, the richest: JSON (a collapsible tree in JupyterLab)
         # only when the data is the whole result, else Markdown that holds every part
         json_alone = data_json is not None and not thoughts and not self.interaction.images
@@ -160,8 +177,10 @@ class InteractionResult:
             if pngs:
                 bundle["image/png"] = pngs[0].data
         metadata = {"gemini_magics": {
-            "model": self.model, "interaction_id": self.id, "chain": self.chain, "turn": self.turn,
+            "model": getattr(self.interaction, "served_by", None) or self.interaction.model or self.model,
+            "requested_model": self.model, "interaction_id": self.id, "chain": self.chain, "turn": self.turn,
             "status": self.status, "usage": self.usage.to_dict() if self.usage else None,
+            "notes": self.notes,
         }}  # fmt: skip
         return bundle, metadata
 
@@ -169,9 +188,10 @@ class InteractionResult:
 class DryRun:
     """What ``--dry-run`` shows: the request body with base64 data summarised, and the chain plan."""
 
-    def __init__(self, body: dict[str, Any], plan: Plan) -> None:
+    def __init__(self, body: dict[str, Any], plan: Plan, notes: Sequence[str] = ()) -> None:
         self.request = body
         self.plan = plan
+        self.notes = list(notes)
 
     def summary(self) -> dict[str, Any]:
         from ..inputs import summarise_part
@@ -187,8 +207,11 @@ class DryRun:
         return summary
 
     def __repr__(self) -> str:
-        return "POST /interactions (dry run, nothing sent)\n" + json.dumps(
-            self.summary(), indent=2, ensure_ascii=False
+        notes = "".join(f"\n-- {note}" for note in self.notes)
+        return (
+            "POST /interactions (dry run, nothing sent)\n"
+            + json.dumps(self.summary(), indent=2, ensure_ascii=False)
+            + notes
         )
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
@@ -209,14 +232,25 @@ class BackgroundRun:
         self.error: str | None = None
         self.done = threading.Event()
         """Set when the run's watcher has finished (bound ``-o``, committed the turn, or failed)."""
+        self.displayed = False
+        """True when a view shows this run itself (and keeps that display up to date)."""
+
+    def _where(self, code: str = "") -> str:
+        if self.error:
+            return f": {self.error}"
+        if not self.out:
+            return ""
+        name = f"{code}{self.out}{code}" if code else repr(self.out)
+        return f"; bound to {name}" if self.done.is_set() else f"; the result will be bound to {name}"
 
     def __repr__(self) -> str:
-        where = f"; the result will be bound to {self.out!r}" if self.out else ""
-        return f"background interaction {self.id} ({self.model}): {self.status}{where}"
+        return f"background interaction {self.id} ({self.model}): {self.status}{self._where()}"
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
-        where = f"; the result will be bound to `{self.out}`" if self.out else ""
-        markdown = f"Background interaction `{self.id}` ({self.model}): **{self.status}**{where} — `%interact wait` waits for it."
+        after = "" if self.done.is_set() else " — `%interact wait` waits for it."
+        markdown = (
+            f"Background interaction `{self.id}` ({self.model}): **{self.status}**{self._where('`')}{after}"
+        )
         return {"text/plain": repr(self), "text/markdown": markdown}
 
 

@@ -2,12 +2,12 @@
 
 Why it degrades well without a widget manager (nbclient, nbval, GitHub): the view is displayed as a
 bundle holding only the widget-view MIME type, no ``text/plain``, and when the answer is complete
-that display is updated to nothing and the widgets are closed. Frontends without widgets therefore
-show nothing of it, and the cell's result (a plain Markdown/PNG/JSON bundle) is the only output that
-stays: no duplicate answer, nothing run-dependent to compare.
+the cell's outputs are cleared as the result arrives (``clear_output(wait=True)``) and the widgets
+are closed. The saved notebook therefore holds only the cell's result (a plain Markdown/PNG/JSON
+bundle): no empty leftover, no duplicate answer, nothing run-dependent to compare.
 
 Stop needs the kernel to handle a button click while the cell runs: in a kernel the magic runs the
-cell as a coroutine (see ``magics.await_interact_cells``), and ipykernel dispatches widget messages
+cell as a coroutine (see ``InteractMagics.await_interact_cells``), and ipykernel dispatches widget messages
 while a cell awaits. Where the cell blocks instead, no Stop button is shown (interrupt still works).
 """
 
@@ -22,10 +22,11 @@ from pathlib import Path
 from typing import Any
 
 import ipywidgets as widgets
-from IPython.display import display
+from IPython.display import clear_output, display
 
 from .view import Block, ViewModel
 
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 MIN_INTERVAL = 0.05
 """Seconds between two renders: at most 20 updates per second, however fast deltas come."""
 _save_counter = itertools.count(1)
@@ -178,9 +179,17 @@ class WidgetView:
     """The live view of one streamed (or awaited) answer."""
 
     def __init__(
-        self, *, model: str, structured: bool = False, chain: str | None = None, stoppable: bool = True
+        self,
+        *,
+        model: str,
+        structured: bool = False,
+        chain: str | None = None,
+        stoppable: bool = True,
+        followed: bool = True,
     ) -> None:
         self.model = model
+        self.printed = False
+        self._followed = followed
         self.view = ViewModel(model=model, structured=structured, chain=chain)
         self.stopped = False
         self.render_count = 0
@@ -211,13 +220,7 @@ class WidgetView:
     # -- lifecycle ----------------------------------------------------------------------------------
 
     def __enter__(self) -> WidgetView:
-        bundle = {
-            "application/vnd.jupyter.widget-view+json": {
-                "version_major": 2,
-                "version_minor": 0,
-                "model_id": self.root.model_id,
-            }
-        }
+        bundle = {WIDGET_VIEW: {"version_major": 2, "version_minor": 0, "model_id": self.root.model_id}}
         self._handle = display(bundle, raw=True, display_id=True)
         self._ticker = threading.Thread(target=self._tick, daemon=True, name="gemini-magics-timer")
         self._ticker.start()
@@ -228,7 +231,9 @@ class WidgetView:
         if self._ticker is not None:
             self._ticker.join(1)
         if self._handle is not None:
-            self._handle.update({}, raw=True)
+            # the output that follows (the result, a kept partial answer, an error) replaces the view;
+            # a silenced cell has none, so its view goes at once
+            clear_output(wait=self._followed)
         self._close()
 
     def _close(self) -> None:
@@ -313,9 +318,16 @@ class BackgroundWidget:
         self.root = widgets.HBox([self._label, self._button])
         self.root.add_class("gm-background")
         self._done = threading.Event()
-        display({"application/vnd.jupyter.widget-view+json": {"version_major": 2, "version_minor": 0, "model_id": self.root.model_id}},
-                raw=True)  # fmt: skip
+        # one display holds the live widget and the run's own text, which is kept up to date: a saved
+        # notebook (or any frontend without widgets) shows the run's final state, not "in_progress"
+        self._handle = display(self._bundle(), raw=True, display_id=True)
+        run.displayed = True
         threading.Thread(target=self._tick, daemon=True).start()
+
+    def _bundle(self) -> dict[str, Any]:
+        bundle: dict[str, Any] = dict(self.run._repr_mimebundle_())
+        bundle[WIDGET_VIEW] = {"version_major": 2, "version_minor": 0, "model_id": self.root.model_id}
+        return bundle
 
     def _text(self) -> str:
         elapsed = time.monotonic() - self.run.started
@@ -336,9 +348,11 @@ class BackgroundWidget:
     def status(self, status: str) -> None:
         self.run.status = status
         self._label.value = self._text()
+        self._handle.update(self._bundle(), raw=True)
 
     def finish(self, run: Any) -> None:
         self._done.set()
         self._button.layout.display = "none"
         note = f" · {html.escape(run.error)}" if run.error else ""
         self._label.value = self._text() + note
+        self._handle.update(self._bundle(), raw=True)

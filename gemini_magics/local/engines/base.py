@@ -72,10 +72,18 @@ class EngineRequest:
 
 class Engine(Protocol):
     name: str
+    served_by: str
+    """What answered, as the interaction's ``served_by`` says (the requested model name is echoed)."""
+    default_max_tokens: int
+    """Output tokens at most when the request sets no ``max_output_tokens``."""
 
     @property
     def description(self) -> str: ...
 
     def run(self, request: EngineRequest, record: Record) -> str:
-        """Write the answer's steps into ``record``; return the final status (``completed``, ``requires_action``)."""
+        """Write the answer's steps into ``record``; return the final status.
+
+        ``completed``, ``requires_action``, or ``incomplete`` when the output-token limit cut the answer
+        (then ``record.incomplete_details`` says so).
+        """
         ...

@@ -75,6 +75,8 @@ class ScriptedEngine:
     """Decides what to answer; a per-request :class:`StepWriter` writes it (the engine is shared)."""
 
     name = "scripted"
+    served_by = "local:scripted"
+    default_max_tokens = 65536
 
     @property
     def description(self) -> str:
@@ -82,6 +84,7 @@ class ScriptedEngine:
 
     def run(self, request: EngineRequest, record: Record) -> str:
         out = StepWriter.for_request(record, request.headers)
+        out.token_limit = request.generation_config.get("max_output_tokens") or self.default_max_tokens
         prompt = request.last_user_text
         record.add_usage(input_tokens=self._count_input(request))
 
@@ -104,7 +107,7 @@ class ScriptedEngine:
         else:
             text = self._reply(request, prompt)
         out.text(text)
-        return "completed"
+        return out.ending()
 
     # -- answers ---------------------------------------------------------------------------------
 
@@ -194,6 +197,19 @@ class StepWriter:
         self.record = record
         self.delay = delay
         self.pieces = pieces
+        self.token_limit: int | None = None
+        """Text chunks (the engine's tokens) an answer may have; past it the answer is cut."""
+        self.cut = False
+
+    def ending(self) -> str:
+        """The status to finish with: ``incomplete`` (and why) when the token limit cut the answer."""
+        if not self.cut:
+            return "completed"
+        self.record.incomplete_details = {
+            "reason": "max_output_tokens",
+            "max_output_tokens": self.token_limit,
+        }
+        return "incomplete"
 
     @classmethod
     def for_request(cls, record: Record, headers: Mapping[str, str]) -> StepWriter:
@@ -213,6 +229,8 @@ class StepWriter:
     def text(self, text: str) -> None:
         record = self.record
         chunks = split_into(text, self.pieces) if self.pieces else word_chunks(text)
+        if self.token_limit is not None and len(chunks) > self.token_limit:
+            chunks, self.cut = chunks[: self.token_limit], True
         record.begin_step({"type": "model_output"})
         for chunk in chunks:
             self.pace()

@@ -52,6 +52,8 @@ def find_model_path() -> Path | None:
 
 class SmolLM2Engine:
     name = "smollm2"
+    served_by = "local:SmolLM2-135M-Instruct"
+    default_max_tokens = 256
 
     def __init__(
         self, model_path: Path | None = None, n_ctx: int = 2048, n_threads: int | None = None
@@ -117,7 +119,7 @@ class SmolLM2Engine:
 
     def completion_args(self, request: EngineRequest) -> dict[str, Any]:
         config = request.generation_config
-        args: dict[str, Any] = {"max_tokens": config.get("max_output_tokens") or 256}
+        args: dict[str, Any] = {"max_tokens": config.get("max_output_tokens") or self.default_max_tokens}
         for ours, theirs in (
             ("temperature", "temperature"),
             ("top_p", "top_p"),
@@ -147,10 +149,12 @@ class SmolLM2Engine:
             record.add_usage(input_tokens=prompt_tokens)
             record.begin_step({"type": "model_output"})
             parts: list[str] = []
+            finish: str | None = None
             chunks = llama.create_chat_completion(messages=messages, stream=True, **args)
             try:
                 for chunk in chunks:
                     record.check_cancelled()
+                    finish = chunk["choices"][0].get("finish_reason") or finish
                     piece = chunk["choices"][0]["delta"].get("content")
                     if piece:
                         parts.append(piece)
@@ -161,4 +165,10 @@ class SmolLM2Engine:
                     close()
             record.end_step({"type": "model_output", "content": [{"type": "text", "text": "".join(parts)}]})
             record.add_usage(output_tokens=len(parts))
+        if finish == "length":
+            record.incomplete_details = {
+                "reason": "max_output_tokens",
+                "max_output_tokens": args["max_tokens"],
+            }
+            return "incomplete"
         return "completed"

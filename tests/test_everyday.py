@@ -1,0 +1,286 @@
+"""The everyday cell, honest and safe: each defect found by using the magic as a new user would.
+
+Terminal cases run in a real ``InteractiveShell`` without cell ids (as terminal IPython runs them);
+notebook cases pass cell ids as a frontend does, or run in a real kernel through nbclient.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import pytest
+from IPython.core.interactiveshell import InteractiveShell
+
+from conftest import Shell, requests_to
+from gemini_magics.render.result import BackgroundRun, DryRun, InteractionResult
+
+
+def last_create(server: Any) -> dict[str, Any]:
+    return requests_to(server, "/interactions")[-1]["json"]
+
+
+def chain_ids(shell: Shell, name: str = "default") -> list[str | None]:
+    return [t.interaction_id for t in shell.magics.chains.turns(name)]
+
+
+# -- chains never lose turns silently ------------------------------------------------------------------
+
+
+def test_without_cell_ids_the_same_text_twice_is_two_turns(shell: Shell, server: Any) -> None:
+    first = shell.run("%%interact\nContinue.")
+    why = shell.run("%%interact\nWhy?")
+    again = shell.run("%%interact\nContinue.")
+    assert last_create(server)["previous_interaction_id"] == why.id  # not a rewind to the first cell
+    assert chain_ids(shell) == [first.id, why.id, again.id]
+    assert again.notes == []
+
+
+def test_a_notebook_rerun_rewinds_says_so_and_can_be_undone(shell: Shell, server: Any, capsys: Any) -> None:
+    turns = [shell.run(f"%%interact\nStep {i}.", cell_id=f"c{i}") for i in (1, 2, 3, 4)]
+    rerun = shell.run("%%interact\nStep 2, reworded.", cell_id="c2")
+    assert chain_ids(shell) == [turns[0].id, rerun.id]
+    line = rerun.footer()
+    assert "chain default rewound to turn 2; 2 later turns dropped" in line and "%interact restore 4" in line
+    assert "rewound to turn 2" in rerun._repr_mimebundle_()[0]["text/markdown"]
+    everything = repr(shell.ip.run_line_magic("interact", "history --all"))
+    assert everything.count("dropped") == 3 and turns[3].id in everything and rerun.id in everything
+    assert turns[3].id not in repr(shell.ip.run_line_magic("interact", "history"))
+    capsys.readouterr()
+    shell.ip.run_line_magic("interact", "restore 4")
+    assert "now ends at turn #4 (4 turns); 1 turn(s) left it" in capsys.readouterr().out
+    assert chain_ids(shell) == [t.id for t in turns]
+    shell.run("%%interact\nAnd then?", cell_id="c5")
+    assert last_create(server)["previous_interaction_id"] == turns[3].id
+    error = shell.fail("%interact restore 99")
+    assert "no turn #99" in str(error) and "\n" not in str(error)
+
+
+# -- endings that tell the truth -------------------------------------------------------------------------
+
+
+def test_an_answer_cut_by_the_token_limit_says_so(shell: Shell) -> None:
+    shell.ip.run_line_magic("config", 'InteractMagics.headers = {"X-Scripted-Deltas": "10"}')
+    cut = shell.run("%%interact --max-tokens 4\nTell me a long story.")
+    assert cut.status == "incomplete" and len(cut.text) < len(shell.run("%%interact --new\nTell me a long story.").text)
+    assert "stopped at the 4-token limit: raise --max-tokens" in cut.footer()
+    shell.ip.user_ns["Spec"] = {"type": "object", "properties": {"name": {"type": "string"}, "city": {"type": "string"}}}
+    error = shell.fail("%%interact --schema Spec --max-tokens 2\nAda lives in Paris.")
+    message = str(error)
+    assert "cut before its JSON was complete" in message
+    assert "stopped at the 2-token limit: raise --max-tokens" in message and "EOF" not in message
+
+
+def test_config_shows_the_embedded_engines_token_limit(make_shell: Any) -> None:
+    shell = make_shell()
+    shell.run("%%interact\nHello")
+    config = repr(shell.ip.run_line_magic("interact", "config"))
+    row = next(line for line in config.splitlines() if line.startswith("max output tokens"))
+    assert "65536 unless --max-tokens says otherwise" in row and "the embedded scripted engine" in row
+
+
+def test_footers_history_and_metadata_name_what_really_answered(shell: Shell) -> None:
+    result = shell.run("%%interact -m gemini-2.5-pro\nHello")
+    assert result.footer().startswith("local:scripted (asked for gemini-2.5-pro)")
+    _, metadata = result._repr_mimebundle_()
+    assert metadata["gemini_magics"]["model"] == "local:scripted"
+    assert metadata["gemini_magics"]["requested_model"] == "gemini-2.5-pro"
+    assert "local:scripted" in repr(shell.ip.run_line_magic("interact", "history"))
+
+
+def test_ctrl_c_in_a_terminal_is_one_line_and_keeps_the_partial_answer(
+    shell: Shell, server: Any, capsys: Any
+) -> None:
+    first = shell.run("%%interact\nHi, my name is Ivy.")
+    shell.ip.run_line_magic("config", 'InteractMagics.headers = {"X-Scripted-Delay-Ms": "100", "X-Scripted-Deltas": "60"}')
+    timer = threading.Timer(1.0, os.kill, (os.getpid(), signal.SIGINT))
+    timer.start()
+    started = time.monotonic()
+    error = shell.fail("%%interact -o never\nTell me everything.")
+    timer.join()
+    assert time.monotonic() - started < 5  # the answer alone would take 6 s
+    assert type(error).__name__ == "UsageError" and str(error).startswith("interrupted:") and "\n" not in str(error)
+    out = capsys.readouterr().out
+    assert "**Scripted reply**" in out and "interrupted by you: partial answer, not added to chain default" in out
+    assert chain_ids(shell) == [first.id] and "never" not in shell.ip.user_ns
+    partial = shell.ip.run_line_magic("interact", "last")
+    assert 0 < len(partial.text) < 400 and partial.status == "in_progress"
+    shell.ip.run_line_magic("config", "InteractMagics.headers = {}")
+    assert shell.run("%%interact\nWhat is my name?").text == "Your name is Ivy."
+
+
+def test_a_cancelled_background_run_says_cancelled_and_that_out_was_not_bound(shell: Shell) -> None:
+    shell.ip.run_line_magic("config", 'InteractMagics.headers = {"X-Scripted-Delay-Ms": "200"}')
+    run = shell.run("%%interact --background -o report\nA slow report")
+    assert isinstance(run, BackgroundRun)
+    shell.ip.run_line_magic("interact", f"cancel {run.id}")
+    error = shell.fail("%interact wait")
+    assert "cancelled" in str(error) and "'report' was not bound" in str(error) and "\n" not in str(error)
+    assert run.status == "cancelled" and "'report' was not bound" in repr(run) and "report" not in shell.ip.user_ns
+    assert "**cancelled**" in run._repr_mimebundle_()["text/markdown"]
+
+
+class TerminalInteractiveShell(InteractiveShell):
+    """What the live view recognises terminal IPython by (the real one needs a tty)."""
+
+
+def test_a_terminal_prints_a_streamed_answer_once(server: Any, monkeypatch: Any, capfd: Any) -> None:
+    from traitlets.config import Config
+
+    monkeypatch.setenv("GEMINI_BASE_URL", server.base_url)
+    config = Config()
+    config.HistoryManager.enabled = False
+    ip = TerminalInteractiveShell(config=config)
+    try:
+        ip.run_line_magic("load_ext", "gemini_magics")
+        result = ip.run_cell("%%interact\nTell me about tea.")
+        assert result.success
+        out = capfd.readouterr().out
+        assert out.count("**Scripted reply**") == 1 and "-- local:scripted" in out
+        assert result.result.printed and result.result.text.startswith("**Scripted reply**")
+    finally:
+        ip.run_line_magic("unload_ext", "gemini_magics")
+        TerminalInteractiveShell.clear_instance()
+
+
+# -- strict, visible references -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("cell", ["{{df.head()}}", "{{df.a.sum()}}", "{{np.arange(5)}}", "Look at {{df"])
+def test_expressions_in_references_are_refused_in_one_line(shell: Shell, server: Any, cell: str) -> None:
+    import numpy as np
+    import pandas as pd
+
+    shell.ip.user_ns.update(df=pd.DataFrame({"a": [1, 2]}), np=np)
+    posts = len(requests_to(server, "/interactions"))
+    error = shell.fail(f"%%interact\n{cell}")
+    message = str(error)
+    assert "\n" not in message and ("is not a reference" in message or "is not closed" in message)
+    assert "compute anything else in a cell first" in message
+    assert len(requests_to(server, "/interactions")) == posts
+    assert "no calls" in shell.magics.interact.__doc__  # the help page says what the syntax allows
+
+
+def test_an_invalid_json_schema_is_refused_before_sending(shell: Shell, server: Any) -> None:
+    shell.ip.user_ns["Bad"] = {"type": "objekt"}
+    posts = len(requests_to(server, "/interactions"))
+    error = shell.fail("%%interact --schema Bad\nhi")
+    assert "--schema Bad is not a valid JSON Schema" in str(error) and "\n" not in str(error)
+    assert len(requests_to(server, "/interactions")) == posts
+
+
+def test_numeric_arrays_are_data_and_image_arrays_are_images(shell: Shell, server: Any) -> None:
+    import numpy as np
+
+    shell.ip.user_ns.update(grid=np.arange(12).reshape(3, 4), photo=np.zeros((8, 8, 3), dtype=np.uint8))
+    shell.run("%%interact --new\nSum {{grid}}")
+    assert last_create(server)["input"] == (
+        "Sum array grid shape=(3, 4) dtype=int64:\n[[0, 1, 2, 3], [4, 5, 6, 7], [8, 9, 10, 11]]"
+    )
+    shell.run("%%interact --new\nDescribe {{photo}}")
+    assert last_create(server)["input"][1]["type"] == "image"
+
+
+def test_tables_that_fit_go_whole_and_sampled_ones_say_so(shell: Shell, server: Any) -> None:
+    import pandas as pd
+
+    shell.ip.user_ns.update(small=pd.DataFrame({"n": range(25)}), big=pd.DataFrame({"n": range(200_000)}))
+    whole = shell.run("%%interact --new\nLook at {{small}}")
+    sent = last_create(server)["input"]
+    assert all(f"\n{i},{i}" in sent for i in range(25)) and "sample" not in sent and whole.notes == []
+    sampled = shell.run("%%interact --new\nLook at {{big}}")
+    assert "big: 20 of 200,000 rows sent" in sampled.footer()
+
+
+def test_dry_run_sizes_are_exact_and_out_binds_the_request(shell: Shell, tmp_path: Path) -> None:
+    blob = tmp_path / "blob.png"
+    data = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 3 + b"x"  # a length that base64 pads
+    blob.write_bytes(data)
+    shell.ip.user_ns["blob"] = blob
+    shown = shell.run("%%interact --dry-run -o req\nLook at {{blob}}")
+    assert f"<{len(data)} bytes image/png>" in repr(shown)
+    assert isinstance(shell.ip.user_ns["req"], DryRun) and shell.ip.user_ns["req"] is shown
+    assert base64.b64decode(shown.request["input"][1]["data"]) == data
+
+
+# -- works with the rest of IPython ----------------------------------------------------------------------
+
+
+def test_cell_magics_stack_above_interact_in_a_kernel(tmp_path: Path) -> None:
+    from test_notebooks import execute
+
+    cells = [
+        "%load_ext gemini_magics",
+        "%%time\n%%interact -o timed\nHello from under time",
+        "%%capture captured\n%%interact -o quiet\nHello from under capture",
+        "print(timed.text[:16], '|', quiet.text[:16], '|', type(captured).__name__)",
+    ]
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
+    execute(notebook, {"GEMINI_MAGICS_ENGINE": "scripted"}, tmp_path)
+    printed = "".join(o.get("text", "") for o in notebook.cells[3].outputs)
+    assert printed.strip() == "**Scripted reply | **Scripted reply | CapturedIO"
+    assert "Wall time" in "".join(o.get("text", "") for o in notebook.cells[1].outputs)
+
+
+@pytest.mark.smollm2
+def test_changing_the_engine_restarts_the_embedded_server_and_says_so(make_shell: Any, capsys: Any) -> None:
+    shell = make_shell()
+    shell.run("%%interact\nHi, my name is Max.")
+    capsys.readouterr()
+    shell.ip.run_line_magic("config", 'InteractMagics.engine = "smollm2"')
+    said = capsys.readouterr().out
+    assert "the embedded server (embedded local server" in said and "chain(s) default start afresh" in said
+    config = repr(shell.ip.run_line_magic("interact", "config"))
+    assert "'smollm2'" in config and "not started yet" in config  # nothing shown that is not in force
+    answer = shell.run("%%interact --max-tokens 8\nSay hi.")
+    assert "engine: smollm2" in capsys.readouterr().out
+    assert isinstance(answer, InteractionResult) and answer.footer().startswith("local:SmolLM2-135M-Instruct")
+    assert "engine: smollm2" in repr(shell.ip.run_line_magic("interact", "config"))
+
+
+def test_kernel_interrupt_is_one_line_and_keeps_the_partial_answer() -> None:
+    """Kernel > Interrupt during a streamed answer, in a real kernel (what JupyterLab's menu sends)."""
+    from jupyter_client.manager import start_new_kernel
+
+    env = {k: v for k, v in os.environ.items() if k not in ("GEMINI_BASE_URL", "GEMINI_API_KEY", "GOOGLE_API_KEY")}
+    km, kc = start_new_kernel(kernel_name="python3", env={**env, "GEMINI_MAGICS_ENGINE": "scripted"})
+    try:
+
+        def run(code: str, interrupt_after: float | None = None) -> list[dict[str, Any]]:
+            msg_id = kc.execute(code)
+            if interrupt_after is not None:
+                threading.Timer(interrupt_after, km.interrupt_kernel).start()
+            outputs = []
+            while True:
+                msg = kc.get_iopub_msg(timeout=60)
+                if msg["parent_header"].get("msg_id") != msg_id:
+                    continue
+                if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
+                    return outputs
+                if msg["msg_type"] in ("stream", "display_data", "execute_result", "error", "clear_output"):
+                    outputs.append({"type": msg["msg_type"], **msg["content"]})
+
+        run("%load_ext gemini_magics")
+        run("%%interact\nHi, my name is Zoe.")
+        run('%config InteractMagics.headers = {"X-Scripted-Delay-Ms": "100", "X-Scripted-Deltas": "80"}')
+        started = time.monotonic()
+        outputs = run("%%interact -o never\nTell me a long story.", interrupt_after=1.5)
+        assert time.monotonic() - started < 6  # the answer alone would take 8 s
+        # IPython shows a UsageError as its one line on stderr: no CancelledError wall through asyncio
+        errors = "".join(o["text"] for o in outputs if o["type"] == "stream" and o["name"] == "stderr")
+        assert errors.startswith("UsageError: interrupted:") and errors.count("\n") == 1, outputs
+        assert not [o for o in outputs if o["type"] == "error"]
+        kept = [o for o in outputs if o["type"] == "display_data" and "text/markdown" in o.get("data", {})]
+        assert kept and "interrupted by you: partial answer" in kept[-1]["data"]["text/markdown"]
+        run("%config InteractMagics.headers = {}")
+        after = run("print('never' in dir(), get_ipython().run_cell_magic('interact', '', 'What is my name?').text)")
+        assert "".join(o.get("text", "") for o in after).strip() == "False Your name is Zoe."
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
