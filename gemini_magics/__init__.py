@@ -16,10 +16,11 @@ if TYPE_CHECKING:
     from ._client import Client
     from ._exceptions import APIError, APIStatusError, GeminiError
     from ._streaming import InteractionStream
+    from .tools import tool
 
 __all__ = [
     "__version__", "Client", "InteractionStream", "GeminiError", "APIError", "APIStatusError",
-    "load_ipython_extension", "unload_ipython_extension",
+    "tool", "load_ipython_extension", "unload_ipython_extension",
 ]  # fmt: skip
 
 _LAZY = {
@@ -28,6 +29,7 @@ _LAZY = {
     "GeminiError": "._exceptions",
     "APIError": "._exceptions",
     "APIStatusError": "._exceptions",
+    "tool": ".tools",
 }
 
 

@@ -81,7 +81,15 @@ class _Block:
             try:
                 out["arguments"] = json.loads(joined)
             except ValueError:
-                out["arguments"] = joined  # a cut stream: keep what arrived rather than losing it
+                # still streaming (or cut): the object so far, and the text itself, so nothing is lost
+                from pydantic_core import from_json
+
+                try:
+                    partial = from_json(joined, allow_partial="trailing-strings")
+                except ValueError:
+                    partial = None
+                out["arguments"] = partial if isinstance(partial, dict) else {}
+                out["arguments_text"] = joined
         return out
 
     def build_contents(self) -> list[dict[str, Any]]:

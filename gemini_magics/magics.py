@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class, output_can_be_silenced
 from IPython.core.magic_arguments import argument, magic_arguments
-from traitlets import Bool, Dict, Int, Unicode, observe
+from traitlets import Bool, Dict, Float, Int, Unicode, observe
 
 from ._constants import DEFAULT_MODEL, THINKING_LEVELS
 from .errors import MagicError, client_error_line
@@ -50,6 +50,9 @@ class InteractMagics(Magics):
     headers = Dict(
         value_trait=Unicode(), help="Extra HTTP headers sent with every request (proxies, tracing)."
     ).tag(config=True)
+    tool_timeout = Float(30.0, help="Seconds one --tools function call may take before it is an error.").tag(
+        config=True
+    )
     engine = Unicode(
         "",
         help="Engine of the embedded local server: smollm2 or scripted (default: GEMINI_MAGICS_ENGINE, else smollm2 if installed).",
@@ -131,6 +134,12 @@ class InteractMagics(Magics):
         help="thinking level: " + ", ".join(THINKING_LEVELS),
     )
     @argument("--seed", type=int, help="sampling seed")
+    @argument(
+        "--tools",
+        metavar="NAME[,NAME...]",
+        help="kernel functions the model may call (run for it), and/or google_search, code_execution, url_context",
+    )
+    @argument("--max-steps", type=int, default=10, help="rounds of tool calls at most (default 10)")
     @argument("--dry-run", action="store_true", help="show the request that would be sent, and send nothing")
     @output_can_be_silenced
     @line_cell_magic
@@ -223,7 +232,8 @@ class InteractMagics(Magics):
         from .request import Settings
 
         return Settings(model=self.model, image_model=self.image_model, system=self.system, stream=self.stream,
-                        table_budget=self.table_budget, table_rows=self.table_rows, headers=dict(self.headers))  # fmt: skip
+                        table_budget=self.table_budget, table_rows=self.table_rows, headers=dict(self.headers),
+                        tool_timeout=self.tool_timeout)  # fmt: skip
 
     def _context(self) -> Context:
         from .subcommands import Context

@@ -9,11 +9,14 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._constants import DEFAULT_MODEL
 from .chains import DEFAULT_CHAIN, Plan
 from .errors import OptionError
+
+if TYPE_CHECKING:
+    from .tools import Toolbox
 
 __all__ = ["Settings", "Schema", "CellRequest", "build_request", "resolve_schema", "split_line"]
 
@@ -32,6 +35,7 @@ class Settings:
     table_budget: int = 4000
     table_rows: int = 20
     headers: Mapping[str, str] = field(default_factory=dict)
+    tool_timeout: float = 30.0
 
 
 @dataclass(frozen=True)
@@ -66,6 +70,9 @@ class CellRequest:
     headers: Mapping[str, str] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
     """What the user should know about what is sent (e.g. a table sampled to fit the budget)."""
+    toolbox: Toolbox | None = None
+    """``--tools``: the functions the kernel runs for the model, and the built-ins passed through."""
+    max_steps: int = 10
 
     @property
     def structured(self) -> bool:
@@ -117,8 +124,12 @@ def build_request(
     parts = render_parts(prompt, namespace, options, notes)
     model = args.agent or args.model or (settings.image_model if args.image else settings.model)
     chain = args.chain or DEFAULT_CHAIN
+    toolbox = _toolbox(args, namespace, settings, options)
+    params = _params(args, model, schema, settings)
+    if toolbox is not None:
+        params["tools"] = toolbox.declarations()
     return CellRequest(
-        prompt=prompt, model=model, params=_params(args, model, schema, settings), parts=tuple(parts),
+        prompt=prompt, model=model, params=params, parts=tuple(parts), toolbox=toolbox, max_steps=args.max_steps,
         plan=planner(chain, args.new, args.no_store), chain=chain, new=args.new, store=not args.no_store,
         stream=settings.stream and not args.no_stream, background=args.background, dry_run=args.dry_run,
         silent=silent, out=args.out, schema=schema, headers=dict(settings.headers), notes=tuple(notes),
@@ -143,6 +154,29 @@ def _check_options(args: argparse.Namespace) -> None:
         raise OptionError(f"--max-tokens must be a positive number, got {args.max_tokens}")
     if args.temperature is not None and not 0.0 <= args.temperature <= 2.0:
         raise OptionError(f"--temperature must be between 0 and 2, got {args.temperature}")
+    if args.max_steps < 1:
+        raise OptionError(f"--max-steps must be at least 1, got {args.max_steps}")
+
+
+def _toolbox(
+    args: argparse.Namespace, namespace: Mapping[str, Any], settings: Settings, options: Any
+) -> Toolbox | None:
+    if not args.tools:
+        return None
+    from .tools import Toolbox, resolve_tools
+
+    names = [n.strip() for n in args.tools.split(",") if n.strip()]
+    if not names:
+        raise OptionError(
+            "--tools needs names: kernel functions and/or google_search, code_execution, url_context"
+        )
+    functions, builtins = resolve_tools(names, namespace)
+    if functions and args.background:
+        raise OptionError(
+            "--background cannot run kernel functions (the kernel answers each call): drop --background, "
+            "or use only built-in tools"
+        )
+    return Toolbox(functions, builtins, timeout=settings.tool_timeout, namespace_options=options)
 
 
 def _prompt(cell: str) -> tuple[str, bool]:

@@ -23,16 +23,33 @@ from .errors import InteractionEnded, MagicError, SchemaMismatch, Stopped
 if TYPE_CHECKING:
     from ._client import Client
     from ._streaming import InteractionStream
-    from .render.live import Views
+    from .render.live import LiveView, Views
     from .render.result import BackgroundRun, DryRun, InteractionResult
     from .request import CellRequest
     from .session import Commit, Session
+    from .tools import Transcript
     from .types.interaction import Interaction
 
 __all__ = ["Runner", "run_blocking", "in_thread"]
 
 T = TypeVar("T")
 _END = object()
+
+
+class ToolLoopError(MagicError):
+    """The tool loop hit ``--max-steps``."""
+
+
+class _Stop(Exception):
+    """The user stopped the answer mid-stream: carries what arrived, for the partial result."""
+
+    def __init__(self, how: str, interaction: Interaction) -> None:
+        from .tools import Transcript
+
+        super().__init__(how)
+        self.how = how
+        self.transcript = Transcript()
+        self.transcript.add(interaction)
 
 
 class Runner:
@@ -62,9 +79,17 @@ class Runner:
             body = request.body(parts)
             if request.background:
                 return await self._start_background(request, client, body, parts)
-            interaction, printed = await self._send(request, client, body, interactive=interactive)
-            result = self.complete(request, parts, [interaction])
-            result.printed = printed
+            view = self.views.live(request, stoppable=interactive and request.stream)
+            try:
+                with view:
+                    transcript = await self._answer(request, client, body, view)
+            except _Stop as stop:  # out of the live view first: what follows it replaces it
+                self._keep_partial(request, stop.transcript, stop.how, shown=view.printed)
+                raise Stopped(
+                    f"{stop.how}: the answer so far is kept above and in %interact last; the chain is unchanged"
+                ) from None
+            result = self.complete(request, parts, transcript)
+            result.printed = view.printed
             return result
         finally:
             for notice in self.session.pop_notices():
@@ -72,45 +97,87 @@ class Runner:
 
     # -- sending ----------------------------------------------------------------------------------
 
+    async def _answer(
+        self, request: CellRequest, client: Client, body: dict[str, Any], view: LiveView
+    ) -> Transcript:
+        """One answer, or with ``--tools`` the loop of answers and tool results until the model is done."""
+        from .tools import ToolLoopCapped, Transcript, tool_loop
+
+        answered: list[Interaction] = []
+
+        async def send(next_body: dict[str, Any]) -> Any:
+            if view.stopped and answered:  # Stop while the kernel ran tools: no further round
+                raise _Stop("stopped", answered[-1])
+            answered.append(await self._send(request, client, next_body, view))
+            return answered[-1]
+
+        if request.toolbox is None:
+            transcript = Transcript()
+            transcript.add(await send(body))
+            return transcript
+        from ._exceptions import BadRequestError
+
+        toolbox = request.toolbox
+        try:
+            return await tool_loop(body, send=send, toolbox=toolbox, max_steps=request.max_steps,
+                                   approve=view.approve, on_results=view.tool_results)  # fmt: skip
+        except BadRequestError as exc:
+            if not (toolbox.functions and toolbox.builtins):
+                raise
+            from .errors import describe_api_error
+
+            raise ToolLoopError(
+                f"{describe_api_error(exc, client.base_url)}; some models refuse built-in tools together with "
+                "functions: try them in separate cells"
+            ) from None
+        except ToolLoopCapped as capped:
+            self.session.last_result = self._result(request, capped.transcript)
+            asked = ", ".join(sorted({c.name for c in capped.transcript.interactions[-1].function_calls}))
+            raise ToolLoopError(
+                f"--max-steps {capped.max_steps} reached and the model still asks for {asked}: raise --max-steps, "
+                f"or check the tools' results in %interact last (chain {request.chain!r} unchanged)"
+            ) from None
+
     async def _send(
-        self, request: CellRequest, client: Client, body: dict[str, Any], *, interactive: bool
-    ) -> tuple[Interaction, bool]:
-        """The answer, and whether the live view already printed its text (a terminal)."""
+        self, request: CellRequest, client: Client, body: dict[str, Any], view: LiveView
+    ) -> Interaction:
+        """One interaction, streamed into the live view (or not); a stop raises :class:`_Stop`."""
         headers = dict(request.headers) or None
-        view = self.views.live(request, stoppable=interactive and request.stream)
-        with view:
-            if not request.stream:
-                interaction: Interaction = await in_thread(
-                    lambda: client.interactions.create(extra_headers=headers, **body)
-                )
-                view.finish(interaction)
-                return interaction, False
-            events = await in_thread(
-                lambda: client.interactions.create(stream=True, extra_headers=headers, **body)
+        if not request.stream:
+            interaction: Interaction = await in_thread(
+                lambda: client.interactions.create(extra_headers=headers, **body)
             )
-            with events:
-                view.attach(events)
-                interrupted = await _follow(events, view.event)
-                interaction = events.interaction
-                view.finish(interaction)
+            view.finish(interaction)
+            return interaction
+        events = await in_thread(
+            lambda: client.interactions.create(stream=True, extra_headers=headers, **body)
+        )
+        with events:
+            view.attach(events)
+            interrupted = await _follow(events, view.event)
+            interaction = events.interaction
+            view.finish(interaction)
         if view.stopped or interrupted:
-            how = "interrupted" if interrupted else "stopped"
-            self._keep_partial(request, interaction, how, shown=view.printed)
-            raise Stopped(
-                f"{how}: the answer so far is kept above and in %interact last; the chain is unchanged"
-            )
-        return interaction, view.printed
+            raise _Stop("interrupted" if interrupted else "stopped", interaction)
+        return interaction
 
-    def _keep_partial(self, request: CellRequest, interaction: Interaction, how: str, *, shown: bool) -> None:
+    def _keep_partial(self, request: CellRequest, transcript: Transcript, how: str, *, shown: bool) -> None:
         """A stopped answer stays visible, marked as such, and in ``%interact last``; nothing is committed."""
-        from .render.result import InteractionResult
-
-        partial = InteractionResult(interaction, model=request.model, chain=request.chain)
+        partial = self._result(request, transcript)
         partial.outcome = how
         partial.notes.append(f"{how} by you: partial answer, not added to chain {request.chain}")
         partial.printed = shown
         self.session.last_result = partial
         self.views.show(partial)
+
+    def _result(self, request: CellRequest, transcript: Transcript) -> InteractionResult:
+        from .render.result import InteractionResult
+
+        result = InteractionResult(transcript.interactions, model=request.model, chain=request.chain,
+                                   turn=request.plan.position + 1, stored=request.store,
+                                   schema_name=request.schema.name if request.schema else None)  # fmt: skip
+        result.tool_calls = list(transcript.calls)
+        return result
 
     # -- the background ---------------------------------------------------------------------------
 
@@ -144,7 +211,11 @@ class Runner:
                 run.id, poll_interval=0.25, on_status=lambda i: view.status(i.status or "?")
             )
             run.status = final.status or "?"
-            run.result = self.complete(request, parts, [final], background=True)
+            from .tools import Transcript
+
+            transcript = Transcript()
+            transcript.add(final)
+            run.result = self.complete(request, parts, transcript, background=True)
         except MagicError as exc:
             run.error = str(exc) + (f"; {request.out!r} was not bound" if request.out else "")
         except GeminiError as exc:  # a background thread must report, not die silently
@@ -160,20 +231,11 @@ class Runner:
     # -- the end of every turn --------------------------------------------------------------------
 
     def complete(
-        self,
-        request: CellRequest,
-        parts: list[Any],
-        interactions: list[Interaction],
-        *,
-        background: bool = False,
+        self, request: CellRequest, parts: list[Any], transcript: Transcript, *, background: bool = False
     ) -> InteractionResult:
         """Check the answer, then commit the turn to its chain and bind ``-o``: the only place that does."""
-        from .render.result import InteractionResult
-
-        final = interactions[-1]
-        result = InteractionResult(interactions, model=request.model, chain=request.chain,
-                                   turn=request.plan.position + 1, stored=request.store,
-                                   schema_name=request.schema.name if request.schema else None)  # fmt: skip
+        final = transcript.interactions[-1]
+        result = self._result(request, transcript)
         result.notes.extend(request.notes)
         self.session.last_result = result
         if final.status not in ("completed", "requires_action", "incomplete"):
@@ -186,11 +248,10 @@ class Runner:
             result.data = _structured(final.text, request, cut)
         if cut:
             result.notes.append(cut)
-        turn = _turn(request, parts, interactions, result.answered_by)
-        commit = self.session.commit(request.plan, turn, new=request.new,
-                                     require_unchanged=background)  # fmt: skip
+        turn = _turn(request, parts, transcript, result.answered_by)
+        commit = self.session.commit(request.plan, turn, new=request.new, require_unchanged=background)
         result.notes.extend(_commit_notes(request, commit))
-        for interaction in interactions:
+        for interaction in transcript.interactions:
             self.session.add_usage(request.model, interaction.usage)
         self.session.bind(request.out, result)
         return result
@@ -244,12 +305,11 @@ def _structured(text: str, request: CellRequest, cut: str | None) -> Any:
         ) from None
 
 
-def _turn(request: CellRequest, parts: list[Any], interactions: list[Interaction], answered_by: str) -> Turn:
-    steps = [{"type": "user_input", "content": parts}]
-    for interaction in interactions:
-        steps += [s.to_dict() for s in interaction.steps or [] if getattr(s, "type", None) != "user_input"]
-    usage = interactions[-1].usage.to_dict() if interactions[-1].usage else {}
-    ids = [i.id for i in interactions if i.id] if request.store else []
+def _turn(request: CellRequest, parts: list[Any], transcript: Transcript, answered_by: str) -> Turn:
+    steps = [{"type": "user_input", "content": parts}] + transcript.steps
+    final = transcript.interactions[-1]
+    usage = final.usage.to_dict() if final.usage else {}
+    ids = [i.id for i in transcript.interactions if i.id] if request.store else []
     return Turn(request.plan.cell_key, ids, answered_by, request.short_prompt, steps, usage)
 
 
@@ -273,8 +333,10 @@ def upload_pending(client: Client, parts: list[Any]) -> list[Any]:
 async def _follow(events: InteractionStream, on_event: Callable[[Any], None]) -> bool:
     """Feed the stream's events to ``on_event``; True if the user interrupted (the stream is aborted)."""
     try:
-        async for event in _pump(events):
-            on_event(event)
+        # aclosing: whatever ends the loop, the reader thread is out of the stream before it is closed
+        async with contextlib.aclosing(_pump(events)) as pumped:
+            async for event in pumped:
+                on_event(event)
     except (KeyboardInterrupt, asyncio.CancelledError):
         events.abort()
         return True

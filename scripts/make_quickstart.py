@@ -111,4 +111,4 @@ notebook = new_notebook(cells=cells, metadata={
 Path(__file__).resolve().parents[1].joinpath("notebooks", "quickstart.ipynb").write_text(
     nbformat.writes(notebook)
 )
-print("wrote notebooks/quickstart.ipynb")
+print("notebooks/quickstart.ipynb")

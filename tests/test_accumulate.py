@@ -111,3 +111,16 @@ def test_streamed_equals_non_streamed(client: Client, kind: str) -> None:
     assert streamed.outputs == unary.outputs and streamed.steps == unary.steps
     assert streamed.usage == unary.usage
     assert unary.outputs, kind
+
+
+def test_a_snapshot_mid_function_call_is_valid_and_keeps_the_fragment() -> None:
+    # a live view snapshots while arguments still stream: the object so far, never a validation error
+    accumulator = InteractionAccumulator()
+    for event in events(
+        {"event_type": "interaction.created", "interaction": {"id": "v1_b", "status": "in_progress"}},
+        {"event_type": "step.start", "index": 0, "step": {"type": "function_call", "id": "c1", "name": "f", "arguments": {}}},
+        {"event_type": "step.delta", "index": 0, "delta": {"type": "arguments_delta", "arguments": '{"city": "Par'}},
+    ):  # fmt: skip
+        accumulator.add(event)
+    (call,) = accumulator.snapshot().function_calls
+    assert call.arguments == {"city": "Par"} and call.arguments_text == '{"city": "Par'

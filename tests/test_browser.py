@@ -31,6 +31,8 @@ ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--disa
 SLOW_CELLS = [
     '%config InteractMagics.headers = {"X-Scripted-Delay-Ms": "250", "X-Scripted-Deltas": "16"}',
     "%%interact --thinking low --image --schema Move --chain rich\nAlice moved to Paris in 2019.",
+    'def get_weather(city: str) -> dict:\n    """The weather now."""\n    return {"city": city, "temp": 21}',
+    "%%interact --tools get_weather --chain tools\nWhat does get_weather say?",
     '%config InteractMagics.headers = {"X-Scripted-Delay-Ms": "60", "X-Scripted-Deltas": "400"}',
     "%%interact --chain slow\nTell me a very long story, with a list and a table.",
 ]
@@ -124,9 +126,17 @@ def test_quickstart_in_jupyterlab(lab: tuple[str, str]) -> None:
             rich.scroll_into_view_if_needed()
             rich.screenshot(path=str(SHOTS / "live-rich.png"))
 
+            # a tool-call cell: the call and its result appear as cards while the answer streams
+            tooled = page.locator(".gm-live", has=page.locator(".gm-tool", has_text="function result · get_weather"))
+            expect(tooled).to_be_visible(timeout=90_000)
+            expect(tooled.locator(".gm-tool", has_text="function call · get_weather(city=")).to_have_count(1)
+            expect(tooled.locator(".gm-tool", has_text="function result · get_weather (0.")).to_have_count(1)
+            tooled.scroll_into_view_if_needed()
+            tooled.screenshot(path=str(SHOTS / "live-tools.png"))
+
             # the last cell streams slowly: the live view shows Markdown as it arrives, with a Stop button
-            live = page.locator(".gm-live").last
-            expect(live.locator(".gm-markdown")).to_contain_text("Scripted reply", timeout=90_000)
+            live = page.locator(".gm-live", has=page.locator(".gm-footer", has_text="chain slow"))
+            expect(live.locator(".gm-markdown").first).to_contain_text("Scripted reply", timeout=90_000)
             expect(live.locator(".gm-stop")).to_be_visible()
             expect(live.locator(".gm-header")).to_contain_text("in_progress")
             live.scroll_into_view_if_needed()
@@ -142,6 +152,8 @@ def test_quickstart_in_jupyterlab(lab: tuple[str, str]) -> None:
                 page.locator(".jp-RenderedMarkdown details", has_text="Thinking about the request")
             ).to_have_count(2)
             expect(page.locator(".jp-RenderedJSON", has_text="Paris")).to_have_count(1)
+            # the tool-call cell's saved output shows the call and its result as readable Markdown
+            expect(page.locator(".jp-RenderedMarkdown details summary", has_text="function result · get_weather: {")).to_have_count(1)
             # --image --schema: the saved output shows the JSON and the image, not the JSON alone
             rich_result = page.locator(".jp-RenderedMarkdown", has=page.locator("code", has_text="Paris"))
             expect(rich_result.locator("img")).to_have_count(1)

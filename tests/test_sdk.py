@@ -73,3 +73,12 @@ def test_chain_function_round_trip_and_structured_output(sdk) -> None:  # type: 
     structured = sdk.interactions.create(model="m", input="Alice was born in 1990",
                                          response_format={"type": "text", "mime_type": "application/json", "schema": schema})  # fmt: skip
     assert json.loads(structured.output_text) == {"person": "Alice", "year": 1990}
+
+
+def test_code_execution_really_runs_for_the_official_sdk(sdk) -> None:  # type: ignore[no-untyped-def]
+    answer = sdk.interactions.create(model="m", tools=[{"type": "code_execution"}],
+                                     input="Run this:\n```python\nprint(6 * 7, 'from a subprocess')\n```")  # fmt: skip
+    kinds = [step.type for step in answer.steps]
+    assert "code_execution_call" in kinds and "code_execution_result" in kinds
+    executed = next(step for step in answer.steps if step.type == "code_execution_result")
+    assert executed.result.strip() == "42 from a subprocess" and "42 from a subprocess" in answer.output_text

@@ -68,3 +68,24 @@ def test_stop_sequences_and_max_tokens_are_honoured(smol_client: Client) -> None
     assert answer.usage and answer.usage.total_output_tokens <= 5
     # an answer cut by the limit says so, with the limit that cut it
     assert answer.status == "incomplete" and answer.incomplete_details == {"reason": "max_output_tokens", "max_output_tokens": 5}
+
+
+def test_function_tools_are_chosen_under_a_grammar(smol_client: Client) -> None:
+    tools = [
+        {"type": "function", "name": "get_weather", "description": "Current weather in a city",
+         "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}},
+        {"type": "function", "name": "add", "description": "Add two integers",
+         "parameters": {"type": "object", "properties": {"a": {"type": "integer"}, "b": {"type": "integer"}}, "required": ["a", "b"]}},
+    ]  # fmt: skip
+    asked = smol_client.interactions.create(model="smollm2", input="What is the weather in Paris?", tools=tools,
+                                            generation_config={"max_output_tokens": 64, "temperature": 0})  # fmt: skip
+    assert asked.status == "requires_action"
+    (call,) = asked.function_calls
+    offered = {t["name"]: t["parameters"] for t in tools}
+    assert call.name in offered and set(offered[call.name]["required"]) <= set(call.arguments)  # type: ignore[arg-type]
+    answered = smol_client.interactions.create(
+        model="smollm2", previous_interaction_id=asked.id, tools=tools,
+        input=[{"type": "function_result", "call_id": call.id, "name": call.name, "result": {"value": 21}}],
+        generation_config={"max_output_tokens": 24, "temperature": 0},
+    )  # fmt: skip
+    assert answered.status in ("completed", "incomplete") and answered.text.strip() and not answered.function_calls

@@ -28,6 +28,13 @@ class LiveView(Protocol):
     def attach(self, stream: InteractionStream) -> None: ...
     def event(self, event: InteractionEvent) -> None: ...
     def finish(self, interaction: Interaction) -> None: ...
+    def approve(self, call: Any) -> Any:
+        """Whether a ``@tool(confirm=True)`` call may run: a bool, or an awaitable of one."""
+        ...
+
+    def tool_results(self, calls: list[Any]) -> None:
+        """The kernel ran a step's tool calls; the next answer follows."""
+        ...
 
 
 class NullView:
@@ -51,6 +58,22 @@ class NullView:
     def finish(self, interaction: Interaction) -> None:
         pass
 
+    def approve(self, call: Any) -> bool:
+        return ask_on_stdin(call)
+
+    def tool_results(self, calls: list[Any]) -> None:
+        pass
+
+
+def ask_on_stdin(call: Any) -> bool:
+    """Approve a tool call at a prompt (a terminal, or a kernel's input box); no answer is a denial."""
+    arguments = ", ".join(f"{k}={v!r}" for k, v in call.arguments.items())
+    try:
+        answer = input(f"gemini-magics: the model wants to run {call.name}({arguments}). Allow? [y/N] ")
+    except (EOFError, OSError, RuntimeError):  # no way to ask (stdin captured or closed)
+        return False
+    return answer.strip().lower() in ("y", "yes")
+
 
 class TerminalView(NullView):
     """Terminal IPython: print text deltas as they arrive; the final result is shown after."""
@@ -66,6 +89,13 @@ class TerminalView(NullView):
             sys.stdout.write(delta.text)
             sys.stdout.flush()
             self.printed = True
+
+    def tool_results(self, calls: list[Any]) -> None:
+        from .result import call_line
+
+        for call in calls:
+            sys.stdout.write(f"\n[{call_line(call)} · {call.seconds:.2f} s]\n")
+        sys.stdout.flush()
 
     def finish(self, interaction: Interaction) -> None:
         if self.printed:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import html
 import json
 import threading
 import time
@@ -63,6 +65,8 @@ class InteractionResult:
         """One-line notes for the user: a cut answer, a rewound chain, a sampled table."""
         self.printed = False
         """True when a terminal already printed the text as it streamed (then it is not repeated)."""
+        self.tool_calls: list[Any] = []
+        """``--tools``: each call of each step of the loop (name, arguments, result, error, seconds)."""
         self.outcome: str | None = None
         """How the cell ended when not by the server's say (``stopped``, ``interrupted``)."""
 
@@ -133,6 +137,42 @@ class InteractionResult:
             return [item.model_dump(mode="json") if hasattr(item, "model_dump") else item for item in data]
         return data
 
+    def _markdown(self, data_json: Any) -> list[str]:
+        """Every part of the turn in the order the model produced it: thoughts, tool steps and their
+        results, text or structured data, images (the same blocks the live view showed)."""
+        from .view import blocks_of, call_block
+
+        pieces: list[str] = []
+        images = 0
+        for i, interaction in enumerate(self.interactions):
+            last = i == len(self.interactions) - 1
+            blocks = blocks_of(interaction, structured=data_json is not None and last)
+            # no timings in the saved text (it stays the same for the same answer): they are in the metadata
+            blocks += [
+                call_block(f"call.{j}", c, timed=False)
+                for j, c in enumerate(self.tool_calls)
+                if c.step == i + 1
+            ]
+            for block in blocks:
+                if block.kind == "image":
+                    images += 1
+                    encoded = base64.b64encode(block.data).decode()
+                    pieces.append(
+                        f"![generated image {images}](data:{block.mime_type or 'image/png'};base64,{encoded})"
+                    )
+                elif block.kind == "json":
+                    value = data_json if last else block.data
+                    pieces.append("```json\n" + json.dumps(value, indent=2, ensure_ascii=False) + "\n```")
+                elif block.kind in ("thought", "tool"):
+                    pieces.append(
+                        f"<details><summary>{html.escape(block.title)}</summary>\n\n{block.body}\n\n</details>\n"
+                    )
+                elif block.kind == "error":
+                    pieces.append(f"**{block.title}**: {block.body}")
+                else:
+                    pieces.append(block.body)
+        return pieces
+
     def _repr_mimebundle_(
         self, include: Any = None, exclude: Any = None
     ) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -140,25 +180,14 @@ class InteractionResult:
 
         Deterministic for a deterministic answer: no ids or timings in the data, only in metadata.
         """
-        thoughts = [t.text for t in self.interaction.thoughts if t.text]
-        markdown: list[str] = []
-        if thoughts:
-            markdown.append(
-                "<details><summary>Thoughts</summary>\n\n" + "\n\n".join(thoughts) + "\n\n</details>\n"
-            )
         data_json = self._data_json() if self.data is not None else None
-        if data_json is not None:
-            markdown.append("```json\n" + json.dumps(data_json, indent=2, ensure_ascii=False) + "\n```")
-        elif self.text:
-            markdown.append(self.text)
-        for i, block in enumerate(self.interaction.images):
-            if block.data:
-                markdown.append(
-                    f"![generated image {i + 1}](data:{block.mime_type or 'image/png'};base64,{block.data})"
-                )
+        markdown = self._markdown(data_json)
+        thoughts = [t.text for t in self.interaction.thoughts if t.text]
         footer = self.footer()
         markdown.append(f"\n<sub>{footer}</sub>")
         plain = json.dumps(data_json, indent=2, ensure_ascii=False) if data_json is not None else self.text
+        calls = "".join(f"[{call_line(c)}]\n" for c in self.tool_calls)
+        plain = calls + plain
         if self.interaction.images:
             plain += f"\n[{len(self.interaction.images)} image(s)]"
         if self.printed:  # a terminal printed the text as it streamed: only say how it ended
@@ -166,7 +195,9 @@ class InteractionResult:
         bundle: dict[str, Any] = {"text/plain": f"{plain}\n-- {footer}".lstrip("\n")}
         # a frontend shows one type of a bundle, the richest: JSON (a collapsible tree in JupyterLab)
         # only when the data is the whole result, else Markdown that holds every part
-        json_alone = data_json is not None and not thoughts and not self.interaction.images
+        json_alone = (
+            data_json is not None and not thoughts and not self.interaction.images and not self.tool_calls
+        )
         if json_alone:
             bundle["application/json"] = data_json if isinstance(data_json, dict) else {"items": data_json}
         else:
@@ -181,8 +212,23 @@ class InteractionResult:
             "requested_model": self.model, "interaction_id": self.id, "chain": self.chain, "turn": self.turn,
             "status": self.status, "usage": self.usage.to_dict() if self.usage else None,
             "notes": self.notes,
+            "tool_calls": [{"name": c.name, "step": c.step, "seconds": round(c.seconds, 3), "ok": c.error is None}
+                           for c in self.tool_calls],
         }}  # fmt: skip
         return bundle, metadata
+
+
+def call_line(call: Any) -> str:
+    """One tool call as a line: ``get_weather(city='Paris') → {...}``."""
+    arguments = ", ".join(f"{k}={v!r}" for k, v in call.arguments.items())
+    outcome = (
+        f"error: {call.error}"
+        if call.error is not None
+        else json.dumps(call.result, ensure_ascii=False, default=str)
+    )
+    if len(outcome) > 120:
+        outcome = outcome[:119] + "…"
+    return f"{call.name}({arguments}) → {outcome}"
 
 
 class DryRun:

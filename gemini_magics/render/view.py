@@ -10,7 +10,7 @@ import base64
 import json
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from .._accumulate import InteractionAccumulator
@@ -123,6 +123,18 @@ def tool_block(key: str, step: Any) -> Block:
     return Block(key, "tool", title, _fenced(payload))
 
 
+def call_block(key: str, call: Any, *, timed: bool = True) -> Block:
+    """A tool call the kernel ran (a ``tools.ToolCall``): its result or error, and (live) how long it took."""
+    took = f", {call.seconds:.2f} s" if timed else ""
+    if call.error is not None:
+        title = f"function result · {call.name} (error{took}): {_compact(call.error, 60)}"
+        return Block(key, "tool", title, _fenced({"error": call.error}))
+    title = f"function result · {call.name}{f' ({took[2:]})' if timed else ''}: {_compact(call.result, 50)}"
+    return Block(
+        key, "tool", title, _fenced(call.result, "json" if not isinstance(call.result, str) else "text")
+    )
+
+
 def blocks_of(interaction: Interaction, *, structured: bool = False, streaming: bool = False) -> list[Block]:
     """The display blocks of an interaction (or of the snapshot of one still streaming)."""
     blocks: list[Block] = []
@@ -212,6 +224,8 @@ class ViewModel:
         self._source = source or self._own_fold()
         self._final: Interaction | None = None
         self.events_seen = 0
+        self._round = 0
+        self._earlier: list[Block] = []
 
     def _own_fold(self) -> Callable[[], Interaction]:
         self._accumulator = InteractionAccumulator()
@@ -230,6 +244,15 @@ class ViewModel:
     def finish(self, interaction: Interaction) -> None:
         self._final = interaction
 
+    def next_round(self, calls: list[Any]) -> None:
+        """A tool loop sent results back: keep this answer's blocks and the calls', then follow the next."""
+        calls_done = [call_block(f"r{self._round}.call.{i}", call) for i, call in enumerate(calls)]
+        self._earlier = self.blocks() + calls_done
+        self._round += 1
+        self._final = None
+        self.events_seen = 0
+        self._source = self._own_fold()
+
     @property
     def interaction(self) -> Interaction:
         return self._final if self._final is not None else self._source()
@@ -239,7 +262,11 @@ class ViewModel:
         return self.events_seen > 0 and bool(self.interaction.steps)
 
     def blocks(self) -> list[Block]:
-        return blocks_of(self.interaction, structured=self.structured, streaming=self._final is None)
+        """The earlier rounds' blocks (a tool loop), then the current answer's, keyed by round."""
+        current = blocks_of(self.interaction, structured=self.structured, streaming=self._final is None)
+        if not self._round:
+            return current
+        return self._earlier + [replace(b, key=f"r{self._round}.{b.key}") for b in current]
 
     def header(self, elapsed: float) -> str:
         status = self.interaction.status or "connecting"

@@ -209,8 +209,16 @@ class WidgetView:
             self._stop.layout.display = "none"
         self._footer = widgets.HTML("")
         self._footer.add_class("gm-footer")
+        self._approvals = widgets.VBox([])
+        self._pending: list[Callable[[], None]] = []
         self.root = widgets.VBox(
-            [widgets.HTML(CSS), widgets.HBox([self._header, self._stop]), self._body, self._footer]
+            [
+                widgets.HTML(CSS),
+                widgets.HBox([self._header, self._stop]),
+                self._body,
+                self._approvals,
+                self._footer,
+            ]
         )
         self.root.add_class("gm-live")
         self._handle: Any = None
@@ -227,6 +235,7 @@ class WidgetView:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self._stop.layout.display = "none"
         self._done.set()
         if self._ticker is not None:
             self._ticker.join(1)
@@ -260,6 +269,8 @@ class WidgetView:
         self.view.follow(lambda: stream.interaction)
 
     def _on_stop(self, _button: Any) -> None:
+        for deny in self._pending:  # Stop answers any open question: no
+            deny()
         self.stopped = True
         self._stop.disabled = True
         self._stop.description = "Stopping"
@@ -274,8 +285,38 @@ class WidgetView:
 
     def finish(self, interaction: Any) -> None:
         self.view.finish(interaction)
-        self._stop.layout.display = "none"
         self._render()
+
+    def tool_results(self, calls: list[Any]) -> None:
+        self.view.next_round(calls)
+        self._render()
+
+    def approve(self, call: Any) -> Any:
+        """An Approve / Deny card; the returned future resolves when one is clicked (or Stop is)."""
+        import asyncio
+
+        loop = asyncio.get_running_loop()
+        decided: asyncio.Future[bool] = loop.create_future()
+        arguments = ", ".join(f"{k}={v!r}" for k, v in call.arguments.items())
+        question = widgets.HTML(f"<b>Run {html.escape(call.name)}({html.escape(arguments)})?</b>")
+        buttons = [
+            widgets.Button(description=d, button_style=s)
+            for d, s in (("Approve", "success"), ("Deny", "danger"))
+        ]
+        card = widgets.HBox([question, *buttons])
+        card.add_class("gm-approval")
+
+        def decide(answer: bool) -> None:
+            for button in buttons:
+                button.disabled = True
+            question.value += " — approved" if answer else " — denied"
+            loop.call_soon_threadsafe(_settle, decided, answer)
+
+        buttons[0].on_click(lambda _: decide(True))
+        buttons[1].on_click(lambda _: decide(False))
+        self._pending.append(lambda: decide(False))
+        self._approvals.children = (*self._approvals.children, card)
+        return decided
 
     def _elapsed(self) -> float:
         return time.monotonic() - self._started
@@ -300,6 +341,11 @@ class WidgetView:
                 self._body.children = children
             self._header.value = self._header_html()
             self._footer.value = html.escape(self.view.footer(self._elapsed()))
+
+
+def _settle(future: Any, value: Any) -> None:
+    if not future.done():
+        future.set_result(value)
 
 
 class BackgroundWidget:

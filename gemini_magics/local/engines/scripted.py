@@ -25,7 +25,8 @@ if TYPE_CHECKING:
     from ..store import Record
 
 _NAME = re.compile(r"\bmy name is ([A-Z][\w-]*)", re.IGNORECASE)
-_URL = re.compile(r"https?://[^\s)>\]]+")
+_URL = re.compile(r"https?://[^\s)>\]`'\"]+")
+_CODE = re.compile(r"```(?:python|py)?\s*\n(.*?)```", re.DOTALL)
 
 
 def split_into(text: str, pieces: int) -> list[str]:
@@ -88,15 +89,16 @@ class ScriptedEngine:
         prompt = request.last_user_text
         record.add_usage(input_tokens=self._count_input(request))
 
-        last = request.history[-1] if request.history else {}
-        if last.get("type") == "function_result":
-            out.text(self._answer_from_result(request))
-            return "completed"
-        call = self._function_to_call(request, prompt)
-        if call is not None:
-            out.function_call(call)
+        calls = self._functions_to_call(request, prompt)
+        if calls:
+            if (request.generation_config.get("thinking_level") or "minimal") != "minimal":
+                out.thought(prompt)  # thought signatures must survive the tool loop
+            for call in calls:
+                out.function_call(call)
             return "requires_action"
-        self._builtin_tools(out, request, prompt)
+        last = request.history[-1] if request.history else {}
+        from_tools = [self._answer_from_result(request)] if last.get("type") == "function_result" else []
+        from_tools += self._builtin_tools(out, request, prompt)
         if (request.generation_config.get("thinking_level") or "minimal") != "minimal":
             out.thought(prompt)
         if request.wants_image():
@@ -104,6 +106,8 @@ class ScriptedEngine:
         schema = request.json_schema()
         if schema is not None:
             text = json.dumps(instance_of(schema, prompt), indent=None)
+        elif from_tools:
+            text = "\n\n".join(from_tools)
         else:
             text = self._reply(request, prompt)
         out.text(text)
@@ -148,12 +152,28 @@ class ScriptedEngine:
         ]
         return "From the tool results: " + "; ".join(parts) + "."
 
-    def _function_to_call(self, request: EngineRequest, prompt: str) -> dict[str, Any] | None:
-        for tool in request.tools:
-            if tool.get("type") == "function" and tool.get("name") and tool["name"] in prompt:
-                args = instance_of(tool.get("parameters") or {"type": "object", "properties": {}}, prompt)
-                return {"name": tool["name"], "arguments": args if isinstance(args, dict) else {}}
-        return None
+    def _functions_to_call(self, request: EngineRequest, prompt: str) -> list[dict[str, Any]]:
+        """Every offered function the prompt names (in the prompt's order), for as many rounds as asked.
+
+        ``X-Scripted-Tool-Rounds: N`` (default 1) keeps calling for N rounds of results.
+        """
+        rounds = int(request.headers.get("x-scripted-tool-rounds", "1") or 1)
+        done = 0
+        for step in reversed(request.history):
+            if step.get("type") == "user_input":
+                break
+            done += step.get("type") == "function_call"
+        named = [
+            t for t in request.tools if t.get("type") == "function" and t.get("name") and t["name"] in prompt
+        ]
+        if not named or done >= rounds * len(named):
+            return []
+        named.sort(key=lambda t: prompt.index(t["name"]))
+        calls = []
+        for tool in named:
+            args = instance_of(tool.get("parameters") or {"type": "object", "properties": {}}, prompt)
+            calls.append({"name": tool["name"], "arguments": args if isinstance(args, dict) else {}})
+        return calls
 
     def _count_input(self, request: EngineRequest) -> int:
         words = 0
@@ -162,29 +182,39 @@ class ScriptedEngine:
                 words += len(str(block.get("text", "")).split()) or 1
         return words + len((request.system_instruction or "").split())
 
-    def _builtin_tools(self, out: StepWriter, request: EngineRequest, prompt: str) -> None:
+    def _builtin_tools(self, out: StepWriter, request: EngineRequest, prompt: str) -> list[str]:
+        """Run the built-in tools offered; what each found, for the answer."""
         kinds = {t.get("type") for t in request.tools}
-        note = "offline stand-in: the local server cannot reach the internet"
+        found: list[str] = []
         if "code_execution" in kinds:
-            code = f"print({prompt.strip()[:60]!r})"
+            from ..tools.code_execution import run_python
+
+            fenced = _CODE.search(prompt)
+            code = fenced.group(1).strip() if fenced else f"print({prompt.strip()[:200]!r})"
+            ran = run_python(code)
             out.tool_pair(
-                "code_execution", {"code": code, "language": "python"}, f"{prompt.strip()[:60]}\n({note})"
+                "code_execution", {"code": code, "language": "python"}, ran.output, is_error=ran.is_error
+            )
+            found.append(
+                ("The code failed:\n" if ran.is_error else "The code printed:\n")
+                + f"```\n{ran.output.strip()}\n```"
             )
         if "google_search" in kinds:
             query = prompt.strip()[:80]
-            result = [
-                {
-                    "title": f"Result for {query}",
-                    "url": "https://example.invalid/search",
-                    "rendered_content": note,
-                }
-            ]
-            out.tool_pair("google_search", {"queries": [query]}, result)
+            note = "offline stand-in: the local server cannot reach the internet"
+            out.tool_pair("google_search", {"queries": [query]},
+                          [{"title": f"Result for {query}", "url": "https://example.invalid/search", "rendered_content": note}])  # fmt: skip
+            found.append(f"Google Search is not available offline ({note}).")
         if "url_context" in kinds:
-            urls = _URL.findall(prompt) or ["https://example.invalid/"]
-            out.tool_pair(
-                "url_context", {"urls": urls}, [{"url": u, "status": "error", "note": note} for u in urls]
-            )
+            from ..tools.url_context import fetch
+
+            pages = [fetch(url) for url in _URL.findall(prompt)]
+            out.tool_pair("url_context", {"urls": [p.url for p in pages]}, [p.result() for p in pages],
+                          is_error=any(p.status != "success" for p in pages))  # fmt: skip
+            for page in pages:
+                found.append(f"{page.url} ({page.title or 'untitled'}): {page.text[:300]}" if page.status == "success"
+                             else f"{page.url} could not be read: {page.error}")  # fmt: skip
+        return found
 
 
 class StepWriter:
@@ -280,12 +310,12 @@ class StepWriter:
         )
         record.add_usage(output_tokens=len(arguments.split()) + 2)
 
-    def tool_pair(self, kind: str, arguments: dict[str, Any], result: Any) -> None:
+    def tool_pair(self, kind: str, arguments: dict[str, Any], result: Any, *, is_error: bool = False) -> None:
         record = self.record
         call_id = f"{kind}_{len(record.steps)}"
         for step in (
             {"type": f"{kind}_call", "id": call_id, "arguments": arguments},
-            {"type": f"{kind}_result", "call_id": call_id, "result": result, "is_error": False},
+            {"type": f"{kind}_result", "call_id": call_id, "result": result, "is_error": is_error},
         ):
             record.begin_step(step)
             self.pace()

@@ -133,7 +133,54 @@ class SmolLM2Engine:
             args["response_format"] = {"type": "json_object", "schema": schema}
         return args
 
+    def tool_choice_schema(self, request: EngineRequest) -> dict[str, Any] | None:
+        """The JSON schema of a call to one of the offered functions, for llama.cpp's grammar; None
+        when there is none to call (no functions, or results just came back: time to answer)."""
+        functions = [t for t in request.tools if t.get("type") == "function" and t.get("name")]
+        last = request.history[-1] if request.history else {}
+        if not functions or last.get("type") == "function_result":
+            return None
+        choices = [
+            {"type": "object", "properties": {"name": {"const": t["name"]},
+                                              "arguments": t.get("parameters") or {"type": "object"}},
+             "required": ["name", "arguments"]}
+            for t in functions
+        ]  # fmt: skip
+        return {"anyOf": choices} if len(choices) > 1 else choices[0]
+
+    def _call_a_tool(self, request: EngineRequest, record: Record, schema: dict[str, Any]) -> str:
+        """The model picks a function and its arguments, constrained by the grammar of ``schema``."""
+        from .scripted import StepWriter
+
+        catalogue = "\n".join(
+            f"- {t['name']}: {t.get('description', '')}" for t in request.tools if t.get("type") == "function"
+        )
+        messages = [{"role": "system", "content": f"Call one of these functions, as JSON:\n{catalogue}"}]
+        messages += [m for m in self.messages(request) if m["role"] != "system"]
+        args = {**self.completion_args(request), "response_format": {"type": "json_object", "schema": schema}}
+        llama = self.llama()
+        with self._generate_lock:
+            reply = llama.create_chat_completion(messages=messages, **args)
+        text = reply["choices"][0]["message"].get("content") or "{}"
+        usage = reply.get("usage") or {}
+        record.add_usage(
+            input_tokens=usage.get("prompt_tokens", 0), output_tokens=usage.get("completion_tokens", 0)
+        )
+        try:
+            call = json.loads(text)
+        except ValueError:  # cut by the token limit mid-JSON: nothing to call
+            record.incomplete_details = {
+                "reason": "max_output_tokens",
+                "max_output_tokens": args["max_tokens"],
+            }
+            return "incomplete"
+        StepWriter(record).function_call({"name": call["name"], "arguments": call.get("arguments") or {}})
+        return "requires_action"
+
     def run(self, request: EngineRequest, record: Record) -> str:
+        schema = self.tool_choice_schema(request)
+        if schema is not None:
+            return self._call_a_tool(request, record, schema)
         if request.wants_image():
             # a 135M text model cannot draw: the scripted engine's labelled stand-in PNG comes first
             from .scripted import StepWriter
