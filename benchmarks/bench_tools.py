@@ -35,7 +35,7 @@ def get_weather(city: str) -> dict[str, object]:
 
 def start_server() -> tuple[subprocess.Popen[str], str]:
     process = subprocess.Popen(
-        [sys.executable, "-m", "gemini_magics.cli", "serve", "--engine", "scripted", "--port", "0"],
+        [sys.executable, "-m", "gemini_magics.cli", "serve", "--engine", "scripted", "--port", "0", "--no-auth"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
     assert process.stdout is not None

@@ -28,6 +28,20 @@ from ._version import __version__
 DEFAULT_TIMEOUT = httpx.Timeout(DEFAULT_TIMEOUT_SECONDS, connect=DEFAULT_CONNECT_TIMEOUT_SECONDS)
 
 
+SECRET_HEADERS = frozenset({"x-goog-api-key", "authorization", "proxy-authorization"})
+
+
+class RedactedHeaders(dict[str, str]):
+    """Request headers whose repr hides credentials: a traceback that prints local variables
+    (``%xmode Verbose``) or a debug log shows ``'x-goog-api-key': '<redacted>'``, never the key."""
+
+    def __repr__(self) -> str:
+        shown = {k: "<redacted>" if k.lower() in SECRET_HEADERS else v for k, v in self.items()}
+        return repr(shown)
+
+    __str__ = __repr__
+
+
 class Client:
     """A synchronous client for the Gemini Interactions API.
 
@@ -98,12 +112,14 @@ class Client:
     def headers(
         self, extra: Mapping[str, str] | None = None, *, accept: str = "application/json"
     ) -> dict[str, str]:
-        headers = {
-            "Accept": accept,
-            "Content-Type": "application/json",
-            "User-Agent": f"gemini-magics/{__version__}",
-            "x-goog-api-client": f"gemini-magics/{__version__}",
-        }
+        headers = RedactedHeaders(
+            {
+                "Accept": accept,
+                "Content-Type": "application/json",
+                "User-Agent": f"gemini-magics/{__version__}",
+                "x-goog-api-client": f"gemini-magics/{__version__}",
+            }
+        )
         if self.api_revision:
             headers["Api-Revision"] = self.api_revision
         if self._api_key:

@@ -68,12 +68,18 @@ def resolve_backend(announce: Callable[[str], None], engine: str | None = None) 
             "no GEMINI_API_KEY set and the embedded server is not installed: set GEMINI_API_KEY, "
             "or pip install 'gemini-magics[local]'"
         ) from None
+    import secrets
+
+    # a key only this kernel's client knows: other local users, processes and web pages get 401
+    key = secrets.token_urlsafe(32)
     try:
-        server = start_server(engine=engine)
+        server = start_server(engine=engine, api_key=key)
     except (RuntimeError, ValueError, OSError) as exc:
         raise BackendUnavailable(f"the embedded local server did not start: {exc}") from None
     announce(
         f"gemini-magics: no API key set, so using the embedded local server (engine: {server.engine_description}); "
         "set GEMINI_API_KEY to talk to Gemini."
     )
-    return Backend("local", server.base_url, Client(base_url=server.base_url, max_retries=1), server)
+    return Backend(
+        "local", server.base_url, Client(base_url=server.base_url, api_key=key, max_retries=1), server
+    )

@@ -50,6 +50,8 @@ class Plan:
     """The turns the plan builds on: a commit checks the chain still starts with them."""
     cell_key: str = ""
     """The cell the new turn belongs to (a re-run of that cell replaces it)."""
+    seen: tuple[Turn, ...] = ()
+    """The whole chain when the plan was made: a commit checks nothing landed meanwhile."""
 
 
 @dataclass
@@ -83,22 +85,23 @@ class ChainRegistry:
         return list(chain.turns) if chain else []
 
     def plan(self, name: str, cell_key: str, *, new: bool = False, stateless: bool = False) -> Plan:
-        turns = [] if new else self.turns(name)
+        current = self.turns(name)
+        turns = [] if new else current
         position = next((i for i, t in enumerate(turns) if t.cell_key == cell_key), len(turns))
         before = turns[:position]
         last = before[-1] if before else None
         replaces = position < len(turns)
         if last is not None and last.interaction_id is not None and not stateless:
-            return Plan(name, position, last.interaction_id, [], replaces, tuple(before), cell_key)
+            return Plan(
+                name, position, last.interaction_id, [], replaces, tuple(before), cell_key, tuple(current)
+            )
         history = [step for turn in before for step in turn.steps]
-        return Plan(name, position, None, history, replaces, tuple(before), cell_key)
+        return Plan(name, position, None, history, replaces, tuple(before), cell_key, tuple(current))
 
     def moved_on(self, plan: Plan) -> bool:
-        """Whether the turns a plan builds on are no longer the start of its chain."""
+        """Whether another turn landed in the chain since the plan was made (a background run's)."""
         turns = self.turns(plan.chain)
-        return len(turns) < len(plan.before) or any(
-            a is not b for a, b in zip(turns, plan.before, strict=False)
-        )
+        return len(turns) != len(plan.seen) or any(a is not b for a, b in zip(turns, plan.seen, strict=True))
 
     def commit(self, plan: Plan, turn: Turn, *, new: bool = False) -> Rewind | None:
         """Record a finished turn (only after success: failures never advance a chain).
@@ -113,6 +116,15 @@ class ChainRegistry:
         chain.archive.append(turn)
         chain.turns = kept + [turn]
         return Rewind(len(kept) + 1, dropped) if dropped else None
+
+    def set_aside(self, plan: Plan, turn: Turn) -> int:
+        """Keep a turn whose chain moved on meanwhile (a background run) in the archive only: listed by
+        ``history --all`` and restorable, never silently lost. Returns its number."""
+        chain = self._chains.setdefault(plan.chain, Chain(plan.chain))
+        turn.number = len(chain.archive) + 1
+        turn.parent = plan.before[-1] if plan.before else None
+        chain.archive.append(turn)
+        return turn.number
 
     def archive(self, name: str) -> list[Turn]:
         chain = self._chains.get(name)

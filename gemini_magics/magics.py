@@ -50,6 +50,9 @@ class InteractMagics(Magics):
     headers = Dict(
         value_trait=Unicode(), help="Extra HTTP headers sent with every request (proxies, tracing)."
     ).tag(config=True)
+    timeout = Float(
+        60.0, help="Seconds without an answer (or between two streamed events) before a cell gives up."
+    ).tag(config=True)
     tool_timeout = Float(30.0, help="Seconds one --tools function call may take before it is an error.").tag(
         config=True
     )
@@ -233,7 +236,7 @@ class InteractMagics(Magics):
 
         return Settings(model=self.model, image_model=self.image_model, system=self.system, stream=self.stream,
                         table_budget=self.table_budget, table_rows=self.table_rows, headers=dict(self.headers),
-                        tool_timeout=self.tool_timeout)  # fmt: skip
+                        tool_timeout=self.tool_timeout, timeout=self.timeout)  # fmt: skip
 
     def _context(self) -> Context:
         from .subcommands import Context

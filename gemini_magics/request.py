@@ -36,6 +36,7 @@ class Settings:
     table_rows: int = 20
     headers: Mapping[str, str] = field(default_factory=dict)
     tool_timeout: float = 30.0
+    timeout: float = 60.0
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,8 @@ class CellRequest:
     headers: Mapping[str, str] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
     """What the user should know about what is sent (e.g. a table sampled to fit the budget)."""
+    timeout: float = 60.0
+    """Seconds without an answer (or between two streamed events) before the cell gives up."""
     toolbox: Toolbox | None = None
     """``--tools``: the functions the kernel runs for the model, and the built-ins passed through."""
     max_steps: int = 10
@@ -132,7 +135,7 @@ def build_request(
         prompt=prompt, model=model, params=params, parts=tuple(parts), toolbox=toolbox, max_steps=args.max_steps,
         plan=planner(chain, args.new, args.no_store), chain=chain, new=args.new, store=not args.no_store,
         stream=settings.stream and not args.no_stream, background=args.background, dry_run=args.dry_run,
-        silent=silent, out=args.out, schema=schema, headers=dict(settings.headers), notes=tuple(notes),
+        silent=silent, out=args.out, schema=schema, headers=dict(settings.headers), notes=tuple(notes), timeout=settings.timeout,
     )  # fmt: skip
 
 

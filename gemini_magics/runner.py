@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import contextvars
 import threading
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from .chains import Turn
@@ -143,18 +143,25 @@ class Runner:
     ) -> Interaction:
         """One interaction, streamed into the live view (or not); a stop raises :class:`_Stop`."""
         headers = dict(request.headers) or None
+        timeout = request.timeout
         if not request.stream:
-            interaction: Interaction = await in_thread(
-                lambda: client.interactions.create(extra_headers=headers, **body)
+            interaction: Interaction = await _within(
+                timeout,
+                in_thread(lambda: client.interactions.create(extra_headers=headers, timeout=timeout, **body)),
             )
             view.finish(interaction)
             return interaction
-        events = await in_thread(
-            lambda: client.interactions.create(stream=True, extra_headers=headers, **body)
+        events = await _within(
+            timeout,
+            in_thread(
+                lambda: client.interactions.create(
+                    stream=True, extra_headers=headers, timeout=timeout, **body
+                )
+            ),
         )
         with events:
             view.attach(events)
-            interrupted = await _follow(events, view.event)
+            interrupted = await _follow(events, view.event, idle=timeout)
             interaction = events.interaction
             view.finish(interaction)
         if view.stopped or interrupted:
@@ -215,7 +222,7 @@ class Runner:
 
             transcript = Transcript()
             transcript.add(final)
-            run.result = self.complete(request, parts, transcript, background=True)
+            run.result = self.complete(request, parts, transcript)
         except MagicError as exc:
             run.error = str(exc) + (f"; {request.out!r} was not bound" if request.out else "")
         except GeminiError as exc:  # a background thread must report, not die silently
@@ -230,9 +237,7 @@ class Runner:
 
     # -- the end of every turn --------------------------------------------------------------------
 
-    def complete(
-        self, request: CellRequest, parts: list[Any], transcript: Transcript, *, background: bool = False
-    ) -> InteractionResult:
+    def complete(self, request: CellRequest, parts: list[Any], transcript: Transcript) -> InteractionResult:
         """Check the answer, then commit the turn to its chain and bind ``-o``: the only place that does."""
         final = transcript.interactions[-1]
         result = self._result(request, transcript)
@@ -249,7 +254,9 @@ class Runner:
         if cut:
             result.notes.append(cut)
         turn = _turn(request, parts, transcript, result.answered_by)
-        commit = self.session.commit(request.plan, turn, new=request.new, require_unchanged=background)
+        # every commit checks that no other turn (a background run's) landed meanwhile; if one did, this
+        # turn is kept aside (restorable), never dropped or allowed to drop the other one silently
+        commit = self.session.commit(request.plan, turn, new=request.new)
         result.notes.extend(_commit_notes(request, commit))
         for interaction in transcript.interactions:
             self.session.add_usage(request.model, interaction.usage)
@@ -273,7 +280,8 @@ def _commit_notes(request: CellRequest, commit: Commit) -> list[str]:
     chain = request.chain
     if not commit.added:
         return [
-            f"not added to chain {chain}: it moved on while this ran (re-run the cell to continue from there)"
+            f"not added to chain {chain}: it moved on while this ran — kept as turn #{commit.set_aside}; "
+            f"`%interact restore {commit.set_aside}` makes the chain end here"
         ]
     if commit.rewind is None:
         return []
@@ -330,11 +338,37 @@ def upload_pending(client: Client, parts: list[Any]) -> list[Any]:
 # -- threads and event loops ------------------------------------------------------------------------
 
 
-async def _follow(events: InteractionStream, on_event: Callable[[Any], None]) -> bool:
-    """Feed the stream's events to ``on_event``; True if the user interrupted (the stream is aborted)."""
+async def _within(seconds: float, awaitable: Awaitable[T]) -> T:
+    """``awaitable``, or a one-line error once ``seconds`` pass with no answer (the call is abandoned).
+
+    ``asyncio.wait`` rather than ``wait_for``: the latter can swallow the cell's own cancellation
+    (Kernel > Interrupt) when the awaited call completes in the same moment.
+    """
+    future = asyncio.ensure_future(awaitable)
+    done, _ = await asyncio.wait({future}, timeout=seconds)
+    if not done:
+        future.cancel()
+        raise NoAnswer(seconds)
+    return future.result()
+
+
+class NoAnswer(MagicError):
+    def __init__(self, seconds: float) -> None:
+        super().__init__(
+            f"no answer from the server within {seconds:g} s (%config InteractMagics.timeout); the chain is unchanged"
+        )
+
+
+async def _follow(
+    events: InteractionStream, on_event: Callable[[Any], None], idle: float | None = None
+) -> bool:
+    """Feed the stream's events to ``on_event``; True if the user interrupted (the stream is aborted).
+
+    ``idle``: seconds without an event before the stream counts as dead (:class:`NoAnswer`).
+    """
     try:
         # aclosing: whatever ends the loop, the reader thread is out of the stream before it is closed
-        async with contextlib.aclosing(_pump(events)) as pumped:
+        async with contextlib.aclosing(_pump(events, idle)) as pumped:
             async for event in pumped:
                 on_event(event)
     except (KeyboardInterrupt, asyncio.CancelledError):
@@ -343,10 +377,14 @@ async def _follow(events: InteractionStream, on_event: Callable[[Any], None]) ->
     return False
 
 
-async def _pump(events: InteractionStream) -> AsyncIterator[Any]:
-    """The stream's events, read in a worker thread so the event loop keeps running meanwhile."""
+async def _pump(events: InteractionStream, idle: float | None = None) -> AsyncGenerator[Any, None]:
+    """The stream's events, read in a worker thread so the event loop keeps running meanwhile.
+
+    ``idle``: a watchdog aborts the stream when no event has come for that long (:class:`NoAnswer`).
+    """
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[Any] = asyncio.Queue()
+    last = [loop.time(), False]  # when the last event came; whether the watchdog fired
 
     def put(item: Any) -> None:
         with contextlib.suppress(RuntimeError):  # the loop is gone: the reader was abandoned
@@ -361,17 +399,30 @@ async def _pump(events: InteractionStream) -> AsyncIterator[Any]:
         finally:
             put(_END)
 
+    def watch() -> None:
+        if loop.time() - last[0] > (idle or 0):
+            last[1] = True
+            events.abort()
+        else:
+            watchdog[0] = loop.call_later(min(1.0, idle or 1.0), watch)
+
+    watchdog = [loop.call_later(idle, watch)] if idle else []
     reader = threading.Thread(target=read, daemon=True, name="gemini-magics-stream")
     reader.start()
     try:
         while True:
             item = await queue.get()
+            last[0] = loop.time()
             if item is _END:
+                if last[1]:
+                    raise NoAnswer(idle or 0)
                 return
             if isinstance(item, BaseException):
                 raise item
             yield item
     finally:
+        for handle in watchdog:
+            handle.cancel()
         events.abort()
         # the reader must be out of the stream's generator before anyone closes it
         await in_thread(lambda: reader.join(5))

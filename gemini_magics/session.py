@@ -29,6 +29,8 @@ class Commit:
 
     added: bool
     rewind: Rewind | None
+    set_aside: int | None = None
+    """When not added: the turn's number in the chain's archive (``%interact restore N`` adds it)."""
 
 
 @dataclass
@@ -84,11 +86,11 @@ class Session:
         key = self.cell_key()
         return lambda chain, new, stateless: self.chains.plan(chain, key, new=new, stateless=stateless)
 
-    def commit(self, plan: Plan, turn: Turn, *, new: bool, require_unchanged: bool = False) -> Commit:
-        """Record a finished turn; not when required and the chain moved on meanwhile (nothing changes)."""
+    def commit(self, plan: Plan, turn: Turn, *, new: bool) -> Commit:
+        """Record a finished turn; if another turn landed in its chain meanwhile, set it aside instead."""
         with self._lock:
-            if require_unchanged and self.chains.moved_on(plan):
-                return Commit(False, None)
+            if self.chains.moved_on(plan):
+                return Commit(False, None, self.chains.set_aside(plan, turn))
             return Commit(True, self.chains.commit(plan, turn, new=new))
 
     def pop_notices(self) -> list[str]:

@@ -235,12 +235,30 @@ def test_cli_serve_prints_its_url_and_serves_until_stopped() -> None:
         line = process.stdout.readline()  # type: ignore[union-attr]
         assert "on http://127.0.0.1:" in line and "scripted" in line
         base_url = line.split(" on ", 1)[1].split()[0]
-        answer = Client(base_url=base_url).interactions.create(model="m", input="over the CLI")
+        # without --api-key it makes one, prints it, and lets nobody in without it
+        key_line = process.stdout.readline()  # type: ignore[union-attr]
+        assert key_line.startswith("gemini-magics: generated API key")
+        key = key_line.rsplit(": ", 1)[1].strip()
+        with pytest.raises(AuthenticationError):
+            Client(base_url=base_url, max_retries=0).interactions.create(model="m", input="no key")
+        answer = Client(base_url=base_url, api_key=key).interactions.create(model="m", input="over the CLI")
         assert "over the CLI" in answer.text
     finally:
         process.terminate()
         process.wait(10)
     assert process.returncode is not None
+
+
+def test_cli_serve_without_auth_says_so() -> None:
+    process = subprocess.Popen([sys.executable, "-m", "gemini_magics.cli", "serve", "--engine", "scripted", "--port", "0", "--no-auth"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        base_url = process.stdout.readline().split(" on ", 1)[1].split()[0]  # type: ignore[union-attr]
+        assert "WARNING: --no-auth" in process.stdout.readline()  # type: ignore[union-attr]
+        assert Client(base_url=base_url).interactions.create(model="m", input="open").text
+    finally:
+        process.terminate()
+        process.wait(10)
 
 
 def test_get_cancel_delete_and_streamed_get_in_both_generations(client: Client, generation: str) -> None:

@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from .app import LocalAPI
+    from .store import Retention
 
-__all__ = ["LocalServer", "start_server"]
+__all__ = ["LocalServer", "start_server", "create_server"]
 
 
 class LocalServer:
@@ -78,11 +79,17 @@ def create_server(
     api_key: str | None = None,
     schema: str | None = None,
     log_level: str = "warning",
+    allowed_origins: frozenset[str] = frozenset(),
+    retention: Retention | None = None,
 ) -> LocalServer:
+    """A server, not yet started. ``api_key=None`` serves without a key (the Host and Origin checks
+    still hold): the magic and ``gemini-magics serve`` always give one."""
     from .app import LocalAPI
     from .engines import make_engine
 
-    return LocalServer(LocalAPI(make_engine(engine), api_key=api_key, schema=schema), host, port, log_level)
+    api = LocalAPI(make_engine(engine), api_key=api_key, schema=schema, allowed_hosts=frozenset({host}),
+                   allowed_origins=allowed_origins, retention=retention)  # fmt: skip
+    return LocalServer(api, host, port, log_level)
 
 
 def start_server(
@@ -93,9 +100,10 @@ def start_server(
     api_key: str | None = None,
     schema: str | None = None,
     log_level: str = "error",
+    allowed_origins: frozenset[str] = frozenset(),
+    retention: Retention | None = None,
 ) -> LocalServer:
     """Start a server in a background thread of this process and return once it accepts connections."""
-    server = create_server(
-        engine=engine, host=host, port=port, api_key=api_key, schema=schema, log_level=log_level
-    )
+    server = create_server(engine=engine, host=host, port=port, api_key=api_key, schema=schema, log_level=log_level,
+                           allowed_origins=allowed_origins, retention=retention)  # fmt: skip
     return server.start()

@@ -17,7 +17,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from .engines.base import Engine, EngineRequest
-from .store import Cancelled, Record, Store, StoredFile, Upload, event_position, new_id
+from .store import Cancelled, Record, Retention, Store, StoredFile, Upload, event_position, new_id
 from .wire import (
     LegacyTranslator,
     RequestError,
@@ -32,6 +32,7 @@ log = logging.getLogger("gemini_magics.local")
 
 VERSIONS = frozenset({"v1", "v1beta", "v1alpha"})
 MAX_BODY_BYTES = 20 * 1024 * 1024
+LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "::1"})
 ABANDON_GRACE_SECONDS = 2.0
 Handler = Callable[[Request], Awaitable[Response]]
 
@@ -60,9 +61,27 @@ def _body_json(request: Request) -> Any:
         body: bytes = request.state.body
         try:
             request.state.json = json.loads(body) if body else None
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, not UTF-8, or nested past any sane depth
             request.state.json = _NOT_JSON
     return request.state.json
+
+
+async def _read_body(request: Request) -> bytes:
+    """The body, refused (413) as soon as it passes the limit: an over-size upload is never held whole."""
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_BODY_BYTES:
+            raise RequestError(413, "invalid_argument", f"request body over {MAX_BODY_BYTES} bytes")
+    return bytes(body)
+
+
+def _host_name(host: str) -> str:
+    """The name part of a Host header: ``[::1]:80`` → ``::1``, ``Localhost:8080`` → ``localhost``."""
+    host = host.strip().lower()
+    if host.startswith("["):
+        return host[1 : host.find("]")] if "]" in host else host
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
 
 
 def error_response(
@@ -74,21 +93,35 @@ def error_response(
 class LocalAPI:
     """Holds the state one server instance needs; ``app`` is the ASGI application."""
 
-    def __init__(self, engine: Engine, *, api_key: str | None = None, schema: str | None = None) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        api_key: str | None = None,
+        schema: str | None = None,
+        allowed_hosts: frozenset[str] = frozenset(),
+        allowed_origins: frozenset[str] = frozenset(),
+        retention: Retention | None = None,
+    ) -> None:
         self.engine = engine
         self.api_key = api_key
         self.schema = schema
-        self.store = Store()
+        self.allowed_hosts = LOOPBACK_NAMES | {h.strip("[]").lower() for h in allowed_hosts}
+        """Host names a request may address: loopback, plus what the server binds (DNS rebinding defence)."""
+        self.allowed_origins = frozenset(o.rstrip("/").lower() for o in allowed_origins)
+        """Browser origins allowed to call (none by default: pages cannot drive the server)."""
+        self.store = Store(retention or Retention())
         self.requests: deque[dict[str, Any]] = deque(maxlen=1000)
         """A log of received requests (never the key), so tests can check what reached the server."""
         r = self._route
         self.app = Starlette(routes=[
-            Route("/", r(self.index, auth=False), methods=["GET"]),
-            Route("/{version}/interactions", r(self.create), methods=["POST"]),
+            Route("/", r(self.index), methods=["GET"]),
+            Route("/{version}/interactions", r(self.create, json=True), methods=["POST"]),
             Route("/{version}/interactions/{iid}", r(self.get), methods=["GET"]),
             Route("/{version}/interactions/{iid}", r(self.delete), methods=["DELETE"]),
-            Route("/{version}/interactions/{iid}/cancel", r(self.cancel), methods=["POST"]),
-            Route("/upload/{version}/files", r(self.upload_start), methods=["POST"]),
+            Route("/{version}/interactions/{iid}/cancel", r(self.cancel, json=True), methods=["POST"]),
+            Route("/upload/{version}/files", r(self.upload_start, json=True), methods=["POST"]),
+            # an upload session is its own credential: an unguessable token, valid for that upload only
             Route("/upload/{version}/sessions/{token}", r(self.upload_chunk, auth=False), methods=["POST"]),
             Route("/{version}/files", r(self.list_files), methods=["GET"]),
             Route("/{version}/files/{fid}", r(self.get_file), methods=["GET"]),
@@ -97,38 +130,61 @@ class LocalAPI:
 
     # -- request prelude: version, auth, size, scripted failures, logging ----------------------------
 
-    def _route(self, handler: Handler, *, auth: bool = True) -> Handler:
+    def _route(self, handler: Handler, *, auth: bool = True, json: bool = False) -> Handler:
         async def endpoint(request: Request) -> Response:
             try:
-                version = request.path_params.get("version")
-                if version is not None and version not in VERSIONS:
-                    raise RequestError(
-                        404, "not_found", f"unknown API version {version!r}: use v1, v1beta or v1alpha"
-                    )
-                if auth and self.api_key is not None:
-                    given = request.headers.get("x-goog-api-key") or request.query_params.get("key")
-                    if not given or not secrets.compare_digest(given, self.api_key):
-                        raise RequestError(
-                            401, "unauthenticated", "missing or invalid API key (x-goog-api-key)"
-                        )
-                body = await request.body()
-                if len(body) > MAX_BODY_BYTES:
-                    raise RequestError(413, "invalid_argument", f"request body over {MAX_BODY_BYTES} bytes")
-                request.state.body = body
+                self._check_caller(request, auth=auth, json=json)
+                request.state.body = await _read_body(request)
                 self._log(request)
-                failing = request.headers.get("x-scripted-fail")
-                if failing:
-                    status = self.store.take_failure(failing)
-                    if status is not None:
-                        headers = {"Retry-After": "1", "retry-after-ms": "20"} if status == 429 else None
-                        raise RequestError(
-                            status, "scripted_failure", f"scripted failure ({failing})", headers
-                        )
+                self._scripted_failure(request)
                 return await handler(request)
             except RequestError as exc:
                 return error_response(exc.status, exc.code, exc.message, exc.headers)
 
         return endpoint
+
+    def _check_caller(self, request: Request, *, auth: bool, json: bool) -> None:
+        """Who may call: a loopback Host, no foreign browser Origin, the key, and JSON where JSON is due."""
+        host = _host_name(request.headers.get("host", ""))
+        if host not in self.allowed_hosts:
+            raise RequestError(
+                403,
+                "permission_denied",
+                f"Host {host!r} is not allowed: address the server by a loopback name",
+            )
+        origin = request.headers.get("origin")
+        if origin is not None and origin.rstrip("/").lower() not in self.allowed_origins:
+            raise RequestError(
+                403,
+                "permission_denied",
+                f"Origin {origin!r} is not allowed (gemini-magics serve --allow-origin)",
+            )
+        version = request.path_params.get("version")
+        if version is not None and version not in VERSIONS:
+            raise RequestError(
+                404, "not_found", f"unknown API version {version!r}: use v1, v1beta or v1alpha"
+            )
+        if auth and self.api_key is not None:
+            given = request.headers.get("x-goog-api-key") or request.query_params.get("key")
+            if not given or not secrets.compare_digest(given.encode(), self.api_key.encode()):
+                raise RequestError(401, "unauthenticated", "missing or invalid API key (x-goog-api-key)")
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+            raise RequestError(413, "invalid_argument", f"request body over {MAX_BODY_BYTES} bytes")
+        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if json and content_type != "application/json":
+            raise RequestError(
+                415,
+                "invalid_argument",
+                f"this route takes Content-Type: application/json, not {content_type or 'none'!r}",
+            )
+
+    def _scripted_failure(self, request: Request) -> None:
+        failing = request.headers.get("x-scripted-fail")
+        status = self.store.take_failure(failing) if failing else None
+        if status is not None:
+            headers = {"Retry-After": "1", "retry-after-ms": "20"} if status in (429, 503) else None
+            raise RequestError(status, "scripted_failure", f"scripted failure ({failing})", headers)
 
     def _log(self, request: Request) -> None:
         parsed = None
@@ -136,7 +192,8 @@ class LocalAPI:
             parsed = _body_json(request)
             parsed = None if parsed is _NOT_JSON else parsed
         headers = {k: v for k, v in request.headers.items() if k not in ("x-goog-api-key", "authorization")}
-        self.requests.append({"method": request.method, "path": request.url.path, "query": dict(request.query_params),
+        query = {k: v for k, v in request.query_params.items() if k != "key"}  # ?key= is a credential too
+        self.requests.append({"method": request.method, "path": request.url.path, "query": query,
                               "headers": headers, "json": parsed})  # fmt: skip
 
     @staticmethod
@@ -351,7 +408,7 @@ class LocalAPI:
                 "invalid_argument",
                 f"upload offset {offset} but {len(upload.data)} bytes received so far",
             )
-        upload.data.extend(await request.body())
+        upload.data.extend(request.state.body)
         if "finalize" not in command:
             return Response(headers={"x-goog-upload-status": "active"})
         del self.store.uploads[request.path_params["token"]]
@@ -362,7 +419,7 @@ class LocalAPI:
         name = upload.meta.get("name") or f"files/{secrets.token_hex(6)}"
         stored = StoredFile(name=name, display_name=upload.meta.get("display_name") or upload.meta.get("displayName"),
                             mime_type=upload.mime_type, data=bytes(upload.data))  # fmt: skip
-        self.store.files[name] = stored
+        self.store.add_file(stored)
         return JSONResponse(
             {"file": self._file_resource(stored, request)}, headers={"x-goog-upload-status": "final"}
         )
@@ -373,6 +430,7 @@ class LocalAPI:
         )
 
     def _file(self, fid: str) -> StoredFile:
+        self.store.sweep()
         stored = self.store.files.get(f"files/{fid}")
         if stored is None:
             raise RequestError(404, "not_found", f"file files/{fid} not found")
@@ -386,6 +444,7 @@ class LocalAPI:
         return JSONResponse(self._file_resource(self._file(fid), request))
 
     async def list_files(self, request: Request) -> Response:
+        self.store.sweep()
         names = sorted(self.store.files)
         size = max(1, min(int(request.query_params.get("pageSize", "100")), 100))
         start = int(request.query_params.get("pageToken") or 0)

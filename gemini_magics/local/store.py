@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import bisect
+import itertools
+import json
 import secrets
 import threading
+import time
+from array import array
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, overload
 
 
 def now_iso() -> str:
@@ -34,6 +40,80 @@ class Cancelled(Exception):
     """Raised inside an engine when its interaction was cancelled."""
 
 
+class CompactLog(Sequence[dict[str, Any]]):
+    """A finished interaction's event log, stored small and replayed exactly.
+
+    Runs of plain text deltas (most of a log) are kept as one string and the offsets where each
+    delta ended; every other event is kept as it was. Indexing regenerates the very same events
+    (same ids, same text pieces), so resuming and ``GET ?stream=true`` behave as before compaction,
+    while memory is about the text itself plus four bytes a delta.
+    """
+
+    def __init__(self, interaction_id: str, events: list[dict[str, Any]]) -> None:
+        self._id = interaction_id
+        self._segments: list[dict[str, Any] | tuple[int, int, str, array[int]]] = []
+        self._starts: list[int] = []
+        self._length = len(events)
+        position = 0
+        while position < len(events):
+            end = position
+            while end < len(events) and _plain_text_delta(events[end], events[position].get("index")):
+                end += 1
+            self._starts.append(position)
+            if end - position > 1:
+                pieces = [e["delta"]["text"] for e in events[position:end]]
+                offsets = array("I", itertools.accumulate(len(p) for p in pieces))
+                self._segments.append((events[position]["index"], end - position, "".join(pieces), offsets))
+                position = end
+            else:
+                self._segments.append(events[position])
+                position += 1
+
+    def __len__(self) -> int:
+        return self._length
+
+    @overload
+    def __getitem__(self, item: int) -> dict[str, Any]: ...
+    @overload
+    def __getitem__(self, item: slice) -> list[dict[str, Any]]: ...
+
+    def __getitem__(self, item: int | slice) -> dict[str, Any] | list[dict[str, Any]]:
+        if isinstance(item, slice):
+            return [self._event(i) for i in range(*item.indices(self._length))]
+        if not -self._length <= item < self._length:
+            raise IndexError(item)
+        return self._event(item % self._length)
+
+    def _event(self, position: int) -> dict[str, Any]:
+        segment_number = bisect.bisect_right(self._starts, position) - 1
+        segment = self._segments[segment_number]
+        if isinstance(segment, dict):
+            return segment
+        index, _count, text, offsets = segment
+        k = position - self._starts[segment_number]
+        start = offsets[k - 1] if k else 0
+        return {"event_type": "step.delta", "index": index, "delta": {"type": "text", "text": text[start : offsets[k]]},
+                "event_id": f"{self._id}:{position + 1}"}  # fmt: skip
+
+    def nbytes(self) -> int:
+        """About what the compacted log holds: its text, offsets, and the events kept whole."""
+        total = 0
+        for segment in self._segments:
+            if isinstance(segment, dict):
+                total += 200 + len(json.dumps(segment, separators=(",", ":")))
+            else:
+                total += 100 + len(segment[2]) + 4 * len(segment[3])
+        return total
+
+
+def _plain_text_delta(event: dict[str, Any], index: Any) -> bool:
+    delta = event.get("delta")
+    return (
+        event.get("event_type") == "step.delta" and event.get("index") == index and isinstance(delta, dict)
+        and delta.keys() == {"type", "text"} and delta["type"] == "text" and set(event) == {"event_type", "index", "delta", "event_id"}
+    )  # fmt: skip
+
+
 @dataclass
 class Record:
     """One interaction: its request, the chain it continues, and the growing log of its events."""
@@ -46,12 +126,17 @@ class Record:
     background: bool
     status: str = "in_progress"
     steps: list[dict[str, Any]] = field(default_factory=list)
-    events: list[dict[str, Any]] = field(default_factory=list)
+    events: Sequence[dict[str, Any]] = field(default_factory=list)
+    """The event log: a list while the interaction runs, a :class:`CompactLog` once it is finished."""
     usage: dict[str, int] = field(default_factory=dict)
     errors: list[dict[str, Any]] = field(default_factory=list)
     created: str = field(default_factory=now_iso)
     updated: str = field(default_factory=now_iso)
     readers: int = 0
+    finished_at: float | None = None
+    """``time.monotonic()`` when it finished (retention counts from there)."""
+    nbytes: int = 0
+    """About what it holds once finished and compacted (retention's byte cap counts it)."""
     served_by: str = ""
     incomplete_details: dict[str, Any] | None = None
     cancel_requested: threading.Event = field(default_factory=threading.Event)
@@ -104,8 +189,10 @@ class Record:
 
     def emit(self, event: dict[str, Any]) -> None:
         with self._lock:
-            event["event_id"] = f"{self.id}:{len(self.events) + 1}"
-            self.events.append(event)
+            events = self.events
+            assert isinstance(events, list), "a finished interaction's log is closed"
+            event["event_id"] = f"{self.id}:{len(events) + 1}"
+            events.append(event)
             self.updated = now_iso()
             waiters = list(self._waiters)
         for loop, flag in waiters:
@@ -114,6 +201,15 @@ class Record:
     def finish(self, status: str) -> None:
         self.status = status
         self.emit({"event_type": "interaction.completed", "interaction": self.summary()})
+        with self._lock:
+            compact = CompactLog(self.id, list(self.events))
+            self.events = compact
+            self.nbytes = (
+                compact.nbytes()
+                + len(json.dumps(self.steps, separators=(",", ":")))
+                + len(json.dumps(self.input_steps, separators=(",", ":")))
+            )
+            self.finished_at = time.monotonic()
         self.done.set()
         with self._lock:
             waiters = list(self._waiters)
@@ -177,6 +273,7 @@ class StoredFile:
     mime_type: str
     data: bytes
     create_time: str = field(default_factory=now_iso)
+    created: float = field(default_factory=time.monotonic)
 
     def resource(self, base_url: str, version: str) -> dict[str, Any]:
         import base64
@@ -198,19 +295,86 @@ class Upload:
     data: bytearray = field(default_factory=bytearray)
 
 
+@dataclass(frozen=True)
+class Retention:
+    """How long, and how much, the server keeps: like the real API, stored things expire.
+
+    Finished interactions are kept for ``interaction_ttl`` seconds, at most ``max_interactions`` of
+    them and ``max_interaction_bytes`` in all; files for ``file_ttl``, at most ``max_files`` and
+    ``max_file_bytes``. Past a cap the oldest go first; running interactions are never evicted. An
+    evicted id answers 404, as an expired one does on the real API.
+    """
+
+    interaction_ttl: float = 24 * 3600.0
+    max_interactions: int = 2000
+    max_interaction_bytes: int = 256 * 1024 * 1024
+    file_ttl: float = 48 * 3600.0
+    max_files: int = 500
+    max_file_bytes: int = 2 * 1024 * 1024 * 1024
+
+
 class Store:
-    def __init__(self) -> None:
+    def __init__(self, retention: Retention | None = None) -> None:
+        self.retention = retention or Retention()
         self.records: dict[str, Record] = {}
         self.files: dict[str, StoredFile] = {}
         self.uploads: dict[str, Upload] = {}
         self.fail_budget: dict[str, int] = {}
         self.lock = threading.Lock()
+        self._next_sweep = 0.0
 
     def add(self, record: Record) -> None:
         with self.lock:
             self.records[record.id] = record
+        self.sweep()
+
+    def add_file(self, stored: StoredFile) -> None:
+        with self.lock:
+            self.files[stored.name] = stored
+        self.sweep()
+
+    def sweep(self, now: float | None = None, *, force: bool = False) -> None:
+        """Drop what expired, then the oldest past the caps (finished interactions only).
+
+        Cheap to call often: it looks at most once a second, unless a count cap is passed (or forced).
+        """
+        now = time.monotonic() if now is None else now
+        keep = self.retention
+        over_count = len(self.records) > keep.max_interactions or len(self.files) > keep.max_files
+        if not (force or over_count or now >= self._next_sweep):
+            return
+        self._next_sweep = now + 1.0
+        evicted = 0
+        with self.lock:
+            finished = sorted(
+                (r for r in self.records.values() if r.finished_at is not None),
+                key=lambda r: r.finished_at or 0,
+            )
+            total = sum(r.nbytes for r in finished)
+            for n, record in enumerate(finished):
+                over = len(finished) - n > keep.max_interactions or total > keep.max_interaction_bytes
+                if not over and now - (record.finished_at or now) <= keep.interaction_ttl:
+                    continue
+                if record.readers == 0:
+                    self.records.pop(record.id, None)
+                    total -= record.nbytes
+                    evicted += 1
+            files = sorted(self.files.values(), key=lambda f: f.created)
+            size = sum(len(f.data) for f in files)
+            for n, stored in enumerate(files):
+                if (
+                    len(files) - n > keep.max_files
+                    or size > keep.max_file_bytes
+                    or now - stored.created > keep.file_ttl
+                ):
+                    self.files.pop(stored.name, None)
+                    size -= len(stored.data)
+                    evicted += 1
+        if evicted >= 100:
+            _give_memory_back()
 
     def get(self, interaction_id: str) -> Record | None:
+        self.sweep()
         record = self.records.get(interaction_id)
         if record is None:
             return None
@@ -228,8 +392,10 @@ class Store:
         return self.files.get(uri[marker:]) if marker >= 0 else None
 
     def take_failure(self, spec: str) -> int | None:
-        """``X-Scripted-Fail: STATUS[:COUNT]`` fails the next COUNT requests that carry it (default 1)."""
-        status_text, _, count_text = spec.partition(":")
+        """``X-Scripted-Fail: STATUS[:COUNT[:TAG]]`` fails the next COUNT requests that carry it (default 1);
+        a TAG gives a caller a budget of its own."""
+        status_text, _, rest = spec.partition(":")
+        count_text = rest.split(":", 1)[0]
         try:
             status, count = int(status_text), int(count_text or 1)
         except ValueError:
@@ -241,3 +407,14 @@ class Store:
                 return None
             self.fail_budget[spec] = left - 1
         return status
+
+
+def _give_memory_back() -> None:
+    """After a large eviction, hand freed heap pages back to the system (glibc keeps them otherwise)."""
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    trim = getattr(ctypes.CDLL(name), "malloc_trim", None) if name else None
+    if trim is not None:
+        trim(0)
