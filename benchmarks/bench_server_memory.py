@@ -48,7 +48,7 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=10_000)
     parser.add_argument("--deltas", type=int, default=2000)
     parser.add_argument("--streams", type=int, default=200)
-    parser.add_argument("--keep-seconds", type=float, default=20.0)
+    parser.add_argument("--keep-seconds", type=float, default=480.0, help="retention TTL: longer than making them takes")
     args = parser.parse_args()
     process, url = start(args.keep_seconds, args.count)
     headers = {"X-Scripted-Deltas": str(args.deltas)}

@@ -15,12 +15,13 @@ if TYPE_CHECKING:
 
     from ._client import Client
     from ._exceptions import APIError, APIStatusError, GeminiError
+    from ._media import media
     from ._streaming import InteractionStream
     from .tools import tool
 
 __all__ = [
     "__version__", "Client", "InteractionStream", "GeminiError", "APIError", "APIStatusError",
-    "tool", "load_ipython_extension", "unload_ipython_extension",
+    "tool", "media", "load_ipython_extension", "unload_ipython_extension",
 ]  # fmt: skip
 
 _LAZY = {
@@ -30,6 +31,7 @@ _LAZY = {
     "APIError": "._exceptions",
     "APIStatusError": "._exceptions",
     "tool": ".tools",
+    "media": "._media",
 }
 
 

@@ -9,6 +9,23 @@ DEFAULT_API_VERSION = "v1beta"
 DEFAULT_API_REVISION = "2026-05-20"
 DEFAULT_MODEL = "gemini-3-flash-preview"
 THINKING_LEVELS = ("minimal", "low", "medium", "high", "xhigh")
+ASPECT_RATIOS = (
+    "1:1",
+    "1:4",
+    "1:8",
+    "2:3",
+    "3:2",
+    "3:4",
+    "4:1",
+    "4:3",
+    "4:5",
+    "5:4",
+    "8:1",
+    "9:16",
+    "16:9",
+    "21:9",
+)
+IMAGE_SIZES = ("512", "1K", "2K", "4K")
 
 API_KEY_ENV_VARS = ("GEMINI_API_KEY", "GOOGLE_API_KEY")
 BASE_URL_ENV_VAR = "GEMINI_BASE_URL"

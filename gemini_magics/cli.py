@@ -7,6 +7,10 @@ import sys
 
 
 def main(argv: list[str] | None = None) -> int:
+    return serve(_parser().parse_args(argv))
+
+
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gemini-magics", description="gemini-magics command line")
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="run the local Interactions-compatible server until stopped")
@@ -48,7 +52,10 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="force one schema generation (default: chosen per request)",
     )
-    args = parser.parse_args(argv)
+    return parser
+
+
+def serve(args: argparse.Namespace) -> int:
     if args.gguf:
         import os
 

@@ -13,13 +13,13 @@ from __future__ import annotations
 import base64
 import io
 import json
-import mimetypes
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ._media import api_mime_type, guess_mime_type, part_kind
 from .errors import TemplateError
 
 REFERENCE = re.compile(
@@ -157,7 +157,7 @@ def object_parts(
     if isinstance(obj, bool | int | float) or obj is None:
         return [_text(str(obj))]
     if isinstance(obj, bytes | bytearray | memoryview):
-        return [_bytes_part(bytes(obj), _sniff(bytes(obj)))]
+        return [_bytes_part(bytes(obj), api_mime_type(_sniff(bytes(obj)), f"{{{{{label}}}}}"))]
     if isinstance(obj, Path):
         return [_path_part(obj, label)]
     kind = f"{type(obj).__module__}.{type(obj).__qualname__}"
@@ -171,8 +171,8 @@ def object_parts(
         buffer = io.BytesIO()
         obj.savefig(buffer, format="png", bbox_inches="tight")
         return [_png_part(buffer.getvalue())]
-    if kind == "gemini_magics.types.files.File":
-        return [obj.as_part()]
+    if kind in ("gemini_magics.types.files.File", "gemini_magics._media.Media"):
+        return [obj.as_part()]  # an uploaded or remote file: its uri
     if isinstance(obj, dict | list | tuple):
         return [_text(json.dumps(obj, default=str, ensure_ascii=False))]
     to_dict = getattr(obj, "model_dump", None)
@@ -189,13 +189,8 @@ def _has_mro(obj: Any, dotted: str) -> bool:
     return any(f"{c.__module__}.{c.__qualname__}" == dotted for c in type(obj).__mro__)
 
 
-def _kind_of(mime: str) -> str:
-    major = mime.split("/", 1)[0]
-    return major if major in ("image", "audio", "video") else "document"
-
-
 def _bytes_part(data: bytes, mime: str) -> dict[str, Any]:
-    return {"type": _kind_of(mime), "mime_type": mime, "data": base64.b64encode(data).decode()}
+    return {"type": part_kind(mime), "mime_type": mime, "data": base64.b64encode(data).decode()}
 
 
 def _png_part(png: bytes) -> dict[str, Any]:
@@ -222,7 +217,10 @@ def _sniff(data: bytes) -> str:
 def _path_part(path: Path, label: str) -> dict[str, Any] | PendingUpload:
     if not path.is_file():
         raise TemplateError(f"{{{{{label}}}}}: no such file: {path}")
-    mime = mimetypes.guess_type(path.name)[0] or _sniff(path.read_bytes()[:64])
+    with path.open("rb") as head:
+        mime = api_mime_type(
+            guess_mime_type(path.name) or _sniff(head.read(4096)), f"{{{{{label}}}}} ({path.name})"
+        )
     size = path.stat().st_size
     if size > INLINE_LIMIT:
         return PendingUpload(path, mime, label)

@@ -20,7 +20,7 @@ from IPython.core.magic import Magics, line_cell_magic, magics_class, output_can
 from IPython.core.magic_arguments import argument, magic_arguments
 from traitlets import Bool, Dict, Float, Int, Unicode, observe
 
-from ._constants import DEFAULT_MODEL, THINKING_LEVELS
+from ._constants import ASPECT_RATIOS, DEFAULT_MODEL, IMAGE_SIZES, THINKING_LEVELS
 from .errors import MagicError, client_error_line
 from .session import Session
 
@@ -52,6 +52,9 @@ class InteractMagics(Magics):
     ).tag(config=True)
     timeout = Float(
         60.0, help="Seconds without an answer (or between two streamed events) before a cell gives up."
+    ).tag(config=True)
+    preview_px = Int(
+        1024, help="Generated images larger than this (pixels, long side) are saved in notebooks as previews."
     ).tag(config=True)
     tool_timeout = Float(30.0, help="Seconds one --tools function call may take before it is an error.").tag(
         config=True
@@ -128,6 +131,15 @@ class InteractMagics(Magics):
         "--schema", help="name of a pydantic model class or JSON-schema dict: structured output into .data"
     )
     @argument("--image", action="store_true", help="ask for image output (bound as PIL images in .images)")
+    @argument(
+        "--aspect-ratio",
+        choices=ASPECT_RATIOS,
+        metavar="W:H",
+        help="with --image: " + ", ".join(ASPECT_RATIOS),
+    )
+    @argument(
+        "--image-size", choices=IMAGE_SIZES, metavar="SIZE", help="with --image: " + ", ".join(IMAGE_SIZES)
+    )
     @argument("--temperature", type=float, help="sampling temperature, e.g. 0.2")
     @argument("--max-tokens", type=int, help="maximum output tokens")
     @argument(
@@ -175,8 +187,11 @@ class InteractMagics(Magics):
             %%interact --schema Person -o people --temperature 0
             Extract every person in this text: {{article}}
 
-            %%interact --image -o pic
+            %%interact --image -o pic --aspect-ratio 16:9 --image-size 2K
             A watercolour lighthouse at dawn
+
+            %%interact --image -o pic2
+            Make the sky in {{pic.images[0]}} stormy.      (editing: reference an image, in or across chains)
 
             %%interact --dry-run
             What would be sent for {{df}}?
@@ -190,6 +205,7 @@ class InteractMagics(Magics):
             %interact reset [--chain NAME | --all]
             %interact get ID | delete ID | cancel ID
             %interact wait [ID]         wait for a --background cell (default: the latest)
+            %interact files [delete NAME]  files uploaded from this kernel (each big file goes up once)
             %interact usage             token totals of this session, by model
             %interact models            known models and the active backend
             %interact last              the last result (also a failed one, with its raw text)
@@ -236,7 +252,7 @@ class InteractMagics(Magics):
 
         return Settings(model=self.model, image_model=self.image_model, system=self.system, stream=self.stream,
                         table_budget=self.table_budget, table_rows=self.table_rows, headers=dict(self.headers),
-                        tool_timeout=self.tool_timeout, timeout=self.timeout)  # fmt: skip
+                        tool_timeout=self.tool_timeout, timeout=self.timeout, preview_px=self.preview_px)  # fmt: skip
 
     def _context(self) -> Context:
         from .subcommands import Context

@@ -37,6 +37,7 @@ class Settings:
     headers: Mapping[str, str] = field(default_factory=dict)
     tool_timeout: float = 30.0
     timeout: float = 60.0
+    preview_px: int = 1024
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,8 @@ class CellRequest:
     """What the user should know about what is sent (e.g. a table sampled to fit the budget)."""
     timeout: float = 60.0
     """Seconds without an answer (or between two streamed events) before the cell gives up."""
+    preview_px: int = 1024
+    """Generated images larger than this are saved in the notebook as previews."""
     toolbox: Toolbox | None = None
     """``--tools``: the functions the kernel runs for the model, and the built-ins passed through."""
     max_steps: int = 10
@@ -135,7 +138,7 @@ def build_request(
         prompt=prompt, model=model, params=params, parts=tuple(parts), toolbox=toolbox, max_steps=args.max_steps,
         plan=planner(chain, args.new, args.no_store), chain=chain, new=args.new, store=not args.no_store,
         stream=settings.stream and not args.no_stream, background=args.background, dry_run=args.dry_run,
-        silent=silent, out=args.out, schema=schema, headers=dict(settings.headers), notes=tuple(notes), timeout=settings.timeout,
+        silent=silent, out=args.out, schema=schema, headers=dict(settings.headers), notes=tuple(notes), timeout=settings.timeout, preview_px=settings.preview_px,
     )  # fmt: skip
 
 
@@ -157,6 +160,8 @@ def _check_options(args: argparse.Namespace) -> None:
         raise OptionError(f"--max-tokens must be a positive number, got {args.max_tokens}")
     if args.temperature is not None and not 0.0 <= args.temperature <= 2.0:
         raise OptionError(f"--temperature must be between 0 and 2, got {args.temperature}")
+    if (args.aspect_ratio or args.image_size) and not args.image:
+        raise OptionError("--aspect-ratio and --image-size shape generated images: add --image")
     if args.max_steps < 1:
         raise OptionError(f"--max-steps must be at least 1, got {args.max_steps}")
 
@@ -235,7 +240,9 @@ def _params(
     config = _generation_config(args)
     if config:
         params["generation_config"] = config
-    formats = _response_formats(schema, image=args.image)
+    formats = _response_formats(
+        schema, image=args.image, aspect_ratio=args.aspect_ratio, image_size=args.image_size
+    )
     if formats:
         params["response_format"] = formats if len(formats) > 1 else formats[0]
     if args.no_store:
@@ -259,12 +266,15 @@ def _generation_config(args: argparse.Namespace) -> dict[str, Any]:
     return config
 
 
-def _response_formats(schema: Schema | None, *, image: bool) -> list[dict[str, Any]]:
+def _response_formats(
+    schema: Schema | None, *, image: bool, aspect_ratio: str | None = None, image_size: str | None = None
+) -> list[dict[str, Any]]:
     formats: list[dict[str, Any]] = []
     if schema is not None:
         formats.append({"type": "text", "mime_type": "application/json", "schema": schema.json_schema})
     if image:
-        formats.extend(
-            [{"type": "image", "mime_type": "image/png"}] + ([] if formats else [{"type": "text"}])
-        )
+        shape = {k: v for k, v in (("aspect_ratio", aspect_ratio), ("image_size", image_size)) if v}
+        formats.append({"type": "image", "mime_type": "image/png", **shape})
+        if len(formats) == 1:
+            formats.append({"type": "text"})
     return formats

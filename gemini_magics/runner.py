@@ -75,7 +75,7 @@ class Runner:
                 self.session.bind(request.out, dry)
                 return dry
             client = self.session.backend().client
-            parts = await in_thread(lambda: upload_pending(client, list(request.parts)))
+            parts = await in_thread(lambda: upload_pending(client, list(request.parts), self.session.uploads))
             body = request.body(parts)
             if request.background:
                 return await self._start_background(request, client, body, parts)
@@ -184,6 +184,7 @@ class Runner:
                                    turn=request.plan.position + 1, stored=request.store,
                                    schema_name=request.schema.name if request.schema else None)  # fmt: skip
         result.tool_calls = list(transcript.calls)
+        result.preview_px = request.preview_px
         return result
 
     # -- the background ---------------------------------------------------------------------------
@@ -285,14 +286,14 @@ def _commit_notes(request: CellRequest, commit: Commit) -> list[str]:
         ]
     if commit.rewind is None:
         return []
-    # re-running a cell replaces its own turn (that is the point); only the turns after it are news
-    dropped = commit.rewind.dropped if request.new else commit.rewind.dropped[1:]
+    # --new asked for the drop; re-running a cell replaces its own turn (that is the point): only the
+    # turns after it are news (and history --all still lists every one)
+    dropped = () if request.new else commit.rewind.dropped[1:]
     if not dropped:
         return []
-    turns = f"{len(dropped)} {'earlier' if request.new else 'later'} turn{'s' if len(dropped) > 1 else ''} dropped"
-    how = f"started afresh; {turns}" if request.new else f"rewound to turn {commit.rewind.position}; {turns}"
+    turns = f"{len(dropped)} later turn{'s' if len(dropped) > 1 else ''} dropped"
     return [
-        f"chain {chain} {how} — `%interact history --all` lists them, "
+        f"chain {chain} rewound to turn {commit.rewind.position}; {turns} — `%interact history --all` lists them, "
         f"`%interact restore {dropped[-1].number}` puts them back"
     ]
 
@@ -321,18 +322,44 @@ def _turn(request: CellRequest, parts: list[Any], transcript: Transcript, answer
     return Turn(request.plan.cell_key, ids, answered_by, request.short_prompt, steps, usage)
 
 
-def upload_pending(client: Client, parts: list[Any]) -> list[Any]:
-    """Parts with every file too big to send inline uploaded through the Files API."""
+def upload_pending(client: Client, parts: list[Any], uploaded: dict[str, Any] | None = None) -> list[Any]:
+    """Parts with every file too big to send inline uploaded through the Files API.
+
+    ``uploaded`` (the session's, by content hash) makes a file go up once per kernel: a re-run of the
+    cell, or another cell with the same bytes, reuses it.
+    """
     from .inputs import PendingUpload
 
+    cache = uploaded if uploaded is not None else {}
     ready: list[Any] = []
     for part in parts:
-        if isinstance(part, PendingUpload):
-            uploaded = client.files.upload(part.path, mime_type=part.mime_type)
-            ready.append(client.files.wait_active(uploaded.name).as_part())
-        else:
+        if not isinstance(part, PendingUpload):
             ready.append(part)
+            continue
+        digest = _sha256(part.path)
+        file = cache.get(digest)
+        if file is None:
+            size = part.path.stat().st_size / 1e6
+            print(
+                f"gemini-magics: uploading {part.path.name} ({size:.1f} MB) through the Files API…",
+                flush=True,
+            )
+            file = client.files.upload(part.path, mime_type=part.mime_type)
+            if file.state not in (None, "ACTIVE"):
+                print(f"gemini-magics: {file.name} is {file.state}: waiting until it is ACTIVE…", flush=True)
+            file = cache[digest] = client.files.wait_active(file.name, poll_interval=0.25)
+        ready.append(file.as_part())
     return ready
+
+
+def _sha256(path: Any) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        while chunk := stream.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 # -- threads and event loops ------------------------------------------------------------------------

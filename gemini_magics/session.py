@@ -62,6 +62,8 @@ class Session:
         self.usage = UsageTotals()
         self.background: dict[str, BackgroundRun] = {}
         self.last_result: Any = None
+        self.uploads: dict[str, Any] = {}
+        """Files this kernel uploaded, by the sha256 of their bytes (each goes up once)."""
         self.cell_id: str | None = None
         """The id of the notebook cell running now, when the frontend sends one."""
         self.notices: list[str] = []

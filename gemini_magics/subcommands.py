@@ -107,6 +107,9 @@ def _parser() -> _Parser:
     add("wait", wait, "wait for a background interaction (default: the latest)").add_argument(
         "id", nargs="?", default=None, help="interaction id (default: the latest --background cell)"
     )
+    files_parser = add("files", files, "files this kernel uploaded (big references go through the Files API)")
+    files_parser.add_argument("action", nargs="?", choices=["delete"], help="delete NAME")
+    files_parser.add_argument("name", nargs="?", help="the file's name (files/...), for delete")
     add("usage", usage, "token totals of this session by model")
     add("models", models, "known models and the active backend")
     add("last", last, "the last result, including a failed one's raw text")
@@ -272,6 +275,23 @@ def wait(args: argparse.Namespace, context: Context) -> InteractionResult:
             "wait", interaction_id, context, lambda c: c.interactions.wait(interaction_id, poll_interval=0.25)
         )
     )
+
+
+def files(args: argparse.Namespace, context: Context) -> TextTable | None:
+    uploads = context.session.uploads
+    if args.action is None:
+        rows = [[f.name, f.display_name or "", f.mime_type or "", f.size_bytes or "", f.state or "", f.uri or ""]
+                for f in uploads.values()]  # fmt: skip
+        return _table(["name", "display name", "type", "bytes", "state", "uri"], rows, "files uploaded from this kernel",
+                      empty="(none yet: a {{reference}} to a big file uploads it)")  # fmt: skip
+    if not args.name:
+        raise OptionError("interact files delete: give the file's name (see %interact files)")
+    name = args.name if args.name.startswith("files/") else f"files/{args.name}"
+    _call("files delete", name, context, lambda c: c.files.delete(name))
+    for digest in [d for d, f in uploads.items() if f.name == name]:
+        del uploads[digest]
+    print(f"deleted {name}")
+    return None
 
 
 def usage(args: argparse.Namespace, context: Context) -> TextTable:

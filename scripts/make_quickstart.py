@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from _notebooks import CHECK, write_notebook
+from nbformat.v4 import new_code_cell, new_markdown_cell
 
-import nbformat
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
-
-CHECK = {"tags": ["nbval-check-output"]}
 cells = [
     new_markdown_cell(
         "# gemini-magics quickstart\n\n"
@@ -104,11 +101,4 @@ cells = [
         "settings (the API key is only ever shown as *set* or *not set*)."
     ),
 ]
-notebook = new_notebook(cells=cells, metadata={
-    "kernelspec": {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"},
-    "language_info": {"name": "python"},
-})  # fmt: skip
-Path(__file__).resolve().parents[1].joinpath("notebooks", "quickstart.ipynb").write_text(
-    nbformat.writes(notebook)
-)
-print("notebooks/quickstart.ipynb")
+write_notebook("quickstart.ipynb", cells)

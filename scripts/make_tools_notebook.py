@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from _notebooks import CHECK, write_notebook
+from nbformat.v4 import new_code_cell, new_markdown_cell
 
-import nbformat
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
-
-CHECK = {"tags": ["nbval-check-output"]}
 cells = [
     new_markdown_cell(
         "# Tools from a cell\n\n"
@@ -133,9 +130,4 @@ cells = [
     ),
     new_code_cell("site.shutdown()"),
 ]
-notebook = new_notebook(cells=cells, metadata={
-    "kernelspec": {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"},
-    "language_info": {"name": "python"},
-})  # fmt: skip
-Path(__file__).resolve().parents[1].joinpath("notebooks", "tools.ipynb").write_text(nbformat.writes(notebook))
-print("notebooks/tools.ipynb")
+write_notebook("tools.ipynb", cells)

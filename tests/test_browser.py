@@ -33,6 +33,7 @@ SLOW_CELLS = [
     "%%interact --thinking low --image --schema Move --chain rich\nAlice moved to Paris in 2019.",
     'def get_weather(city: str) -> dict:\n    """The weather now."""\n    return {"city": city, "temp": 21}',
     "%%interact --tools get_weather --chain tools\nWhat does get_weather say?",
+    "%%interact --image --chain gallery\nDraw three images of a kite",
     '%config InteractMagics.headers = {"X-Scripted-Delay-Ms": "60", "X-Scripted-Deltas": "400"}',
     "%%interact --chain slow\nTell me a very long story, with a list and a table.",
 ]
@@ -134,6 +135,13 @@ def test_quickstart_in_jupyterlab(lab: tuple[str, str]) -> None:
             tooled.scroll_into_view_if_needed()
             tooled.screenshot(path=str(SHOTS / "live-tools.png"))
 
+            # several images in one answer: a gallery, each image with its Save button
+            gallery = page.locator(".gm-live .gm-gallery")
+            expect(gallery.locator(".gm-image")).to_have_count(3, timeout=90_000)
+            expect(gallery.locator(".gm-save")).to_have_count(3)
+            gallery.scroll_into_view_if_needed()
+            gallery.screenshot(path=str(SHOTS / "gallery.png"))
+
             # the last cell streams slowly: the live view shows Markdown as it arrives, with a Stop button
             live = page.locator(".gm-live", has=page.locator(".gm-footer", has_text="chain slow"))
             expect(live.locator(".gm-markdown").first).to_contain_text("Scripted reply", timeout=90_000)
@@ -167,9 +175,10 @@ def test_quickstart_in_jupyterlab(lab: tuple[str, str]) -> None:
             page.locator(".jp-RenderedJSON", has_text="Paris").first.scroll_into_view_if_needed()
             page.screenshot(path=str(SHOTS / "results.png"))
             # the background cell's status line followed its interaction to the end
-            expect(page.locator(".gm-background-status").first).to_contain_text("completed")
-            expect(page.locator(".gm-background .gm-cancel")).to_be_hidden()
-            expect(page.locator(".gm-background-status").first).to_contain_text("report")
+            finished = page.locator(".jp-RenderedMarkdown", has_text="Background interaction")
+            expect(finished.first).to_contain_text("completed")
+            expect(page.locator(".gm-background .gm-cancel")).to_have_count(0)
+            expect(finished.first).to_contain_text("bound to report")
             # the finished cells left no live view behind: only the streaming one is live
             expect(page.locator(".gm-live")).to_have_count(1)
 

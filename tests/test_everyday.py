@@ -14,7 +14,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import nbformat
 import pytest
 from IPython.core.interactiveshell import InteractiveShell
 
@@ -213,7 +212,7 @@ def test_dry_run_sizes_are_exact_and_out_binds_the_request(shell: Shell, tmp_pat
 
 
 def test_cell_magics_stack_above_interact_in_a_kernel(tmp_path: Path) -> None:
-    from test_notebooks import execute
+    from test_notebooks import run_cells
 
     cells = [
         "%load_ext gemini_magics",
@@ -221,8 +220,7 @@ def test_cell_magics_stack_above_interact_in_a_kernel(tmp_path: Path) -> None:
         "%%capture captured\n%%interact -o quiet\nHello from under capture",
         "print(timed.text[:16], '|', quiet.text[:16], '|', type(captured).__name__)",
     ]
-    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
-    execute(notebook, {"GEMINI_MAGICS_ENGINE": "scripted"}, tmp_path)
+    notebook = run_cells(cells, tmp_path)
     printed = "".join(o.get("text", "") for o in notebook.cells[3].outputs)
     assert printed.strip() == "**Scripted reply | **Scripted reply | CapturedIO"
     assert "Wall time" in "".join(o.get("text", "") for o in notebook.cells[1].outputs)

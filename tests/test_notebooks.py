@@ -28,6 +28,12 @@ def execute(notebook: nbformat.NotebookNode, env: dict[str, str], cwd: Path) -> 
     return notebook
 
 
+def run_cells(cells: list[str], cwd: Path, env: dict[str, str] | None = None) -> nbformat.NotebookNode:
+    """A notebook of these code cells, executed in a real kernel on the scripted engine."""
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
+    return execute(notebook, env or {"GEMINI_MAGICS_ENGINE": "scripted"}, cwd)
+
+
 def test_quickstart_saved_outputs_are_plain_and_free_of_live_views(tmp_path: Path) -> None:
     notebook = execute(nbformat.read(ROOT / "notebooks" / "quickstart.ipynb", as_version=4),
                        {"GEMINI_MAGICS_ENGINE": "scripted"}, tmp_path)  # fmt: skip

@@ -338,8 +338,7 @@ def test_live_view_cards_and_approval_in_a_widget_view() -> None:
 
 
 def test_the_tool_loop_in_a_real_kernel_with_its_live_view(tmp_path: Any) -> None:
-    import nbformat
-    from test_notebooks import execute
+    from test_notebooks import run_cells
 
     cells = [
         "%load_ext gemini_magics",
@@ -348,8 +347,7 @@ def test_the_tool_loop_in_a_real_kernel_with_its_live_view(tmp_path: Any) -> Non
         "%%interact --tools get_weather -o answer\nWhat does get_weather say?",
         "print(answer.tool_calls[0].result['temp'], len(answer.interactions))",
     ]
-    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
-    execute(notebook, {"GEMINI_MAGICS_ENGINE": "scripted"}, tmp_path)
+    notebook = run_cells(cells, tmp_path)
     (result,) = [o for o in notebook.cells[3].outputs if o.output_type == "execute_result"]
     assert "function result · get_weather: {" in result.data["text/markdown"]
     assert result.metadata["gemini_magics"]["tool_calls"][0]["ok"] is True

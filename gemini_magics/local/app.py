@@ -7,6 +7,7 @@ import json
 import logging
 import secrets
 import threading
+import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -34,6 +35,7 @@ VERSIONS = frozenset({"v1", "v1beta", "v1alpha"})
 MAX_BODY_BYTES = 20 * 1024 * 1024
 LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "::1"})
 ABANDON_GRACE_SECONDS = 2.0
+VIDEO_PROCESSING_SECONDS = 0.5
 Handler = Callable[[Request], Awaitable[Response]]
 
 
@@ -418,7 +420,8 @@ class LocalAPI:
             )
         name = upload.meta.get("name") or f"files/{secrets.token_hex(6)}"
         stored = StoredFile(name=name, display_name=upload.meta.get("display_name") or upload.meta.get("displayName"),
-                            mime_type=upload.mime_type, data=bytes(upload.data))  # fmt: skip
+                            mime_type=upload.mime_type, data=bytes(upload.data),
+                            ready_at=time.monotonic() + (VIDEO_PROCESSING_SECONDS if upload.mime_type.startswith("video/") else 0))  # fmt: skip
         self.store.add_file(stored)
         return JSONResponse(
             {"file": self._file_resource(stored, request)}, headers={"x-goog-upload-status": "final"}

@@ -274,6 +274,8 @@ class StoredFile:
     data: bytes
     create_time: str = field(default_factory=now_iso)
     created: float = field(default_factory=time.monotonic)
+    ready_at: float = 0.0
+    """Videos are PROCESSING for a moment after upload, as on the real API (clients must wait for ACTIVE)."""
 
     def resource(self, base_url: str, version: str) -> dict[str, Any]:
         import base64
@@ -283,7 +285,8 @@ class StoredFile:
             "name": self.name, "displayName": self.display_name, "mimeType": self.mime_type,
             "sizeBytes": str(len(self.data)), "createTime": self.create_time, "updateTime": self.create_time,
             "sha256Hash": base64.b64encode(hashlib.sha256(self.data).digest()).decode(),
-            "uri": f"{base_url}/{version}/{self.name}", "state": "ACTIVE", "source": "UPLOADED",
+            "uri": f"{base_url}/{version}/{self.name}", "source": "UPLOADED",
+            "state": "ACTIVE" if time.monotonic() >= self.ready_at else "PROCESSING",
         }  # fmt: skip
 
 

@@ -9,6 +9,7 @@ import threading
 import time
 from collections.abc import Sequence
 from functools import cached_property
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -65,6 +66,8 @@ class InteractionResult:
         """One-line notes for the user: a cut answer, a rewound chain, a sampled table."""
         self.printed = False
         """True when a terminal already printed the text as it streamed (then it is not repeated)."""
+        self.preview_px = 1024
+        """Images larger than this (long side, in pixels) are saved in the notebook as previews."""
         self.tool_calls: list[Any] = []
         """``--tools``: each call of each step of the loop (name, arguments, result, error, seconds)."""
         self.outcome: str | None = None
@@ -91,15 +94,42 @@ class InteractionResult:
 
     @cached_property
     def images(self) -> list[Any]:
-        """Generated images as ``PIL.Image.Image`` objects."""
-        images = self.interaction.images
-        if not images:
+        """Every generated image of the turn, at full size, as ``PIL.Image.Image`` objects."""
+        blocks = [block for interaction in self.interactions for block in interaction.images if block.data]
+        if not blocks:
             return []
         import io
 
         from PIL import Image
 
-        return [Image.open(io.BytesIO(block.as_bytes())) for block in images if block.data]
+        return [Image.open(io.BytesIO(block.as_bytes())) for block in blocks]
+
+    def save(self, directory: str | Path = ".", stem: str | None = None) -> list[Path]:
+        """Write the answer as Markdown, every image at full size, and structured data as JSON.
+
+        Returns the paths written: ``STEM.md``, ``STEM-image-N.png``..., ``STEM.json``.
+        """
+        folder = Path(directory)
+        folder.mkdir(parents=True, exist_ok=True)
+        stem = stem or f"interact-{self.id or 'result'}"
+        written: list[Path] = []
+        blocks = [block for interaction in self.interactions for block in interaction.images if block.data]
+        for n, block in enumerate(blocks, 1):
+            extension = (block.mime_type or "image/png").split("/")[-1].replace("jpeg", "jpg")
+            path = folder / f"{stem}-image-{n}.{extension}"
+            path.write_bytes(block.as_bytes())
+            written.append(path)
+        links = "".join(f"\n\n![image {n}]({p.name})" for n, p in enumerate(written, 1))
+        markdown = folder / f"{stem}.md"
+        markdown.write_text(f"{self.text}{links}\n\n---\n{self.footer()}\n", encoding="utf-8")
+        written.insert(0, markdown)
+        if self.data is not None:
+            data = folder / f"{stem}.json"
+            data.write_text(
+                json.dumps(self._data_json(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+            )
+            written.append(data)
+        return written
 
     def __repr__(self) -> str:
         preview = self.text if len(self.text) <= 60 else self.text[:57] + "..."
@@ -137,6 +167,33 @@ class InteractionResult:
             return [item.model_dump(mode="json") if hasattr(item, "model_dump") else item for item in data]
         return data
 
+    def _small(self, data: bytes) -> bool:
+        import io
+
+        from PIL import Image
+
+        with Image.open(io.BytesIO(data)) as image:
+            return bool(max(image.size) <= self.preview_px)
+
+    def _embeddable(self, data: bytes, mime: str, n: int) -> str:
+        """An image for the saved output: as is, or past ``preview_px`` a preview of about that size (a
+        notebook with 4K images is too heavy to open or render on GitHub); the full one stays in
+        ``.images`` and goes to disk with :meth:`save`."""
+        import io
+
+        from PIL import Image
+
+        with Image.open(io.BytesIO(data)) as image:
+            width, height = image.size
+            if max(width, height) <= self.preview_px:
+                return f"![generated image {n}](data:{mime};base64,{base64.b64encode(data).decode()})"
+            image.thumbnail((self.preview_px, self.preview_px))
+            buffer = io.BytesIO()
+            image.convert("RGB").save(buffer, format="JPEG", quality=85)
+        preview = base64.b64encode(buffer.getvalue()).decode()
+        return (f"![generated image {n} (preview of {width}×{height}: full size in .images and .save())]"
+                f"(data:image/jpeg;base64,{preview})")  # fmt: skip
+
     def _markdown(self, data_json: Any) -> list[str]:
         """Every part of the turn in the order the model produced it: thoughts, tool steps and their
         results, text or structured data, images (the same blocks the live view showed)."""
@@ -156,10 +213,11 @@ class InteractionResult:
             for block in blocks:
                 if block.kind == "image":
                     images += 1
-                    encoded = base64.b64encode(block.data).decode()
-                    pieces.append(
-                        f"![generated image {images}](data:{block.mime_type or 'image/png'};base64,{encoded})"
-                    )
+                    image = self._embeddable(block.data, block.mime_type or "image/png", images)
+                    if pieces and pieces[-1].startswith("![generated image"):
+                        pieces[-1] += " " + image  # consecutive images flow side by side: a gallery
+                    else:
+                        pieces.append(image)
                 elif block.kind == "json":
                     value = data_json if last else block.data
                     pieces.append("```json\n" + json.dumps(value, indent=2, ensure_ascii=False) + "\n```")
@@ -205,7 +263,7 @@ class InteractionResult:
             pngs = [
                 b for b in self.interaction.images if b.data and (b.mime_type or "image/png") == "image/png"
             ]
-            if pngs:
+            if pngs and self._small(pngs[0].as_bytes()):
                 bundle["image/png"] = pngs[0].data
         metadata = {"gemini_magics": {
             "model": getattr(self.interaction, "served_by", None) or self.interaction.model or self.model,

@@ -197,6 +197,7 @@ class WidgetView:
         self._last_render = 0.0
         self._cancel: Callable[[], None] | None = None
         self._blocks: dict[str, _BlockWidget] = {}
+        self._galleries: dict[tuple[int, ...], widgets.HBox] = {}
         self._header = widgets.HTML(self._header_html())
         self._header.add_class("gm-header")
         self._body = widgets.VBox([])
@@ -329,18 +330,37 @@ class WidgetView:
         self.render_count += 1
         blocks = self.view.blocks()
         with self.root.hold_sync():
-            children = []
+            children: list[widgets.Widget] = []
+            run: list[widgets.Widget] = []  # consecutive images, shown side by side as a gallery
             for block in blocks:
                 existing = self._blocks.get(block.key)
                 if existing is None or existing.block.kind != block.kind:
                     existing = self._blocks[block.key] = _BlockWidget(block, lambda: self.view.interaction.id)
                 else:
                     existing.update(block)
+                if block.kind == "image":
+                    run.append(existing.widget)
+                    continue
+                children += self._gallery(run)
+                run = []
                 children.append(existing.widget)
+            children += self._gallery(run)
             if tuple(children) != tuple(self._body.children):
                 self._body.children = children
             self._header.value = self._header_html()
             self._footer.value = html.escape(self.view.footer(self._elapsed()))
+
+    def _gallery(self, images: list[widgets.Widget]) -> list[widgets.Widget]:
+        if len(images) < 2:
+            return images
+        key = tuple(id(image) for image in images)
+        gallery = self._galleries.get(key)
+        if gallery is None:
+            gallery = self._galleries[key] = widgets.HBox(
+                images, layout=widgets.Layout(flex_flow="row wrap", gap="8px")
+            )
+            gallery.add_class("gm-gallery")
+        return [gallery]
 
 
 def _settle(future: Any, value: Any) -> None:
@@ -364,8 +384,8 @@ class BackgroundWidget:
         self.root = widgets.HBox([self._label, self._button])
         self.root.add_class("gm-background")
         self._done = threading.Event()
-        # one display holds the live widget and the run's own text, which is kept up to date: a saved
-        # notebook (or any frontend without widgets) shows the run's final state, not "in_progress"
+        # one display holds the live widget and the run's own text, kept up to date; at the end only the
+        # text stays, so a saved notebook shows the run's final state, not "in_progress" or a dead widget
         self._handle = display(self._bundle(), raw=True, display_id=True)
         run.displayed = True
         threading.Thread(target=self._tick, daemon=True).start()
@@ -397,8 +417,9 @@ class BackgroundWidget:
         self._handle.update(self._bundle(), raw=True)
 
     def finish(self, run: Any) -> None:
+        """The run ended: its display becomes the plain final line (what a saved notebook shows, with or
+        without a kernel), and the widgets go."""
         self._done.set()
-        self._button.layout.display = "none"
-        note = f" · {html.escape(run.error)}" if run.error else ""
-        self._label.value = self._text() + note
-        self._handle.update(self._bundle(), raw=True)
+        self._handle.update(dict(run._repr_mimebundle_()), raw=True)
+        for widget in (self._label, self._button, self.root):
+            widget.close()

@@ -53,6 +53,20 @@ class EngineRequest:
             isinstance(f, dict) and f.get("type") == "image" for f in formats
         )
 
+    def image_shape(self) -> tuple[str | None, str | None]:
+        """(aspect ratio, image size) asked for: an image ``response_format``'s fields, or the older
+        ``generation_config.image_config``."""
+        fmt = self.response_format
+        for item in fmt if isinstance(fmt, list) else [fmt]:
+            if (
+                isinstance(item, dict)
+                and item.get("type") == "image"
+                and (item.get("aspect_ratio") or item.get("image_size"))
+            ):
+                return item.get("aspect_ratio"), item.get("image_size")
+        legacy = self.generation_config.get("image_config") or {}
+        return legacy.get("aspect_ratio"), legacy.get("image_size")
+
     def describe_part(self, block: dict[str, Any]) -> str:
         """A part the model cannot see, as text; text documents as their text."""
         kind = block.get("type", "?")
@@ -67,7 +81,13 @@ class EngineRequest:
         if data is not None and (mime.startswith("text/") or mime in ("application/json", "text/csv")):
             return data.decode("utf-8", "replace")
         size = f", {len(data)} bytes" if data is not None else ""
-        return f"[{kind} attachment: {mime}{size}]"
+        if kind == "video" and data is not None:
+            from ..media_info import duration_seconds
+
+            seconds = duration_seconds(data, mime)
+            size = (f", {seconds:.1f} s" if seconds is not None else ", duration unknown") + size
+        where = f" at {block['uri']}" if data is None and block.get("uri") else ""
+        return f"[{kind} attachment: {mime}{size}{where}]"
 
 
 class Engine(Protocol):

@@ -72,6 +72,34 @@ def draw_png(prompt: str, size: tuple[int, int] = (320, 200)) -> bytes:
     return out.getvalue()
 
 
+_LONG_SIDE = {"512": 512, "1K": 1024, "2K": 2048, "4K": 4096}
+_COUNTS = {"two": 2, "three": 3, "four": 4}
+_SEVERAL = re.compile(
+    r"\b([2-4]|two|three|four)\s+(?:\w+\s+)?(?:images|pictures|variations|versions)\b", re.IGNORECASE
+)
+
+
+def image_pixels(aspect_ratio: str | None, image_size: str | None) -> tuple[int, int]:
+    """The drawn image's size: the long side from ``image_size`` (320 px by default), shaped by the ratio."""
+    if aspect_ratio is None and image_size is None:
+        return (320, 200)
+    long_side = _LONG_SIDE.get(image_size or "", 320)
+    w, h = (int(x) for x in (aspect_ratio or "1:1").split(":"))
+    return (
+        (long_side, max(1, round(long_side * h / w)))
+        if w >= h
+        else (max(1, round(long_side * w / h)), long_side)
+    )
+
+
+def _images_asked(prompt: str) -> int:
+    match = _SEVERAL.search(prompt)
+    if match is None:
+        return 1
+    word = match.group(1).lower()
+    return _COUNTS.get(word) or int(word)
+
+
 class ScriptedEngine:
     """Decides what to answer; a per-request :class:`StepWriter` writes it (the engine is shared)."""
 
@@ -102,7 +130,8 @@ class ScriptedEngine:
         if (request.generation_config.get("thinking_level") or "minimal") != "minimal":
             out.thought(prompt)
         if request.wants_image():
-            out.image(prompt)
+            for n in range(_images_asked(prompt)):
+                out.image(f"{prompt} ({n + 1})" if n else prompt, image_pixels(*request.image_shape()))
         schema = request.json_schema()
         if schema is not None:
             text = json.dumps(instance_of(schema, prompt), indent=None)
@@ -282,9 +311,9 @@ class StepWriter:
         )
         record.add_usage(thought_tokens=len(summary.split()))
 
-    def image(self, prompt: str) -> None:
+    def image(self, prompt: str, size: tuple[int, int] = (320, 200)) -> None:
         record = self.record
-        data = base64.b64encode(draw_png(prompt)).decode()
+        data = base64.b64encode(draw_png(prompt, size)).decode()
         record.begin_step({"type": "model_output"})
         # media arrives in chunks on the real API too; two here, so joining is exercised
         half = len(data) // 2 // 4 * 4

@@ -1,0 +1,217 @@
+"""Media, all the way: remote URIs, uploaded files, video, MIME types, image options, galleries, saving.
+
+Loopback tests in a real IPython shell against the embedded scripted server; what was sent is checked on
+the requests the server received.
+"""
+
+from __future__ import annotations
+
+import base64
+import struct
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conftest import Shell, requests_to
+from gemini_magics import Client, media
+from gemini_magics.local.engines.base import EngineRequest
+from gemini_magics.local.engines.scripted import image_pixels
+from gemini_magics.local.media_info import duration_seconds
+
+
+def last_create(server: Any) -> dict[str, Any]:
+    return [r["json"] for r in requests_to(server, "/interactions") if r["path"].endswith("/interactions")][-1]
+
+
+def sent_parts(server: Any) -> list[dict[str, Any]]:
+    sent = last_create(server)["input"]
+    return [{"type": "text", "text": sent}] if isinstance(sent, str) else sent
+
+
+def box(kind: bytes, payload: bytes) -> bytes:
+    return struct.pack(">I4s", 8 + len(payload), kind) + payload
+
+
+def mp4(seconds: float, padding: int = 0) -> bytes:
+    """A minimal MP4: ftyp, a moov with an mvhd saying how long it is, and an mdat of ``padding`` bytes."""
+    mvhd = bytes(4) + struct.pack(">IIII", 0, 0, 1000, int(seconds * 1000)) + bytes(80)
+    return box(b"ftyp", b"isom\x00\x00\x02\x00isomiso2mp41") + box(b"moov", box(b"mvhd", mvhd)) + box(b"mdat", bytes(padding))
+
+
+def webm(seconds: float) -> bytes:
+    """A minimal WebM: the EBML header, then a Segment whose Info holds the Duration (in milliseconds)."""
+    duration = b"\x44\x89\x88" + struct.pack(">d", seconds * 1000)
+    scale = b"\x2a\xd7\xb1\x83\x0f\x42\x40"  # 1,000,000 ns
+    info = b"\x15\x49\xa9\x66" + bytes([0x80 | len(scale + duration)]) + scale + duration
+    header = b"\x1a\x45\xdf\xa3\x87\x42\x82\x84webm"
+    return header + b"\x18\x53\x80\x67\x01\xff\xff\xff\xff\xff\xff\xff" + info
+
+
+def test_container_durations() -> None:
+    assert duration_seconds(mp4(2.5), "video/mp4") == 2.5
+    assert duration_seconds(webm(3.25), "video/webm") == pytest.approx(3.25)
+    assert duration_seconds(b"not a video", "video/mp4") is None
+
+
+# -- inputs -----------------------------------------------------------------------------------------------
+
+
+def test_remote_uris_become_uri_parts(shell: Shell, server: Any) -> None:
+    shell.ip.user_ns.update(
+        cats=media("https://example.com/img/cats-and-dogs.jpg"),
+        clip=media("https://www.youtube.com/watch?v=9hE5-98ZeCg"),
+        scan=media("gs://bucket/reports/q3.pdf"),
+        raw=media("https://example.com/render?id=7", mime_type="image/png"),
+    )
+    shell.run("%%interact --new\nCompare {{cats}}, {{clip}}, {{scan}} and {{raw}}")
+    parts = sent_parts(server)
+    assert {"type": "image", "uri": "https://example.com/img/cats-and-dogs.jpg", "mime_type": "image/jpeg"} in parts
+    assert {"type": "video", "uri": "https://www.youtube.com/watch?v=9hE5-98ZeCg"} in parts
+    assert {"type": "document", "uri": "gs://bucket/reports/q3.pdf", "mime_type": "application/pdf"} in parts
+    assert {"type": "image", "uri": "https://example.com/render?id=7", "mime_type": "image/png"} in parts
+    shown = repr(shell.run("%%interact --dry-run\nLook at {{cats}}"))
+    assert '"uri": "https://example.com/img/cats-and-dogs.jpg"' in shown
+
+
+def test_bad_media_is_one_line(shell: Shell, tmp_path: Path) -> None:
+    archive = tmp_path / "data.zip"
+    archive.write_bytes(b"PK\x03\x04" + bytes(100))
+    shell.ip.user_ns["archive"] = archive
+    error = shell.fail("%%interact\nOpen {{archive}}")
+    assert "the API does not take application/zip files" in str(error) and "\n" not in str(error)
+    for call, expected in [("media('file:///etc/passwd')", "expected an http(s):// or gs:// URL"),
+                           ("media('https://example.com/page')", "cannot tell its type")]:  # fmt: skip
+        error = shell.fail(f"from gemini_magics import media\n{call}")
+        assert expected in str(error)
+
+
+def test_mime_types_are_the_apis_names(shell: Shell, server: Any, tmp_path: Path) -> None:
+    for name, data, expected in [
+        ("beep.wav", b"RIFF\x24\x00\x00\x00WAVEfmt " + bytes(28), "audio/wav"),
+        ("clip.mov", mp4(1.0), "video/mov"),
+        ("song.mp3", b"ID3" + bytes(64), "audio/mp3"),
+        ("notes.md", b"# notes", "text/markdown"),
+    ]:
+        path = tmp_path / name
+        path.write_bytes(data)
+        shell.ip.user_ns["f"] = path
+        shell.run("%%interact --new\nWhat is {{f}}?")
+        assert sent_parts(server)[1]["mime_type"] == expected, name
+
+
+def test_an_uploaded_file_is_its_uri_and_files_are_listed_and_deleted(shell: Shell, server: Any) -> None:
+    client = Client(base_url=server.base_url)
+    uploaded = client.files.upload(b"quarterly numbers: up 4%", mime_type="text/plain", display_name="q3.txt")
+    shell.ip.user_ns["report"] = uploaded
+    answer = shell.run("%%interact --new\nSummarise {{report}}")
+    assert sent_parts(server)[1] == {"type": "document", "uri": uploaded.uri, "mime_type": "text/plain"}
+    assert "quarterly numbers: up 4%" in answer.text  # the local engine read the uploaded file
+
+
+def test_a_large_video_goes_up_once_waits_for_active_and_is_described(
+    shell: Shell, server: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any
+) -> None:
+    import gemini_magics.inputs as inputs
+
+    monkeypatch.setattr(inputs, "INLINE_LIMIT", 10_000)
+    movie = tmp_path / "holiday.mp4"
+    movie.write_bytes(mp4(12.5, padding=50_000))
+    shell.ip.user_ns["movie"] = movie
+    starts = len(requests_to(server, "/upload/v1beta/files"))
+    first = shell.run("%%interact --new\nWhat happens in {{movie}}?")
+    said = capsys.readouterr().out
+    assert "uploading holiday.mp4 (0.1 MB) through the Files API" in said and "waiting until it is ACTIVE" in said
+    part = sent_parts(server)[1]
+    assert part["type"] == "video" and part["mime_type"] == "video/mp4" and "/files/" in part["uri"]
+    assert "video attachment: video/mp4, 12.5 s, 50" in first.text
+    shell.run("%%interact --new\nAnd now, what happens in {{movie}}?")  # a re-run: no second upload
+    assert len(requests_to(server, "/upload/v1beta/files")) == starts + 1
+    assert sent_parts(server)[1]["uri"] == part["uri"]
+    listing = repr(shell.ip.run_line_magic("interact", "files"))
+    name = part["uri"].split("/v1beta/")[1]
+    assert name in listing and "video/mp4" in listing
+    shell.ip.run_line_magic("interact", f"files delete {name}")
+    assert name not in repr(shell.ip.run_line_magic("interact", "files"))
+    assert name not in [f.name for f in Client(base_url=server.base_url).files.list()]  # gone from the server too
+
+
+def test_a_small_video_goes_inline_and_webm_is_described(shell: Shell, server: Any, tmp_path: Path) -> None:
+    clip = tmp_path / "clip.webm"
+    clip.write_bytes(webm(4.0))
+    shell.ip.user_ns["clip"] = clip
+    answer = shell.run("%%interact --new\nDescribe {{clip}}")
+    part = sent_parts(server)[1]
+    assert part["type"] == "video" and part["mime_type"] == "video/webm" and base64.b64decode(part["data"]) == webm(4.0)
+    assert "video attachment: video/webm, 4.0 s" in answer.text
+
+
+# -- image output -----------------------------------------------------------------------------------------
+
+
+def test_image_options_reach_the_server_and_are_honoured(shell: Shell, server: Any) -> None:
+    result = shell.run("%%interact --image --aspect-ratio 16:9 --image-size 1K -o wide\nA wide harbour")
+    image_format = next(f for f in last_create(server)["response_format"] if f["type"] == "image")
+    assert image_format == {"type": "image", "mime_type": "image/png", "aspect_ratio": "16:9", "image_size": "1K"}
+    assert result.images[0].size == (1024, 576)
+    assert image_pixels("9:16", "512") == (288, 512) and image_pixels("21:9", None) == (320, 137)
+    legacy = EngineRequest(model="m", history=[], generation_config={"image_config": {"aspect_ratio": "4:3", "image_size": "2K"}})
+    assert legacy.image_shape() == ("4:3", "2K")
+    for line, expected in [("--image --aspect-ratio 7:3", "invalid choice"), ("--image-size 1K", "add --image")]:
+        error = shell.fail(f"%%interact {line}\nx")
+        assert expected in str(error) and "\n" not in str(error)
+
+
+def test_several_images_make_a_gallery_and_all_are_kept(shell: Shell) -> None:
+    result = shell.run("%%interact --image\nDraw three images of a lighthouse")
+    assert len(result.images) == 3
+    markdown = result._repr_mimebundle_()[0]["text/markdown"]
+    gallery = next(line for line in markdown.split("\n\n") if line.startswith("![generated image 1]"))
+    assert gallery.count("![generated image") == 3  # side by side, in one paragraph
+
+
+def test_editing_an_image_by_reference_in_and_across_chains(shell: Shell, server: Any) -> None:
+    shell.run("%%interact --image -o pic\nA lighthouse at dawn")
+    edited = shell.run("%%interact --image -o storm\nMake the sky in {{pic.images[0]}} stormy")
+    sent = sent_parts(server)
+    assert sent[1]["type"] == "image" and sent[1]["mime_type"] == "image/png" and last_create(server).get("previous_interaction_id")
+    assert len(edited.images) == 1
+    shell.run("%%interact --image --chain elsewhere\nPaint {{storm.images[0]}} as a watercolour")
+    assert sent_parts(server)[1]["type"] == "image" and "previous_interaction_id" not in last_create(server)
+    assert "in or across chains" in shell.magics.interact.__doc__
+
+
+def test_save_writes_markdown_images_and_data(shell: Shell, tmp_path: Path) -> None:
+    shell.ip.user_ns["Spec"] = {"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]}
+    result = shell.run("%%interact --image --schema Spec\nDraw two images of Ada")
+    written = result.save(tmp_path / "out", stem="ada")
+    assert [p.name for p in written] == ["ada.md", "ada-image-1.png", "ada-image-2.png", "ada.json"]
+    assert "![image 2](ada-image-2.png)" in written[0].read_text()
+    assert written[1].read_bytes().startswith(b"\x89PNG") and '"name"' in written[3].read_text()
+
+
+def test_big_images_are_saved_as_previews_and_kept_whole(shell: Shell) -> None:
+    result = shell.run("%%interact --image --image-size 4K --aspect-ratio 1:1\nA huge mural")
+    assert result.images[0].size == (4096, 4096)
+    bundle = result._repr_mimebundle_()[0]
+    assert "preview of 4096×4096" in bundle["text/markdown"] and "data:image/jpeg;base64," in bundle["text/markdown"]
+    assert "image/png" not in bundle  # the full image is not embedded in the notebook
+    assert len(bundle["text/markdown"]) < 400_000
+
+
+def test_an_exported_notebook_shows_every_image_and_the_json(tmp_path: Path) -> None:
+    from nbconvert import HTMLExporter
+    from test_notebooks import run_cells
+
+    cells = [
+        "%load_ext gemini_magics",
+        "%%interact --image\nDraw two images of a fox",
+        "from pydantic import BaseModel\nclass Move(BaseModel):\n    person: str\n    city: str",
+        "%%interact --schema Move\nAlice moved to Paris.",
+        "%%interact --image --schema Move\nBob moved to Rome; draw it.",
+    ]
+    notebook = run_cells(cells, tmp_path)
+    page, _ = HTMLExporter().from_notebook_node(notebook)
+    assert page.count('src="data:image/png;base64,') >= 3  # two for the fox, one for Bob
+    assert "&quot;person&quot;" in page or '"person"' in page
+    assert "Alice" in page and "Bob" in page
