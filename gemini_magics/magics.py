@@ -9,9 +9,9 @@ error of theirs is turned into a one-line ``UsageError`` here, in :meth:`Interac
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import re
+import sys
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -269,16 +269,26 @@ class InteractMagics(Magics):
             yield
         except MagicError as exc:
             raise UsageError(str(exc)) from None
-        except (KeyboardInterrupt, asyncio.CancelledError):
-            raise UsageError(
-                "interrupted before an answer arrived: nothing was kept; the chain is unchanged"
-            ) from None
         except Exception as exc:
             backend = self.session.started_backend
             message = client_error_line(exc, backend.base_url if backend is not None else "the server")
             if message is None:
                 raise
             raise UsageError(message) from None
+        except BaseException as exc:  # Ctrl-C, or the cancellation Kernel > Interrupt sends an awaited cell
+            if not _interrupted(exc):
+                raise
+            raise UsageError(
+                "interrupted before an answer arrived: nothing was kept; the chain is unchanged"
+            ) from None
+
+
+def _interrupted(exc: BaseException) -> bool:
+    """Ctrl-C, or Kernel > Interrupt (which cancels an awaited cell); asyncio is not imported for this."""
+    asyncio = sys.modules.get("asyncio")
+    return isinstance(exc, KeyboardInterrupt) or (
+        asyncio is not None and isinstance(exc, asyncio.CancelledError)
+    )
 
 
 def _shown(result: Any) -> Any:

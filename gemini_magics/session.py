@@ -7,8 +7,8 @@ the session's lock. Nothing here renders or parses options.
 
 from __future__ import annotations
 
+import os
 import threading
-import uuid
 from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -81,7 +81,7 @@ class Session:
         Without one (terminal IPython, scripts) every cell is a new turn: the same text sent twice
         ("Continue.") is two turns, never a re-run that would rewind the chain.
         """
-        return self.cell_id or f"anonymous-{uuid.uuid4().hex}"
+        return self.cell_id or f"anonymous-{os.urandom(8).hex()}"
 
     def planner(self) -> Callable[[str, bool, bool], Plan]:
         """Plans the running cell's turn in a chain: ``(chain, new, stateless) -> Plan``."""

@@ -276,7 +276,7 @@ class ViewModel:
         from .result import usage_line
 
         interaction = self.interaction
-        bits = [self.model]
+        bits = [getattr(interaction, "served_by", None) or self.model]  # what answered, once the server says
         usage = interaction.usage
         if usage is not None:
             bits.append(usage_line(usage))
