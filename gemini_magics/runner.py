@@ -43,13 +43,19 @@ class ToolLoopError(MagicError):
 class _Stop(Exception):
     """The user stopped the answer mid-stream: carries what arrived, for the partial result."""
 
-    def __init__(self, how: str, interaction: Interaction) -> None:
-        from .tools import Transcript
-
+    def __init__(self, how: str, transcript: Transcript) -> None:
         super().__init__(how)
         self.how = how
-        self.transcript = Transcript()
-        self.transcript.add(interaction)
+        self.transcript = transcript
+
+
+class _Partial(Exception):
+    """One interaction stopped mid-stream (becomes a :class:`_Stop` carrying the whole turn so far)."""
+
+    def __init__(self, how: str, interaction: Interaction) -> None:
+        super().__init__(how)
+        self.how = how
+        self.interaction = interaction
 
 
 class Runner:
@@ -103,23 +109,25 @@ class Runner:
         """One answer, or with ``--tools`` the loop of answers and tool results until the model is done."""
         from .tools import ToolLoopCapped, Transcript, tool_loop
 
-        answered: list[Interaction] = []
+        transcript = Transcript()  # every round so far: what a stop keeps
 
         async def send(next_body: dict[str, Any]) -> Any:
-            if view.stopped and answered:  # Stop while the kernel ran tools: no further round
-                raise _Stop("stopped", answered[-1])
-            answered.append(await self._send(request, client, next_body, view))
-            return answered[-1]
+            if view.stopped and transcript.interactions:  # Stop while the kernel ran tools: no further round
+                raise _Stop("stopped", transcript)
+            try:
+                return await self._send(request, client, next_body, view)
+            except _Partial as partial:
+                transcript.add(partial.interaction)
+                raise _Stop(partial.how, transcript) from None
 
         if request.toolbox is None:
-            transcript = Transcript()
             transcript.add(await send(body))
             return transcript
         from ._exceptions import BadRequestError
 
         toolbox = request.toolbox
         try:
-            return await tool_loop(body, send=send, toolbox=toolbox, max_steps=request.max_steps,
+            return await tool_loop(body, send=send, toolbox=toolbox, max_steps=request.max_steps, transcript=transcript,
                                    approve=view.approve, on_results=view.tool_results)  # fmt: skip
         except BadRequestError as exc:
             if not (toolbox.functions and toolbox.builtins):
@@ -165,7 +173,7 @@ class Runner:
             interaction = events.interaction
             view.finish(interaction)
         if view.stopped or interrupted:
-            raise _Stop("interrupted" if interrupted else "stopped", interaction)
+            raise _Partial("interrupted" if interrupted else "stopped", interaction)
         return interaction
 
     def _keep_partial(self, request: CellRequest, transcript: Transcript, how: str, *, shown: bool) -> None:

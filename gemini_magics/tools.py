@@ -361,6 +361,7 @@ async def tool_loop(
     max_steps: int,
     approve: Approver | None = None,
     on_results: Callable[[list[ToolCall]], None] = lambda calls: None,
+    transcript: Transcript | None = None,
 ) -> Transcript:
     """Send, run the function calls the answer asks for, send their results back; until an answer has none.
 
@@ -368,7 +369,7 @@ async def tool_loop(
     ``store=false`` the whole history (input, model steps with their thought signatures, results) is
     sent again, as the API's client-side-state form requires.
     """
-    transcript = Transcript()
+    transcript = transcript if transcript is not None else Transcript()  # the caller's, to keep on a stop
     first_input = _as_steps(body.get("input"))
     params = {k: v for k, v in body.items() if k not in ("input", "previous_interaction_id")}
     for step in range(1, max_steps + 1):

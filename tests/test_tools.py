@@ -352,3 +352,16 @@ def test_the_tool_loop_in_a_real_kernel_with_its_live_view(tmp_path: Any) -> Non
     assert "function result · get_weather: {" in result.data["text/markdown"]
     assert result.metadata["gemini_magics"]["tool_calls"][0]["ok"] is True
     assert notebook.cells[4].outputs[0].text.strip() == "21 2"
+
+
+def test_an_interrupted_tool_loop_keeps_every_round_so_far(tools_shell: Shell) -> None:
+    import os
+    import signal
+
+    tools_shell.ip.run_line_magic("config", 'InteractMagics.headers = {"X-Scripted-Delay-Ms": "100", "X-Scripted-Deltas": "60"}')
+    threading.Timer(1.5, os.kill, (os.getpid(), signal.SIGINT)).start()  # while the answer after the call streams
+    error = tools_shell.fail("%%interact --tools get_time -o never\nAsk get_time, then tell a long story.")
+    assert str(error).startswith("interrupted:") and "never" not in tools_shell.ip.user_ns
+    partial = tools_shell.ip.run_line_magic("interact", "last")
+    assert len(partial.interactions) == 2 and [c.name for c in partial.tool_calls] == ["get_time"]
+    assert partial.interactions[0].status == "requires_action" and partial.outcome == "interrupted"
