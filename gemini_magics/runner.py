@@ -85,7 +85,7 @@ class Runner:
             body = request.body(parts)
             if request.background:
                 return await self._start_background(request, client, body, parts)
-            view = self.views.live(request, stoppable=interactive and request.stream)
+            view = self.views.live(request, interactive=interactive)
             try:
                 with view:
                     transcript = await self._answer(request, client, body, view)

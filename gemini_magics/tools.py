@@ -218,7 +218,8 @@ def resolve_tools(names: list[str], namespace: Mapping[str, Any]) -> tuple[list[
 # -- running calls ----------------------------------------------------------------------------------
 
 
-Approver = Callable[[ToolCall], "asyncio.Future[bool] | bool"]
+Approver = Callable[[ToolCall], "asyncio.Future[bool] | bool | str"]
+"""Asks whether a ``confirm=True`` call may run: a bool (or an awaitable of one), or why it cannot ask."""
 
 
 @dataclass
@@ -249,9 +250,11 @@ class Toolbox:
             if tool is None:
                 raise LookupError(f"no tool named {call.name!r} was offered")
             arguments = tool.arguments_model.model_validate(call.arguments)
-            if tool.confirm and not await _approved(call, approve):
-                call.error = "the user denied this call"
-                return call
+            if tool.confirm:
+                decision = await _approved(call, approve)
+                if decision is not True:
+                    call.error = decision or "the user denied this call"
+                    return call
             kwargs = {name: getattr(arguments, name) for name in type(arguments).model_fields}
             value = await asyncio.wait_for(_invoke(tool.function, kwargs), self.timeout)
             call.result = self.convert(value, call.name)
@@ -295,16 +298,17 @@ APPROVAL_TIMEOUT = 300.0
 """Seconds a ``confirm=True`` call waits for Approve / Deny before it counts as denied."""
 
 
-async def _approved(call: ToolCall, approve: Approver | None) -> bool:
+async def _approved(call: ToolCall, approve: Approver | None) -> bool | str:
+    """True to run the call; False (denied) or a reason why nobody could be asked."""
     if approve is None:
-        return False
+        return "no way to ask for approval here"
     answer = approve(call)
-    if not inspect.isawaitable(answer):
-        return bool(answer)
-    try:
-        return bool(await asyncio.wait_for(answer, APPROVAL_TIMEOUT))
-    except asyncio.TimeoutError:
-        return False
+    if inspect.isawaitable(answer):
+        try:
+            answer = await asyncio.wait_for(answer, APPROVAL_TIMEOUT)
+        except asyncio.TimeoutError:
+            return f"nobody approved the call within {APPROVAL_TIMEOUT:g} s"
+    return answer if isinstance(answer, str) else bool(answer)
 
 
 def _describe(exc: Exception) -> str:

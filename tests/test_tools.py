@@ -365,3 +365,18 @@ def test_an_interrupted_tool_loop_keeps_every_round_so_far(tools_shell: Shell) -
     partial = tools_shell.ip.run_line_magic("interact", "last")
     assert len(partial.interactions) == 2 and [c.name for c in partial.tool_calls] == ["get_time"]
     assert partial.interactions[0].status == "requires_action" and partial.outcome == "interrupted"
+
+
+def test_a_blocked_kernel_cannot_approve_and_says_why() -> None:
+    pytest.importorskip("ipywidgets")
+    from gemini_magics.render.widgets import WidgetView
+
+    @tool(confirm=True)
+    def wipe(path: str) -> str:
+        """Wipes a path."""
+        return "wiped"
+
+    blocked = WidgetView(model="m", stoppable=False, interactive=False)  # a magic stacked above %%interact
+    call = ToolCall("wipe", {"path": "/tmp/x"})
+    asyncio.run(Toolbox([function_tool(wipe)]).run(call, blocked.approve))
+    assert call.result is None and call.error is not None and "a magic stacked above %%interact" in call.error

@@ -124,7 +124,7 @@ def make_live_view(
         from .widgets import WidgetView
 
         return WidgetView(model=model, structured=structured, chain=chain, stoppable=interactive and stream,
-                          followed=not silent)  # fmt: skip
+                          followed=not silent, interactive=interactive)  # fmt: skip
     if shell is not None and type(shell).__name__ == "TerminalInteractiveShell" and stream:
         return TerminalView()
     return NullView()
@@ -163,9 +163,9 @@ class Views:
         self.shell = shell
         self.enabled = enabled
 
-    def live(self, request: CellRequest, *, stoppable: bool) -> LiveView:
+    def live(self, request: CellRequest, *, interactive: bool) -> LiveView:
         return make_live_view(self.shell, enabled=self.enabled(), model=request.model, stream=request.stream,
-                              interactive=stoppable, structured=request.structured, chain=request.chain,
+                              interactive=interactive, structured=request.structured, chain=request.chain,
                               silent=request.silent)  # fmt: skip
 
     def show(self, result: Any) -> None:

@@ -186,10 +186,13 @@ class WidgetView:
         chain: str | None = None,
         stoppable: bool = True,
         followed: bool = True,
+        interactive: bool = True,
     ) -> None:
         self.model = model
         self.printed = False
         self._followed = followed
+        self._interactive = interactive
+        """Whether the kernel can act on a click while the cell runs (it is awaited, not blocked)."""
         self.view = ViewModel(model=model, structured=structured, chain=chain)
         self.stopped = False
         self.render_count = 0
@@ -295,6 +298,9 @@ class WidgetView:
     def approve(self, call: Any) -> Any:
         """An Approve / Deny card; the returned future resolves when one is clicked (or Stop is)."""
         import asyncio
+
+        if not self._interactive:  # a blocked kernel cannot receive the click
+            return "approval needs the cell to run on its own: a magic stacked above %%interact blocks the buttons"
 
         loop = asyncio.get_running_loop()
         decided: asyncio.Future[bool] = loop.create_future()
