@@ -233,14 +233,14 @@ class Runner:
             transcript.add(final)
             run.result = self.complete(request, parts, transcript)
         except MagicError as exc:
-            run.error = str(exc) + (f"; {request.out!r} was not bound" if request.out else "")
+            run.error = str(exc)
         except GeminiError as exc:  # a background thread must report, not die silently
-            run.status = "failed"
-            run.error = describe_api_error(exc, client.base_url)
+            run.status, run.error = "failed", describe_api_error(exc, client.base_url)
         except Exception as exc:  # e.g. the extension was unloaded and its client closed meanwhile
-            run.status = "failed"
-            run.error = f"{type(exc).__name__}: {exc}"
+            run.status, run.error = "failed", f"{type(exc).__name__}: {exc}"
         finally:
+            if run.error and request.out:
+                run.error += f"; {request.out!r} was not bound"
             run.done.set()
             view.finish(run)
 
