@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class, output_can_be_silenced
 from IPython.core.magic_arguments import argument, magic_arguments
-from traitlets import Bool, Dict, Float, Int, Unicode, observe
+from traitlets import Bool, Dict, Enum, Float, Int, Unicode, observe
 
 from ._constants import ASPECT_RATIOS, DEFAULT_MODEL, IMAGE_SIZES, THINKING_LEVELS
 from .errors import MagicError, client_error_line
@@ -52,6 +52,13 @@ class InteractMagics(Magics):
     ).tag(config=True)
     timeout = Float(
         60.0, help="Seconds without an answer (or between two streamed events) before a cell gives up."
+    ).tag(config=True)
+    mcp_bridge = Enum(
+        ("auto", "always", "never"), "auto",
+        help="--mcp servers the kernel connects to itself: auto (stdio and local ones), always, or never.",
+    ).tag(config=True)  # fmt: skip
+    mcp_headers = Dict(
+        value_trait=Unicode(), help="Headers for MCP servers the API connects to (server-side --mcp)."
     ).tag(config=True)
     preview_px = Int(
         1024, help="Generated images larger than this (pixels, long side) are saved in notebooks as previews."
@@ -155,6 +162,13 @@ class InteractMagics(Magics):
         help="kernel functions the model may call (run for it), and/or google_search, code_execution, url_context",
     )
     @argument("--max-steps", type=int, default=10, help="rounds of tool calls at most (default 10)")
+    @argument(
+        "--mcp",
+        action="append",
+        metavar="URL_OR_stdio:COMMAND",
+        help="an MCP server whose tools the model may call (repeatable); local and stdio ones are bridged by the kernel",
+    )
+    @argument("--mcp-tools", metavar="NAME[,NAME...]", help="only these tools of the --mcp servers")
     @argument("--dry-run", action="store_true", help="show the request that would be sent, and send nothing")
     @output_can_be_silenced
     @line_cell_magic
@@ -205,6 +219,7 @@ class InteractMagics(Magics):
             %interact reset [--chain NAME | --all]
             %interact get ID | delete ID | cancel ID
             %interact wait [ID]         wait for a --background cell (default: the latest)
+            %interact mcp               connected MCP servers and their tools
             %interact files [delete NAME]  files uploaded from this kernel (each big file goes up once)
             %interact usage             token totals of this session, by model
             %interact models            known models and the active backend
@@ -252,7 +267,8 @@ class InteractMagics(Magics):
 
         return Settings(model=self.model, image_model=self.image_model, system=self.system, stream=self.stream,
                         table_budget=self.table_budget, table_rows=self.table_rows, headers=dict(self.headers),
-                        tool_timeout=self.tool_timeout, timeout=self.timeout, preview_px=self.preview_px)  # fmt: skip
+                        tool_timeout=self.tool_timeout, timeout=self.timeout, preview_px=self.preview_px,
+                        mcp_bridge=self.mcp_bridge, mcp_headers=dict(self.mcp_headers))  # fmt: skip
 
     def _context(self) -> Context:
         from .subcommands import Context

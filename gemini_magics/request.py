@@ -38,6 +38,8 @@ class Settings:
     tool_timeout: float = 30.0
     timeout: float = 60.0
     preview_px: int = 1024
+    mcp_bridge: str = "auto"
+    mcp_headers: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,9 @@ class CellRequest:
     """Generated images larger than this are saved in the notebook as previews."""
     toolbox: Toolbox | None = None
     """``--tools``: the functions the kernel runs for the model, and the built-ins passed through."""
+    mcp_bridged: tuple[str, ...] = ()
+    """``--mcp`` servers the kernel connects to (their tools join the toolbox when the cell runs)."""
+    mcp_allowed: tuple[str, ...] = ()
     max_steps: int = 10
 
     @property
@@ -132,10 +137,12 @@ def build_request(
     chain = args.chain or DEFAULT_CHAIN
     toolbox = _toolbox(args, namespace, settings, options)
     params = _params(args, model, schema, settings)
-    if toolbox is not None:
-        params["tools"] = toolbox.declarations()
+    bridged, server_side, allowed = _mcp(args, settings)
+    if toolbox is not None or server_side:
+        params["tools"] = (toolbox.declarations() if toolbox else []) + server_side
     return CellRequest(
         prompt=prompt, model=model, params=params, parts=tuple(parts), toolbox=toolbox, max_steps=args.max_steps,
+        mcp_bridged=bridged, mcp_allowed=allowed,
         plan=planner(chain, args.new, args.no_store), chain=chain, new=args.new, store=not args.no_store,
         stream=settings.stream and not args.no_stream, background=args.background, dry_run=args.dry_run,
         silent=silent, out=args.out, schema=schema, headers=dict(settings.headers), notes=tuple(notes), timeout=settings.timeout, preview_px=settings.preview_px,
@@ -164,6 +171,28 @@ def _check_options(args: argparse.Namespace) -> None:
         raise OptionError("--aspect-ratio and --image-size shape generated images: add --image")
     if args.max_steps < 1:
         raise OptionError(f"--max-steps must be at least 1, got {args.max_steps}")
+
+
+def _mcp(
+    args: argparse.Namespace, settings: Settings
+) -> tuple[tuple[str, ...], list[dict[str, Any]], tuple[str, ...]]:
+    """``--mcp``: (servers the kernel bridges, ``mcp_server`` declarations for the API, the allow-list)."""
+    allowed = tuple(n.strip() for n in (args.mcp_tools or "").split(",") if n.strip())
+    if not args.mcp:
+        if allowed:
+            raise OptionError("--mcp-tools picks tools of --mcp servers: add --mcp URL_OR_stdio:COMMAND")
+        return (), [], ()
+    from .mcp_bridge import bridged, server_side_tool
+
+    local = tuple(t for t in args.mcp if bridged(t, settings.mcp_bridge))
+    if local and args.background:
+        raise OptionError(
+            "--background cannot run MCP tools the kernel bridges (it answers each call): drop --background"
+        )
+    remote = [
+        server_side_tool(t, list(allowed), dict(settings.mcp_headers)) for t in args.mcp if t not in local
+    ]
+    return local, remote, allowed
 
 
 def _toolbox(

@@ -18,7 +18,7 @@ from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from .chains import Turn
-from .errors import InteractionEnded, MagicError, SchemaMismatch, Stopped
+from .errors import InteractionEnded, MagicError, OptionError, SchemaMismatch, Stopped
 
 if TYPE_CHECKING:
     from ._client import Client
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from .render.result import BackgroundRun, DryRun, InteractionResult
     from .request import CellRequest
     from .session import Commit, Session
-    from .tools import Transcript
+    from .tools import Toolbox, Transcript
     from .types.interaction import Interaction
 
 __all__ = ["Runner", "run_blocking", "in_thread"]
@@ -85,10 +85,11 @@ class Runner:
             body = request.body(parts)
             if request.background:
                 return await self._start_background(request, client, body, parts)
+            toolbox = await self._with_mcp(request, body)
             view = self.views.live(request, interactive=interactive)
             try:
                 with view:
-                    transcript = await self._answer(request, client, body, view)
+                    transcript = await self._answer(request, client, body, view, toolbox)
             except _Stop as stop:  # out of the live view first: what follows it replaces it
                 self._keep_partial(request, stop.transcript, stop.how, shown=view.printed)
                 raise Stopped(
@@ -103,8 +104,37 @@ class Runner:
 
     # -- sending ----------------------------------------------------------------------------------
 
+    async def _with_mcp(self, request: CellRequest, body: dict[str, Any]) -> Toolbox | None:
+        """The cell's toolbox, with the tools of the ``--mcp`` servers the kernel bridges (connected once)."""
+        if not request.mcp_bridged:
+            return request.toolbox
+        from .tools import Toolbox, mcp_tools
+
+        bridge = self.session.mcp()
+        functions = list(request.toolbox.functions) if request.toolbox else []
+        for target in request.mcp_bridged:
+            info = await in_thread(lambda t=target: bridge.connect(t))  # type: ignore[misc]
+            functions += mcp_tools(bridge, info, request.mcp_allowed)
+        names = [f.name for f in functions]
+        if len(set(names)) < len(names):
+            clash = sorted({n for n in names if names.count(n) > 1})
+            raise OptionError(
+                f"--mcp: more than one tool is called {', '.join(clash)}: pick with --mcp-tools"
+            )
+        old = request.toolbox
+        toolbox = Toolbox(functions, old.builtins if old else [], timeout=old.timeout if old else bridge.call_timeout,
+                          namespace_options=old.namespace_options if old else None)  # fmt: skip
+        server_side = [t for t in body.get("tools", []) if t.get("type") == "mcp_server"]
+        body["tools"] = toolbox.declarations() + server_side
+        return toolbox
+
     async def _answer(
-        self, request: CellRequest, client: Client, body: dict[str, Any], view: LiveView
+        self,
+        request: CellRequest,
+        client: Client,
+        body: dict[str, Any],
+        view: LiveView,
+        toolbox: Toolbox | None,
     ) -> Transcript:
         """One answer, or with ``--tools`` the loop of answers and tool results until the model is done."""
         from .tools import ToolLoopCapped, Transcript, tool_loop
@@ -120,12 +150,11 @@ class Runner:
                 transcript.add(partial.interaction)
                 raise _Stop(partial.how, transcript) from None
 
-        if request.toolbox is None:
+        if toolbox is None:
             transcript.add(await send(body))
             return transcript
         from ._exceptions import BadRequestError
 
-        toolbox = request.toolbox
         try:
             return await tool_loop(body, send=send, toolbox=toolbox, max_steps=request.max_steps, transcript=transcript,
                                    approve=view.approve, on_results=view.tool_results)  # fmt: skip

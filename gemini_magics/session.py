@@ -63,6 +63,7 @@ class Session:
         self.background: dict[str, BackgroundRun] = {}
         self.last_result: Any = None
         self.uploads: dict[str, Any] = {}
+        self._mcp: Any = None
         """Files this kernel uploaded, by the sha256 of their bytes (each goes up once)."""
         self.cell_id: str | None = None
         """The id of the notebook cell running now, when the frontend sends one."""
@@ -155,5 +156,16 @@ class Session:
                 self._backend.close()
                 self._backend = None
 
+    def mcp(self) -> Any:
+        """The kernel's MCP bridge (``mcp_bridge.MCPBridge``), made at first use: connections live as long."""
+        with self._lock:
+            if self._mcp is None:
+                from .mcp_bridge import MCPBridge
+
+                self._mcp = MCPBridge()
+            return self._mcp
+
     def close(self) -> None:
         self.close_backend()
+        if self._mcp is not None:
+            self._mcp.close()

@@ -107,6 +107,7 @@ def _parser() -> _Parser:
     add("wait", wait, "wait for a background interaction (default: the latest)").add_argument(
         "id", nargs="?", default=None, help="interaction id (default: the latest --background cell)"
     )
+    add("mcp", mcp, "MCP servers this kernel is connected to, and their tools")
     files_parser = add("files", files, "files this kernel uploaded (big references go through the Files API)")
     files_parser.add_argument("action", nargs="?", choices=["delete"], help="delete NAME")
     files_parser.add_argument("name", nargs="?", help="the file's name (files/...), for delete")
@@ -275,6 +276,13 @@ def wait(args: argparse.Namespace, context: Context) -> InteractionResult:
             "wait", interaction_id, context, lambda c: c.interactions.wait(interaction_id, poll_interval=0.25)
         )
     )
+
+
+def mcp(args: argparse.Namespace, context: Context) -> TextTable:
+    servers = context.session.mcp().servers.values()
+    rows = [[s.name, s.target, ", ".join(t.name for t in s.tools)] for s in servers]
+    return _table(["server", "connected to", "tools"], rows, "MCP servers bridged by this kernel",
+                  empty="(none yet: %%interact --mcp URL_OR_stdio:COMMAND connects one)")  # fmt: skip
 
 
 def files(args: argparse.Namespace, context: Context) -> TextTable | None:

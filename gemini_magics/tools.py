@@ -21,7 +21,16 @@ from typing import Any
 
 from .errors import OptionError
 
-__all__ = ["BUILTIN_TOOLS", "FunctionTool", "ToolCall", "Toolbox", "tool", "function_tool", "resolve_tools"]
+__all__ = [
+    "BUILTIN_TOOLS",
+    "FunctionTool",
+    "ToolCall",
+    "Toolbox",
+    "tool",
+    "function_tool",
+    "resolve_tools",
+    "mcp_tools",
+]
 
 BUILTIN_TOOLS = ("google_search", "code_execution", "url_context")
 
@@ -59,8 +68,20 @@ class FunctionTool:
     parameters: dict[str, Any]
     function: Callable[..., Any]
     arguments_model: Any
-    """The pydantic model the arguments are validated with."""
+    """The pydantic model the arguments are validated with (None: checked against ``parameters``)."""
     confirm: bool = False
+    source: str = "kernel"
+    """``kernel`` for a Python function, else the MCP server that runs the tool."""
+
+    def bind(self, arguments: dict[str, Any]) -> dict[str, Any]:
+        """The call's keyword arguments, validated (a pydantic or a JSON-schema error if they are wrong)."""
+        if self.arguments_model is None:
+            import jsonschema
+
+            jsonschema.validate(arguments, self.parameters)
+            return dict(arguments)
+        validated = self.arguments_model.model_validate(arguments)
+        return {name: getattr(validated, name) for name in type(validated).model_fields}
 
     def declaration(self) -> dict[str, Any]:
         return {
@@ -194,6 +215,23 @@ def clean_schema(schema: dict[str, Any]) -> dict[str, Any]:
     return cleaned
 
 
+def mcp_tools(bridge: Any, info: Any, allowed: tuple[str, ...] = ()) -> list[FunctionTool]:
+    """A bridged MCP server's tools (``allowed`` only, if given) as function tools the loop runs."""
+    tools = []
+    for tool in info.tools:
+        if allowed and tool.name not in allowed:
+            continue
+
+        def call(_target: str = info.target, _name: str = tool.name, **arguments: Any) -> Any:
+            return bridge.call(_target, _name, arguments)
+
+        schema = clean_schema(dict(tool.input_schema or {"type": "object", "properties": {}}))
+        tools.append(
+            FunctionTool(tool.name, tool.description or tool.name, schema, call, None, source=info.name)
+        )
+    return tools
+
+
 def resolve_tools(names: list[str], namespace: Mapping[str, Any]) -> tuple[list[FunctionTool], list[str]]:
     """``--tools a,b,code_execution`` as function tools from the kernel and built-in tool names."""
     functions: list[FunctionTool] = []
@@ -249,13 +287,13 @@ class Toolbox:
         try:
             if tool is None:
                 raise LookupError(f"no tool named {call.name!r} was offered")
-            arguments = tool.arguments_model.model_validate(call.arguments)
+            call.source = tool.source
+            kwargs = tool.bind(call.arguments)
             if tool.confirm:
                 decision = await _approved(call, approve)
                 if decision is not True:
                     call.error = decision or "the user denied this call"
                     return call
-            kwargs = {name: getattr(arguments, name) for name in type(arguments).model_fields}
             value = await asyncio.wait_for(_invoke(tool.function, kwargs), self.timeout)
             call.result = self.convert(value, call.name)
         except asyncio.TimeoutError:
@@ -318,6 +356,9 @@ def _describe(exc: Exception) -> str:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "arguments"
         return f"invalid arguments: {where}: {first['msg']}"
+    if type(exc).__name__ == "ValidationError" and type(exc).__module__.startswith("jsonschema"):
+        path = ".".join(str(p) for p in getattr(exc, "path", [])) or "arguments"
+        return f"invalid arguments: {path}: {getattr(exc, 'message', exc)}"
     return f"{type(exc).__name__}: {exc}"
 
 
