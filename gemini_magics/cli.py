@@ -34,6 +34,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--allow-origin", action="append", default=[], metavar="ORIGIN",
                        help="a browser origin allowed to call (e.g. http://localhost:8888); none by default")  # fmt: skip
+    serve.add_argument("--allow-mcp-host", action="append", default=[], metavar="HOST",
+                       help="a host mcp_server tools may make this server dial (loopback only by default)")  # fmt: skip
     serve.add_argument(
         "--keep-hours", type=float, default=24.0, help="hours finished interactions are kept (default 24)"
     )
@@ -79,7 +81,8 @@ def serve(args: argparse.Namespace) -> int:
                           max_interaction_bytes=int(args.keep_mb * 1024 * 1024))  # fmt: skip
     try:
         server = create_server(engine=args.engine, host=args.host, port=args.port, api_key=key, schema=args.schema,
-                               log_level="warning", allowed_origins=frozenset(args.allow_origin), retention=retention)  # fmt: skip
+                               log_level="warning", allowed_origins=frozenset(args.allow_origin), retention=retention,
+                               mcp_hosts=frozenset(args.allow_mcp_host))  # fmt: skip
     except (RuntimeError, ValueError, OSError) as exc:
         print(f"gemini-magics: {exc}", file=sys.stderr)
         return 2

@@ -58,9 +58,12 @@ def bridged(target: str, mode: str) -> bool:
     return local
 
 
-def server_side_tool(target: str, allowed: list[str], headers: dict[str, str]) -> dict[str, Any]:
-    """The ``mcp_server`` tool declaration for a public server the API connects to itself."""
-    if not target.startswith("https://"):
+def server_side_tool(
+    target: str, allowed: list[str], headers: dict[str, str], mode: str = "auto"
+) -> dict[str, Any]:
+    """The ``mcp_server`` tool declaration for a server the API connects to itself (with ``mcp_bridge =
+    "never"``, any URL: a local Interactions server can dial one on loopback)."""
+    if not target.startswith("https://") and mode != "never":
         raise OptionError(
             f"--mcp {target}: the API reaches only https:// MCP servers (or set mcp_bridge = 'always')"
         )

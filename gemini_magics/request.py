@@ -190,7 +190,9 @@ def _mcp(
             "--background cannot run MCP tools the kernel bridges (it answers each call): drop --background"
         )
     remote = [
-        server_side_tool(t, list(allowed), dict(settings.mcp_headers)) for t in args.mcp if t not in local
+        server_side_tool(t, list(allowed), dict(settings.mcp_headers), settings.mcp_bridge)
+        for t in args.mcp
+        if t not in local
     ]
     return local, remote, allowed
 

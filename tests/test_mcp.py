@@ -117,3 +117,49 @@ def test_a_public_server_is_declared_to_the_api(shell: Shell, server: Any) -> No
     assert shown.request["tools"] == [{"type": "mcp_server", "name": "mcp.example.com", "url": "https://mcp.example.com/sse",
                                        "headers": {"Authorization": "Bearer t"},
                                        "allowed_tools": [{"mode": "auto", "tools": ["search"]}]}]  # fmt: skip
+
+
+# -- the local server as an MCP client (mcp_server tools, as the API runs them) ------------------------------
+
+
+def test_the_local_server_calls_an_mcp_server_for_real(steps_client: Any, http_mcp: str) -> None:
+    tool = {"type": "mcp_server", "name": "glossary", "url": http_mcp}
+    answer = steps_client.interactions.create(model="m", input="Use add and lookup for MCP", tools=[tool])
+    calls = [s for s in answer.steps if s.type == "mcp_server_tool_call"]
+    results = [s.to_dict() for s in answer.steps if s.type == "mcp_server_tool_result"]
+    assert [(c.name, c.server_name, c.arguments) for c in calls] == [("add", "glossary", {"a": 1, "b": 1}),
+                                                                      ("lookup", "glossary", {"term": "MCP"})]  # fmt: skip
+    assert [r["result"] for r in results] == [{"result": 2}, {"result": "Model Context Protocol"}]
+    assert "`add` on glossary returned" in answer.text
+    only = steps_client.interactions.create(model="m", input="Use add and lookup for MCP",
+                                            tools=[{**tool, "allowed_tools": [{"mode": "auto", "tools": ["lookup"]}]}])  # fmt: skip
+    assert [s.name for s in only.steps if s.type == "mcp_server_tool_call"] == ["lookup"]
+    failed = steps_client.interactions.create(model="m", input="Use explode", tools=[tool])
+    (result,) = [s.to_dict() for s in failed.steps if s.type == "mcp_server_tool_result"]
+    assert result["is_error"] is True and "Error executing tool explode" in result["result"]
+
+
+def test_the_local_server_dials_only_loopback(steps_client: Any) -> None:
+    # the test's network guard would fail the test on any attempt to dial out
+    tool = {"type": "mcp_server", "name": "far", "url": "https://mcp.example.com/mcp"}
+    answer = steps_client.interactions.create(model="m", input="Use add", tools=[tool])
+    assert "not reachable from the local server (loopback only)" in answer.text
+    assert not [s for s in answer.steps if s.type.startswith("mcp_server")]
+
+
+def test_the_official_sdk_drives_an_mcp_server_tool(server: Any, http_mcp: str) -> None:
+    genai = pytest.importorskip("google.genai")
+    from google.genai import types
+
+    sdk = genai.Client(api_key="k", http_options=types.HttpOptions(base_url=server.base_url, api_version="v1beta"))
+    answer = sdk.interactions.create(model="m", input="Use add", tools=[{"type": "mcp_server", "name": "glossary", "url": http_mcp}])
+    kinds = [step.type for step in answer.steps]
+    assert "mcp_server_tool_call" in kinds and "mcp_server_tool_result" in kinds
+
+
+def test_a_server_side_mcp_tool_from_a_cell(shell: Shell, http_mcp: str) -> None:
+    shell.ip.run_line_magic("config", 'InteractMagics.mcp_bridge = "never"')  # let the (local) server dial it
+    result = shell.run(f"%%interact --mcp {http_mcp}\nUse lookup for MCP.")
+    assert result.tool_calls == [] and any(s.type == "mcp_server_tool_result" for s in result.steps)
+    markdown = result._repr_mimebundle_()[0]["text/markdown"]
+    assert "mcp server tool call · lookup" in markdown and "mcp server tool result · lookup" in markdown

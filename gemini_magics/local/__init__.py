@@ -81,6 +81,7 @@ def create_server(
     log_level: str = "warning",
     allowed_origins: frozenset[str] = frozenset(),
     retention: Retention | None = None,
+    mcp_hosts: frozenset[str] = frozenset(),
 ) -> LocalServer:
     """A server, not yet started. ``api_key=None`` serves without a key (the Host and Origin checks
     still hold): the magic and ``gemini-magics serve`` always give one."""
@@ -88,7 +89,7 @@ def create_server(
     from .engines import make_engine
 
     api = LocalAPI(make_engine(engine), api_key=api_key, schema=schema, allowed_hosts=frozenset({host}),
-                   allowed_origins=allowed_origins, retention=retention)  # fmt: skip
+                   allowed_origins=allowed_origins, retention=retention, mcp_hosts=mcp_hosts)  # fmt: skip
     return LocalServer(api, host, port, log_level)
 
 

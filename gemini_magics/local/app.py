@@ -104,8 +104,11 @@ class LocalAPI:
         allowed_hosts: frozenset[str] = frozenset(),
         allowed_origins: frozenset[str] = frozenset(),
         retention: Retention | None = None,
+        mcp_hosts: frozenset[str] = frozenset(),
     ) -> None:
         self.engine = engine
+        self.mcp_hosts = frozenset(h.lower() for h in mcp_hosts)
+        """Hosts besides loopback that ``mcp_server`` tools may make this server dial."""
         self.api_key = api_key
         self.schema = schema
         self.allowed_hosts = LOOPBACK_NAMES | {h.strip("[]").lower() for h in allowed_hosts}
@@ -265,6 +268,7 @@ class LocalAPI:
             response_modalities=record.request.get("response_modalities") or [],
             headers={k.lower(): v for k, v in request.headers.items()},
             resolve_file=self.store.resolve_file,
+            mcp_hosts=self.mcp_hosts,
         )
         threading.Thread(
             target=self._run, args=(record, engine_request), daemon=True, name=f"run-{record.id}"

@@ -23,6 +23,8 @@ class EngineRequest:
     response_modalities: list[str] = field(default_factory=list)
     headers: Mapping[str, str] = field(default_factory=dict)
     resolve_file: Callable[[str], StoredFile | None] = lambda uri: None
+    mcp_hosts: frozenset[str] = frozenset()
+    """Hosts besides loopback that ``mcp_server`` tools may dial."""
 
     @property
     def last_user_text(self) -> str:

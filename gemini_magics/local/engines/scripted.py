@@ -234,6 +234,8 @@ class ScriptedEngine:
             out.tool_pair("google_search", {"queries": [query]},
                           [{"title": f"Result for {query}", "url": "https://example.invalid/search", "rendered_content": note}])  # fmt: skip
             found.append(f"Google Search is not available offline ({note}).")
+        for declaration in (t for t in request.tools if t.get("type") == "mcp_server"):
+            found += self._mcp_server(out, request, declaration, prompt)
         if "url_context" in kinds:
             from ..tools.url_context import fetch
 
@@ -244,6 +246,41 @@ class ScriptedEngine:
                 found.append(f"{page.url} ({page.title or 'untitled'}): {page.text[:300]}" if page.status == "success"
                              else f"{page.url} could not be read: {page.error}")  # fmt: skip
         return found
+
+    def _mcp_server(
+        self, out: StepWriter, request: EngineRequest, declaration: dict[str, Any], prompt: str
+    ) -> list[str]:
+        """Call the declared MCP server's tools the prompt names, for real; their steps, and what they said."""
+        from ..tools.mcp_client import McpCall, dialable, use_server
+
+        server = str(declaration.get("name") or declaration.get("url"))
+        url = str(declaration.get("url", ""))
+        if not dialable(url, request.mcp_hosts):
+            return [
+                f"The MCP server {server} at {url} is not reachable from the local server (loopback only)."
+            ]
+
+        def choose(tools: list[Any]) -> list[McpCall]:
+            named = sorted((t for t in tools if t.name in prompt), key=lambda t: prompt.index(t.name))
+            return [
+                McpCall(t.name, instance_of(dict(t.input_schema or {"type": "object"}), prompt))
+                for t in named
+            ]
+
+        try:
+            _tools, calls = use_server(declaration, choose)
+        except Exception as exc:  # the MCP server is down or refuses: say so, as the API would
+            return [f"The MCP server {server} could not be used: {type(exc).__name__}: {exc}"]
+        for n, call in enumerate(calls):
+            call_id = f"mcp_{len(out.record.steps)}_{n}"
+            out.step({"type": "mcp_server_tool_call", "id": call_id, "name": call.name, "server_name": server,
+                      "arguments": call.arguments})  # fmt: skip
+            out.step({"type": "mcp_server_tool_result", "call_id": call_id, "name": call.name, "server_name": server,
+                      "result": call.result, "is_error": call.is_error})  # fmt: skip
+        return [
+            f"`{c.name}` on {server} {'failed' if c.is_error else 'returned'} {json.dumps(c.result)}"
+            for c in calls
+        ]
 
 
 class StepWriter:
@@ -338,6 +375,12 @@ class StepWriter:
             {"type": "function_call", "id": call_id, "name": call["name"], "arguments": call["arguments"]}
         )
         record.add_usage(output_tokens=len(arguments.split()) + 2)
+
+    def step(self, step: dict[str, Any]) -> None:
+        """A whole step (a tool call or result), paced like a delta."""
+        self.record.begin_step(step)
+        self.pace()
+        self.record.end_step(step)
 
     def tool_pair(self, kind: str, arguments: dict[str, Any], result: Any, *, is_error: bool = False) -> None:
         record = self.record
