@@ -53,6 +53,7 @@ class InteractMagics(Magics):
     timeout = Float(
         60.0, help="Seconds without an answer (or between two streamed events) before a cell gives up."
     ).tag(config=True)
+    agent_config = Dict(help="Default agent settings (--agent-config JSON overrides them).").tag(config=True)
     mcp_bridge = Enum(
         ("auto", "always", "never"), "auto",
         help="--mcp servers the kernel connects to itself: auto (stdio and local ones), always, or never.",
@@ -120,7 +121,13 @@ class InteractMagics(Magics):
 
     @magic_arguments()
     @argument("-m", "--model", help="model id (default: %%config InteractMagics.model)")
-    @argument("--agent", help="an agent id instead of a model (e.g. deep-research-pro-preview-12-2025)")
+    @argument(
+        "--agent",
+        help="an agent id instead of a model (e.g. deep-research-pro-preview-12-2025); agents run in the background",
+    )
+    @argument(
+        "--agent-config", metavar="JSON", help='agent settings, e.g. \'{"thinking_summaries": "auto"}\''
+    )
     @argument("-s", "--system", help="system instruction for this cell")
     @argument("--chain", default=None, help="name of the conversation chain to continue (default: 'default')")
     @argument("--new", action="store_true", help="start the chain afresh instead of continuing it")
@@ -268,7 +275,8 @@ class InteractMagics(Magics):
         return Settings(model=self.model, image_model=self.image_model, system=self.system, stream=self.stream,
                         table_budget=self.table_budget, table_rows=self.table_rows, headers=dict(self.headers),
                         tool_timeout=self.tool_timeout, timeout=self.timeout, preview_px=self.preview_px,
-                        mcp_bridge=self.mcp_bridge, mcp_headers=dict(self.mcp_headers))  # fmt: skip
+                        mcp_bridge=self.mcp_bridge, mcp_headers=dict(self.mcp_headers),
+                        agent_config=dict(self.agent_config))  # fmt: skip
 
     def _context(self) -> Context:
         from .subcommands import Context

@@ -40,6 +40,7 @@ class Settings:
     preview_px: int = 1024
     mcp_bridge: str = "auto"
     mcp_headers: Mapping[str, str] = field(default_factory=dict)
+    agent_config: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -144,7 +145,8 @@ def build_request(
         prompt=prompt, model=model, params=params, parts=tuple(parts), toolbox=toolbox, max_steps=args.max_steps,
         mcp_bridged=bridged, mcp_allowed=allowed,
         plan=planner(chain, args.new, args.no_store), chain=chain, new=args.new, store=not args.no_store,
-        stream=settings.stream and not args.no_stream, background=args.background, dry_run=args.dry_run,
+        stream=settings.stream and not args.no_stream, background=args.background or bool(args.agent),
+        dry_run=args.dry_run,
         silent=silent, out=args.out, schema=schema, headers=dict(settings.headers), notes=tuple(notes), timeout=settings.timeout, preview_px=settings.preview_px,
     )  # fmt: skip
 
@@ -161,6 +163,10 @@ def _check_options(args: argparse.Namespace) -> None:
         raise OptionError(
             "--temperature, --max-tokens, --seed and --thinking apply to models, not to --agent"
         )
+    if args.agent and args.no_store:
+        raise OptionError("agents run in the background, which needs the interaction stored: drop --no-store")
+    if args.agent_config and not args.agent:
+        raise OptionError("--agent-config configures an --agent: add --agent ID")
     if args.background and args.no_store:
         raise OptionError("--background needs the interaction stored on the server: drop --no-store")
     if args.max_tokens is not None and args.max_tokens <= 0:
@@ -185,7 +191,7 @@ def _mcp(
     from .mcp_bridge import bridged, server_side_tool
 
     local = tuple(t for t in args.mcp if bridged(t, settings.mcp_bridge))
-    if local and args.background:
+    if local and (args.background or args.agent):
         raise OptionError(
             "--background cannot run MCP tools the kernel bridges (it answers each call): drop --background"
         )
@@ -210,7 +216,7 @@ def _toolbox(
             "--tools needs names: kernel functions and/or google_search, code_execution, url_context"
         )
     functions, builtins = resolve_tools(names, namespace)
-    if functions and args.background:
+    if functions and (args.background or args.agent):
         raise OptionError(
             "--background cannot run kernel functions (the kernel answers each call): drop --background, "
             "or use only built-in tools"
@@ -265,6 +271,8 @@ def _params(
     args: argparse.Namespace, model: str, schema: Schema | None, settings: Settings
 ) -> dict[str, Any]:
     params: dict[str, Any] = {"agent": model} if args.agent else {"model": model}
+    if args.agent:
+        params["agent_config"] = _agent_config(args, model, settings)
     system = args.system if args.system is not None else settings.system
     if system:
         params["system_instruction"] = system
@@ -278,9 +286,27 @@ def _params(
         params["response_format"] = formats if len(formats) > 1 else formats[0]
     if args.no_store:
         params["store"] = False
-    if args.background:
+    if args.background or args.agent:  # agents run for minutes: always in the background
         params["background"] = True
     return params
+
+
+def _agent_config(args: argparse.Namespace, agent: str, settings: Settings) -> dict[str, Any]:
+    import json
+
+    config = dict(settings.agent_config)
+    if args.agent_config:
+        try:
+            given = json.loads(args.agent_config)
+        except ValueError as exc:
+            raise OptionError(
+                f'--agent-config is not JSON: {exc} (write it as \'{{"thinking_summaries": "auto"}}\')'
+            ) from None
+        if not isinstance(given, dict):
+            raise OptionError("--agent-config must be a JSON object")
+        config.update(given)
+    config.setdefault("type", "deep-research" if agent.startswith("deep-research") else "dynamic")
+    return config
 
 
 def _generation_config(args: argparse.Namespace) -> dict[str, Any]:

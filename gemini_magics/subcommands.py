@@ -34,7 +34,9 @@ KNOWN_MODELS = (
     ("gemini-2.5-flash", "stable, fast"),
     ("gemini-2.5-pro", "stable, strong"),
     ("gemini-3-pro-image-preview", "image generation (--image default)"),
-    ("deep-research-pro-preview-12-2025", "agent: use --agent, with --background"),
+    ("deep-research-pro-preview-12-2025", "agent: --agent (runs in the background; %interact wait)"),
+    ("deep-research-preview-04-2026", "agent: --agent"),
+    ("deep-research-max-preview-04-2026", "agent: --agent, the most thorough"),
 )
 
 

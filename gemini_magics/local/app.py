@@ -269,6 +269,8 @@ class LocalAPI:
             headers={k.lower(): v for k, v in request.headers.items()},
             resolve_file=self.store.resolve_file,
             mcp_hosts=self.mcp_hosts,
+            is_agent=bool(record.request.get("agent")),
+            agent_config=record.request.get("agent_config") or {},
         )
         threading.Thread(
             target=self._run, args=(record, engine_request), daemon=True, name=f"run-{record.id}"

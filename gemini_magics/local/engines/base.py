@@ -23,6 +23,9 @@ class EngineRequest:
     response_modalities: list[str] = field(default_factory=list)
     headers: Mapping[str, str] = field(default_factory=dict)
     resolve_file: Callable[[str], StoredFile | None] = lambda uri: None
+    agent_config: dict[str, Any] = field(default_factory=dict)
+    """For an agent (``agent`` instead of ``model``): its configuration; ``is_agent`` says which."""
+    is_agent: bool = False
     mcp_hosts: frozenset[str] = frozenset()
     """Hosts besides loopback that ``mcp_server`` tools may dial."""
 

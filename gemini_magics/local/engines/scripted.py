@@ -114,6 +114,11 @@ class ScriptedEngine:
     def run(self, request: EngineRequest, record: Record) -> str:
         out = StepWriter.for_request(record, request.headers)
         out.token_limit = request.generation_config.get("max_output_tokens") or self.default_max_tokens
+        if request.is_agent:
+            from ..agents import deep_research, is_agent
+
+            if is_agent(request.model):
+                return deep_research(out, request, request.agent_config)
         prompt = request.last_user_text
         record.add_usage(input_tokens=self._count_input(request))
 
@@ -313,11 +318,13 @@ class StepWriter:
         delay_ms = int(headers.get("x-scripted-delay-ms", "0") or 0)
         return cls(record, delay=delay_ms / 1000.0, pieces=int(deltas) if deltas else None)
 
-    def pace(self) -> None:
+    def pace(self, seconds: float | None = None) -> None:
+        """Wait ``seconds`` (default: the per-delta delay), stopping at once if the interaction is cancelled."""
         record = self.record
         record.check_cancelled()
-        if self.delay:
-            deadline = time.monotonic() + self.delay
+        delay = self.delay if seconds is None else seconds
+        if delay:
+            deadline = time.monotonic() + delay
             while time.monotonic() < deadline:
                 record.check_cancelled()
                 time.sleep(min(0.02, max(0.0, deadline - time.monotonic())))
