@@ -22,7 +22,7 @@ from urllib.parse import urlparse
 
 from .errors import OptionError
 
-__all__ = ["MCPBridge", "MCPServerInfo", "bridged", "server_side_tool"]
+__all__ = ["MCPBridge", "MCPServerInfo", "bridged", "server_side_tool", "all_tools", "tool_result"]
 
 T = TypeVar("T")
 CONNECT_TIMEOUT = 20.0
@@ -80,6 +80,33 @@ def _name_of(target: str) -> str:
         words = shlex.split(target[6:])
         return words[-1].rsplit("/", 1)[-1] if words else "stdio"
     return urlparse(target).hostname or target
+
+
+async def all_tools(client: Any) -> list[Any]:
+    """Every tool a connected ``mcp.Client`` offers, page after page (some clients read only the first)."""
+    tools: list[Any] = []
+    cursor: str | None = None
+    while True:
+        page = await client.list_tools(cursor=cursor)
+        tools += page.tools
+        cursor = page.next_cursor
+        if not cursor:
+            return tools
+
+
+def tool_result(result: Any) -> tuple[Any, bool]:
+    """An MCP ``CallToolResult`` as (the value the API takes, whether it is an error): structured content
+    if any, else its text (as JSON when it is JSON)."""
+    texts = [getattr(block, "text", None) for block in result.content]
+    text = "\n".join(t for t in texts if t is not None)
+    if result.is_error:
+        return text, True
+    if result.structured_content is not None:
+        return result.structured_content, False
+    try:
+        return (json.loads(text) if text else None), False
+    except ValueError:
+        return text, False
 
 
 class MCPBridge:
@@ -148,29 +175,15 @@ class MCPBridge:
             server = target
         client = await self._stack.enter_async_context(Client(server, read_timeout_seconds=self.call_timeout))
         self._clients[target] = client
-        tools: list[Any] = []
-        cursor: str | None = None
-        while True:  # every page: some clients read only the first
-            page = await client.list_tools(cursor=cursor)
-            tools += page.tools
-            cursor = page.next_cursor
-            if not cursor:
-                break
         info = getattr(client, "server_info", None)
-        return MCPServerInfo(target, getattr(info, "name", None) or _name_of(target), tools)
+        return MCPServerInfo(target, getattr(info, "name", None) or _name_of(target), await all_tools(client))
 
     def call(self, target: str, tool: str, arguments: dict[str, Any]) -> Any:
         """Call a tool; its result as the API takes it. An MCP ``isError`` raises, so it goes back as an error."""
         client = self._clients[target]
         result = self._run(client.call_tool(tool, arguments, read_timeout_seconds=self.call_timeout),
                            self.call_timeout + 5)  # fmt: skip
-        texts = [getattr(block, "text", None) for block in result.content]
-        text = "\n".join(t for t in texts if t is not None)
-        if result.is_error:
-            raise RuntimeError(text or "the MCP server reported an error")
-        if result.structured_content is not None:
-            return result.structured_content
-        try:
-            return json.loads(text) if text else None
-        except ValueError:
-            return text
+        value, is_error = tool_result(result)
+        if is_error:
+            raise RuntimeError(value or "the MCP server reported an error")
+        return value

@@ -326,7 +326,7 @@ class Toolbox:
 async def _invoke(function: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
     if inspect.iscoroutinefunction(function):
         return await function(**kwargs)
-    from .runner import in_thread
+    from ._threads import in_thread
 
     value = await in_thread(lambda: function(**kwargs))
     return await value if inspect.isawaitable(value) else value

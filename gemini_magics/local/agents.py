@@ -9,7 +9,6 @@ names, and a final Markdown report with a sources list. Cancellation stops it be
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -23,7 +22,6 @@ AGENTS = (
 )
 STEP_SECONDS = 0.8
 """The pause between the plan's steps (research takes a while; a Cancel lands between steps)."""
-_URL = re.compile(r"https?://[^\s)>\]`'\"]+")
 
 
 def is_agent(name: str) -> bool:
@@ -32,7 +30,7 @@ def is_agent(name: str) -> bool:
 
 def deep_research(out: StepWriter, request: EngineRequest, agent_config: dict[str, Any]) -> str:
     """Write the research steps and the report; the final status."""
-    from .tools.url_context import fetch
+    from .engines.scripted import URL_PATTERN, read_pages, search_offline
 
     question = request.last_user_text.strip() or "the question"
     summaries = agent_config.get("thinking_summaries", "auto") != "none"
@@ -43,15 +41,9 @@ def deep_research(out: StepWriter, request: EngineRequest, agent_config: dict[st
     if summaries:
         out.thought("Plan: " + "; ".join(plan))
     out.pace(STEP_SECONDS)
-    query = question[:80]
-    note = "offline stand-in: the local server cannot reach the internet"
-    out.tool_pair("google_search", {"queries": [query]},
-                  [{"title": f"Result for {query}", "url": "https://example.invalid/search", "rendered_content": note}])  # fmt: skip
+    search_offline(out, question)
     out.pace(STEP_SECONDS)
-    pages = [fetch(url) for url in _URL.findall(question)]
-    if pages:
-        out.tool_pair("url_context", {"urls": [p.url for p in pages]}, [p.result() for p in pages],
-                      is_error=any(p.status != "success" for p in pages))  # fmt: skip
+    pages = read_pages(out, question) if URL_PATTERN.search(question) else []
     out.pace(STEP_SECONDS)
     if summaries:
         out.thought(f"Read {len(pages)} page(s); search is offline. Writing the report.")

@@ -67,7 +67,9 @@ class NullView:
 
 def ask_on_stdin(call: Any) -> bool:
     """Approve a tool call at a prompt (a terminal, or a kernel's input box); no answer is a denial."""
-    arguments = ", ".join(f"{k}={v!r}" for k, v in call.arguments.items())
+    from .view import format_arguments
+
+    arguments = format_arguments(call.arguments)
     try:
         answer = input(f"gemini-magics: the model wants to run {call.name}({arguments}). Allow? [y/N] ")
     except (EOFError, OSError, RuntimeError):  # no way to ask (stdin captured or closed)

@@ -92,10 +92,15 @@ class InteractionResult:
     def usage(self) -> Usage | None:
         return self.interaction.usage
 
+    @property
+    def _image_blocks(self) -> list[Any]:
+        """Every generated image block of the turn, across its interactions."""
+        return [block for interaction in self.interactions for block in interaction.images if block.data]
+
     @cached_property
     def images(self) -> list[Any]:
         """Every generated image of the turn, at full size, as ``PIL.Image.Image`` objects."""
-        blocks = [block for interaction in self.interactions for block in interaction.images if block.data]
+        blocks = self._image_blocks
         if not blocks:
             return []
         import io
@@ -113,8 +118,7 @@ class InteractionResult:
         folder.mkdir(parents=True, exist_ok=True)
         stem = stem or f"interact-{self.id or 'result'}"
         written: list[Path] = []
-        blocks = [block for interaction in self.interactions for block in interaction.images if block.data]
-        for n, block in enumerate(blocks, 1):
+        for n, block in enumerate(self._image_blocks, 1):
             extension = (block.mime_type or "image/png").split("/")[-1].replace("jpeg", "jpg")
             path = folder / f"{stem}-image-{n}.{extension}"
             path.write_bytes(block.as_bytes())
@@ -138,9 +142,14 @@ class InteractionResult:
     # -- display ------------------------------------------------------------------------------------
 
     @property
+    def served_by(self) -> str:
+        """The model or engine that really answered, as the response says."""
+        return getattr(self.interaction, "served_by", None) or self.interaction.model or self.model
+
+    @property
     def answered_by(self) -> str:
-        """The model or engine that really answered (the response says), and what was asked for if other."""
-        served = getattr(self.interaction, "served_by", None) or self.interaction.model or self.model
+        """What answered, and what was asked for when that was something else."""
+        served = self.served_by
         return served if served == self.model else f"{served} (asked for {self.model})"
 
     def footer(self) -> str:
@@ -167,7 +176,8 @@ class InteractionResult:
             return [item.model_dump(mode="json") if hasattr(item, "model_dump") else item for item in data]
         return data
 
-    def _small(self, data: bytes) -> bool:
+    def _fits(self, data: bytes) -> bool:
+        """Whether an image is small enough (``preview_px``) to embed in a saved notebook as it is."""
         import io
 
         from PIL import Image
@@ -183,10 +193,10 @@ class InteractionResult:
 
         from PIL import Image
 
+        if self._fits(data):
+            return f"![generated image {n}](data:{mime};base64,{base64.b64encode(data).decode()})"
         with Image.open(io.BytesIO(data)) as image:
             width, height = image.size
-            if max(width, height) <= self.preview_px:
-                return f"![generated image {n}](data:{mime};base64,{base64.b64encode(data).decode()})"
             image.thumbnail((self.preview_px, self.preview_px))
             buffer = io.BytesIO()
             image.convert("RGB").save(buffer, format="JPEG", quality=85)
@@ -246,27 +256,29 @@ class InteractionResult:
         plain = json.dumps(data_json, indent=2, ensure_ascii=False) if data_json is not None else self.text
         calls = "".join(f"[{call_line(c)}]\n" for c in self.tool_calls)
         plain = calls + plain
-        if self.interaction.images:
-            plain += f"\n[{len(self.interaction.images)} image(s)]"
+        images = self._image_blocks
+        if images:
+            plain += f"\n[{len(images)} image(s)]"
         if self.printed:  # a terminal printed the text as it streamed: only say how it ended
             plain = ""
         bundle: dict[str, Any] = {"text/plain": f"{plain}\n-- {footer}".lstrip("\n")}
         # a frontend shows one type of a bundle, the richest: JSON (a collapsible tree in JupyterLab)
         # only when the data is the whole result, else Markdown that holds every part
-        json_alone = (
-            data_json is not None and not thoughts and not self.interaction.images and not self.tool_calls
-        )
+        json_alone = data_json is not None and not thoughts and not images and not self.tool_calls
         if json_alone:
             bundle["application/json"] = data_json if isinstance(data_json, dict) else {"items": data_json}
         else:
             bundle["text/markdown"] = "\n\n".join(markdown)
-            pngs = [
-                b for b in self.interaction.images if b.data and (b.mime_type or "image/png") == "image/png"
-            ]
-            if pngs and self._small(pngs[0].as_bytes()):
-                bundle["image/png"] = pngs[0].data
+            # the first image as PNG too (for frontends without Markdown), unless it is too big to embed
+            first = images[0] if images else None
+            if (
+                first is not None
+                and (first.mime_type or "image/png") == "image/png"
+                and self._fits(first.as_bytes())
+            ):
+                bundle["image/png"] = first.data
         metadata = {"gemini_magics": {
-            "model": getattr(self.interaction, "served_by", None) or self.interaction.model or self.model,
+            "model": self.served_by,
             "requested_model": self.model, "interaction_id": self.id, "chain": self.chain, "turn": self.turn,
             "status": self.status, "usage": self.usage.to_dict() if self.usage else None,
             "notes": self.notes,
@@ -278,7 +290,9 @@ class InteractionResult:
 
 def call_line(call: Any) -> str:
     """One tool call as a line: ``get_weather(city='Paris') → {...}``."""
-    arguments = ", ".join(f"{k}={v!r}" for k, v in call.arguments.items())
+    from .view import format_arguments
+
+    arguments = format_arguments(call.arguments)
     outcome = (
         f"error: {call.error}"
         if call.error is not None

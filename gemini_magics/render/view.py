@@ -123,6 +123,11 @@ def tool_block(key: str, step: Any) -> Block:
     return Block(key, "tool", title, _fenced(payload))
 
 
+def format_arguments(arguments: dict[str, Any]) -> str:
+    """A call's arguments as Python would write them: ``city='Paris', days=3``."""
+    return ", ".join(f"{k}={v!r}" for k, v in arguments.items())
+
+
 def call_block(key: str, call: Any, *, timed: bool = True) -> Block:
     """A tool call the kernel ran (a ``tools.ToolCall``): its result or error, and (live) how long it took."""
     took = f", {call.seconds:.2f} s" if timed else ""

@@ -24,7 +24,7 @@ from typing import Any
 import ipywidgets as widgets
 from IPython.display import clear_output, display
 
-from .view import Block, ViewModel
+from .view import Block, ViewModel, format_arguments
 
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 MIN_INTERVAL = 0.05
@@ -304,7 +304,7 @@ class WidgetView:
 
         loop = asyncio.get_running_loop()
         decided: asyncio.Future[bool] = loop.create_future()
-        arguments = ", ".join(f"{k}={v!r}" for k, v in call.arguments.items())
+        arguments = format_arguments(call.arguments)
         question = widgets.HTML(f"<b>Run {html.escape(call.name)}({html.escape(arguments)})?</b>")
         buttons = [
             widgets.Button(description=d, button_style=s)

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from ..store import Record
 
 _NAME = re.compile(r"\bmy name is ([A-Z][\w-]*)", re.IGNORECASE)
-_URL = re.compile(r"https?://[^\s)>\]`'\"]+")
+URL_PATTERN = re.compile(r"https?://[^\s)>\]`'\"]+")
 _CODE = re.compile(r"```(?:python|py)?\s*\n(.*?)```", re.DOTALL)
 
 
@@ -234,20 +234,11 @@ class ScriptedEngine:
                 + f"```\n{ran.output.strip()}\n```"
             )
         if "google_search" in kinds:
-            query = prompt.strip()[:80]
-            note = "offline stand-in: the local server cannot reach the internet"
-            out.tool_pair("google_search", {"queries": [query]},
-                          [{"title": f"Result for {query}", "url": "https://example.invalid/search", "rendered_content": note}])  # fmt: skip
-            found.append(f"Google Search is not available offline ({note}).")
+            found.append(f"Google Search is not available offline ({search_offline(out, prompt)}).")
         for declaration in (t for t in request.tools if t.get("type") == "mcp_server"):
             found += self._mcp_server(out, request, declaration, prompt)
         if "url_context" in kinds:
-            from ..tools.url_context import fetch
-
-            pages = [fetch(url) for url in _URL.findall(prompt)]
-            out.tool_pair("url_context", {"urls": [p.url for p in pages]}, [p.result() for p in pages],
-                          is_error=any(p.status != "success" for p in pages))  # fmt: skip
-            for page in pages:
+            for page in read_pages(out, prompt):
                 found.append(f"{page.url} ({page.title or 'untitled'}): {page.text[:300]}" if page.status == "success"
                              else f"{page.url} could not be read: {page.error}")  # fmt: skip
         return found
@@ -286,6 +277,25 @@ class ScriptedEngine:
             f"`{c.name}` on {server} {'failed' if c.is_error else 'returned'} {json.dumps(c.result)}"
             for c in calls
         ]
+
+
+def search_offline(out: StepWriter, text: str) -> str:
+    """A google_search call and result that say the search cannot happen offline; that note."""
+    query = text.strip()[:80]
+    note = "offline stand-in: the local server cannot reach the internet"
+    out.tool_pair("google_search", {"queries": [query]},
+                  [{"title": f"Result for {query}", "url": "https://example.invalid/search", "rendered_content": note}])  # fmt: skip
+    return note
+
+
+def read_pages(out: StepWriter, text: str) -> list[Any]:
+    """Fetch the URLs ``text`` names, for real, as a url_context call and result; the pages."""
+    from ..tools.url_context import fetch
+
+    pages = [fetch(url) for url in URL_PATTERN.findall(text)]
+    out.tool_pair("url_context", {"urls": [p.url for p in pages]}, [p.result() for p in pages],
+                  is_error=any(p.status != "success" for p in pages))  # fmt: skip
+    return pages
 
 
 class StepWriter:

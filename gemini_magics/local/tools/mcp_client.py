@@ -1,6 +1,7 @@
 """``mcp_server`` tools on the local server: it connects to the declared MCP server itself, as the API does.
 
-With the official ``mcp`` SDK's client (streamable HTTP). It dials only loopback hosts, or hosts the
+With the official ``mcp`` SDK's client (streamable HTTP), read and called the way the kernel's bridge
+does (``mcp_bridge.all_tools`` / ``tool_result``). It dials only loopback hosts, or hosts the
 server was told to allow, so a request cannot make it reach anywhere else. One connection per
 interaction: list the tools (every page, filtered by ``allowed_tools``), call the ones chosen.
 """
@@ -54,25 +55,13 @@ def use_server(declaration: dict[str, Any], choose: Any) -> tuple[list[Any], lis
 async def _use(declaration: dict[str, Any], choose: Any) -> tuple[list[Any], list[McpCall]]:
     from mcp import Client
 
+    from ...mcp_bridge import all_tools, tool_result
+
     async with Client(declaration["url"], read_timeout_seconds=CALL_TIMEOUT) as client:
-        tools: list[Any] = []
-        cursor: str | None = None
-        while True:
-            page = await client.list_tools(cursor=cursor)
-            tools += page.tools
-            cursor = page.next_cursor
-            if not cursor:
-                break
         allowed = allowed_names(declaration)
-        tools = [t for t in tools if allowed is None or t.name in allowed]
+        tools = [t for t in await all_tools(client) if allowed is None or t.name in allowed]
         calls: list[McpCall] = choose(tools)
         for call in calls:
             done = await client.call_tool(call.name, call.arguments, read_timeout_seconds=CALL_TIMEOUT)
-            call.is_error = bool(done.is_error)
-            texts = [getattr(block, "text", None) for block in done.content]
-            call.result = (
-                done.structured_content
-                if done.structured_content is not None
-                else "\n".join(t for t in texts if t)
-            )
+            call.result, call.is_error = tool_result(done)
         return tools, calls

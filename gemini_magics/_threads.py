@@ -1,0 +1,92 @@
+"""Blocking calls and event loops: a call in a thread the loop can await, and a coroutine run to its end
+from blocking code. Shared by the runner and the tool loop; no IPython, no HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+import threading
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
+
+from .errors import MagicError, Stopped
+
+__all__ = ["in_thread", "run_blocking"]
+
+T = TypeVar("T")
+
+
+async def in_thread(call: Callable[[], T]) -> T:
+    """``call()`` in a daemon thread (a blocking HTTP call); the event loop stays free meanwhile.
+
+    Unlike ``asyncio.to_thread`` the thread is not the loop's executor's, so an interrupted cell never
+    waits for a request it no longer needs.
+    """
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[T] = loop.create_future()
+
+    def settle(setter: Callable[[Any], None], value: Any) -> None:
+        if not future.done():
+            setter(value)
+
+    def work() -> None:
+        try:
+            value = call()
+        except BaseException as exc:
+            outcome: tuple[Callable[[Any], None], Any] = (future.set_exception, exc)
+        else:
+            outcome = (future.set_result, value)
+        with contextlib.suppress(RuntimeError):  # the loop is gone: nobody waits for this any more
+            loop.call_soon_threadsafe(settle, *outcome)
+
+    context = contextvars.copy_context()
+    threading.Thread(target=context.run, args=(work,), daemon=True, name="gemini-magics-call").start()
+    return await future
+
+
+def run_blocking(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine to its end on a private event loop in a worker thread, and return its value.
+
+    The caller's thread only waits, so Ctrl-C (or Kernel > Interrupt) lands there: the coroutine is
+    then cancelled, cleans up (closing its connection) and its :class:`Stopped` error is raised here.
+    """
+    box: dict[str, Any] = {}
+    ready, finished = threading.Event(), threading.Event()
+
+    def main() -> None:
+        loop = asyncio.new_event_loop()
+        task = loop.create_task(coroutine)
+        box.update(loop=loop, task=task)
+        ready.set()
+        try:
+            box["value"] = loop.run_until_complete(task)
+        except BaseException as exc:
+            box["error"] = exc
+        finally:
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.close()
+            finished.set()
+
+    worker = threading.Thread(
+        target=contextvars.copy_context().run, args=(main,), daemon=True, name="gemini-magics-cell"
+    )
+    worker.start()
+    try:
+        # an Event, not Thread.join: a Ctrl-C that interrupts join() can mark a running thread as
+        # stopped (CPython's bpo-45274 handling), and the second join would then not wait
+        finished.wait()
+    except KeyboardInterrupt:
+        ready.wait()
+        box["loop"].call_soon_threadsafe(box["task"].cancel)
+        finished.wait(10)
+        error = box.get("error")
+        if isinstance(error, MagicError):
+            raise error from None
+        raise Stopped("interrupted: the chain is unchanged") from None
+    if "error" in box:
+        error = box["error"]
+        if isinstance(error, asyncio.CancelledError):
+            raise Stopped("interrupted: the chain is unchanged") from None
+        raise error
+    return box["value"]  # type: ignore[no-any-return]
