@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import socket
 import threading
 from collections.abc import Callable, Generator, Iterator
 from types import TracebackType
@@ -69,6 +71,13 @@ class InteractionStream:
         connection under it); a server then cancels a foreground interaction nobody reads any more.
         """
         self.aborted = True
+        # closing the response does not wake a read blocked on its socket in another thread; shutting the
+        # socket down does (a stalled stream would otherwise hold its reader until the read timeout)
+        stream = self.response.extensions.get("network_stream")
+        sock = stream.get_extra_info("socket") if stream is not None else None
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
         self.response.close()
 
     @property

@@ -67,6 +67,13 @@ class InteractMagics(Magics):
     tool_timeout = Float(30.0, help="Seconds one --tools function call may take before it is an error.").tag(
         config=True
     )
+    cache_dir = Unicode(
+        "",
+        help="Directory of the row cache and the journal of long runs (default: the platform's user cache dir).",
+    ).tag(config=True)
+    concurrency = Int(8, help="Rows of an --over cell sent at once (--concurrency overrides it).").tag(
+        config=True
+    )
     engine = Unicode(
         "",
         help="Engine of the embedded local server: smollm2 or scripted (default: GEMINI_MAGICS_ENGINE, else smollm2 if installed).",
@@ -75,7 +82,9 @@ class InteractMagics(Magics):
     def __init__(self, shell: InteractiveShell | None = None, **kwargs: Any) -> None:
         super().__init__(shell, **kwargs)
         self.session = Session(
-            shell.user_ns if shell is not None else None, engine=lambda: self.engine or None
+            shell.user_ns if shell is not None else None,
+            engine=lambda: self.engine or None,
+            cache_dir=lambda: self.cache_dir,
         )
         self._runner: Runner | None = None
         self._running_cells = 0
@@ -279,12 +288,13 @@ class InteractMagics(Magics):
                         agent_config=dict(self.agent_config))  # fmt: skip
 
     def _context(self) -> Context:
+        from .render.live import Views
         from .subcommands import Context
 
         configured = self.config.get("InteractMagics", {}) if self.config is not None else {}
         return Context(self.session, help_text=self.interact.__doc__ or "", settings=lambda: [
             (name, getattr(self, name), name in configured) for name in self.class_own_traits(config=True)
-        ])  # fmt: skip
+        ], views=Views(self.shell, lambda: self.live))  # fmt: skip
 
     @contextlib.contextmanager
     def _one_line(self) -> Iterator[None]:

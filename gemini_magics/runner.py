@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sqlite3
 import threading
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -34,6 +35,8 @@ __all__ = ["Runner"]
 
 T = TypeVar("T")
 _END = object()
+BACKGROUND_POLL_SECONDS = 1.0
+"""How often a background run is polled when its stream stalls (the stream itself is real time)."""
 
 
 class ToolLoopError(MagicError):
@@ -234,6 +237,7 @@ class Runner:
         headers = dict(request.headers) or None
         started = await in_thread(lambda: client.interactions.create(extra_headers=headers, **body))
         run = BackgroundRun(started.id, request.model, request.out, request.chain)
+        self._journal(request, client, run)
         view = self.views.background(run, cancel=lambda: client.interactions.cancel(started.id))
         self.session.background[run.id] = run
         watcher = threading.Thread(
@@ -245,16 +249,33 @@ class Runner:
         watcher.start()
         return run
 
+    def _journal(self, request: CellRequest, client: Client, run: BackgroundRun) -> None:
+        """On disk, so a kernel restart does not lose the run (``%interact wait`` lists it)."""
+        from .journal import JournalEntry
+
+        entry = JournalEntry(run.id, "interaction", request.model, str(client.base_url), out=request.out,
+                             chain=request.chain)  # fmt: skip
+        try:
+            self.session.journal().add(entry)
+        except (OSError, sqlite3.Error) as exc:  # a read-only cache dir must not fail the cell
+            self.session.notices.append(f"gemini-magics: could not journal {run.id} ({exc}); it runs on")
+
     def _watch(
         self, request: CellRequest, client: Client, parts: list[Any], run: BackgroundRun, view: Any
     ) -> None:
         from ._exceptions import GeminiError
+        from .background import follow
         from .errors import describe_api_error
 
+        def on_progress(progress: Any) -> None:
+            run.progress = progress
+            run.status = progress.status
+            view.progress(progress)
+
+        final: Interaction | None = None
         try:
-            final = client.interactions.wait(
-                run.id, poll_interval=0.25, on_status=lambda i: view.status(i.status or "?")
-            )
+            final = follow(client, run.id, on_progress=on_progress, headers=dict(request.headers) or None,
+                           stall=request.timeout, poll_interval=BACKGROUND_POLL_SECONDS)  # fmt: skip
             run.status = final.status or "?"
             from .tools import Transcript
 
@@ -270,6 +291,11 @@ class Runner:
         finally:
             if run.error and request.out:
                 run.error += f"; {request.out!r} was not bound"
+            if (
+                final is not None
+            ):  # only a run known to have ended leaves the journal; a lost one stays listed
+                with contextlib.suppress(Exception):
+                    self.session.journal().end(run.id, final.status or "?")
             run.done.set()
             view.finish(run)
 

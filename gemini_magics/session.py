@@ -11,12 +11,14 @@ import os
 import threading
 from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .chains import ChainRegistry, Plan, Rewind, Turn
 
 if TYPE_CHECKING:
     from .backend import Backend
+    from .journal import Journal
     from .render.result import BackgroundRun
     from .types.interaction import Usage
 
@@ -56,6 +58,7 @@ class Session:
         namespace: MutableMapping[str, Any] | None = None,
         *,
         engine: Callable[[], str | None] = lambda: None,
+        cache_dir: Callable[[], str] = lambda: "",
     ) -> None:
         self.namespace: MutableMapping[str, Any] = namespace if namespace is not None else {}
         self.chains = ChainRegistry()
@@ -70,6 +73,7 @@ class Session:
         self.notices: list[str] = []
         """One-line notices for the user (e.g. which backend was chosen), shown when the cell ends."""
         self._engine = engine
+        self._cache_dir = cache_dir
         self._backend: Backend | None = None
         self._backend_env: tuple[str | None, ...] | None = None
         self._lock = threading.RLock()
@@ -155,6 +159,18 @@ class Session:
             if self._backend is not None:
                 self._backend.close()
                 self._backend = None
+
+    def cache_dir(self) -> Path:
+        """Where the journal and the row cache live: ``InteractMagics.cache_dir``, else the platform's."""
+        from .journal import default_cache_dir
+
+        configured = self._cache_dir()
+        return Path(configured).expanduser() if configured else default_cache_dir()
+
+    def journal(self) -> Journal:
+        from .journal import Journal
+
+        return Journal(self.cache_dir())
 
     def mcp(self) -> Any:
         """The kernel's MCP bridge (``mcp_bridge.MCPBridge``), made at first use: connections live as long."""

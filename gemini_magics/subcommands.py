@@ -22,11 +22,14 @@ from .errors import MagicError, OptionError
 if TYPE_CHECKING:
     from ._client import Client
     from .chains import Turn
-    from .render.result import InteractionResult, TextTable
+    from .render.live import Views
+    from .render.result import BackgroundRun, InteractionResult, TextTable
     from .session import Session
     from .types.interaction import Interaction
 
 __all__ = ["Context", "run_subcommand", "KNOWN_MODELS"]
+
+QUIET_WAIT_SECONDS = 1.0
 
 KNOWN_MODELS = (
     ("gemini-3-flash-preview", "fast general model (default)"),
@@ -46,6 +49,8 @@ class Context:
     settings: Callable[[], list[tuple[str, Any, bool]]]
     """``(name, value, set by the user)`` of every configurable setting, for ``%interact config``."""
     help_text: str
+    views: Views | None = None
+    """How this shell shows progress (a widget in a kernel, lines in a terminal)."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -259,25 +264,86 @@ def cancel(args: argparse.Namespace, context: Context) -> None:
     print(f"{args.id}: {interaction.status}")
 
 
-def wait(args: argparse.Namespace, context: Context) -> InteractionResult:
+def wait(args: argparse.Namespace, context: Context) -> InteractionResult | TextTable:
+    """Follow a background run to its end with its progress; without an id, this kernel's latest run, or
+    (in a new kernel) the list of runs the journal says are still going."""
     runs = context.session.background
     interaction_id = args.id
     if interaction_id is None:
         if not runs:
-            raise OptionError("interact wait: no --background cell has run yet (or give an interaction id)")
+            return _journaled_runs(context)
         interaction_id = next(reversed(runs))
     run = runs.get(interaction_id)
     if run is not None:
-        run.done.wait()  # the cell's own watcher binds -o and advances the chain: let it finish first
+        _show_until_done(run, context)
         if run.error:
             raise MagicError(f"interact wait: {run.id} ({run.status}): {run.error}")
         if run.result is not None:
             return run.result
-    return _fetched(
-        _call(
-            "wait", interaction_id, context, lambda c: c.interactions.wait(interaction_id, poll_interval=0.25)
+    return _reattach(interaction_id, context)
+
+
+def _show_until_done(run: BackgroundRun, context: Context) -> None:
+    """The cell's own watcher binds -o and commits the turn; this cell only shows its progress meanwhile."""
+    if run.done.wait(QUIET_WAIT_SECONDS):  # a run about to end gets no progress view that would flicker
+        return
+    view = context.views.waiting(run) if context.views is not None else None
+    try:
+        while not run.done.wait(0.25):
+            if view is not None:
+                view.progress(run.progress)
+    finally:
+        if view is not None:
+            view.finish(run)
+
+
+def _journaled_runs(context: Context) -> TextTable:
+    entries = context.session.journal().entries("interaction", running=True)
+    here = str(context.session.backend().client.base_url)
+    rows = [[e.id, e.model, e.out or "", e.age, "this backend" if e.base_url == here else e.base_url]
+            for e in entries]  # fmt: skip
+    return _table(["id", "model or agent", "-o", "started", "on"], rows,
+                  "background runs still going, from earlier kernels (%interact wait ID re-attaches)",
+                  empty="(none: no --background cell has run, here or in an earlier kernel)")  # fmt: skip
+
+
+def _reattach(interaction_id: str, context: Context) -> InteractionResult:
+    """Follow a run this kernel did not start (e.g. before a restart); bind its -o as its cell asked."""
+    from .background import follow
+    from .render.result import BackgroundRun
+
+    session = context.session
+    journal = session.journal()
+    entry = journal.get(interaction_id)
+    backend = session.backend()
+    here = str(backend.client.base_url)
+    if entry is not None and entry.base_url != here:
+        raise MagicError(
+            f"interact wait: {interaction_id} was started on {entry.base_url}, not on this kernel's backend "
+            f"({here}); set {BASE_URL_ENV_VAR} to it (an embedded server's runs end with its kernel)"
         )
-    )
+    run = BackgroundRun(interaction_id, entry.model if entry else "?", entry.out if entry else None,
+                        (entry.chain if entry else None) or DEFAULT_CHAIN)  # fmt: skip
+    view = context.views.waiting(run) if context.views is not None else None
+
+    def on_progress(progress: Any) -> None:
+        run.progress, run.status = progress, progress.status
+        if view is not None:
+            view.progress(progress)
+
+    try:
+        final = _call("wait", interaction_id, context,
+                      lambda c: follow(c, interaction_id, on_progress=on_progress, poll_interval=1.0))  # fmt: skip
+    finally:
+        run.done.set()
+        if view is not None:
+            view.finish(run)
+    journal.end(interaction_id, final.status or "?")
+    result = _fetched(final)
+    if entry is not None and entry.out and final.status in ("completed", "incomplete"):
+        session.bind(entry.out, result)
+        result.notes.append(f"bound to {entry.out!r}, as the cell that started it asked")
+    return result
 
 
 def mcp(args: argparse.Namespace, context: Context) -> TextTable:

@@ -67,3 +67,78 @@ def test_the_official_sdk_runs_a_background_agent_to_completion(server: Any) -> 
     while (fetched := sdk.interactions.get(started.id)).status == "in_progress" and time.monotonic() < deadline:
         time.sleep(0.2)
     assert fetched.status == "completed" and "## Sources" in fetched.output_text
+
+
+AGENT = "deep-research-pro-preview-12-2025"
+
+
+def test_wait_shows_the_agents_progress_as_it_streams(shell: Shell, capsys: pytest.CaptureFixture[str]) -> None:
+    run = shell.run(f"%%interact --agent {AGENT} -o report\nWhat is oolong tea? See {shell.base_url}/")
+    capsys.readouterr()
+    result = shell.ip.run_line_magic("interact", "wait")
+    printed = capsys.readouterr().out
+    assert f"[{run.id}] in_progress (streaming)" in printed  # status and how it is followed
+    assert "💭 Thinking about the request: Plan: Understand the question" in printed  # thought summaries
+    assert "🔧 search · What is oolong tea?" in printed and "🔧 read URLs · " in printed  # tool steps
+    assert result.text.startswith("# Research report") and run.progress.mode == "ended"
+
+
+def test_a_stalled_stream_falls_back_to_polling_then_resumes(shell: Shell, server: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    import gemini_magics.background as background
+    import gemini_magics.runner as runner
+
+    monkeypatch.setattr(runner, "BACKGROUND_POLL_SECONDS", 0.1)
+    monkeypatch.setattr(background, "POLLS_BEFORE_RESTREAM", 2)
+    modes: list[str] = []
+    real_follow = background.follow
+
+    def recording_follow(*args: Any, on_progress: Any, **kwargs: Any) -> Any:
+        def record(progress: Any) -> None:
+            if not modes or modes[-1] != progress.mode:
+                modes.append(progress.mode)
+            on_progress(progress)
+
+        return real_follow(*args, on_progress=record, **kwargs)
+
+    monkeypatch.setattr(background, "follow", recording_follow)
+    shell.ip.run_line_magic("config", "InteractMagics.timeout = 1.5")
+    shell.ip.run_line_magic("config", 'InteractMagics.headers = {"X-Scripted-Stall-After": "3"}')
+    run = shell.run(f"%%interact --agent {AGENT} -o report\nWhat is oolong tea?")
+    result = shell.ip.run_line_magic("interact", "wait")
+    assert modes[:3] == ["streaming", "polling", "streaming"] and modes[-1] == "ended"
+    streams = [r for r in requests_to(server, f"/interactions/{run.id}", "GET") if r["query"].get("stream") == "true"]
+    assert "last_event_id" not in streams[0]["query"] and streams[-1]["query"]["last_event_id"]
+    assert streams[0]["headers"]["x-scripted-stall-after"] == "3" and "x-scripted-stall-after" not in streams[-1]["headers"]
+    assert result.text.startswith("# Research report") and shell.ip.user_ns["report"].id == run.id
+
+
+def test_a_new_kernel_lists_running_agents_and_reattaches(make_shell: Any, server: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from gemini_magics.journal import Journal, JournalEntry, default_cache_dir
+    from gemini_magics.render.result import TextTable
+
+    monkeypatch.setenv("GEMINI_BASE_URL", server.base_url)
+    first = make_shell()
+    run = first.run(f"%%interact --agent {AGENT} -o report\nWhat is oolong tea?")
+    first.close()  # the kernel goes; the agent runs on at the server
+    second = make_shell()
+    listed = second.ip.run_line_magic("interact", "wait")
+    assert isinstance(listed, TextTable) and [row[:3] for row in listed.rows] == [[run.id, AGENT, "report"]]
+    assert listed.rows[0][4] == "this backend"
+    result = second.ip.run_line_magic("interact", f"wait {run.id}")
+    assert result.text.startswith("# Research report") and second.ip.user_ns["report"] is result
+    assert "bound to 'report', as the cell that started it asked" in result.notes
+    assert second.ip.run_line_magic("interact", "wait").rows == []  # it ended: no longer listed
+    Journal(default_cache_dir()).add(JournalEntry("v1_elsewhere", "interaction", AGENT, "http://127.0.0.1:9/"))
+    error = second.fail("%interact wait v1_elsewhere")
+    assert "was started on http://127.0.0.1:9/, not on this kernel's backend" in str(error) and "\n" not in str(error)
+
+
+def test_progress_lines_name_thoughts_tools_and_the_answer(server: Any) -> None:
+    from gemini_magics import Client
+    from gemini_magics.render.view import progress_lines
+
+    with Client(base_url=server.base_url) as client:
+        started = client.interactions.create(agent=AGENT, input="Tea?", background=True)
+        final = client.interactions.wait(started.id, poll_interval=0.1)
+    lines = progress_lines(final)
+    assert lines[0].startswith("💭 ") and lines[1] == "🔧 search · Tea?" and lines[-1].startswith("✍️ writing the answer (")

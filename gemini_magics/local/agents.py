@@ -9,6 +9,7 @@ names, and a final Markdown report with a sources list. Cancellation stops it be
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -28,14 +29,31 @@ def is_agent(name: str) -> bool:
     return name.startswith("deep-research")
 
 
-def deep_research(out: StepWriter, request: EngineRequest, agent_config: dict[str, Any]) -> str:
+Planner = Callable[[str], list[str]]
+"""The question → the research plan's steps (the scripted engine's fixed plan, or SmolLM2's)."""
+Writer = Callable[[str, list[Any]], str]
+"""The question and the pages read → the report's findings in Markdown (SmolLM2 writes them)."""
+
+
+def fixed_plan(question: str) -> list[str]:
+    return [f"Understand the question: {question[:120]}", "Search for recent, reliable sources",
+            "Read the most relevant pages", "Write a report with its sources"]  # fmt: skip
+
+
+def deep_research(
+    out: StepWriter,
+    request: EngineRequest,
+    agent_config: dict[str, Any],
+    *,
+    planner: Planner = fixed_plan,
+    writer: Writer | None = None,
+) -> str:
     """Write the research steps and the report; the final status."""
     from .engines.scripted import URL_PATTERN, read_pages, search_offline
 
     question = request.last_user_text.strip() or "the question"
     summaries = agent_config.get("thinking_summaries", "auto") != "none"
-    plan = [f"Understand the question: {question[:120]}", "Search for recent, reliable sources",
-            "Read the most relevant pages", "Write a report with its sources"]  # fmt: skip
+    plan = planner(question)
     if agent_config.get("collaborative_planning"):
         plan.insert(0, "Share the plan before researching")
     if summaries:
@@ -47,18 +65,24 @@ def deep_research(out: StepWriter, request: EngineRequest, agent_config: dict[st
     out.pace(STEP_SECONDS)
     if summaries:
         out.thought(f"Read {len(pages)} page(s); search is offline. Writing the report.")
-    out.text(_report(question, pages, agent_config))
+    out.pace()
+    findings = writer(question, pages) if writer is not None else None
+    out.text(_report(question, pages, agent_config, findings))
     return out.ending()
 
 
-def _report(question: str, pages: list[Any], agent_config: dict[str, Any]) -> str:
+def _report(
+    question: str, pages: list[Any], agent_config: dict[str, Any], findings: str | None = None
+) -> str:
     lines = [f"# Research report\n\n**Question:** {question}\n", "## Findings\n"]
+    if findings:
+        lines.append(findings.strip() + "\n")
     for page in pages:
         if page.status == "success":
             lines.append(f"- **{page.title or page.url}**: {' '.join(page.text.split())[:300]}")
         else:
             lines.append(f"- {page.url} could not be read ({page.error}).")
-    if not pages:
+    if not pages and not findings:
         lines.append("- No page was named, and web search is not available offline: no findings.")
     if agent_config.get("visualization") == "auto":
         lines.append(

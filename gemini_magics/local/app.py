@@ -39,6 +39,9 @@ VIDEO_PROCESSING_SECONDS = 0.5
 Handler = Callable[[Request], Awaitable[Response]]
 
 
+STALL_SECONDS = 600.0
+
+
 class _Cut(Exception):
     """Raised inside a stream body to drop the connection on purpose (``X-Scripted-Cut-After``)."""
 
@@ -294,15 +297,27 @@ class LocalAPI:
         return JSONResponse(legacy_interaction(resource) if legacy else resource)
 
     def _sse(
-        self, record: Record, *, legacy: bool, after: tuple[int, int], cut_after: int | None
+        self,
+        record: Record,
+        *,
+        legacy: bool,
+        after: tuple[int, int],
+        cut_after: int | None,
+        stall_after: int | None = None,
     ) -> StreamingResponse:
         return StreamingResponse(
-            self._events(record, legacy=legacy, after=after, cut_after=cut_after),
+            self._events(record, legacy=legacy, after=after, cut_after=cut_after, stall_after=stall_after),
             media_type="text/event-stream", headers={"Cache-Control": "no-cache"},
         )  # fmt: skip
 
     async def _events(
-        self, record: Record, *, legacy: bool, after: tuple[int, int], cut_after: int | None
+        self,
+        record: Record,
+        *,
+        legacy: bool,
+        after: tuple[int, int],
+        cut_after: int | None,
+        stall_after: int | None = None,
     ) -> AsyncIterator[bytes]:
         translator = LegacyTranslator() if legacy else None
         seen = sent = 0
@@ -322,6 +337,12 @@ class LocalAPI:
                         if cut_after is not None and sent >= cut_after:
                             yield b"".join(frames)
                             raise _Cut()
+                        if stall_after is not None and sent >= stall_after:
+                            # X-Scripted-Stall-After: the connection stays open and says nothing more
+                            # (a stalled resume), until the client gives up on it
+                            yield b"".join(frames)
+                            await asyncio.sleep(STALL_SECONDS)
+                            return
                 if frames:
                     yield b"".join(frames)
                 if record.finished and seen >= len(record.events):
@@ -352,7 +373,12 @@ class LocalAPI:
         legacy = wants_legacy(request.headers, self.schema)
         if request.query_params.get("stream") == "true":
             after = event_position(request.query_params.get("last_event_id"))
-            return self._sse(record, legacy=legacy, after=after, cut_after=None)
+            cut, stall = (
+                request.headers.get("x-scripted-cut-after"),
+                request.headers.get("x-scripted-stall-after"),
+            )
+            return self._sse(record, legacy=legacy, after=after, cut_after=int(cut) if cut else None,
+                             stall_after=int(stall) if stall else None)  # fmt: skip
         include_input = request.query_params.get("include_input") == "true"
         return self._json(record.resource(include_input=include_input), legacy)
 

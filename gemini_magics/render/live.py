@@ -134,6 +134,7 @@ def make_live_view(
 
 class BackgroundView(Protocol):
     def status(self, status: str) -> None: ...
+    def progress(self, progress: Any) -> None: ...
     def finish(self, run: Any) -> None: ...
 
 
@@ -146,16 +147,51 @@ class PrintedBackgroundView:
     def status(self, status: str) -> None:
         pass
 
+    def progress(self, progress: Any) -> None:
+        pass  # a terminal prompt is not interrupted by every step; %interact wait prints them
+
     def finish(self, run: Any) -> None:
         print(f"\n[gemini-magics] {run!r}" + (f": {run.error}" if run.error else ""), flush=True)
 
 
-def make_background_view(shell: Any, *, enabled: bool, run: Any, cancel: Callable[[], Any]) -> BackgroundView:
+def make_background_view(
+    shell: Any, *, enabled: bool, run: Any, cancel: Callable[[], Any] | None
+) -> BackgroundView:
     if enabled and in_kernel(shell):
         from .widgets import BackgroundWidget
 
         return BackgroundWidget(run, cancel)
     return PrintedBackgroundView(run)
+
+
+class PrintedProgress:
+    """``%interact wait`` in a terminal: a line per step as steps complete, and status changes."""
+
+    def __init__(self, run: Any) -> None:
+        self.run = run
+        self._printed = 0
+        self._status: str | None = None
+
+    def status(self, status: str) -> None:
+        pass
+
+    def progress(self, progress: Any) -> None:
+        from .view import progress_lines
+
+        if progress is None:
+            return
+        if progress.status != self._status:
+            self._status = progress.status
+            print(f"[{self.run.id}] {progress.status} ({progress.mode})", flush=True)
+        if progress.interaction is None:
+            return
+        lines = progress_lines(progress.interaction, limit=10_000)[:-1]  # the last step may still grow
+        for line in lines[self._printed :]:
+            print(f"  {line}", flush=True)
+        self._printed = max(self._printed, len(lines))
+
+    def finish(self, run: Any) -> None:
+        pass  # the result (or the error) follows
 
 
 class Views:
@@ -178,3 +214,11 @@ class Views:
 
     def background(self, run: Any, cancel: Callable[[], Any]) -> BackgroundView:
         return make_background_view(self.shell, enabled=self.enabled(), run=run, cancel=cancel)
+
+    def waiting(self, run: Any) -> BackgroundView:
+        """The progress a blocking ``%interact wait`` shows until the run ends (no Cancel: the kernel is busy)."""
+        if self.enabled() and in_kernel(self.shell):
+            from .widgets import BackgroundWidget
+
+            return BackgroundWidget(run, None, waiting=True)
+        return PrintedProgress(run)

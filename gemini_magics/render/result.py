@@ -352,6 +352,8 @@ class BackgroundRun:
         """Set when the run's watcher has finished (bound ``-o``, committed the turn, or failed)."""
         self.displayed = False
         """True when a view shows this run itself (and keeps that display up to date)."""
+        self.progress: Any = None
+        """The latest ``background.Progress`` (status, steps so far, streaming or polling)."""
 
     def _where(self, code: str = "") -> str:
         if self.error:
@@ -369,7 +371,13 @@ class BackgroundRun:
         markdown = (
             f"Background interaction `{self.id}` ({self.model}): **{self.status}**{self._where('`')}{after}"
         )
-        return {"text/plain": repr(self), "text/markdown": markdown}
+        bundle = {"text/plain": repr(self), "text/markdown": markdown}
+        if self.done.is_set() and self.result is not None:  # the answer (an agent's report) under its line
+            answer, _ = self.result._repr_mimebundle_()
+            bundle["text/plain"] += "\n" + answer["text/plain"]
+            if "text/markdown" in answer:
+                bundle["text/markdown"] += "\n\n" + answer["text/markdown"]
+        return bundle
 
 
 class TextTable:

@@ -291,3 +291,24 @@ class ViewModel:
         if self.chain:
             bits.append(f"chain {self.chain}")
         return " · ".join(bits)
+
+
+def progress_lines(interaction: Interaction, limit: int = 8) -> list[str]:
+    """A run's steps so far as short lines (thought summaries, tool steps, the answer's length), newest last.
+
+    What a background run's progress view lists while the answer itself is not there yet.
+    """
+    lines: list[str] = []
+    for block in blocks_of(interaction, streaming=True):
+        if block.kind == "thought":
+            first = " ".join(block.body.split())
+            lines.append(f"💭 {_compact(first, 160)}")
+        elif block.kind == "tool":
+            lines.append(f"🔧 {_compact(block.title, 160)}")
+        elif block.kind == "markdown":
+            lines.append(f"✍️ writing the answer ({len(block.body.split())} words so far)")
+        elif block.kind == "error":
+            lines.append(f"⚠️ {_compact(block.body, 160)}")
+        elif block.kind in ("image", "media"):
+            lines.append(f"🖼️ {block.title}")
+    return lines[-limit:]

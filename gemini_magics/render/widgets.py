@@ -375,21 +375,31 @@ def _settle(future: Any, value: Any) -> None:
 
 
 class BackgroundWidget:
-    """Status, elapsed time and Cancel for a background interaction, updated from its waiting thread."""
+    """Status, elapsed time, the steps so far and Cancel for a background run, updated from its watcher.
 
-    def __init__(self, run: Any, cancel: Callable[[], Any]) -> None:
+    ``cancel=None`` (``%interact wait``, which blocks the kernel so no click could arrive) shows no button.
+    """
+
+    def __init__(self, run: Any, cancel: Callable[[], Any] | None, *, waiting: bool = False) -> None:
         self.run = run
+        self._waiting = waiting
         self._cancel = cancel
         self._label = widgets.HTML(self._text())
         self._label.add_class("gm-background-status")
-        self._button = widgets.Button(
-            description="Cancel", icon="stop", button_style="warning", layout=widgets.Layout(width="90px")
-        )
-        self._button.on_click(self._on_cancel)
-        self._button.add_class("gm-cancel")
-        self.root = widgets.HBox([self._label, self._button])
+        self._steps = widgets.HTML("")
+        self._steps.add_class("gm-progress")
+        row: list[widgets.Widget] = [self._label]
+        self._button: widgets.Button | None = None
+        if cancel is not None:
+            self._button = widgets.Button(description="Cancel", icon="stop", button_style="warning",
+                                          layout=widgets.Layout(width="90px"))  # fmt: skip
+            self._button.on_click(self._on_cancel)
+            self._button.add_class("gm-cancel")
+            row.append(self._button)
+        self.root = widgets.VBox([widgets.HBox(row), self._steps])
         self.root.add_class("gm-background")
         self._done = threading.Event()
+        self._shown_status = run.status
         # one display holds the live widget and the run's own text, kept up to date; at the end only the
         # text stays, so a saved notebook shows the run's final state, not "in_progress" or a dead widget
         self._handle = display(self._bundle(), raw=True, display_id=True)
@@ -402,15 +412,38 @@ class BackgroundWidget:
         return bundle
 
     def _text(self) -> str:
-        elapsed = time.monotonic() - self.run.started
-        target = f" → <code>{html.escape(self.run.out)}</code>" if self.run.out else ""
-        return f"<b>{html.escape(self.run.model)}</b> · background · {html.escape(self.run.status)} · {elapsed:.0f} s · {html.escape(self.run.id)}{target}"
+        run = self.run
+        elapsed = time.monotonic() - run.started
+        target = f" → <code>{html.escape(run.out)}</code>" if run.out else ""
+        mode = getattr(run.progress, "mode", None)
+        how = f" · {html.escape(mode)}" if mode in ("streaming", "polling") else ""
+        return (f"<b>{html.escape(run.model)}</b> · background · <span class='gm-status'>{html.escape(run.status)}</span>"
+                f" · <span class='gm-elapsed'>{elapsed:.0f} s</span>{how} · {html.escape(run.id)}{target}")  # fmt: skip
+
+    def _steps_html(self) -> str:
+        from .view import progress_lines
+
+        interaction = getattr(self.run.progress, "interaction", None)
+        if interaction is None:
+            return ""
+        items = "".join(f"<li>{html.escape(line)}</li>" for line in progress_lines(interaction))
+        return f"<ul class='gm-steps'>{items}</ul>" if items else ""
 
     def _tick(self) -> None:
         while not self._done.wait(0.5):
-            self._label.value = self._text()
+            self._refresh()
+
+    def _refresh(self) -> None:
+        self._label.value = self._text()
+        steps = self._steps_html()
+        if steps != self._steps.value:
+            self._steps.value = steps
+        if self.run.status != self._shown_status:  # the saved text follows status changes, not every event
+            self._shown_status = self.run.status
+            self._handle.update(self._bundle(), raw=True)
 
     def _on_cancel(self, _button: Any) -> None:
+        assert self._button is not None and self._cancel is not None
         self._button.disabled = True
         try:
             self._cancel()
@@ -419,13 +452,24 @@ class BackgroundWidget:
 
     def status(self, status: str) -> None:
         self.run.status = status
-        self._label.value = self._text()
-        self._handle.update(self._bundle(), raw=True)
+        self._refresh()
+
+    def progress(self, progress: Any) -> None:
+        """New events or a poll: the ticker shows them (at most twice a second, whatever the event rate)."""
+        if progress is not None:
+            self.run.progress = progress
 
     def finish(self, run: Any) -> None:
-        """The run ended: its display becomes the plain final line (what a saved notebook shows, with or
-        without a kernel), and the widgets go."""
+        """The run ended: its display becomes the plain final line and answer (what a saved notebook
+        shows, with or without a kernel), and the widgets go."""
         self._done.set()
-        self._handle.update(dict(run._repr_mimebundle_()), raw=True)
-        for widget in (self._label, self._button, self.root):
+        if self._waiting:  # the wait cell returns the result itself: this display only says how long it took
+            took = time.monotonic() - run.started
+            line = f"waited {took:.0f} s for {run.id} ({run.status})"
+            self._handle.update(
+                {"text/plain": line, "text/markdown": f"<sub>{html.escape(line)}</sub>"}, raw=True
+            )
+        else:
+            self._handle.update(dict(run._repr_mimebundle_()), raw=True)
+        for widget in (self._label, self._steps, *([self._button] if self._button else []), self.root):
             widget.close()

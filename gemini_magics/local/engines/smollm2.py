@@ -177,7 +177,50 @@ class SmolLM2Engine:
         StepWriter(record).function_call({"name": call["name"], "arguments": call.get("arguments") or {}})
         return "requires_action"
 
+    def _complete(self, record: Record, messages: list[dict[str, str]], **args: Any) -> str:
+        """One whole (unstreamed) completion, its tokens counted in the record's usage."""
+        llama = self.llama()
+        with self._generate_lock:
+            reply = llama.create_chat_completion(messages=messages, **args)
+        usage = reply.get("usage") or {}
+        record.add_usage(
+            input_tokens=usage.get("prompt_tokens", 0), output_tokens=usage.get("completion_tokens", 0)
+        )
+        return str(reply["choices"][0]["message"].get("content") or "")
+
+    def _research(self, request: EngineRequest, record: Record) -> str:
+        """Deep Research on the real model: it writes the plan (under a JSON grammar) and the findings."""
+        from ..agents import deep_research, fixed_plan
+        from .scripted import StepWriter
+
+        def plan(question: str) -> list[str]:
+            schema = {"type": "object", "required": ["steps"], "properties": {"steps": {
+                "type": "array", "minItems": 3, "maxItems": 5, "items": {"type": "string", "maxLength": 80}}}}  # fmt: skip
+            text = self._complete(record, [
+                {"role": "system", "content": "You plan web research. Reply with JSON: a list of short steps."},
+                {"role": "user", "content": f"Plan the research for: {question}"},
+            ], max_tokens=160, temperature=0, response_format={"type": "json_object", "schema": schema})  # fmt: skip
+            try:
+                steps = [str(step) for step in json.loads(text)["steps"] if str(step).strip()]
+            except (ValueError, KeyError, TypeError):  # cut mid-JSON by the token cap
+                steps = []
+            return steps or fixed_plan(question)
+
+        def findings(question: str, pages: list[Any]) -> str:
+            notes = "\n\n".join(
+                f"{p.url}:\n{' '.join(p.text.split())[:1200]}" for p in pages if p.status == "success"
+            )
+            prompt = f"Question: {question}\n\nNotes:\n{notes or '(no sources could be read)'}\n\nAnswer the question in a short paragraph."
+            return self._complete(record, [{"role": "user", "content": prompt}], max_tokens=160, temperature=0)  # fmt: skip
+
+        return deep_research(StepWriter(record), request, request.agent_config, planner=plan, writer=findings)
+
     def run(self, request: EngineRequest, record: Record) -> str:
+        if request.is_agent:
+            from ..agents import is_agent
+
+            if is_agent(request.model):
+                return self._research(request, record)
         schema = self.tool_choice_schema(request)
         if schema is not None:
             return self._call_a_tool(request, record, schema)
