@@ -49,6 +49,9 @@ run_tests() {
     jupyter_home
     unset GEMINI_API_KEY GOOGLE_API_KEY GEMINI_BASE_URL
     export GEMINI_MAGICS_ENGINE=scripted
+    # a fresh row cache and journal: notebooks must show what a first run does
+    GEMINI_MAGICS_CACHE_DIR=$(mktemp -d)
+    export GEMINI_MAGICS_CACHE_DIR
     "$PY" -m pytest tests notebooks --nbval-lax --nbval-current-env -p no:cacheprovider -q -rs "$@"
 }
 

@@ -53,6 +53,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
     notebook = nbformat.read(ROOT / "notebooks" / "quickstart.ipynb", as_version=4)
     notebook.cells.extend(nbformat.v4.new_code_cell(source) for source in SLOW_CELLS)
     nbformat.write(notebook, work / "quickstart.ipynb")  # Lab autosaves: never open the source notebook
+    shutil.copy(ROOT / "notebooks" / "mcp_and_agents.ipynb", work / "mcp_and_agents.ipynb")
     settings = Path(sys.prefix) / "share" / "jupyter" / "lab" / "settings"
     settings.mkdir(parents=True, exist_ok=True)
     (settings / "overrides.json").write_text(json.dumps({
@@ -216,5 +217,44 @@ def test_quickstart_in_jupyterlab(lab: tuple[str, str]) -> None:
             expect(background.first).to_contain_text("completed")
             background.first.scroll_into_view_if_needed()
             background.first.screenshot(path=str(SHOTS / "background-reopened.png"))
+        finally:
+            browser.close()
+
+
+def test_agent_progress_in_jupyterlab(lab: tuple[str, str]) -> None:
+    """An agent cell's widget shows status, elapsed time and thought summaries live, then its report."""
+    from playwright.sync_api import expect, sync_playwright
+
+    base, token = lab
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 1000})
+            page.goto(f"{base}/lab/tree/mcp_and_agents.ipynb?token={token}&reset")
+            page.wait_for_function("() => /\\| Idle/.test(document.querySelector('#jp-main-statusbar')?.innerText || '')",
+                                   timeout=90_000)  # fmt: skip
+            page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
+            page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
+
+            agent = page.locator(".jp-CodeCell", has=page.locator(".jp-InputArea", has_text="--agent deep-research"))
+            live = agent.locator(".gm-background")
+            expect(live.locator(".gm-status")).to_have_text("in_progress", timeout=90_000)
+            expect(live.locator(".gm-elapsed")).to_contain_text(" s")
+            expect(live.locator(".gm-cancel")).to_be_visible()
+            expect(live.locator(".gm-steps li", has_text="💭 Thinking about the request: Plan:")).to_have_count(1)
+            expect(live.locator(".gm-steps li", has_text="🔧 search · What makes oolong")).to_have_count(1, timeout=15_000)
+            live.scroll_into_view_if_needed()
+            live.screenshot(path=str(SHOTS / "agent-progress.png"))
+
+            # the end: the widget gives way to the run's line and its report, bound to report
+            report = agent.locator(".jp-RenderedMarkdown", has_text="Research report")
+            expect(report).to_contain_text("Sources", timeout=30_000)
+            expect(report).to_contain_text("completed; bound to report")
+            expect(agent.locator(".gm-background")).to_have_count(0)
+            summary = page.locator(".jp-RenderedMarkdown", has_text="Summarise the report in one line.")
+            expect(summary).to_contain_text("chain research (turn 2)", timeout=30_000)
+            report.scroll_into_view_if_needed()
+            report.screenshot(path=str(SHOTS / "agent-report.png"))
         finally:
             browser.close()

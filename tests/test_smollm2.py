@@ -89,3 +89,17 @@ def test_function_tools_are_chosen_under_a_grammar(smol_client: Client) -> None:
         generation_config={"max_output_tokens": 24, "temperature": 0},
     )  # fmt: skip
     assert answered.status in ("completed", "incomplete") and answered.text.strip() and not answered.function_calls
+
+
+def test_deep_research_on_the_real_model_plans_and_writes(smol_client: Client) -> None:
+    started = smol_client.interactions.create(agent="deep-research-pro-preview-12-2025", background=True,
+                                              input="Why is green tea green?")  # fmt: skip
+    final = smol_client.interactions.wait(started.id, poll_interval=0.2, timeout=120)
+    kinds = [s.type for s in final.steps or []]
+    assert final.status == "completed" and kinds[0] == "thought" and "google_search_call" in kinds
+    plan = final.thoughts[0].text
+    assert plan.count(";") >= 2 and "Search for recent, reliable sources" not in plan  # the model's own plan
+    report = final.text
+    findings = report.split("## Findings", 1)[1].split("## Sources", 1)[0]
+    assert report.startswith("# Research report") and findings.strip()
+    assert final.usage and final.usage.total_output_tokens and final.usage.total_input_tokens
