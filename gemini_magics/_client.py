@@ -152,9 +152,11 @@ class Client:
         stream: bool = False,
         timeout: float | httpx.Timeout | None = None,
         upload: bool = False,
+        max_retries: int | None = None,
     ) -> httpx.Response:
         return self.request("POST", self.url(path, upload=upload), json=json, content=content, stream=stream,
-                            timeout=timeout, headers=self.headers(extra_headers, accept=accept))  # fmt: skip
+                            timeout=timeout, headers=self.headers(extra_headers, accept=accept),
+                            max_retries=max_retries)  # fmt: skip
 
     def _delete(self, path: str, *, extra_headers: Mapping[str, str] | None = None) -> httpx.Response:
         return self.request("DELETE", self.url(path), headers=self.headers(extra_headers))

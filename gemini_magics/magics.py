@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from IPython.core.interactiveshell import InteractiveShell
 
     from .request import CellRequest, Settings
+    from .rows import RowsRequest
     from .runner import Runner
     from .subcommands import Context
 
@@ -185,6 +186,31 @@ class InteractMagics(Magics):
         help="an MCP server whose tools the model may call (repeatable); local and stdio ones are bridged by the kernel",
     )
     @argument("--mcp-tools", metavar="NAME[,NAME...]", help="only these tools of the --mcp servers")
+    @argument(
+        "--over", metavar="NAME",
+        help="run the cell once per row of a DataFrame/Series/list ({{row.col}}); binds a DataFrame to -o",
+    )  # fmt: skip
+    @argument("--limit", type=int, metavar="K", help="with --over: the first K rows only")
+    @argument(
+        "--concurrency",
+        type=int,
+        metavar="N",
+        help="with --over: rows at once (default: %%config InteractMagics.concurrency)",
+    )
+    @argument(
+        "--no-cache",
+        action="store_true",
+        help="with --over: send every row, ignoring (and not filling) the row cache",
+    )
+    @argument(
+        "--budget",
+        type=int,
+        metavar="TOKENS",
+        help="with --over: stop cleanly once the run has used this many tokens",
+    )
+    @argument("--store", action="store_true", help="with --over: store each row's interaction on the server")
+    @argument("--service-tier", choices=("standard", "flex", "priority"), metavar="TIER",
+              help="standard, flex (half price, slower, may be shed) or priority")  # fmt: skip
     @argument("--dry-run", action="store_true", help="show the request that would be sent, and send nothing")
     @output_can_be_silenced
     @line_cell_magic
@@ -226,6 +252,19 @@ class InteractMagics(Magics):
             %%interact --dry-run
             What would be sent for {{df}}?
 
+            %%interact --over reviews --schema Review -o extracted --limit 5
+            Extract the product and the rating from: {{row.text}}     (one row each; a DataFrame back)
+
+        ``--over NAME`` runs the cell once per row of a DataFrame (or Series, or list of dicts/strings):
+        ``{{row.col}}``, ``{{row["col name"]}}`` and ``{{row}}`` are the current row, other references are
+        shared. Each row is a stateless interaction; rows run concurrently (``--concurrency``, lowered on
+        429/503 and raised again as calls succeed); one bad row never stops the others. ``-o`` binds a
+        DataFrame on the input's index: the schema's columns (or ``text``), ``_status``, ``_error``, ``_id``
+        and token columns. Every answered row is cached on disk, so a re-run (after Stop, a crash, a
+        restart) sends only the missing rows; ``--no-cache`` bypasses it. ``--limit K`` tries the first K
+        rows, ``--dry-run`` shows the first row's request and a token estimate, ``--budget TOKENS`` stops
+        cleanly at a cap, ``--service-tier flex`` asks for the cheaper, slower tier.
+
         Line magic subcommands (each takes --help)::
 
             %interact config            effective settings and where each comes from
@@ -236,6 +275,7 @@ class InteractMagics(Magics):
             %interact get ID | delete ID | cancel ID
             %interact wait [ID]         wait for a --background cell (default: the latest)
             %interact mcp               connected MCP servers and their tools
+            %interact cache [clear]     the --over row cache: size and location, or empty it
             %interact files [delete NAME]  files uploaded from this kernel (each big file goes up once)
             %interact usage             token totals of this session, by model
             %interact models            known models and the active backend
@@ -272,10 +312,16 @@ class InteractMagics(Magics):
             self._runner = Runner(self.session, Views(self.shell, lambda: self.live))
         return self._runner
 
-    def _request(self, line: str, cell: str) -> CellRequest:
+    def _request(self, line: str, cell: str) -> CellRequest | RowsRequest:
         from .request import build_request, split_line
+        from .rows import build_rows_request, check_row_options
 
         args = self.interact.parser.parse_args(split_line(line))
+        check_row_options(args)
+        if args.over is not None:
+            return build_rows_request(
+                args, cell, self.session.namespace, self._settings(), self.session.backend_identity()
+            )
         return build_request(args, cell, self.session.namespace, self._settings(), self.session.planner())
 
     def _settings(self) -> Settings:
@@ -285,7 +331,7 @@ class InteractMagics(Magics):
                         table_budget=self.table_budget, table_rows=self.table_rows, headers=dict(self.headers),
                         tool_timeout=self.tool_timeout, timeout=self.timeout, preview_px=self.preview_px,
                         mcp_bridge=self.mcp_bridge, mcp_headers=dict(self.mcp_headers),
-                        agent_config=dict(self.agent_config))  # fmt: skip
+                        agent_config=dict(self.agent_config), concurrency=self.concurrency)  # fmt: skip
 
     def _context(self) -> Context:
         from .render.live import Views

@@ -41,6 +41,7 @@ class Settings:
     mcp_bridge: str = "auto"
     mcp_headers: Mapping[str, str] = field(default_factory=dict)
     agent_config: Mapping[str, Any] = field(default_factory=dict)
+    concurrency: int = 8
 
 
 @dataclass(frozen=True)
@@ -286,6 +287,8 @@ def _params(
         params["response_format"] = formats if len(formats) > 1 else formats[0]
     if args.no_store:
         params["store"] = False
+    if getattr(args, "service_tier", None):
+        params["service_tier"] = args.service_tier
     if args.background or args.agent:  # agents run for minutes: always in the background
         params["background"] = True
     return params

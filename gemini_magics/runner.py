@@ -25,8 +25,9 @@ if TYPE_CHECKING:
     from ._client import Client
     from ._streaming import InteractionStream
     from .render.live import LiveView, Views
-    from .render.result import BackgroundRun, DryRun, InteractionResult
+    from .render.result import BackgroundRun, InteractionResult
     from .request import CellRequest
+    from .rows import RowsRequest
     from .session import Commit, Session
     from .tools import Toolbox, Transcript
     from .types.interaction import Interaction
@@ -68,14 +69,16 @@ class Runner:
         self.session = session
         self.views = views
 
-    def run(self, request: CellRequest) -> InteractionResult | BackgroundRun | DryRun:
+    def run(self, request: CellRequest | RowsRequest) -> Any:
         """The blocking form (terminal IPython, scripts, magics stacked under others)."""
         return run_blocking(self.run_async(request, interactive=False))
 
-    async def run_async(
-        self, request: CellRequest, *, interactive: bool = True
-    ) -> InteractionResult | BackgroundRun | DryRun:
+    async def run_async(self, request: CellRequest | RowsRequest, *, interactive: bool = True) -> Any:
         """The turn: upload what must be, send, follow the answer, complete it."""
+        from .rows import RowsRequest
+
+        if isinstance(request, RowsRequest):
+            return await self._rows(request, interactive)
         try:
             if request.dry_run:
                 from .render.result import DryRun
@@ -225,6 +228,46 @@ class Runner:
                                    schema_name=request.schema.name if request.schema else None)  # fmt: skip
         result.tool_calls = list(transcript.calls)
         result.preview_px = request.preview_px
+        return result
+
+    # -- --over: one stateless interaction per row ------------------------------------------------
+
+    async def _rows(self, request: RowsRequest, interactive: bool) -> Any:
+        """Every row (cached ones from the cache), then the DataFrame: bound to ``-o`` unless stopped."""
+        from .rows import RowsDryRun, RowsResult, run_rows, summary_line, to_frame
+        from .types.interaction import Usage
+
+        cache = self.session.row_cache() if request.use_cache else None
+        if request.dry_run:
+            cached = len(cache.get_many([r.key for r in request.rows])) if cache is not None else 0
+            return RowsDryRun(request, cached)
+        client = self.session.backend().client
+        progress = self.views.rows(interactive=interactive)
+        try:
+            outcomes, stats = await run_rows(request, client, cache, progress, self.session.uploads)
+        except (asyncio.CancelledError, KeyboardInterrupt):
+            kept = (
+                "the rows that finished are cached"
+                if cache is not None
+                else "nothing was cached (--no-cache)"
+            )
+            raise Stopped(f"interrupted: {kept}; re-run the cell to send only the rest") from None
+        result = RowsResult(
+            to_frame(request, outcomes), summary_line(stats, outcomes, request), outcomes, stats
+        )
+        fresh = [o.answer for o in outcomes if o.answer and not o.cached]
+        for answer in fresh:
+            self.session.add_usage(request.template.model, Usage(total_input_tokens=answer.get("input_tokens"),
+                                                                 total_output_tokens=answer.get("output_tokens")))  # fmt: skip
+        self.session.last_result = result
+        if stats.stopped == "stopped":
+            self.views.show(result)
+            kept = f"the {stats.done} finished rows are cached" if cache is not None else "nothing was cached"
+            unbound = f"; {request.out!r} not bound" if request.out else ""
+            raise Stopped(
+                f"stopped by you: {kept}; re-run the cell to send only the rest (%interact last shows them){unbound}"
+            )
+        self.session.bind(request.out, result.frame)
         return result
 
     # -- the background ---------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from .chains import ChainRegistry, Plan, Rewind, Turn
 
 if TYPE_CHECKING:
     from .backend import Backend
+    from .cache import RowCache
     from .journal import Journal
     from .render.result import BackgroundRun
     from .types.interaction import Usage
@@ -74,6 +75,7 @@ class Session:
         """One-line notices for the user (e.g. which backend was chosen), shown when the cell ends."""
         self._engine = engine
         self._cache_dir = cache_dir
+        self._row_cache: RowCache | None = None
         self._backend: Backend | None = None
         self._backend_env: tuple[str | None, ...] | None = None
         self._lock = threading.RLock()
@@ -137,6 +139,14 @@ class Session:
                     self._forget_local_chains(previous)
             return self._backend
 
+    def backend_identity(self) -> str:
+        """What answers this kernel's requests, for cache keys: the engine of an embedded server (whose
+        port changes with every kernel), else the base URL."""
+        backend = self.backend()
+        if backend.kind == "local" and backend.engine is not None:
+            return f"local:{backend.engine.name}"
+        return backend.base_url
+
     def _forget_local_chains(self, previous: Backend) -> None:
         """A stopped embedded server took its stored interactions with it: chains on it cannot go on."""
         gone = self.chains.reset(None)
@@ -167,6 +177,18 @@ class Session:
         configured = self._cache_dir()
         return Path(configured).expanduser() if configured else default_cache_dir()
 
+    def row_cache(self) -> RowCache:
+        """The on-disk cache of ``--over`` rows, opened at first use and kept open."""
+        from .cache import RowCache
+
+        with self._lock:
+            directory = self.cache_dir()
+            if self._row_cache is None or self._row_cache.path.parent != directory:
+                if self._row_cache is not None:
+                    self._row_cache.close()
+                self._row_cache = RowCache(directory)
+            return self._row_cache
+
     def journal(self) -> Journal:
         from .journal import Journal
 
@@ -183,5 +205,7 @@ class Session:
 
     def close(self) -> None:
         self.close_backend()
+        if self._row_cache is not None:
+            self._row_cache.close()
         if self._mcp is not None:
             self._mcp.close()

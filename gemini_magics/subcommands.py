@@ -115,6 +115,9 @@ def _parser() -> _Parser:
         "id", nargs="?", default=None, help="interaction id (default: the latest --background cell)"
     )
     add("mcp", mcp, "MCP servers this kernel is connected to, and their tools")
+    add("cache", cache, "the --over row cache: size and location (clear: empty it)").add_argument(
+        "action", nargs="?", choices=["clear"], help="clear: delete every cached row"
+    )
     files_parser = add("files", files, "files this kernel uploaded (big references go through the Files API)")
     files_parser.add_argument("action", nargs="?", choices=["delete"], help="delete NAME")
     files_parser.add_argument("name", nargs="?", help="the file's name (files/...), for delete")
@@ -344,6 +347,16 @@ def _reattach(interaction_id: str, context: Context) -> InteractionResult:
         session.bind(entry.out, result)
         result.notes.append(f"bound to {entry.out!r}, as the cell that started it asked")
     return result
+
+
+def cache(args: argparse.Namespace, context: Context) -> TextTable | None:
+    row_cache = context.session.row_cache()
+    if args.action == "clear":
+        print(f"cleared {row_cache.clear():,} cached row(s) from {row_cache.path}")
+        return None
+    count, size = row_cache.stats()
+    return _table(["rows", "size", "location"], [[f"{count:,}", f"{size / 1e6:.1f} MB", str(row_cache.path)]],
+                  "the --over row cache (%interact cache clear empties it)")  # fmt: skip
 
 
 def mcp(args: argparse.Namespace, context: Context) -> TextTable:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import secrets
 import threading
 import time
@@ -40,6 +41,7 @@ Handler = Callable[[Request], Awaitable[Response]]
 
 
 STALL_SECONDS = 600.0
+_FAIL_MARK = re.compile(r"\[fail (\d{3})\]")
 
 
 class _Cut(Exception):
@@ -194,6 +196,17 @@ class LocalAPI:
             headers = {"Retry-After": "1", "retry-after-ms": "20"} if status in (429, 503) else None
             raise RequestError(status, "scripted_failure", f"scripted failure ({failing})", headers)
 
+    @staticmethod
+    def _failing_input(value: Any) -> None:
+        """The scripted engine's per-request fault: an input saying ``[fail 500]`` gets that status, every
+        time (a row that keeps failing on the server, whatever the retries)."""
+        match = _FAIL_MARK.search(json.dumps(value, default=str))
+        if match is not None:
+            status = int(match.group(1))
+            raise RequestError(
+                status, "scripted_failure", f"scripted failure for this input ([fail {status}])"
+            )
+
     def _log(self, request: Request) -> None:
         parsed = None
         if request.headers.get("content-type", "").startswith("application/json"):
@@ -221,6 +234,8 @@ class LocalAPI:
 
     async def create(self, request: Request) -> Response:
         params = parse_create(self.json_body(request))
+        if self.engine.name == "scripted":
+            self._failing_input(params.input)
         body = params.model_dump(exclude_none=True)
         history: list[dict[str, Any]] = []
         if params.previous_interaction_id:

@@ -215,6 +215,18 @@ class Views:
     def background(self, run: Any, cancel: Callable[[], Any]) -> BackgroundView:
         return make_background_view(self.shell, enabled=self.enabled(), run=run, cancel=cancel)
 
+    def rows(self, *, interactive: bool) -> Any:
+        """The progress of an ``--over`` run: a bar with Stop in a kernel, one line in a terminal."""
+        if self.enabled() and interactive and in_kernel(self.shell):
+            from .progress import RowsProgressWidget
+
+            return RowsProgressWidget()
+        from .progress import NullRowsProgress, TerminalRowsProgress
+
+        if self.shell is not None and type(self.shell).__name__ == "TerminalInteractiveShell":
+            return TerminalRowsProgress()
+        return NullRowsProgress()
+
     def waiting(self, run: Any) -> BackgroundView:
         """The progress a blocking ``%interact wait`` shows until the run ends (no Cancel: the kernel is busy)."""
         if self.enabled() and in_kernel(self.shell):

@@ -72,6 +72,7 @@ class Interactions:
         extra_headers: Mapping[str, str] | None = None,
         extra_body: Mapping[str, Any] | None = None,
         timeout: float | None = None,
+        max_retries: int | None = None,
         **params: Any,
     ) -> Interaction: ...
 
@@ -83,6 +84,7 @@ class Interactions:
         extra_headers: Mapping[str, str] | None = None,
         extra_body: Mapping[str, Any] | None = None,
         timeout: float | None = None,
+        max_retries: int | None = None,
         **params: Any,
     ) -> InteractionStream: ...
 
@@ -93,26 +95,27 @@ class Interactions:
         extra_headers: Mapping[str, str] | None = None,
         extra_body: Mapping[str, Any] | None = None,
         timeout: float | None = None,
+        max_retries: int | None = None,
         **params: Any,
     ) -> Interaction | InteractionStream:
         """Create an interaction.
 
         ``params`` are the API's own fields (``model``, ``input``, ``system_instruction``, ``tools``,
         ``generation_config``, ``response_format``, ``previous_interaction_id``, ``store``,
-        ``background``, ...), as dicts or models. ``input`` may be a string, content blocks, turns or
-        steps. With ``stream=True`` the result is an :class:`InteractionStream`.
+        ``background``, ``service_tier``, ...), as dicts or models. ``input`` may be a string, content
+        blocks, turns or steps. With ``stream=True`` the result is an :class:`InteractionStream`.
+        ``max_retries`` overrides the client's for this call (0: the caller handles 429/503 itself).
 
         >>> client.interactions.create(model="gemini-3-flash-preview", input="Hi").text
         """
         body = build_create_body(params, extra_body)
         client = self._client
         if not stream:
-            return parse_interaction(
-                client._post("interactions", json=body, extra_headers=extra_headers, timeout=timeout)
-            )
+            return parse_interaction(client._post("interactions", json=body, extra_headers=extra_headers,
+                                                  timeout=timeout, max_retries=max_retries))  # fmt: skip
         body["stream"] = True
         response = client._post("interactions", json=body, extra_headers=extra_headers, accept="text/event-stream",
-                                stream=True, timeout=timeout)  # fmt: skip
+                                stream=True, timeout=timeout, max_retries=max_retries)  # fmt: skip
         return self._stream(response, extra_headers, resumable=body.get("store", True) is not False)
 
     def _stream(

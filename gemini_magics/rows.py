@@ -1,0 +1,597 @@
+"""``--over NAME``: one stateless interaction per row of a DataFrame, concurrent, cached, stoppable.
+
+The cell is a template rendered once per row (``{{row.col}}``, ``{{row["col name"]}}``, ``{{row}}``;
+every other reference is the usual kernel object, shared by all rows). Rows run concurrently under an
+additive-increase / multiplicative-decrease limit: a 429 or 503 halves it and pauses for the server's
+``Retry-After``, each success raises it again by about one per round. Every successful row is written to
+the on-disk :class:`~gemini_magics.cache.RowCache` as it arrives, so a re-run sends only what is missing.
+One bad row never stops the others: it becomes a row with ``_status == "error"`` and a one-line
+``_error``. The result is a DataFrame on the input's index.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import sys
+import time
+from collections import ChainMap, Counter
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from .errors import MagicError, OptionError
+
+if TYPE_CHECKING:
+    from ._client import Client
+    from .cache import RowCache
+    from .request import CellRequest, Settings
+    from .types.interaction import Interaction
+
+__all__ = ["RowsRequest", "RowsResult", "build_rows_request", "run_rows"]
+
+MAX_ATTEMPTS = 8
+"""Attempts per row at most while the server is overloaded (429, 503, timeouts)."""
+MAX_ERROR_ATTEMPTS = 3
+"""Attempts per row at most on other server errors (500, 502, ...): they rarely pass on a fourth try."""
+FLEX_TIMEOUT_FACTOR = 3.0
+"""Flex is slower and shed under load: its rows wait this much longer."""
+SERVICE_TIERS = ("standard", "flex", "priority")
+
+
+class Row(dict[str, Any]):
+    """``{{row}}`` as a small record; ``{{row.col}}`` and ``{{row["col name"]}}`` its columns."""
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+@dataclass(frozen=True)
+class RowWork:
+    label: Any
+    """The row's label in the input's index."""
+    body: dict[str, Any]
+    key: str
+    """The hash of the row's full request: the cache key."""
+
+
+@dataclass(frozen=True)
+class RowsRequest:
+    """A checked ``--over`` cell: the shared settings (``template``) and every row's request."""
+
+    template: CellRequest
+    source: str
+    rows: tuple[RowWork, ...]
+    index: Any
+    """The input's index (labels of ``rows``, in order), for the result."""
+    total: int
+    """Rows in the input (``--limit`` may run fewer)."""
+    concurrency: int
+    use_cache: bool
+    budget: int | None
+    service_tier: str | None
+    dry_run: bool = False
+
+    @property
+    def out(self) -> str | None:
+        return self.template.out
+
+    @property
+    def silent(self) -> bool:
+        return self.template.silent
+
+    @property
+    def timeout(self) -> float:
+        factor = FLEX_TIMEOUT_FACTOR if self.service_tier == "flex" else 1.0
+        return self.template.timeout * factor
+
+
+# -- building (pure: nothing is sent) -------------------------------------------------------------
+
+
+def check_row_options(args: argparse.Namespace) -> None:
+    """Options that only mean something with ``--over``, or that cannot go with it."""
+    if args.over is None:
+        for flag, value in (("--limit", args.limit), ("--concurrency", args.concurrency),
+                            ("--budget", args.budget), ("--no-cache", args.no_cache or None)):  # fmt: skip
+            if value is not None:
+                raise OptionError(f"{flag} applies to rows: add --over NAME (a DataFrame, Series or list)")
+        return
+    clashes = [flag for flag, on in (("--chain", args.chain), ("--new", args.new), ("--background", args.background),
+                                     ("--agent", args.agent), ("--tools", args.tools), ("--mcp", args.mcp),
+                                     ("--no-store", args.no_store)) if on]  # fmt: skip
+    if clashes:
+        raise OptionError(
+            f"--over runs one stateless interaction per row, so {', '.join(clashes)} cannot be used with it"
+        )
+    if args.limit is not None and args.limit < 1:
+        raise OptionError(f"--limit must be at least 1, got {args.limit}")
+    if args.concurrency is not None and not 1 <= args.concurrency <= 256:
+        raise OptionError(f"--concurrency must be between 1 and 256, got {args.concurrency}")
+    if args.budget is not None and args.budget < 1:
+        raise OptionError(f"--budget is a number of tokens, at least 1, got {args.budget}")
+
+
+def records_of(source: Any, name: str) -> tuple[list[Row], Any]:
+    """The rows of a DataFrame, Series or list, as records, and the labels to index the result with."""
+    pd = sys.modules.get("pandas")  # a DataFrame or Series means pandas is imported already
+    if pd is not None and isinstance(source, pd.DataFrame):
+        columns = [str(c) for c in source.columns]
+        rows = [
+            Row(zip(columns, values, strict=True)) for values in source.itertuples(index=False, name=None)
+        ]
+        return rows, source.index
+    if pd is not None and isinstance(source, pd.Series):
+        column = str(source.name) if source.name is not None else "value"
+        return [Row({column: value}) for value in source.tolist()], source.index
+    if isinstance(source, list | tuple):
+        rows = []
+        for i, item in enumerate(source):
+            if isinstance(item, Mapping):
+                rows.append(Row({str(k): v for k, v in item.items()}))
+            elif isinstance(item, str):
+                rows.append(Row({"text": item}))
+            else:
+                raise OptionError(
+                    f"--over {name}: item {i} is a {type(item).__name__}; a list must hold dicts or strings"
+                )
+        return rows, list(range(len(rows)))
+    raise OptionError(
+        f"--over {name}: expected a pandas DataFrame, a Series or a list of dicts/strings, got {type(source).__name__}"
+    )
+
+
+def build_rows_request(
+    args: argparse.Namespace, cell: str, namespace: Mapping[str, Any], settings: Settings, backend: str
+) -> RowsRequest:
+    """Check the cell and render every row's request; nothing is sent."""
+    from .cache import request_key
+    from .chains import ChainRegistry
+    from .errors import TemplateError
+    from .inputs import Options, render_parts
+    from .request import build_request
+
+    if args.over not in namespace:
+        raise OptionError(f"--over {args.over}: no such variable (a DataFrame, Series or list of rows)")
+    records, index = records_of(namespace[args.over], args.over)
+    if not records:
+        raise OptionError(f"--over {args.over}: it has no rows")
+    if args.service_tier is not None and args.service_tier not in SERVICE_TIERS:
+        raise OptionError(f"--service-tier must be one of {', '.join(SERVICE_TIERS)}")
+    limit = min(args.limit or len(records), len(records))
+    row_args = argparse.Namespace(
+        **{**vars(args), "no_store": not args.store, "no_stream": True, "over": None}
+    )
+    empty_plan = ChainRegistry().plan("rows", "rows", stateless=True)
+    first = ChainMap({"row": records[0]}, dict(namespace))  # the shared options, checked once
+    try:
+        template = build_request(row_args, cell, first, settings, lambda *_: empty_plan)
+    except TemplateError as exc:
+        raise OptionError(_row_hint(str(exc), records[0], 0)) from None
+    options = Options(table_budget=settings.table_budget, max_rows=settings.table_rows)
+    rows = []
+    labels = list(index)
+    for position in range(limit):
+        try:
+            parts = render_parts(
+                template.prompt, ChainMap({"row": records[position]}, dict(namespace)), options, []
+            )
+        except TemplateError as exc:
+            raise OptionError(_row_hint(str(exc), records[position], position)) from None
+        body = template.body(parts)
+        rows.append(RowWork(labels[position], body, request_key(_keyable(body), backend)))
+    return RowsRequest(
+        template=template, source=args.over, rows=tuple(rows), index=index, total=len(records),
+        concurrency=args.concurrency or settings.concurrency, use_cache=not args.no_cache, budget=args.budget,
+        service_tier=args.service_tier, dry_run=args.dry_run,
+    )  # fmt: skip
+
+
+def _row_hint(message: str, row: Row, position: int) -> str:
+    return f"--over: row {position}: {message} (its columns: {', '.join(row) or 'none'})"
+
+
+def _keyable(body: dict[str, Any]) -> dict[str, Any]:
+    """The body with files still to upload named by path, size and time (their bytes are not in it)."""
+
+    def walk(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: walk(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [walk(v) for v in value]
+        path = getattr(value, "path", None)
+        if path is not None:
+            stat = path.stat()
+            return {"file": str(path), "size": stat.st_size, "mtime": stat.st_mtime_ns}
+        return value
+
+    walked: dict[str, Any] = walk(body)
+    return walked
+
+
+def estimate_input_tokens(body: dict[str, Any]) -> int:
+    """About how many input tokens a request costs: text at ~4 characters a token, media at 258 each."""
+    text = json.dumps(body.get("input"), ensure_ascii=False, default=str)
+    media = text.count('"data": ') + text.count('"uri": ')
+    text_chars = len(text) - sum(len(m) for m in _media_payloads(body.get("input")))
+    return max(1, text_chars // 4) + 258 * media + len(str(body.get("system_instruction") or "")) // 4
+
+
+def _media_payloads(value: Any) -> list[str]:
+    if isinstance(value, dict):
+        found = [value["data"]] if isinstance(value.get("data"), str) else []
+        return found + [p for v in value.values() if isinstance(v, dict | list) for p in _media_payloads(v)]
+    if isinstance(value, list):
+        return [p for v in value for p in _media_payloads(v)]
+    return []
+
+
+# -- running --------------------------------------------------------------------------------------
+
+
+class Limiter:
+    """How many rows may be in flight: AIMD on the server's signals, and a shared pause for Retry-After."""
+
+    def __init__(self, maximum: int, clock: Callable[[], float] = time.monotonic) -> None:
+        self.maximum = maximum
+        self.limit = float(maximum)
+        self.lowest = maximum
+        self.active = 0
+        self.resume_at = 0.0
+        self._clock = clock
+        self._changed = asyncio.Condition()
+
+    @property
+    def allowed(self) -> int:
+        return max(1, int(self.limit))
+
+    async def __aenter__(self) -> None:
+        async with self._changed:
+            while True:
+                pause = self.resume_at - self._clock()
+                if pause > 0:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._changed.wait(), pause)
+                    continue
+                if self.active < self.allowed:
+                    break
+                await self._changed.wait()
+            self.active += 1
+
+    async def __aexit__(self, *exc: object) -> None:
+        async with self._changed:
+            self.active -= 1
+            self._changed.notify_all()
+
+    def succeeded(self) -> None:
+        self.limit = min(float(self.maximum), self.limit + 1.0 / self.limit)
+
+    def overloaded(self, retry_after: float | None) -> None:
+        self.limit = max(1.0, self.limit / 2.0)
+        self.lowest = min(self.lowest, self.allowed)
+        if retry_after:
+            self.resume_at = max(self.resume_at, self._clock() + retry_after)
+
+
+@dataclass
+class RowOutcome:
+    status: str
+    """``ok``, ``error`` or ``not run``."""
+    answer: dict[str, Any] = field(default_factory=dict)
+    """text, data, id, model, input/output tokens (what the cache holds for a successful row)."""
+    error: str | None = None
+    kind: str | None = None
+    """For an error: ``validation``, ``server``, ``refused``, ``cut`` or ``stopped``."""
+    cached: bool = False
+
+
+@dataclass
+class RowStats:
+    total: int
+    done: int = 0
+    failed: int = 0
+    cached: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    started: float = field(default_factory=time.monotonic)
+    ended: float | None = None
+    concurrency: int = 0
+    lowest: int = 0
+    stopped: str | None = None
+    """Why the run ended early: ``stopped`` by the user, ``budget``, or None."""
+
+    @property
+    def elapsed(self) -> float:
+        return (self.ended or time.monotonic()) - self.started
+
+    @property
+    def tokens(self) -> int:
+        return self.input_tokens + self.output_tokens
+
+    def rate(self) -> float:
+        fresh = self.done + self.failed - self.cached
+        return fresh / self.elapsed if self.elapsed > 0 else 0.0
+
+    def eta(self) -> float | None:
+        rate = self.rate()
+        left = self.total - self.done - self.failed
+        return left / rate if rate > 0 else None
+
+
+async def run_rows(
+    request: RowsRequest, client: Client, cache: RowCache | None, progress: Any, uploads: dict[str, Any]
+) -> tuple[list[RowOutcome], RowStats]:
+    """Run every row (from the cache when it can); outcomes in row order, and the run's figures."""
+    from .runner import upload_pending
+
+    stats = RowStats(total=len(request.rows), concurrency=request.concurrency, lowest=request.concurrency)
+    outcomes: list[RowOutcome | None] = [None] * len(request.rows)
+    cached = cache.get_many([r.key for r in request.rows]) if cache is not None and request.use_cache else {}
+    for i, work in enumerate(request.rows):
+        if work.key in cached:
+            outcomes[i] = RowOutcome("ok", cached[work.key], cached=True)
+            _count(stats, outcomes[i])  # type: ignore[arg-type]
+    limiter = Limiter(request.concurrency)
+    loop = asyncio.get_running_loop()
+    budget_hit = asyncio.Event()
+    headers = dict(request.template.headers) or None
+    progress.start(stats)
+
+    def send(body: dict[str, Any]) -> Interaction:
+        sent = {**body, "input": _uploaded(body["input"], client, uploads, upload_pending)}
+        return client.interactions.create(stream=False, extra_headers=headers, timeout=request.timeout,
+                                          max_retries=0, **sent)  # fmt: skip
+
+    async def one(i: int, work: RowWork, pool: ThreadPoolExecutor) -> None:
+        outcome = await _attempts(lambda: loop.run_in_executor(pool, send, work.body), limiter, budget_hit,
+                                  request)  # fmt: skip
+        if outcome is None:
+            return  # the budget ran out before this row was sent: "not run"
+        if outcome.status == "ok" and cache is not None:
+            cache.put(work.key, outcome.answer)
+        outcomes[i] = outcome
+        _count(stats, outcome)
+        stats.concurrency, stats.lowest = limiter.allowed, limiter.lowest
+        if request.budget is not None and stats.tokens >= request.budget:
+            stats.stopped = "budget"
+            budget_hit.set()
+        progress.update(stats)
+
+    todo = [(i, w) for i, w in enumerate(request.rows) if outcomes[i] is None]
+    with ThreadPoolExecutor(max_workers=request.concurrency, thread_name_prefix="interact-row") as pool:
+        tasks = [asyncio.ensure_future(one(i, w, pool)) for i, w in todo]
+        try:
+            await _gather_until(tasks, budget_hit, progress)
+        finally:
+            for task in tasks:
+                task.cancel()
+            stats.ended = time.monotonic()
+            if progress.stopped and stats.stopped is None:
+                stats.stopped = "stopped"
+    finished = [
+        o or RowOutcome("not run", error=f"not run: {_why(stats.stopped)}", kind="not run") for o in outcomes
+    ]
+    progress.finish(stats)
+    return finished, stats
+
+
+def _why(stopped: str | None) -> str:
+    return {"budget": "the --budget was reached", "stopped": "stopped by you"}.get(stopped or "", "cancelled")
+
+
+def _uploaded(value: Any, client: Client, uploads: dict[str, Any], upload_pending: Any) -> Any:
+    if isinstance(value, list) and any(getattr(v, "path", None) is not None for v in value):
+        return upload_pending(client, value, uploads)
+    return value
+
+
+async def _gather_until(
+    tasks: Sequence[asyncio.Future[None]], budget_hit: asyncio.Event, progress: Any
+) -> None:
+    """Wait for every row, or until the budget is spent or the user presses Stop."""
+    pending = set(tasks)
+    while pending:
+        _, pending = await asyncio.wait(pending, timeout=0.1)
+        if budget_hit.is_set() or progress.stopped:
+            return
+
+
+def _count(stats: RowStats, outcome: RowOutcome) -> None:
+    if outcome.status == "ok":
+        stats.done += 1
+    else:
+        stats.failed += 1
+    stats.cached += outcome.cached
+    if not outcome.cached:  # tokens this run paid for (a cached row's were paid before)
+        stats.input_tokens += int(outcome.answer.get("input_tokens") or 0)
+        stats.output_tokens += int(outcome.answer.get("output_tokens") or 0)
+
+
+async def _attempts(
+    send: Callable[[], Any], limiter: Limiter, budget_hit: asyncio.Event, request: RowsRequest
+) -> RowOutcome | None:
+    """One row, retried on overload (429, 503, timeouts) within :data:`MAX_ATTEMPTS`."""
+    from ._exceptions import APIConnectionError, APIStatusError
+    from ._retry import is_retryable_status, parse_retry_after, retry_delay
+    from .errors import describe_api_error
+
+    last = ""
+    errors = 0
+    for attempt in range(MAX_ATTEMPTS):
+        if budget_hit.is_set():
+            return None
+        async with limiter:
+            if budget_hit.is_set():
+                return None
+            try:
+                interaction = await send()
+            except APIStatusError as exc:
+                last = describe_api_error(exc, "the server")
+                if not is_retryable_status(exc.status_code, exc.response.headers):
+                    return RowOutcome("error", error=_one_line(last), kind="server")
+                overload = exc.status_code in (408, 429, 503)
+                errors += not overload
+                if errors >= MAX_ERROR_ATTEMPTS:
+                    return RowOutcome(
+                        "error", error=_one_line(f"{last} (after {attempt + 1} attempts)"), kind="server"
+                    )
+                asked = parse_retry_after(exc.response.headers)
+                if overload:
+                    limiter.overloaded(asked)
+                delay = asked if asked is not None and 0 < asked <= 60 else retry_delay(attempt)
+            except APIConnectionError as exc:  # a timeout or a dropped connection: overload too
+                last = str(exc) or type(exc).__name__
+                limiter.overloaded(None)
+                delay = retry_delay(attempt)
+            else:
+                limiter.succeeded()
+                return outcome_of(interaction, request.template)
+        await asyncio.sleep(delay)
+    return RowOutcome("error", error=_one_line(f"{last} (after {MAX_ATTEMPTS} attempts)"), kind="server")
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())[:300]
+
+
+def outcome_of(interaction: Interaction, template: CellRequest) -> RowOutcome:
+    """What one row's answer becomes: its text or schema data, or an error saying what was wrong."""
+    from .runner import _cut_note, _structured
+
+    usage = interaction.usage
+    answer = {"text": interaction.text, "id": interaction.id, "model": getattr(interaction, "served_by", None) or template.model,
+              "input_tokens": (usage.total_input_tokens or 0) if usage else 0,
+              "output_tokens": (usage.total_output_tokens or 0) if usage else 0}  # fmt: skip
+    if interaction.status not in ("completed", "incomplete"):
+        reason = "; ".join(e.message for e in interaction.errors or []) or "no reason given"
+        return RowOutcome(
+            "error", answer, error=_one_line(f"ended {interaction.status}: {reason}"), kind="server"
+        )
+    cut = _cut_note(template, interaction)
+    if template.schema is None:
+        if cut:
+            return RowOutcome("error", answer, error=_one_line(cut), kind="cut")
+        return RowOutcome("ok", answer)
+    try:
+        data = _structured(interaction.text, template, cut)
+    except MagicError as exc:
+        kind = "cut" if cut else "validation"
+        return RowOutcome("error", answer, error=_one_line(str(exc).split(" (raw text")[0]), kind=kind)
+    dump = getattr(data, "model_dump", None)
+    answer["data"] = dump(mode="json") if callable(dump) else data
+    return RowOutcome("ok", answer)
+
+
+# -- the result -----------------------------------------------------------------------------------
+
+_DTYPES = {"integer": "Int64", "number": "Float64", "boolean": "boolean", "string": "string"}
+
+
+def to_frame(request: RowsRequest, outcomes: list[RowOutcome]) -> Any:
+    """The result DataFrame on the input's index: schema columns (typed as the schema says) or ``text``,
+    then ``_status``, ``_error``, ``_id`` and token columns."""
+    import pandas as pd
+
+    schema = request.template.schema
+    properties: dict[str, Any] = (schema.json_schema.get("properties") or {}) if schema is not None else {}
+    records = []
+    for outcome in outcomes:
+        answer = outcome.answer
+        record: dict[str, Any] = {}
+        if schema is not None:
+            data = answer.get("data") if outcome.status == "ok" else None
+            values = data if isinstance(data, dict) else {}
+            record.update({name: values.get(name) for name in properties})
+        else:
+            record["text"] = answer.get("text") if outcome.status == "ok" else None
+        record.update(_status=outcome.status, _error=outcome.error, _id=answer.get("id"),
+                      _input_tokens=answer.get("input_tokens"), _output_tokens=answer.get("output_tokens"))  # fmt: skip
+        records.append(record)
+    labels = [work.label for work in request.rows]
+    index = request.index[: len(labels)] if hasattr(request.index, "name") else pd.Index(labels)
+    frame = pd.DataFrame.from_records(records, index=index)
+    for name, spec in properties.items():
+        dtype = _DTYPES.get(str(spec.get("type"))) if isinstance(spec, dict) else None
+        if dtype is not None:
+            with contextlib.suppress(TypeError, ValueError):  # a value the type cannot hold: kept as it came
+                frame[name] = frame[name].astype(dtype)
+    for name in ("_input_tokens", "_output_tokens"):
+        frame[name] = frame[name].astype("Int64")
+    return frame
+
+
+def summary_line(stats: RowStats, outcomes: list[RowOutcome], request: RowsRequest) -> str:
+    """Rows ok / failed by kind, what came from the cache, wall time, tokens, concurrency."""
+    failed = Counter(o.kind or "error" for o in outcomes if o.status == "error")
+    not_run = sum(o.status == "not run" for o in outcomes)
+    bits = [f"{len(outcomes)} row{'s' if len(outcomes) != 1 else ''}: {stats.done} ok"]
+    if failed:
+        bits[0] += (
+            f", {sum(failed.values())} failed ("
+            + ", ".join(f"{n} {k}" for k, n in sorted(failed.items()))
+            + ")"
+        )
+    if not_run:
+        bits[0] += f", {not_run} not run ({_why(stats.stopped)})"
+    if stats.cached:
+        bits.append(f"{stats.cached} from the cache")
+    bits.append(f"{stats.elapsed:.1f} s")
+    bits.append(f"{stats.input_tokens:,} in / {stats.output_tokens:,} out tokens")
+    if request.budget is not None:
+        bits.append(f"budget {request.budget:,}")
+    if stats.lowest < request.concurrency:
+        bits.append(f"concurrency {request.concurrency} (lowered to {stats.lowest} by the server)")
+    if request.total > len(outcomes):
+        bits.append(f"--limit: {len(outcomes)} of {request.total} rows")
+    return " · ".join(bits)
+
+
+class RowsResult:
+    """What an ``--over`` cell shows: one summary line and the DataFrame's head. ``-o`` binds ``.frame``."""
+
+    def __init__(self, frame: Any, summary: str, outcomes: list[RowOutcome], stats: RowStats) -> None:
+        self.frame = frame
+        self.summary = summary
+        self.outcomes = outcomes
+        self.stats = stats
+
+    def __repr__(self) -> str:
+        return f"{self.summary}\n{self.frame.head(10).to_string()}"
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        import html
+
+        head = self.frame.head(10).to_html(na_rep="")
+        return {"text/plain": repr(self),
+                "text/html": f"<p class='gm-rows-summary'>{html.escape(self.summary)}</p>{head}"}  # fmt: skip
+
+
+class RowsDryRun:
+    """``--over … --dry-run``: the first row's request, how many requests, about how many tokens."""
+
+    def __init__(self, request: RowsRequest, cached: int) -> None:
+        from .render.result import DryRun
+
+        first = request.rows[0]
+        tokens = sum(estimate_input_tokens(r.body) for r in request.rows)
+        sent = len(request.rows) - cached
+        line = (f"{len(request.rows)} request{'s' if len(request.rows) != 1 else ''} (one per row"
+                f"{f', of {request.total}' if request.total > len(request.rows) else ''}); {cached} answered by the cache, "
+                f"{sent} would be sent · about {tokens:,} input tokens in all (~4 characters a token, 258 a media part)")  # fmt: skip
+        self.dry = DryRun(
+            first.body, request.template.plan, [f"row {first.label!r} of --over {request.source}", line]
+        )
+        self.requests = len(request.rows)
+        self.estimated_tokens = tokens
+
+    def __repr__(self) -> str:
+        return repr(self.dry)
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        return self.dry._repr_mimebundle_()
