@@ -20,7 +20,7 @@ import time
 from collections import ChainMap, Counter
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from .errors import MagicError, OptionError
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
 __all__ = ["RowsRequest", "RowsResult", "build_rows_request", "run_rows"]
 
-MAX_ATTEMPTS = 8
+MAX_ATTEMPTS = 20
 """Attempts per row at most while the server is overloaded (429, 503, timeouts)."""
 MAX_ERROR_ATTEMPTS = 3
 """Attempts per row at most on other server errors (500, 502, ...): they rarely pass on a fourth try."""
@@ -236,7 +236,9 @@ def _media_payloads(value: Any) -> list[str]:
 
 
 class Limiter:
-    """How many rows may be in flight: AIMD on the server's signals, and a shared pause for Retry-After."""
+    """How many rows may be in flight: AIMD on the server's signals, a shared pause for Retry-After, and
+    first come, first served (a row sent again after a 429 queues behind the rows not yet tried, so a
+    storm's failures are spread over the rows instead of exhausting one row's attempts)."""
 
     def __init__(self, maximum: int, clock: Callable[[], float] = time.monotonic) -> None:
         self.maximum = maximum
@@ -246,6 +248,9 @@ class Limiter:
         self.resume_at = 0.0
         self._clock = clock
         self._changed = asyncio.Condition()
+        self._issued = 0
+        self._serving = 0
+        self._skipped: set[int] = set()
 
     @property
     def allowed(self) -> int:
@@ -253,16 +258,33 @@ class Limiter:
 
     async def __aenter__(self) -> None:
         async with self._changed:
-            while True:
-                pause = self.resume_at - self._clock()
-                if pause > 0:
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._changed.wait(), pause)
-                    continue
-                if self.active < self.allowed:
-                    break
-                await self._changed.wait()
+            ticket, self._issued = self._issued, self._issued + 1
+            try:
+                while True:
+                    pause = self.resume_at - self._clock()
+                    if pause > 0:
+                        with contextlib.suppress(TimeoutError):
+                            await asyncio.wait_for(self._changed.wait(), pause)
+                        continue
+                    if ticket == self._serving and self.active < self.allowed:
+                        break
+                    await self._changed.wait()
+            except BaseException:  # cancelled while queued: hand the turn on
+                if ticket == self._serving:
+                    self._serving += 1
+                else:
+                    self._skipped.add(ticket)
+                self._changed.notify_all()
+                raise
+            self._advance()
             self.active += 1
+            self._changed.notify_all()
+
+    def _advance(self) -> None:
+        self._serving += 1
+        while self._serving in self._skipped:
+            self._skipped.discard(self._serving)
+            self._serving += 1
 
     async def __aexit__(self, *exc: object) -> None:
         async with self._changed:
@@ -348,24 +370,31 @@ async def run_rows(
         return client.interactions.create(stream=False, extra_headers=headers, timeout=request.timeout,
                                           max_retries=0, **sent)  # fmt: skip
 
-    async def one(i: int, work: RowWork, pool: ThreadPoolExecutor) -> None:
+    async def one(positions: list[int], work: RowWork, pool: ThreadPoolExecutor) -> None:
         outcome = await _attempts(lambda: loop.run_in_executor(pool, send, work.body), limiter, budget_hit,
                                   request)  # fmt: skip
         if outcome is None:
             return  # the budget ran out before this row was sent: "not run"
         if outcome.status == "ok" and cache is not None:
             cache.put(work.key, outcome.answer)
-        outcomes[i] = outcome
-        _count(stats, outcome)
+        for n, i in enumerate(positions):  # identical rows: one request, one answer for each of them
+            outcomes[i] = outcome if n == 0 else replace(outcome, cached=True)
+            _count(stats, outcomes[i])  # type: ignore[arg-type]
         stats.concurrency, stats.lowest = limiter.allowed, limiter.lowest
         if request.budget is not None and stats.tokens >= request.budget:
             stats.stopped = "budget"
             budget_hit.set()
         progress.update(stats)
 
-    todo = [(i, w) for i, w in enumerate(request.rows) if outcomes[i] is None]
+    same: dict[str, list[int]] = {}
+    for i, work in enumerate(request.rows):
+        if outcomes[i] is None:
+            same.setdefault(work.key, []).append(i)
     with ThreadPoolExecutor(max_workers=request.concurrency, thread_name_prefix="interact-row") as pool:
-        tasks = [asyncio.ensure_future(one(i, w, pool)) for i, w in todo]
+        tasks = [
+            asyncio.ensure_future(one(positions, request.rows[positions[0]], pool))
+            for positions in same.values()
+        ]
         try:
             await _gather_until(tasks, budget_hit, progress)
         finally:

@@ -396,7 +396,8 @@ class Store:
 
     def take_failure(self, spec: str) -> int | None:
         """``X-Scripted-Fail: STATUS[:COUNT[:TAG]]`` fails the next COUNT requests that carry it (default 1);
-        a TAG gives a caller a budget of its own."""
+        a TAG gives a caller a budget of its own. The budget starts again after a request passes, unless the
+        spec ends in ``:once`` (a storm that ends for good: every later request passes)."""
         status_text, _, rest = spec.partition(":")
         count_text = rest.split(":", 1)[0]
         try:
@@ -406,7 +407,8 @@ class Store:
         with self.lock:
             left = self.fail_budget.get(spec, count)
             if left <= 0:
-                self.fail_budget.pop(spec, None)
+                if not spec.endswith(":once"):
+                    self.fail_budget.pop(spec, None)
                 return None
             self.fail_budget[spec] = left - 1
         return status

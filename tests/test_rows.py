@@ -1,0 +1,185 @@
+"""--over: one stateless interaction per row, from a real IPython shell over loopback HTTP."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+import uuid
+from typing import Any
+
+import pytest
+
+from conftest import Shell, requests_to
+
+pd = pytest.importorskip("pandas")
+
+SETUP = '''
+import pandas as pd
+from pydantic import BaseModel, field_validator
+
+class Review(BaseModel):
+    product: str
+    rating: int
+
+    @field_validator("rating")
+    @classmethod
+    def stars(cls, value: int) -> int:
+        if not 1 <= value <= 5:
+            raise ValueError("a rating is 1 to 5 stars")
+        return value
+
+texts = [f"{i % 5 + 1} stars for the kettle, order {1000 + i}." for i in range(40)]
+texts[7] = "9 stars for the kettle, order 1007."               # the scripted engine echoes 9: fails validation
+texts[21] = "[fail 500] 2 stars for the kettle, order 1021."   # the server fails on this one every time
+reviews = pd.DataFrame({"review text": texts, "shop": ["north", "south"] * 20}, index=[f"R{i:02}" for i in range(40)])
+'''
+CELL = '%%interact --over reviews --schema Review -o extracted\nExtract the product and rating: {{row["review text"]}} (shop {{row.shop}})'
+
+
+def creates(server: Any) -> int:
+    return len([r for r in requests_to(server, "/interactions") if r["path"].endswith("/interactions")])
+
+
+@pytest.fixture
+def rows_shell(shell: Shell) -> Shell:
+    shell.run(SETUP)
+    return shell
+
+
+def test_forty_rows_give_the_schema_columns_on_the_input_index(rows_shell: Shell, server: Any) -> None:
+    before = creates(server)
+    result = rows_shell.run(CELL)
+    frame = rows_shell.ip.user_ns["extracted"]
+    assert list(frame.index) == [f"R{i:02}" for i in range(40)] and creates(server) - before == 40 + 2  # 2 retries of R21
+    assert list(frame.columns) == ["product", "rating", "_status", "_error", "_id", "_input_tokens", "_output_tokens"]
+    assert str(frame["rating"].dtype) == "Int64" and str(frame["product"].dtype) == "string"
+    assert frame.loc["R03", "rating"] == 4 and frame.loc["R03", "_status"] == "ok" and frame.loc["R03", "_id"].startswith("v1_")
+    assert frame.loc["R07", "_status"] == "error" and "a rating is 1 to 5 stars" in frame.loc["R07", "_error"]
+    assert frame.loc["R21", "_status"] == "error" and "500" in frame.loc["R21", "_error"] and "after 3 attempts" in frame.loc["R21", "_error"]
+    assert pd.isna(frame.loc["R07", "rating"]) and (frame["_status"] == "ok").sum() == 38
+    assert result.summary.startswith("40 rows: 38 ok, 2 failed (1 server, 1 validation)")
+    sent = [r["json"] for r in requests_to(server, "/interactions") if r["path"].endswith("/interactions")][-1]
+    assert sent["store"] is False and "previous_interaction_id" not in sent and sent["response_format"]["schema"]["required"] == ["product", "rating"]
+    assert "shop north" in str(sent["input"]) or "shop south" in str(sent["input"])
+
+
+def test_row_references_and_lists(shell: Shell, server: Any) -> None:
+    shell.run('items = [{"name": "tea", "kind": "drink"}, "just a string", "just a string"]')
+    before = creates(server)
+    result = shell.run("%%interact --over items -o said\nSay {{row}}")
+    frame = shell.ip.user_ns["said"]
+    assert list(frame.index) == [0, 1, 2] and list(frame["_status"]) == ["ok", "ok", "ok"]
+    assert creates(server) - before == 2 and frame.loc[1, "text"] == frame.loc[2, "text"]  # identical rows: one request
+    sent = [r["json"]["input"] for r in requests_to(server, "/interactions") if r["path"].endswith("/interactions")][-2:]
+    assert sorted(sent) == sorted(['Say {"name": "tea", "kind": "drink"}', 'Say {"text": "just a string"}'])
+    assert "text" in frame.columns and result.summary.startswith("3 rows: 3 ok")
+
+
+def test_limit_and_dry_run_send_only_what_they_say(rows_shell: Shell, server: Any) -> None:
+    before = creates(server)
+    dry = rows_shell.run(CELL.replace("-o extracted", "-o extracted --dry-run"))
+    assert creates(server) == before and "extracted" not in rows_shell.ip.user_ns
+    text = repr(dry)
+    assert "dry run, nothing sent" in text and "R00" in text and "40 requests (one per row); 0 answered by the cache, 40 would be sent" in text
+    assert dry.estimated_tokens > 40 * 10
+    rows_shell.run(CELL.replace("-o extracted", "-o extracted --limit 5"))
+    assert creates(server) - before == 5 and len(rows_shell.ip.user_ns["extracted"]) == 5
+
+
+def test_a_429_storm_lowers_the_concurrency_and_every_row_completes(rows_shell: Shell, server: Any) -> None:
+    storm = f"429:60:storm-{uuid.uuid4().hex}:once"  # 60 requests answered 429, then the storm is over
+    rows_shell.ip.run_line_magic("config", f'InteractMagics.headers = {{"X-Scripted-Fail": "{storm}"}}')
+    result = rows_shell.run(CELL.replace("-o extracted", "-o extracted --concurrency 16 --no-cache"))
+    frame = rows_shell.ip.user_ns["extracted"]
+    assert (frame["_status"] == "ok").sum() == 38 and result.stats.lowest < 16
+    assert "concurrency 16 (lowered to" in result.summary
+
+
+def test_stop_keeps_finished_rows_and_a_rerun_sends_only_the_rest(rows_shell: Shell, server: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from gemini_magics.render import live
+    from gemini_magics.render.progress import NullRowsProgress
+
+    class StopAfter(NullRowsProgress):
+        def __init__(self) -> None:
+            self.updates = 0
+
+        def update(self, stats: Any) -> None:
+            self.updates += 1
+            self.stopped = self.stopped or self.updates >= 12
+
+    views: list[Any] = []  # the first run gets a progress view that presses Stop; later runs none
+    monkeypatch.setattr(live.Views, "rows", lambda self, interactive: views.append(1) or (StopAfter() if len(views) == 1 else NullRowsProgress()))
+    rows_shell.ip.run_line_magic("config", 'InteractMagics.headers = {"X-Scripted-Delay-Ms": "30"}')
+    before = creates(server)
+    error = rows_shell.fail(CELL.replace("-o extracted", "-o extracted --concurrency 4"))
+    assert "stopped by you: the" in str(error) and "'extracted' not bound" in str(error) and "extracted" not in rows_shell.ip.user_ns
+    first_run = creates(server) - before
+    partial = rows_shell.magics.session.last_result
+    finished = partial.stats.done + partial.stats.failed
+    assert 12 <= finished < 40 and (partial.frame["_status"] == "not run").sum() == 40 - finished
+    rows_shell.ip.run_line_magic("config", "InteractMagics.headers = {}")
+    middle = creates(server)
+    rows_shell.run(CELL)
+    ok_before = partial.stats.done  # successful rows are cached; failed ones are sent again
+    assert creates(server) - middle == 40 - ok_before + 2  # and R21 retried twice
+    assert first_run >= finished
+
+
+def test_a_second_kernel_rerunning_the_cell_sends_nothing(rows_shell: Shell, server: Any, tmp_path: Any) -> None:
+    rows_shell.run(CELL)
+    before = creates(server)
+    script = SETUP + textwrap.dedent(f'''
+        from IPython.core.interactiveshell import InteractiveShell
+        ip = InteractiveShell.instance()
+        ip.user_ns.update(globals())
+        ip.run_line_magic("load_ext", "gemini_magics")
+        result = ip.run_cell({CELL!r})
+        frame = ip.user_ns["extracted"]
+        print("STATUS", (frame["_status"] == "ok").sum(), result.result.stats.cached)
+    ''')
+    env = dict(os.environ, GEMINI_BASE_URL=server.base_url)
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
+    assert "STATUS 38 38" in done.stdout, done.stderr[-2000:]
+    assert creates(server) - before == 1 + 3  # only the failed rows are sent again (R07 once, R21 three times)
+
+
+def test_budget_stops_cleanly_and_says_so(rows_shell: Shell) -> None:
+    result = rows_shell.run(CELL.replace("-o extracted", "-o extracted --budget 100 --concurrency 2"))
+    frame = rows_shell.ip.user_ns["extracted"]
+    not_run = (frame["_status"] == "not run").sum()
+    assert not_run > 0 and "not run (the --budget was reached)" in result.summary and "budget 100" in result.summary
+    assert result.stats.tokens >= 100
+
+
+def test_cache_subcommand_shows_and_clears(rows_shell: Shell) -> None:
+    rows_shell.run(CELL.replace("-o extracted", "-o extracted --limit 3"))
+    table = rows_shell.ip.run_line_magic("interact", "cache")
+    assert table.rows[0][0] == "3" and table.rows[0][2].endswith("rows.sqlite3")
+    rows_shell.ip.run_line_magic("interact", "cache clear")
+    assert rows_shell.ip.run_line_magic("interact", "cache").rows[0][0] == "0"
+
+
+@pytest.mark.parametrize(("line", "expected"), [
+    ("--over nothing", "--over nothing: no such variable"),
+    ("--over reviews --chain x", "--chain cannot be used with it"),
+    ("--limit 3", "--limit applies to rows: add --over NAME"),
+    ("--over reviews --limit 0", "--limit must be at least 1"),
+    ("--over shop_name", "expected a pandas DataFrame, a Series or a list"),
+])  # fmt: skip
+def test_row_mistakes_are_one_line(rows_shell: Shell, line: str, expected: str) -> None:
+    rows_shell.run('shop_name = "north"')
+    error = rows_shell.fail(f"%%interact {line}\n{{{{row.shop}}}}")
+    assert expected in str(error) and "\n" not in str(error)
+
+
+def test_an_unknown_column_is_named_with_the_columns(rows_shell: Shell) -> None:
+    error = rows_shell.fail("%%interact --over reviews\n{{row.stars}}")
+    assert "row 0" in str(error) and "its columns: review text, shop" in str(error)
+
+
+def test_service_tier_passes_through(shell: Shell, server: Any) -> None:
+    shell.run("%%interact --service-tier flex --no-stream\nHello")
+    sent = [r["json"] for r in requests_to(server, "/interactions") if r["path"].endswith("/interactions")][-1]
+    assert sent["service_tier"] == "flex"
