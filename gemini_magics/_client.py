@@ -88,6 +88,10 @@ class Client:
         return Interactions(self)
 
     @cached_property
+    def batches(self) -> Batches:
+        return Batches(self)
+
+    @cached_property
     def files(self) -> Files:
         return Files(self)
 
@@ -212,5 +216,6 @@ class Client:
             raise status_error_from_response(response)
 
 
+from .resources.batches import Batches  # noqa: E402
 from .resources.files import Files  # noqa: E402
 from .resources.interactions import Interactions  # noqa: E402

@@ -209,6 +209,11 @@ class InteractMagics(Magics):
         help="with --over: stop cleanly once the run has used this many tokens",
     )
     @argument("--store", action="store_true", help="with --over: store each row's interaction on the server")
+    @argument(
+        "--batch",
+        action="store_true",
+        help="with --over: one Gemini Batch API job (half price, hours); returns at once",
+    )
     @argument("--service-tier", choices=("standard", "flex", "priority"), metavar="TIER",
               help="standard, flex (half price, slower, may be shed) or priority")  # fmt: skip
     @argument("--dry-run", action="store_true", help="show the request that would be sent, and send nothing")
@@ -263,7 +268,10 @@ class InteractMagics(Magics):
         and token columns. Every answered row is cached on disk, so a re-run (after Stop, a crash, a
         restart) sends only the missing rows; ``--no-cache`` bypasses it. ``--limit K`` tries the first K
         rows, ``--dry-run`` shows the first row's request and a token estimate, ``--budget TOKENS`` stops
-        cleanly at a cap, ``--service-tier flex`` asks for the cheaper, slower tier.
+        cleanly at a cap, ``--service-tier flex`` asks for the cheaper, slower tier. ``--batch`` sends the
+        rows as one Gemini Batch API job instead and returns at once: the cell's display follows the job,
+        and ``-o`` is bound when it ends; jobs are journaled, so ``%interact batch load NAME -o OUT`` gets
+        a job's DataFrame in a new kernel.
 
         Line magic subcommands (each takes --help)::
 
@@ -276,6 +284,7 @@ class InteractMagics(Magics):
             %interact wait [ID]         wait for a --background cell (default: the latest)
             %interact mcp               connected MCP servers and their tools
             %interact cache [clear]     the --over row cache: size and location, or empty it
+            %interact batch list | get NAME | cancel NAME | load NAME -o OUT   --batch jobs (load: after a restart)
             %interact files [delete NAME]  files uploaded from this kernel (each big file goes up once)
             %interact usage             token totals of this session, by model
             %interact models            known models and the active backend

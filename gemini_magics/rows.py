@@ -77,6 +77,8 @@ class RowsRequest:
     budget: int | None
     service_tier: str | None
     dry_run: bool = False
+    batch: bool = False
+    """``--batch``: the rows go to the Batch API as one job instead of live calls."""
 
     @property
     def out(self) -> str | None:
@@ -99,7 +101,7 @@ def check_row_options(args: argparse.Namespace) -> None:
     """Options that only mean something with ``--over``, or that cannot go with it."""
     if args.over is None:
         for flag, value in (("--limit", args.limit), ("--concurrency", args.concurrency),
-                            ("--budget", args.budget), ("--no-cache", args.no_cache or None)):  # fmt: skip
+                            ("--budget", args.budget), ("--no-cache", args.no_cache or None), ("--batch", args.batch or None)):  # fmt: skip
             if value is not None:
                 raise OptionError(f"{flag} applies to rows: add --over NAME (a DataFrame, Series or list)")
         return
@@ -109,6 +111,10 @@ def check_row_options(args: argparse.Namespace) -> None:
     if clashes:
         raise OptionError(
             f"--over runs one stateless interaction per row, so {', '.join(clashes)} cannot be used with it"
+        )
+    if args.batch and (args.concurrency is not None or args.budget is not None or args.service_tier):
+        raise OptionError(
+            "--batch hands the rows to the Batch API: --concurrency, --budget and --service-tier apply to live rows"
         )
     if args.limit is not None and args.limit < 1:
         raise OptionError(f"--limit must be at least 1, got {args.limit}")
@@ -189,7 +195,7 @@ def build_rows_request(
     return RowsRequest(
         template=template, source=args.over, rows=tuple(rows), index=index, total=len(records),
         concurrency=args.concurrency or settings.concurrency, use_cache=not args.no_cache, budget=args.budget,
-        service_tier=args.service_tier, dry_run=args.dry_run,
+        service_tier=args.service_tier, dry_run=args.dry_run, batch=args.batch,
     )  # fmt: skip
 
 
@@ -525,9 +531,15 @@ _DTYPES = {"integer": "Int64", "number": "Float64", "boolean": "boolean", "strin
 def to_frame(request: RowsRequest, outcomes: list[RowOutcome]) -> Any:
     """The result DataFrame on the input's index: schema columns (typed as the schema says) or ``text``,
     then ``_status``, ``_error``, ``_id`` and token columns."""
+    labels = [work.label for work in request.rows]
+    index = request.index[: len(labels)] if hasattr(request.index, "name") else labels
+    return frame_of(request.template.schema, index, outcomes)
+
+
+def frame_of(schema: Any, index: Any, outcomes: list[RowOutcome]) -> Any:
+    """:func:`to_frame` from its parts (``load`` rebuilds a batch's frame from the journal with them)."""
     import pandas as pd
 
-    schema = request.template.schema
     properties: dict[str, Any] = (schema.json_schema.get("properties") or {}) if schema is not None else {}
     records = []
     for outcome in outcomes:
@@ -542,9 +554,7 @@ def to_frame(request: RowsRequest, outcomes: list[RowOutcome]) -> Any:
         record.update(_status=outcome.status, _error=outcome.error, _id=answer.get("id"),
                       _input_tokens=answer.get("input_tokens"), _output_tokens=answer.get("output_tokens"))  # fmt: skip
         records.append(record)
-    labels = [work.label for work in request.rows]
-    index = request.index[: len(labels)] if hasattr(request.index, "name") else pd.Index(labels)
-    frame = pd.DataFrame.from_records(records, index=index)
+    frame = pd.DataFrame.from_records(records, index=index if hasattr(index, "name") else pd.Index(index))
     for name, spec in properties.items():
         dtype = _DTYPES.get(str(spec.get("type"))) if isinstance(spec, dict) else None
         if dtype is not None:

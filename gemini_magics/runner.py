@@ -241,6 +241,10 @@ class Runner:
         if request.dry_run:
             cached = len(cache.get_many([r.key for r in request.rows])) if cache is not None else 0
             return RowsDryRun(request, cached)
+        if request.batch:
+            from .batch import start_batch
+
+            return await in_thread(lambda: start_batch(request, self.session, self.views))
         client = self.session.backend().client
         progress = self.views.rows(interactive=interactive)
         try:

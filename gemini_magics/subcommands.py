@@ -115,6 +115,11 @@ def _parser() -> _Parser:
         "id", nargs="?", default=None, help="interaction id (default: the latest --background cell)"
     )
     add("mcp", mcp, "MCP servers this kernel is connected to, and their tools")
+    jobs = add("batch", batch, "--batch jobs: list | get NAME | cancel NAME | load NAME -o OUT")
+    jobs.add_argument("action", choices=["list", "get", "cancel", "load"])
+    jobs.add_argument("name", nargs="?", help="the job's name (batches/...)")
+    jobs.add_argument("-o", "--out", help="load: bind the DataFrame to this variable")
+    jobs.add_argument("--schema", help="load: check the answers with this pydantic class (default: the JSON schema sent)")
     add("cache", cache, "the --over row cache: size and location (clear: empty it)").add_argument(
         "action", nargs="?", choices=["clear"], help="clear: delete every cached row"
     )
@@ -357,6 +362,37 @@ def cache(args: argparse.Namespace, context: Context) -> TextTable | None:
     count, size = row_cache.stats()
     return _table(["rows", "size", "location"], [[f"{count:,}", f"{size / 1e6:.1f} MB", str(row_cache.path)]],
                   "the --over row cache (%interact cache clear empties it)")  # fmt: skip
+
+
+def batch(args: argparse.Namespace, context: Context) -> Any:
+    session = context.session
+    if args.action == "list":
+        here = str(session.backend().client.base_url)
+        rows = [[e.id, e.detail.get("source", ""), e.out or "", e.detail.get("requests", ""), e.status, e.age,
+                 "this backend" if e.base_url == here else e.base_url] for e in session.journal().entries("batch")]  # fmt: skip
+        return _table(["job", "--over", "-o", "requests", "status", "age", "on"], rows,
+                      "batch jobs from this and earlier kernels", empty="(none: %%interact --over NAME --batch starts one)")  # fmt: skip
+    if not args.name:
+        raise OptionError(f"interact batch {args.action}: give the job's name (see %interact batch list)")
+    name = args.name if args.name.startswith("batches/") else f"batches/{args.name}"
+    if args.action == "get":
+        job = _call("batch get", name, context, lambda c: c.batches.get(name))
+        stats = job.batchStats
+        return _table(["job", "state", "requests", "succeeded", "failed", "pending", "output"],
+                      [[job.name, job.state, stats.requestCount, stats.successfulRequestCount, stats.failedRequestCount,
+                        stats.pendingRequestCount, job.responses_file or ("inline" if job.output else "")]], "batch job")  # fmt: skip
+    if args.action == "cancel":
+        _call("batch cancel", name, context, lambda c: c.batches.cancel(name))
+        print(f"{name}: cancel requested")
+        return None
+    if args.out is not None and not args.out.isidentifier():
+        raise OptionError(f"interact batch load: -o needs a Python identifier, got {args.out!r}")
+    from .batch import load_batch
+    from .request import resolve_schema
+
+    result = load_batch(name, session, resolve_schema(args.schema, session.namespace))
+    session.bind(args.out, result.frame)
+    return result
 
 
 def mcp(args: argparse.Namespace, context: Context) -> TextTable:

@@ -123,6 +123,11 @@ class LocalAPI:
         self.store = Store(retention or Retention())
         self.requests: deque[dict[str, Any]] = deque(maxlen=1000)
         """A log of received requests (never the key), so tests can check what reached the server."""
+        from .batches import BatchRunner
+
+        self.batches = BatchRunner(engine, self.store)
+        self.creates = 0
+        """Interactions asked for so far (the log above keeps only the latest requests)."""
         r = self._route
         self.app = Starlette(routes=[
             Route("/", r(self.index), methods=["GET"]),
@@ -136,6 +141,12 @@ class LocalAPI:
             Route("/{version}/files", r(self.list_files), methods=["GET"]),
             Route("/{version}/files/{fid}", r(self.get_file), methods=["GET"]),
             Route("/{version}/files/{fid}", r(self.delete_file), methods=["DELETE"]),
+            Route("/download/{version}/files/{fid}", r(self.get_file), methods=["GET"]),
+            Route("/{version}/models/{model}", r(self.batch_create, json=True), methods=["POST"]),
+            Route("/{version}/batches", r(self.batch_list), methods=["GET"]),
+            Route("/{version}/batches/{bid}", r(self.batch_get), methods=["GET"]),
+            Route("/{version}/batches/{bid}", r(self.batch_cancel), methods=["POST"]),
+            Route("/{version}/batches/{bid}", r(self.batch_delete), methods=["DELETE"]),
         ])  # fmt: skip
 
     # -- request prelude: version, auth, size, scripted failures, logging ----------------------------
@@ -234,6 +245,7 @@ class LocalAPI:
 
     async def create(self, request: Request) -> Response:
         params = parse_create(self.json_body(request))
+        self.creates += 1
         if self.engine.name == "scripted":
             self._failing_input(params.input)
         body = params.model_dump(exclude_none=True)
@@ -492,6 +504,52 @@ class LocalAPI:
             stored = self._file(fid.removesuffix(":download"))
             return Response(stored.data, media_type=stored.mime_type)
         return JSONResponse(self._file_resource(self._file(fid), request))
+
+    # -- the Batch API ----------------------------------------------------------------------------
+
+    async def batch_create(self, request: Request) -> Response:
+        model, _, method = request.path_params["model"].partition(":")
+        if method != "batchGenerateContent":
+            raise RequestError(
+                404,
+                "not_found",
+                f"models/{model}:{method or '?'} is not served here (only :batchGenerateContent)",
+            )
+        body = self.json_body(request)
+        batch = body.get("batch") if isinstance(body, dict) else None
+        if not isinstance(batch, dict):
+            raise RequestError(400, "invalid_argument", "the body needs a batch object")
+        headers = {k.lower(): v for k, v in request.headers.items() if k.lower().startswith("x-scripted-")}
+        job = self.batches.create(model, batch, headers)
+        return JSONResponse(job.resource())
+
+    async def batch_get(self, request: Request) -> Response:
+        return JSONResponse(self.batches.get(f"batches/{request.path_params['bid']}").resource())
+
+    async def batch_list(self, request: Request) -> Response:
+        names = sorted(self.batches.jobs, key=lambda n: self.batches.jobs[n].created, reverse=True)
+        size = max(1, min(int(request.query_params.get("pageSize", "50")), 100))
+        start = int(request.query_params.get("pageToken") or 0)
+        page = [
+            self.batches.jobs[n].resource() for n in names[start : start + size] if n in self.batches.jobs
+        ]
+        listed: dict[str, Any] = {"operations": page}
+        if start + size < len(names):
+            listed["nextPageToken"] = str(start + size)
+        return JSONResponse(listed)
+
+    async def batch_cancel(self, request: Request) -> Response:
+        bid, _, method = request.path_params["bid"].partition(":")
+        if method != "cancel":
+            raise RequestError(404, "not_found", f"batches/{bid}:{method or '?'} is not a method")
+        job = self.batches.get(f"batches/{bid}")
+        if job.state in ("BATCH_STATE_PENDING", "BATCH_STATE_RUNNING"):
+            job.cancel.set()
+        return JSONResponse({})
+
+    async def batch_delete(self, request: Request) -> Response:
+        self.batches.delete(f"batches/{request.path_params['bid']}")
+        return JSONResponse({})
 
     async def list_files(self, request: Request) -> Response:
         self.store.sweep()

@@ -151,7 +151,7 @@ class PrintedBackgroundView:
         pass  # a terminal prompt is not interrupted by every step; %interact wait prints them
 
     def finish(self, run: Any) -> None:
-        print(f"\n[gemini-magics] {run!r}" + (f": {run.error}" if run.error else ""), flush=True)
+        print(f"\n[gemini-magics] {run!r}", flush=True)  # its repr says how it ended, error included
 
 
 def make_background_view(

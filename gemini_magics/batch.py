@@ -1,0 +1,329 @@
+"""``--over NAME --batch``: the rows as a Gemini Batch API job, for what outgrows live calls.
+
+Each row's interaction request becomes a ``GenerateContentRequest`` (contents and parts, inline or file
+data, ``generationConfig`` with the JSON schema) keyed by the row's cache key, so results are matched to
+rows by key, never by order. Rows the cache already answers are not sent; identical rows go once. Up to
+20 MB the requests go inline, beyond that as a JSONL file through the Files API. The job is journaled on
+disk and followed from a background thread while the kernel stays free; when it ends, its results go
+into the row cache (never downloaded twice) and become the same DataFrame as a live ``--over`` run.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+from .errors import MagicError, OptionError
+
+if TYPE_CHECKING:
+    from ._client import Client
+    from .render.live import Views
+    from .rows import RowOutcome, RowsRequest
+    from .session import Session
+    from .types.batches import Batch, BatchResult
+
+__all__ = ["BatchRun", "load_batch", "start_batch", "to_generate_content"]
+
+POLL_SECONDS = 10.0
+"""How often a job is polled on the Gemini API (jobs take minutes to hours); the local server's: 0.25 s."""
+LOCAL_POLL_SECONDS = 0.25
+
+_CONFIG = (("temperature", "temperature"), ("max_output_tokens", "maxOutputTokens"), ("seed", "seed"),
+           ("top_p", "topP"), ("stop_sequences", "stopSequences"))  # fmt: skip
+
+
+def to_generate_content(body: dict[str, Any]) -> dict[str, Any]:
+    """An interaction request body as a ``GenerateContentRequest`` (pure)."""
+    raw = body.get("input")
+    parts = [{"type": "text", "text": raw}] if isinstance(raw, str) else list(raw or [])
+    request: dict[str, Any] = {"contents": [{"role": "user", "parts": [_part(p) for p in parts]}]}
+    if body.get("system_instruction"):
+        request["systemInstruction"] = {"parts": [{"text": body["system_instruction"]}]}
+    given = body.get("generation_config") or {}
+    config = {theirs: given[ours] for ours, theirs in _CONFIG if given.get(ours) is not None}
+    formats = body.get("response_format")
+    for fmt in formats if isinstance(formats, list) else [formats]:
+        if isinstance(fmt, dict) and isinstance(fmt.get("schema"), dict):
+            config.update(responseMimeType="application/json", responseJsonSchema=fmt["schema"])
+    if config:
+        request["generationConfig"] = config
+    return request
+
+
+def _part(part: dict[str, Any]) -> dict[str, Any]:
+    if part.get("type") == "text":
+        return {"text": part.get("text", "")}
+    mime = part.get("mime_type") or "application/octet-stream"
+    if part.get("data") is not None:
+        return {"inlineData": {"mimeType": mime, "data": part["data"]}}
+    if part.get("uri"):
+        return {"fileData": {"mimeType": mime, "fileUri": part["uri"]}}
+    raise OptionError(f"--batch: a {part.get('type')} part has neither data nor uri")
+
+
+class BatchRun:
+    """The handle a ``--batch`` cell returns at once; ``.result`` (a RowsResult) when the job ends."""
+
+    def __init__(self, name: str, model: str, out: str | None, requests: int, rows: int) -> None:
+        self.id = name
+        self.model = model
+        self.out = out
+        self.requests = requests
+        self.rows = rows
+        self.status = "pending"
+        self.batch: Batch | None = None
+        self.started = time.monotonic()
+        self.result: Any = None
+        self.error: str | None = None
+        self.progress: Any = None
+        self.done = threading.Event()
+        self.displayed = False
+
+    def _state(self) -> str:
+        batch = self.batch
+        if batch is None:
+            return self.status
+        stats = batch.batchStats
+        finished = stats.successfulRequestCount + stats.failedRequestCount
+        return f"{self.status} · {finished}/{self.requests} requests done"
+
+    def __repr__(self) -> str:
+        where = f"; bound to {self.out!r}" if self.out and self.result is not None else ""
+        error = f": {self.error}" if self.error else ""
+        return f"batch job {self.id} ({self.model}, {self.requests} requests for {self.rows} rows): {self._state()}{where}{error}"
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        after = "" if self.done.is_set() else " — `%interact batch get NAME` shows it; the kernel stays free."
+        bundle: dict[str, Any] = {"text/plain": repr(self), "text/markdown": f"Batch job `{self.id}` ({self.model}, "
+                                  f"{self.requests} requests for {self.rows} rows): **{self._state()}**"
+                                  + (f"; bound to `{self.out}`" if self.out and self.result is not None else "")
+                                  + (f": {self.error}" if self.error else "") + after}  # fmt: skip
+        if self.result is not None:
+            shown = self.result._repr_mimebundle_()
+            bundle["text/plain"] += "\n" + shown["text/plain"]
+            bundle["text/html"] = f"<p>{bundle['text/markdown']}</p>" + shown["text/html"]
+        return bundle
+
+
+def start_batch(request: RowsRequest, session: Session, views: Views) -> BatchRun:
+    """Send the rows the cache does not answer as one job; follow it from a thread; return at once."""
+    from .journal import JournalEntry
+    from .resources.batches import INLINE_LIMIT_BYTES
+    from .runner import upload_pending
+
+    backend = session.backend()
+    client = backend.client
+    cache = session.row_cache() if request.use_cache else None
+    cached = cache.get_many([r.key for r in request.rows]) if cache is not None else {}
+    unique = {r.key: r for r in request.rows if r.key not in cached}
+    if not unique:
+        raise OptionError(
+            "--batch: every row is answered by the row cache already: run the cell without --batch"
+        )
+    entries = []
+    for key, work in unique.items():
+        body = {**work.body, "input": _uploaded(work.body.get("input"), client, session, upload_pending)}
+        entries.append((key, to_generate_content(body)))
+    model = request.template.model
+    inline = [{"request": r, "metadata": {"key": k}} for k, r in entries]
+    size = len(json.dumps(inline))
+    headers = dict(request.template.headers) or None
+    if size <= INLINE_LIMIT_BYTES:
+        batch = client.batches.create(model=model, requests=inline, display_name=f"--over {request.source}",
+                                      extra_headers=headers)  # fmt: skip
+        how = "inline"
+    else:
+        lines = "".join(json.dumps({"key": k, "request": r}) + "\n" for k, r in entries).encode()
+        uploaded = client.files.upload(
+            lines, mime_type="application/jsonl", display_name=f"--over {request.source}.jsonl"
+        )
+        batch = client.batches.create(model=model, file_name=uploaded.name, display_name=f"--over {request.source}",
+                                      extra_headers=headers)  # fmt: skip
+        how = "file"
+    run = BatchRun(batch.name, model, request.out, len(entries), len(request.rows))
+    run.batch, run.status = batch, _short(batch.state)
+    schema = request.template.schema
+    detail = {"source": request.source, "keys": [r.key for r in request.rows],
+              "labels": json.loads(json.dumps([r.label for r in request.rows], default=str)), "input": how,
+              "requests": len(entries), "schema": {"name": schema.name, "json_schema": schema.json_schema} if schema else None}  # fmt: skip
+    entry = JournalEntry(batch.name, "batch", model, str(client.base_url), out=request.out, detail=detail)
+    try:
+        session.journal().add(entry)
+    except Exception as exc:  # a read-only cache dir must not lose the job: say so, it runs on
+        session.notices.append(f"gemini-magics: could not journal {batch.name} ({exc}); note its name")
+    view = views.background(run, cancel=lambda: client.batches.cancel(batch.name))
+    poll = LOCAL_POLL_SECONDS if _on_loopback(str(client.base_url)) else POLL_SECONDS
+    threading.Thread(target=_watch, args=(request, session, client, run, view, poll), daemon=True,
+                     name=f"interact-{batch.name}").start()  # fmt: skip
+    return run
+
+
+def _on_loopback(url: str) -> bool:
+    from urllib.parse import urlsplit
+
+    return (urlsplit(url).hostname or "") in ("127.0.0.1", "localhost", "::1")
+
+
+def _uploaded(value: Any, client: Client, session: Session, upload_pending: Any) -> Any:
+    if isinstance(value, list) and any(getattr(v, "path", None) is not None for v in value):
+        return upload_pending(client, value, session.uploads)
+    return value
+
+
+def _short(state: str) -> str:
+    return state.removeprefix("BATCH_STATE_").lower()
+
+
+def _watch(
+    request: RowsRequest, session: Session, client: Client, run: BatchRun, view: Any, poll: float
+) -> None:
+    from ._exceptions import GeminiError
+    from .errors import describe_api_error
+
+    try:
+        batch = run.batch
+        assert batch is not None
+        while not batch.done:
+            time.sleep(poll)
+            batch = client.batches.get(run.id)
+            run.batch, run.status = batch, _short(batch.state)
+            view.status(run.status)
+        if batch.state != "BATCH_STATE_SUCCEEDED":
+            reason = (batch.error or {}).get("message") or "no reason given"
+            raise MagicError(f"the batch job ended {run.status} ({reason})")
+        run.result = _finish(request, session, client, batch)
+        session.bind(request.out, run.result.frame)
+        session.last_result = run.result
+        session.journal().end(run.id, run.status)
+    except MagicError as exc:
+        run.error = str(exc)
+        session.journal().end(run.id, run.status)
+    except GeminiError as exc:
+        run.error = describe_api_error(exc, client.base_url)
+    except Exception as exc:  # a background thread must report, not die silently
+        run.error = f"{type(exc).__name__}: {exc}"
+    finally:
+        if run.error and request.out:
+            run.error += f"; {request.out!r} was not bound"
+        run.done.set()
+        view.finish(run)
+
+
+def _finish(request: RowsRequest, session: Session, client: Client, batch: Batch) -> Any:
+    from .rows import RowOutcome, RowsResult, RowStats, summary_line, to_frame
+
+    outcomes = _outcomes(session, client, batch, [r.key for r in request.rows], request.template.schema,
+                         request.template.model, request.use_cache)  # fmt: skip
+    ordered = [outcomes.get(r.key) or RowOutcome("error", error="the job returned no result for this row", kind="server")
+               for r in request.rows]  # fmt: skip
+    stats = _stats(ordered, RowStats)
+    return RowsResult(
+        to_frame(request, ordered), "batch " + summary_line(stats, ordered, request), ordered, stats
+    )
+
+
+def _stats(outcomes: list[RowOutcome], cls: Any) -> Any:
+    stats = cls(total=len(outcomes))
+    for outcome in outcomes:
+        from .rows import _count
+
+        _count(stats, outcome)
+    stats.ended = stats.started
+    return stats
+
+
+def _outcomes(
+    session: Session, client: Client, batch: Batch, keys: list[str], schema: Any, model: str, use_cache: bool
+) -> dict[str, RowOutcome]:
+    """Each key's outcome: from the row cache where it has one, else from the job's results (which are
+    then cached: a finished job's results are downloaded once)."""
+    from .rows import RowOutcome
+
+    cache = session.row_cache()
+    found = cache.get_many(keys)
+    outcomes: dict[str, RowOutcome] = {k: RowOutcome("ok", a, cached=True) for k, a in found.items()}
+    if all(k in outcomes for k in keys):
+        return outcomes
+    for result in client.batches.results(batch):
+        if result.key is None or result.key in outcomes:
+            continue
+        outcome = _outcome(result, schema, model)
+        outcomes[result.key] = outcome
+        if outcome.status == "ok" and use_cache:
+            cache.put(result.key, outcome.answer)
+    return outcomes
+
+
+def _outcome(result: BatchResult, schema: Any, model: str) -> RowOutcome:
+    """One request's outcome, checked as a live row's is."""
+    from .output import StructuredOutputError, parse_structured
+    from .rows import RowOutcome, _one_line
+
+    if result.error is not None or result.response is None:
+        error = result.error or {}
+        return RowOutcome("error", error=_one_line(f"the server answered {error.get('code', '?')}: "
+                                                   f"{error.get('message', 'no response')}"), kind="server")  # fmt: skip
+    response = result.response
+    candidate = (response.get("candidates") or [{}])[0]
+    text = "".join(p.get("text", "") for p in (candidate.get("content") or {}).get("parts") or [])
+    usage = response.get("usageMetadata") or {}
+    answer: dict[str, Any] = {"text": text, "id": result.key, "model": response.get("modelVersion") or model,
+                              "input_tokens": usage.get("promptTokenCount", 0),
+                              "output_tokens": usage.get("candidatesTokenCount", 0)}  # fmt: skip
+    finish = candidate.get("finishReason")
+    if finish not in (None, "STOP", "MAX_TOKENS"):
+        return RowOutcome("error", answer, error=f"refused or blocked: finishReason {finish}", kind="refused")
+    if schema is None:
+        if finish == "MAX_TOKENS":
+            return RowOutcome("error", answer, error="cut at the output-token limit", kind="cut")
+        return RowOutcome("ok", answer)
+    try:
+        data = parse_structured(text, schema.target)
+    except StructuredOutputError as exc:
+        kind = "cut" if finish == "MAX_TOKENS" else "validation"
+        return RowOutcome(
+            "error",
+            answer,
+            error=_one_line(f"the answer does not match --schema {schema.name}: {exc}"),
+            kind=kind,
+        )
+    dump = getattr(data, "model_dump", None)
+    answer["data"] = dump(mode="json") if callable(dump) else data
+    return RowOutcome("ok", answer)
+
+
+def load_batch(name: str, session: Session, schema: Any = None) -> Any:
+    """A journaled job's results as the DataFrame (e.g. after a kernel restart); ``RowsResult``.
+
+    Answers are checked against ``schema`` (a ``request.Schema``: the pydantic class, with its own
+    validators) when given, else against the JSON schema the job was sent with.
+    """
+    from .request import Schema
+    from .rows import RowOutcome, RowsResult, RowStats, frame_of
+
+    name = name if name.startswith("batches/") else f"batches/{name}"
+    entry = session.journal().get(name)
+    if entry is None or entry.kind != "batch":
+        raise OptionError(
+            f"interact batch load: {name} is not in the journal (%interact batch list shows the jobs)"
+        )
+    client = session.backend().client
+    batch = client.batches.get(name)
+    if batch.state != "BATCH_STATE_SUCCEEDED":
+        raise MagicError(
+            f"interact batch load: {name} is {_short(batch.state)}, not succeeded: nothing to load yet"
+        )
+    saved = entry.detail.get("schema")
+    if schema is None and saved:
+        schema = Schema(saved["name"], saved["json_schema"], saved["json_schema"])
+    keys: list[str] = entry.detail["keys"]
+    outcomes = _outcomes(session, client, batch, keys, schema, entry.model, True)
+    ordered = [outcomes.get(k) or RowOutcome("error", error="the job returned no result for this row", kind="server")
+               for k in keys]  # fmt: skip
+    stats = _stats(ordered, RowStats)
+    session.journal().end(name, "succeeded")
+    failed = sum(o.status != "ok" for o in ordered)
+    summary = f"batch {name}: {len(ordered)} rows, {len(ordered) - failed} ok, {failed} failed (--over {entry.detail.get('source')})"
+    return RowsResult(frame_of(schema, entry.detail["labels"], ordered), summary, ordered, stats)

@@ -1,0 +1,233 @@
+"""The Gemini Batch API on the local server: jobs of ``GenerateContentRequest``s run on its engine.
+
+``POST /v1beta/models/{model}:batchGenerateContent`` takes inline requests (``batch.inputConfig.requests``,
+each with optional ``metadata``) or an uploaded JSONL file (``batch.inputConfig.fileName``, one
+``{"key": …, "request": …}`` per line), and answers a long-running operation whose ``metadata`` is the
+``GenerateContentBatch``: state, ``batchStats`` and, when done, ``output`` (inline responses, or a
+``responsesFile`` of ``{"key": …, "response": …}`` / ``{"key": …, "error": …}`` lines). Jobs run in the
+background on a few worker threads, so inline responses come back in completion order, as on the real
+API at scale: callers must match them by key. Get, list, cancel and delete work as the real ones do.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from .store import Cancelled, Record, StoredFile, new_id, now_iso
+
+if TYPE_CHECKING:
+    from .engines.base import Engine
+
+__all__ = ["BatchJob", "BatchRunner", "engine_request_of"]
+
+WORKERS = 4
+BATCH_TYPE = "type.googleapis.com/google.ai.generativelanguage.v1main.GenerateContentBatch"
+TERMINAL = ("BATCH_STATE_SUCCEEDED", "BATCH_STATE_FAILED", "BATCH_STATE_CANCELLED", "BATCH_STATE_EXPIRED")
+
+
+@dataclass
+class BatchJob:
+    name: str
+    model: str
+    display_name: str | None
+    entries: list[dict[str, Any]]
+    """``{"key"|"metadata": …, "request": GenerateContentRequest}`` in input order."""
+    from_file: bool
+    headers: dict[str, str] = field(default_factory=dict)
+    state: str = "BATCH_STATE_PENDING"
+    created: str = field(default_factory=now_iso)
+    updated: str = field(default_factory=now_iso)
+    ended: str | None = None
+    results: list[dict[str, Any]] = field(default_factory=list)
+    """Responses in completion order (not input order)."""
+    failed: int = 0
+    output_file: str | None = None
+    cancel: threading.Event = field(default_factory=threading.Event)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def resource(self) -> dict[str, Any]:
+        """The job as the API shows it: an operation whose metadata is the GenerateContentBatch."""
+        with self.lock:
+            done = self.state in TERMINAL
+            succeeded = len(self.results) - self.failed
+            batch: dict[str, Any] = {
+                "@type": BATCH_TYPE, "name": self.name, "model": f"models/{self.model}", "state": self.state,
+                "createTime": self.created, "updateTime": self.updated,
+                "batchStats": {"requestCount": str(len(self.entries)), "successfulRequestCount": str(succeeded),
+                               "failedRequestCount": str(self.failed),
+                               "pendingRequestCount": str(len(self.entries) - len(self.results))},
+            }  # fmt: skip
+            if self.display_name:
+                batch["displayName"] = self.display_name
+            if self.ended:
+                batch["endTime"] = self.ended
+            if done and self.state == "BATCH_STATE_SUCCEEDED":
+                batch["output"] = ({"responsesFile": self.output_file} if self.from_file
+                                   else {"inlinedResponses": {"inlinedResponses": list(self.results)}})  # fmt: skip
+        operation: dict[str, Any] = {"name": self.name, "metadata": batch, "done": done}
+        if done:
+            operation["response"] = batch
+        return operation
+
+
+def engine_request_of(request: dict[str, Any], model: str, headers: dict[str, str]) -> Any:
+    """A ``GenerateContentRequest`` as the engine's request (the Interactions API's steps)."""
+    from .engines.base import EngineRequest
+
+    history = []
+    for content in request.get("contents") or []:
+        blocks = [_block(part) for part in content.get("parts") or []]
+        kind = "model_output" if content.get("role") == "model" else "user_input"
+        history.append({"type": kind, "content": [b for b in blocks if b]})
+    config = request.get("generationConfig") or request.get("generation_config") or {}
+    generation = {ours: config[theirs] for ours, theirs in (("temperature", "temperature"), ("seed", "seed"),
+                  ("max_output_tokens", "maxOutputTokens"), ("top_p", "topP")) if theirs in config}  # fmt: skip
+    schema = config.get("responseJsonSchema") or config.get("responseSchema")
+    response_format = {"type": "text", "mime_type": "application/json", "schema": schema} if schema else None
+    system = request.get("systemInstruction") or request.get("system_instruction") or {}
+    system_text = " ".join(p.get("text", "") for p in system.get("parts") or []) or None
+    return EngineRequest(model=model, history=history, system_instruction=system_text,
+                         generation_config=generation, response_format=response_format, headers=headers)  # fmt: skip
+
+
+def _block(part: dict[str, Any]) -> dict[str, Any] | None:
+    if "text" in part:
+        return {"type": "text", "text": part["text"]}
+    inline = part.get("inlineData") or part.get("inline_data")
+    if inline:
+        mime = inline.get("mimeType") or inline.get("mime_type") or "application/octet-stream"
+        return {"type": _kind(mime), "mime_type": mime, "data": inline.get("data")}
+    data = part.get("fileData") or part.get("file_data")
+    if data:
+        mime = data.get("mimeType") or data.get("mime_type") or "application/octet-stream"
+        return {"type": _kind(mime), "mime_type": mime, "uri": data.get("fileUri") or data.get("file_uri")}
+    return None
+
+
+def _kind(mime: str) -> str:
+    head = mime.split("/", 1)[0]
+    return head if head in ("image", "audio", "video") else "document"
+
+
+class BatchRunner:
+    """The server's batch jobs, and the threads that run them."""
+
+    def __init__(self, engine: Engine, files: Any) -> None:
+        self.engine = engine
+        self.files = files
+        """The server's :class:`Store` (input JSONL files are read from it, result files written to it)."""
+        self.jobs: dict[str, BatchJob] = {}
+        self._lock = threading.Lock()
+
+    def create(self, model: str, batch: dict[str, Any], headers: dict[str, str]) -> BatchJob:
+        from .wire import RequestError
+
+        config = batch.get("inputConfig") or batch.get("input_config") or {}
+        inline = (config.get("requests") or {}).get("requests")
+        file_name = config.get("fileName") or config.get("file_name")
+        if inline is None and not file_name:
+            raise RequestError(
+                400, "invalid_argument", "batch.inputConfig needs requests.requests or fileName"
+            )
+        if file_name:
+            stored = self.files.files.get(file_name)
+            if stored is None:
+                raise RequestError(404, "not_found", f"input file {file_name} not found")
+            try:
+                entries = [json.loads(line) for line in stored.data.decode().splitlines() if line.strip()]
+            except ValueError as exc:
+                raise RequestError(400, "invalid_argument", f"{file_name} is not JSONL: {exc}") from None
+        else:
+            entries = list(inline or [])
+        if not entries or not all(
+            isinstance(e, dict) and isinstance(e.get("request"), dict) for e in entries
+        ):
+            raise RequestError(400, "invalid_argument", "every batch entry needs a request object")
+        job = BatchJob(name=f"batches/{secrets.token_hex(8)}", model=model.removeprefix("models/"),
+                       display_name=batch.get("displayName") or batch.get("display_name"), entries=entries,
+                       from_file=bool(file_name), headers=headers)  # fmt: skip
+        with self._lock:
+            self.jobs[job.name] = job
+        threading.Thread(target=self._run, args=(job,), daemon=True, name=f"run-{job.name}").start()
+        return job
+
+    def get(self, name: str) -> BatchJob:
+        from .wire import RequestError
+
+        job = self.jobs.get(name)
+        if job is None:
+            raise RequestError(404, "not_found", f"batch {name} not found")
+        return job
+
+    def delete(self, name: str) -> None:
+        job = self.get(name)
+        job.cancel.set()
+        with self._lock:
+            self.jobs.pop(name, None)
+
+    def _run(self, job: BatchJob) -> None:
+        with job.lock:
+            job.state, job.updated = "BATCH_STATE_RUNNING", now_iso()
+        with ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix=f"{job.name}-") as pool:
+            for entry in job.entries:
+                pool.submit(self._one, job, entry)
+        with job.lock:
+            if job.cancel.is_set():
+                job.state = "BATCH_STATE_CANCELLED"
+            else:
+                job.state = "BATCH_STATE_SUCCEEDED"
+                if job.from_file:
+                    job.output_file = self._write_results(job)
+            job.ended = job.updated = now_iso()
+
+    def _one(self, job: BatchJob, entry: dict[str, Any]) -> None:
+        if job.cancel.is_set():
+            return
+        answer = self._answer(job, entry["request"])
+        label = {"key": entry["key"]} if job.from_file and "key" in entry else {}
+        if not job.from_file and "metadata" in entry:
+            label = {"metadata": entry["metadata"]}
+        with job.lock:
+            job.results.append({**label, **answer})
+            job.failed += "error" in answer
+            job.updated = now_iso()
+
+    def _answer(self, job: BatchJob, request: dict[str, Any]) -> dict[str, Any]:
+        """One ``GenerateContentResponse`` (or an error) for one request, from the engine."""
+        import re
+
+        text_in = json.dumps(request.get("contents"), default=str)
+        failing = re.search(r"\[fail (\d{3})\]", text_in) if self.engine.name == "scripted" else None
+        if failing:
+            return {"error": {"code": int(failing.group(1)), "message": "scripted failure for this request"}}
+        record = Record(id=new_id(), request={}, input_steps=[], history=[], stored=False, background=True)
+        try:
+            status = self.engine.run(engine_request_of(request, job.model, job.headers), record)
+        except Cancelled:
+            return {"error": {"code": 499, "message": "cancelled"}}
+        except Exception as exc:  # one bad request fails alone, as on the real API
+            return {"error": {"code": 500, "message": f"{type(exc).__name__}: {exc}"}}
+        parts = [{"text": block.get("text", "")} for step in record.steps if step.get("type") == "model_output"
+                 for block in step.get("content", []) if block.get("type") == "text"]  # fmt: skip
+        usage = record.usage
+        return {"response": {
+            "candidates": [{"content": {"role": "model", "parts": parts or [{"text": ""}]}, "index": 0,
+                            "finishReason": "MAX_TOKENS" if status == "incomplete" else "STOP"}],
+            "usageMetadata": {"promptTokenCount": usage.get("total_input_tokens", 0),
+                              "candidatesTokenCount": usage.get("total_output_tokens", 0),
+                              "totalTokenCount": usage.get("total_tokens", 0)},
+            "modelVersion": job.model,
+        }}  # fmt: skip
+
+    def _write_results(self, job: BatchJob) -> str:
+        name = f"files/batch-{job.name.split('/')[-1]}-results"
+        lines = "".join(json.dumps(result, ensure_ascii=False) + "\n" for result in job.results)
+        self.files.add_file(StoredFile(name=name, display_name=f"{job.name} results", mime_type="application/jsonl",
+                                       data=lines.encode(), ready_at=time.monotonic()))  # fmt: skip
+        return name
