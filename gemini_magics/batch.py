@@ -154,6 +154,7 @@ def start_batch(request: RowsRequest, session: Session, views: Views) -> BatchRu
     except Exception as exc:  # a read-only cache dir must not lose the job: say so, it runs on
         session.notices.append(f"gemini-magics: could not journal {batch.name} ({exc}); note its name")
     view = views.background(run, cancel=lambda: client.batches.cancel(batch.name))
+    session.background[run.id] = run  # type: ignore[assignment]  # %interact wait follows it like any run
     poll = LOCAL_POLL_SECONDS if _on_loopback(str(client.base_url)) else POLL_SECONDS
     threading.Thread(target=_watch, args=(request, session, client, run, view, poll), daemon=True,
                      name=f"interact-{batch.name}").start()  # fmt: skip
@@ -193,7 +194,7 @@ def _watch(
         if batch.state != "BATCH_STATE_SUCCEEDED":
             reason = (batch.error or {}).get("message") or "no reason given"
             raise MagicError(f"the batch job ended {run.status} ({reason})")
-        run.result = _finish(request, session, client, batch)
+        run.result = _finish(request, session, client, batch, run.started)
         session.bind(request.out, run.result.frame)
         session.last_result = run.result
         session.journal().end(run.id, run.status)
@@ -211,26 +212,29 @@ def _watch(
         view.finish(run)
 
 
-def _finish(request: RowsRequest, session: Session, client: Client, batch: Batch) -> Any:
-    from .rows import RowOutcome, RowsResult, RowStats, summary_line, to_frame
+def _finish(request: RowsRequest, session: Session, client: Client, batch: Batch, started: float) -> Any:
+    from .rows import RowOutcome, RowsResult, summary_line, to_frame
 
     outcomes = _outcomes(session, client, batch, [r.key for r in request.rows], request.template.schema,
                          request.template.model, request.use_cache)  # fmt: skip
     ordered = [outcomes.get(r.key) or RowOutcome("error", error="the job returned no result for this row", kind="server")
                for r in request.rows]  # fmt: skip
-    stats = _stats(ordered, RowStats)
+    stats = _stats(ordered, started)
     return RowsResult(
         to_frame(request, ordered), "batch " + summary_line(stats, ordered, request), ordered, stats
     )
 
 
-def _stats(outcomes: list[RowOutcome], cls: Any) -> Any:
-    stats = cls(total=len(outcomes))
-    for outcome in outcomes:
-        from .rows import _count
+def _stats(outcomes: list[RowOutcome], started: float | None = None) -> Any:
+    """The figures of a finished job (its wall time from ``started``, when this kernel started it)."""
+    from .rows import RowStats, _count
 
+    stats = RowStats(total=len(outcomes))
+    for outcome in outcomes:
         _count(stats, outcome)
-    stats.ended = stats.started
+    stats.started = started if started is not None else stats.started
+    stats.ended = time.monotonic() if started is not None else stats.started
+    stats.concurrency = stats.lowest = 1 << 30  # a job has no concurrency of ours to report
     return stats
 
 
@@ -242,7 +246,7 @@ def _outcomes(
     from .rows import RowOutcome
 
     cache = session.row_cache()
-    found = cache.get_many(keys)
+    found = cache.get_many(keys) if use_cache else {}
     outcomes: dict[str, RowOutcome] = {k: RowOutcome("ok", a, cached=True) for k, a in found.items()}
     if all(k in outcomes for k in keys):
         return outcomes
@@ -269,7 +273,7 @@ def _outcome(result: BatchResult, schema: Any, model: str) -> RowOutcome:
     candidate = (response.get("candidates") or [{}])[0]
     text = "".join(p.get("text", "") for p in (candidate.get("content") or {}).get("parts") or [])
     usage = response.get("usageMetadata") or {}
-    answer: dict[str, Any] = {"text": text, "id": result.key, "model": response.get("modelVersion") or model,
+    answer: dict[str, Any] = {"text": text, "id": response.get("responseId") or result.key, "model": response.get("modelVersion") or model,
                               "input_tokens": usage.get("promptTokenCount", 0),
                               "output_tokens": usage.get("candidatesTokenCount", 0)}  # fmt: skip
     finish = candidate.get("finishReason")
@@ -301,7 +305,7 @@ def load_batch(name: str, session: Session, schema: Any = None) -> Any:
     validators) when given, else against the JSON schema the job was sent with.
     """
     from .request import Schema
-    from .rows import RowOutcome, RowsResult, RowStats, frame_of
+    from .rows import RowOutcome, RowsResult, frame_of
 
     name = name if name.startswith("batches/") else f"batches/{name}"
     entry = session.journal().get(name)
@@ -322,7 +326,7 @@ def load_batch(name: str, session: Session, schema: Any = None) -> Any:
     outcomes = _outcomes(session, client, batch, keys, schema, entry.model, True)
     ordered = [outcomes.get(k) or RowOutcome("error", error="the job returned no result for this row", kind="server")
                for k in keys]  # fmt: skip
-    stats = _stats(ordered, RowStats)
+    stats = _stats(ordered)
     session.journal().end(name, "succeeded")
     failed = sum(o.status != "ok" for o in ordered)
     summary = f"batch {name}: {len(ordered)} rows, {len(ordered) - failed} ok, {failed} failed (--over {entry.detail.get('source')})"

@@ -281,7 +281,7 @@ class InteractMagics(Magics):
             %interact restore N [--chain NAME]          make the chain end at turn #N again
             %interact reset [--chain NAME | --all]
             %interact get ID | delete ID | cancel ID
-            %interact wait [ID]         wait for a --background cell (default: the latest)
+            %interact wait [ID]         wait for a --background, --agent or --batch cell (default: the latest)
             %interact mcp               connected MCP servers and their tools
             %interact cache [clear]     the --over row cache: size and location, or empty it
             %interact batch list | get NAME | cancel NAME | load NAME -o OUT   --batch jobs (load: after a restart)

@@ -584,7 +584,7 @@ def summary_line(stats: RowStats, outcomes: list[RowOutcome], request: RowsReque
     bits.append(f"{stats.input_tokens:,} in / {stats.output_tokens:,} out tokens")
     if request.budget is not None:
         bits.append(f"budget {request.budget:,}")
-    if stats.lowest < request.concurrency:
+    if stats.lowest < min(request.concurrency, stats.concurrency):
         bits.append(f"concurrency {request.concurrency} (lowered to {stats.lowest} by the server)")
     if request.total > len(outcomes):
         bits.append(f"--limit: {len(outcomes)} of {request.total} rows")

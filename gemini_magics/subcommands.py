@@ -119,7 +119,9 @@ def _parser() -> _Parser:
     jobs.add_argument("action", choices=["list", "get", "cancel", "load"])
     jobs.add_argument("name", nargs="?", help="the job's name (batches/...)")
     jobs.add_argument("-o", "--out", help="load: bind the DataFrame to this variable")
-    jobs.add_argument("--schema", help="load: check the answers with this pydantic class (default: the JSON schema sent)")
+    jobs.add_argument(
+        "--schema", help="load: check the answers with this pydantic class (default: the JSON schema sent)"
+    )
     add("cache", cache, "the --over row cache: size and location (clear: empty it)").add_argument(
         "action", nargs="?", choices=["clear"], help="clear: delete every cached row"
     )

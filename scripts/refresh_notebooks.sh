@@ -8,7 +8,7 @@ unset GEMINI_API_KEY GOOGLE_API_KEY GEMINI_BASE_URL
 GEMINI_MAGICS_CACHE_DIR=$(mktemp -d)  # notebooks show what a first run does
 export GEMINI_MAGICS_CACHE_DIR
 for maker in scripts/make_quickstart.py scripts/make_tools_notebook.py scripts/make_media_notebook.py \
-    scripts/make_mcp_agents_notebook.py; do
+    scripts/make_mcp_agents_notebook.py scripts/make_extraction_notebook.py; do
     notebook=$("$PY" "$maker")
     (cd notebooks && GEMINI_MAGICS_ENGINE=scripted "../$PY" -m jupyter nbconvert --to notebook --execute --inplace \
         --ExecutePreprocessor.store_widget_state=False "$(basename "$notebook")")

@@ -39,6 +39,13 @@ SLOW_CELLS = [
 ]
 
 
+SLOW_ROWS = [  # ~1 s a row, two at a time: long enough to watch, and to Stop
+    '%config InteractMagics.headers = {"X-Scripted-Delay-Ms": "250", "X-Scripted-Deltas": "4"}',
+    'many = pd.DataFrame({"text": [f"note number {n}" for n in range(200)]})',
+    "%%interact --over many --concurrency 2 -o slow\nSay {{row.text}}",
+]
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -54,6 +61,9 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
     notebook.cells.extend(nbformat.v4.new_code_cell(source) for source in SLOW_CELLS)
     nbformat.write(notebook, work / "quickstart.ipynb")  # Lab autosaves: never open the source notebook
     shutil.copy(ROOT / "notebooks" / "mcp_and_agents.ipynb", work / "mcp_and_agents.ipynb")
+    extraction = nbformat.read(ROOT / "notebooks" / "extraction.ipynb", as_version=4)
+    extraction.cells.extend(nbformat.v4.new_code_cell(source) for source in SLOW_ROWS)
+    nbformat.write(extraction, work / "extraction.ipynb")
     settings = Path(sys.prefix) / "share" / "jupyter" / "lab" / "settings"
     settings.mkdir(parents=True, exist_ok=True)
     (settings / "overrides.json").write_text(json.dumps({
@@ -256,5 +266,45 @@ def test_agent_progress_in_jupyterlab(lab: tuple[str, str]) -> None:
             expect(summary).to_contain_text("chain research (turn 2)", timeout=30_000)
             report.scroll_into_view_if_needed()
             report.screenshot(path=str(SHOTS / "agent-report.png"))
+        finally:
+            browser.close()
+
+
+def test_extraction_progress_and_stop_in_jupyterlab(lab: tuple[str, str]) -> None:
+    """An --over cell's progress bar counts rows live; Stop ends the run, finished rows kept and cached."""
+    from playwright.sync_api import expect, sync_playwright
+
+    base, token = lab
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 1000})
+            page.goto(f"{base}/lab/tree/extraction.ipynb?token={token}&reset")
+            page.wait_for_function("() => /\\| Idle/.test(document.querySelector('#jp-main-statusbar')?.innerText || '')",
+                                   timeout=90_000)  # fmt: skip
+            page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
+            page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
+
+            slow = page.locator(".jp-CodeCell", has=page.locator(".jp-InputArea", has_text="--over many"))
+            progress = slow.locator(".gm-rows")
+            expect(progress.locator(".gm-rows-bar")).to_be_visible(timeout=90_000)
+            expect(progress.locator(".gm-rows-status")).to_contain_text("/200 rows", timeout=30_000)
+            expect(progress.locator(".gm-rows-status")).to_contain_text("rows/s", timeout=30_000)
+            expect(progress.locator(".gm-rows-status")).to_contain_text("ETA")
+            progress.scroll_into_view_if_needed()
+            progress.screenshot(path=str(SHOTS / "rows-progress.png"))
+            started = time.monotonic()
+            progress.locator(".gm-stop").click()
+            expect(slow.locator(".jp-OutputArea-output", has_text="stopped by you: the")).to_have_count(1, timeout=15_000)
+            assert time.monotonic() - started < 15  # 200 rows at two a second would take 100 s
+            expect(slow.locator(".gm-rows")).to_have_count(0)
+            expect(slow.locator(".jp-OutputArea-output", has_text="not run (stopped by you)")).to_have_count(1)
+            # the notebook's own cells above: the extraction's DataFrames and the batch job's
+            # (the live run, the batch job's final display, and %interact wait's result)
+            expect(page.locator(".jp-RenderedHTMLCommon", has_text="12 rows: 11 ok, 1 failed (1 validation)")).to_have_count(3)
+            expect(page.locator(".jp-OutputArea-output", has_text="succeeded · 11/11 requests done")).to_have_count(1)
+            slow.scroll_into_view_if_needed()
+            slow.screenshot(path=str(SHOTS / "rows-stopped.png"))
         finally:
             browser.close()

@@ -222,7 +222,7 @@ class BatchRunner:
             "usageMetadata": {"promptTokenCount": usage.get("total_input_tokens", 0),
                               "candidatesTokenCount": usage.get("total_output_tokens", 0),
                               "totalTokenCount": usage.get("total_tokens", 0)},
-            "modelVersion": job.model,
+            "modelVersion": job.model, "responseId": record.id,
         }}  # fmt: skip
 
     def _write_results(self, job: BatchJob) -> str:

@@ -1,0 +1,107 @@
+"""Writes notebooks/extraction.ipynb (sources and tags); outputs come from executing it (scripts/refresh_notebooks.sh)."""
+
+from __future__ import annotations
+
+from _notebooks import CHECK, write_notebook
+from nbformat.v4 import new_code_cell, new_markdown_cell
+
+cells = [
+    new_markdown_cell(
+        "# Extracting data from every row\n\n"
+        "A column of free text and a schema to pull out of each row: `%%interact --over NAME` runs the cell once "
+        "per row, concurrently, and gives back a DataFrame on the same index. One bad row never stops the "
+        "others, every answered row is cached on disk (a re-run after Stop, a crash or a restart sends only "
+        "what is missing), and `--batch` hands the rows to Gemini's Batch API when they outgrow live calls. "
+        "This notebook runs offline on the embedded server's scripted engine."
+    ),
+    new_code_cell("%load_ext gemini_magics"),
+    new_markdown_cell("## Some messy reviews\n\nTypos, shouting, missing ratings, a rating out of range, two languages, a duplicate."),
+    new_code_cell(
+        "import pandas as pd\n\n"
+        "reviews = pd.DataFrame({\n"
+        '    "text": [\n'
+        '        "5 stars!!! best kettle I ever owned", "Kettle leaks after 2 weeks. 1 star, avoid",\n'
+        '        "toaster ok-ish, 3 stars, crumbs everywhere", "4 stars. the blender is LOUD but strong",\n'
+        '        "12 stars if I could!!! love this toaster", "2 stars - kettle lid broke",\n'
+        '        "Mixer works. 4 stars", "grille-pain parfait, 5 étoiles", "3 stars, kettle is fine i guess",\n'
+        '        "1 star. blender died on day one", "5 stars!!! best kettle I ever owned",\n'
+        '        "4 stars: quiet toaster, even browning",\n'
+        "    ],\n"
+        '    "customer id": [101, 102, 103, 104, 105, 106, 107, 108, 109, 110, 111, 112],\n'
+        '}, index=pd.Index([f"rev-{n:03}" for n in range(1, 13)], name="review"))\n'
+        "reviews"
+    ),
+    new_markdown_cell(
+        "## One schema\n\n"
+        "A pydantic model: its JSON schema is sent, and every answer is validated with it, custom validators "
+        "included (a rating must be 1 to 5 stars)."
+    ),
+    new_code_cell(
+        "from pydantic import BaseModel, field_validator\n\n\n"
+        "class Review(BaseModel):\n"
+        "    product: str\n"
+        "    rating: int\n\n"
+        '    @field_validator("rating")\n'
+        "    @classmethod\n"
+        "    def stars(cls, value: int) -> int:\n"
+        "        if not 1 <= value <= 5:\n"
+        '            raise ValueError("a rating is 1 to 5 stars")\n'
+        "        return value"
+    ),
+    new_markdown_cell(
+        "## Look before you pay\n\n"
+        "`--dry-run` shows the first row's request, how many requests the run makes and about how many "
+        "input tokens, sending nothing. `{{row.text}}` is the current row's column "
+        '(`{{row["customer id"]}}` for names with spaces, `{{row}}` for the whole row).'
+    ),
+    new_code_cell(
+        "%%interact --over reviews --schema Review --dry-run\n"
+        "Extract the product and its star rating from this review: {{row.text}}",
+        metadata=CHECK,
+    ),
+    new_markdown_cell("`--limit K` runs the first rows only: the usual way to try a prompt."),
+    new_code_cell(
+        "%%interact --over reviews --schema Review --limit 3 -o sample\n"
+        "Extract the product and its star rating from this review: {{row.text}}"
+    ),
+    new_code_cell('sample[["product", "rating", "_status"]]', metadata=CHECK),
+    new_markdown_cell(
+        "## All rows\n\n"
+        "Rows run concurrently (`--concurrency N`, default `%config InteractMagics.concurrency`, 8); on 429 or "
+        "503 the run slows down and honours `Retry-After`, then speeds up again. The progress bar has a "
+        "**Stop** button: finished rows are kept in the cache. The three rows tried above come from the "
+        "cache, and the duplicate review is sent once."
+    ),
+    new_code_cell(
+        "%%interact --over reviews --schema Review -o extracted\n"
+        "Extract the product and its star rating from this review: {{row.text}}"
+    ),
+    new_code_cell('extracted[["product", "rating", "_status"]]', metadata=CHECK),
+    new_markdown_cell(
+        "## The failures\n\n"
+        "A failed row has `_status == \"error\"` and a one-line `_error` (validation, server error after "
+        "retries, refusal, cut). Fix the prompt or the schema and re-run: only the rows without a good answer "
+        "are sent again."
+    ),
+    new_code_cell('extracted.loc[extracted["_status"] == "error", ["_error"]]', metadata=CHECK),
+    new_code_cell('print(f"{extracted._input_tokens.sum()} input tokens, {extracted._output_tokens.sum()} output tokens")', metadata=CHECK),
+    new_markdown_cell(
+        "`%interact cache` shows where the cache lives and how big it is; `%interact cache clear` empties it; "
+        "`--no-cache` bypasses it for one run; `--budget TOKENS` stops a run cleanly at a token cap."
+    ),
+    new_markdown_cell(
+        "## Beyond one kernel: `--batch`\n\n"
+        "For hundreds of thousands of rows, or half the price, `--batch` sends the rows as one job to the "
+        "Gemini Batch API (inline up to 20 MB, else as a JSONL file) and returns at once; the cell follows the "
+        "job, and `-o` is bound when it ends. Results are matched to rows by key, and jobs are journaled on "
+        "disk: `%interact batch list` shows them and `%interact batch load NAME -o OUT` gets a job's DataFrame "
+        "in a new kernel. (`--no-cache` here, since every row is cached already.)"
+    ),
+    new_code_cell(
+        "%%interact --over reviews --schema Review --batch --no-cache -o batched\n"
+        "Extract the product and its star rating from this review: {{row.text}}"
+    ),
+    new_code_cell("%interact wait"),
+    new_code_cell('batched[["product", "rating", "_status"]].equals(extracted[["product", "rating", "_status"]])', metadata=CHECK),
+]
+write_notebook("extraction.ipynb", cells)
