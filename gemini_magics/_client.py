@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from functools import cached_property
 from types import TracebackType
 from typing import Any
@@ -161,6 +161,19 @@ class Client:
         return self.request("POST", self.url(path, upload=upload), json=json, content=content, stream=stream,
                             timeout=timeout, headers=self.headers(extra_headers, accept=accept),
                             max_retries=max_retries)  # fmt: skip
+
+    def _pages(self, path: str, key: str, page_size: int) -> Iterator[Any]:
+        """The items under ``key`` of every page of a list endpoint, following ``nextPageToken`` lazily."""
+        token: str | None = None
+        while True:
+            params = {"pageSize": str(page_size)}
+            if token:
+                params["pageToken"] = token
+            page = self._get(path, params=params).json()
+            yield from page.get(key, [])
+            token = page.get("nextPageToken")
+            if not token:
+                return
 
     def _delete(self, path: str, *, extra_headers: Mapping[str, str] | None = None) -> httpx.Response:
         return self.request("DELETE", self.url(path), headers=self.headers(extra_headers))

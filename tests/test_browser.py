@@ -6,6 +6,7 @@ binary: no browser is downloaded. Screenshots land in ``.artifacts/screenshots``
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -17,6 +18,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import nbformat
@@ -44,6 +46,32 @@ SLOW_ROWS = [  # ~1 s a row, two at a time: long enough to watch, and to Stop
     'many = pd.DataFrame({"text": [f"note number {n}" for n in range(200)]})',
     "%%interact --over many --concurrency 2 -o slow\nSay {{row.text}}",
 ]
+
+
+@contextlib.contextmanager
+def notebook_run(lab: tuple[str, str], notebook: str) -> Iterator[Any]:
+    """Chromium on ``notebook`` in JupyterLab with Run All Cells clicked; the page; closed at the end."""
+    from playwright.sync_api import sync_playwright
+
+    base, token = lab
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            yield run_all(browser, base, token, notebook)
+        finally:
+            browser.close()
+
+
+def run_all(browser: Any, base: str, token: str, notebook: str) -> Any:
+    """A page with ``notebook`` open in JupyterLab, its kernel idle, and Run All Cells clicked."""
+    page = browser.new_page(viewport={"width": 1280, "height": 1000})
+    page.goto(f"{base}/lab/tree/{notebook}?token={token}&reset")
+    page.wait_for_function("() => /\\| Idle/.test(document.querySelector('#jp-main-statusbar')?.innerText || '')",
+                           timeout=90_000)  # fmt: skip
+    page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
+    page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
+    return page
 
 
 def free_port() -> int:
@@ -79,7 +107,8 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
         (home / sub).mkdir(parents=True)
     env.update(GEMINI_MAGICS_ENGINE="scripted", JUPYTER_CONFIG_DIR=str(home / "cfg"), JUPYTER_DATA_DIR=str(home / "data"),
                JUPYTER_RUNTIME_DIR=str(home / "rt"), IPYTHONDIR=str(home / "ipython"), MPLCONFIGDIR=str(home / "mpl"),
-               JUPYTER_PLATFORM_DIRS="1", XDG_CONFIG_HOME=str(home / "xdg_config"), XDG_CACHE_HOME=str(home / "xdg_cache"))  # fmt: skip
+               JUPYTER_PLATFORM_DIRS="1", XDG_CONFIG_HOME=str(home / "xdg_config"), XDG_CACHE_HOME=str(home / "xdg_cache"),
+               GEMINI_MAGICS_CACHE_DIR=str(home / "gemini-magics"))  # its own row cache and journal  # fmt: skip
     port, token = free_port(), secrets.token_hex(16)
     log = open(work / "lab.log", "w")  # noqa: SIM115 - closed below
     process = subprocess.Popen(
@@ -120,12 +149,7 @@ def test_quickstart_in_jupyterlab(lab: tuple[str, str]) -> None:
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         try:
-            page = browser.new_page(viewport={"width": 1280, "height": 1000})
-            page.goto(f"{base}/lab/tree/quickstart.ipynb?token={token}&reset")
-            page.wait_for_function("() => /\\| Idle/.test(document.querySelector('#jp-main-statusbar')?.innerText || '')",
-                                   timeout=90_000)  # fmt: skip
-            page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
-            page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
+            page = run_all(browser, base, token, "quickstart.ipynb")
 
             # a slow structured answer: folded thoughts, an image with Save, a JSON tree growing as it streams
             rich = page.locator(".gm-live").first
@@ -233,78 +257,52 @@ def test_quickstart_in_jupyterlab(lab: tuple[str, str]) -> None:
 
 def test_agent_progress_in_jupyterlab(lab: tuple[str, str]) -> None:
     """An agent cell's widget shows status, elapsed time and thought summaries live, then its report."""
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
-    base, token = lab
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1280, "height": 1000})
-            page.goto(f"{base}/lab/tree/mcp_and_agents.ipynb?token={token}&reset")
-            page.wait_for_function("() => /\\| Idle/.test(document.querySelector('#jp-main-statusbar')?.innerText || '')",
-                                   timeout=90_000)  # fmt: skip
-            page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
-            page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
+    with notebook_run(lab, "mcp_and_agents.ipynb") as page:
+        agent = page.locator(".jp-CodeCell", has=page.locator(".jp-InputArea", has_text="--agent deep-research"))
+        live = agent.locator(".gm-background")
+        expect(live.locator(".gm-status")).to_have_text("in_progress", timeout=90_000)
+        expect(live.locator(".gm-elapsed")).to_contain_text(" s")
+        expect(live.locator(".gm-cancel")).to_be_visible()
+        expect(live.locator(".gm-steps li", has_text="💭 Thinking about the request: Plan:")).to_have_count(1)
+        expect(live.locator(".gm-steps li", has_text="🔧 search · What makes oolong")).to_have_count(1, timeout=15_000)
+        live.scroll_into_view_if_needed()
+        live.screenshot(path=str(SHOTS / "agent-progress.png"))
 
-            agent = page.locator(".jp-CodeCell", has=page.locator(".jp-InputArea", has_text="--agent deep-research"))
-            live = agent.locator(".gm-background")
-            expect(live.locator(".gm-status")).to_have_text("in_progress", timeout=90_000)
-            expect(live.locator(".gm-elapsed")).to_contain_text(" s")
-            expect(live.locator(".gm-cancel")).to_be_visible()
-            expect(live.locator(".gm-steps li", has_text="💭 Thinking about the request: Plan:")).to_have_count(1)
-            expect(live.locator(".gm-steps li", has_text="🔧 search · What makes oolong")).to_have_count(1, timeout=15_000)
-            live.scroll_into_view_if_needed()
-            live.screenshot(path=str(SHOTS / "agent-progress.png"))
-
-            # the end: the widget gives way to the run's line and its report, bound to report
-            report = agent.locator(".jp-RenderedMarkdown", has_text="Research report")
-            expect(report).to_contain_text("Sources", timeout=30_000)
-            expect(report).to_contain_text("completed; bound to report")
-            expect(agent.locator(".gm-background")).to_have_count(0)
-            summary = page.locator(".jp-RenderedMarkdown", has_text="Summarise the report in one line.")
-            expect(summary).to_contain_text("chain research (turn 2)", timeout=30_000)
-            report.scroll_into_view_if_needed()
-            report.screenshot(path=str(SHOTS / "agent-report.png"))
-        finally:
-            browser.close()
+        # the end: the widget gives way to the run's line and its report, bound to report
+        report = agent.locator(".jp-RenderedMarkdown", has_text="Research report")
+        expect(report).to_contain_text("Sources", timeout=30_000)
+        expect(report).to_contain_text("completed; bound to report")
+        expect(agent.locator(".gm-background")).to_have_count(0)
+        summary = page.locator(".jp-RenderedMarkdown", has_text="Summarise the report in one line.")
+        expect(summary).to_contain_text("chain research (turn 2)", timeout=30_000)
+        report.scroll_into_view_if_needed()
+        report.screenshot(path=str(SHOTS / "agent-report.png"))
 
 
 def test_extraction_progress_and_stop_in_jupyterlab(lab: tuple[str, str]) -> None:
     """An --over cell's progress bar counts rows live; Stop ends the run, finished rows kept and cached."""
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
-    base, token = lab
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1280, "height": 1000})
-            page.goto(f"{base}/lab/tree/extraction.ipynb?token={token}&reset")
-            page.wait_for_function("() => /\\| Idle/.test(document.querySelector('#jp-main-statusbar')?.innerText || '')",
-                                   timeout=90_000)  # fmt: skip
-            page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
-            page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
-
-            slow = page.locator(".jp-CodeCell", has=page.locator(".jp-InputArea", has_text="--over many"))
-            progress = slow.locator(".gm-rows")
-            expect(progress.locator(".gm-rows-bar")).to_be_visible(timeout=90_000)
-            expect(progress.locator(".gm-rows-status")).to_contain_text("/200 rows", timeout=30_000)
-            expect(progress.locator(".gm-rows-status")).to_contain_text("rows/s", timeout=30_000)
-            expect(progress.locator(".gm-rows-status")).to_contain_text("ETA")
-            progress.scroll_into_view_if_needed()
-            progress.screenshot(path=str(SHOTS / "rows-progress.png"))
-            started = time.monotonic()
-            progress.locator(".gm-stop").click()
-            expect(slow.locator(".jp-OutputArea-output", has_text="stopped by you: the")).to_have_count(1, timeout=15_000)
-            assert time.monotonic() - started < 15  # 200 rows at two a second would take 100 s
-            expect(slow.locator(".gm-rows")).to_have_count(0)
-            expect(slow.locator(".jp-OutputArea-output", has_text="not run (stopped by you)")).to_have_count(1)
-            # the notebook's own cells above: the extraction's DataFrames and the batch job's
-            # (the live run, the batch job's final display, and %interact wait's result)
-            expect(page.locator(".jp-RenderedHTMLCommon", has_text="12 rows: 11 ok, 1 failed (1 validation)")).to_have_count(3)
-            expect(page.locator(".jp-OutputArea-output", has_text="succeeded · 11/11 requests done")).to_have_count(1)
-            slow.scroll_into_view_if_needed()
-            slow.screenshot(path=str(SHOTS / "rows-stopped.png"))
-        finally:
-            browser.close()
+    with notebook_run(lab, "extraction.ipynb") as page:
+        slow = page.locator(".jp-CodeCell", has=page.locator(".jp-InputArea", has_text="--over many"))
+        progress = slow.locator(".gm-rows")
+        expect(progress.locator(".gm-rows-bar")).to_be_visible(timeout=90_000)
+        expect(progress.locator(".gm-rows-status")).to_contain_text("/200 rows", timeout=30_000)
+        expect(progress.locator(".gm-rows-status")).to_contain_text("rows/s", timeout=30_000)
+        expect(progress.locator(".gm-rows-status")).to_contain_text("ETA")
+        progress.scroll_into_view_if_needed()
+        progress.screenshot(path=str(SHOTS / "rows-progress.png"))
+        started = time.monotonic()
+        progress.locator(".gm-stop").click()
+        expect(slow.locator(".jp-OutputArea-output", has_text="stopped by you: the")).to_have_count(1, timeout=15_000)
+        assert time.monotonic() - started < 15  # 200 rows at two a second would take 100 s
+        expect(slow.locator(".gm-rows")).to_have_count(0)
+        expect(slow.locator(".jp-OutputArea-output", has_text="not run (stopped by you)")).to_have_count(1)
+        # the notebook's own cells above: the extraction's DataFrames and the batch job's
+        # (the live run, the batch job's final display, and %interact wait's result)
+        expect(page.locator(".jp-RenderedHTMLCommon", has_text="12 rows: 11 ok, 1 failed (1 validation)")).to_have_count(3)
+        expect(page.locator(".jp-OutputArea-output", has_text="succeeded · 11/11 requests done")).to_have_count(1)
+        slow.scroll_into_view_if_needed()
+        slow.screenshot(path=str(SHOTS / "rows-stopped.png"))

@@ -11,6 +11,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from starlette.applications import Starlette
@@ -41,6 +42,26 @@ Handler = Callable[[Request], Awaitable[Response]]
 
 
 STALL_SECONDS = 600.0
+
+
+@dataclass(frozen=True)
+class StreamFaults:
+    """The scripted faults of one stream: cut the connection (``X-Scripted-Cut-After: N``) or go silent
+    (``X-Scripted-Stall-After: N``) after N events."""
+
+    cut_after: int | None = None
+    stall_after: int | None = None
+
+    @classmethod
+    def of(cls, request: Request) -> StreamFaults:
+        cut, stall = (
+            request.headers.get("x-scripted-cut-after"),
+            request.headers.get("x-scripted-stall-after"),
+        )
+        return cls(int(cut) if cut else None, int(stall) if stall else None)
+
+
+NO_FAULTS = StreamFaults()
 _FAIL_MARK = re.compile(r"\[fail (\d{3})\]")
 
 
@@ -278,8 +299,7 @@ class LocalAPI:
         self._start(record, request)
         legacy = wants_legacy(request.headers, self.schema)
         if params.stream:
-            cut = request.headers.get("x-scripted-cut-after")
-            return self._sse(record, legacy=legacy, after=(0, 0), cut_after=int(cut) if cut else None)
+            return self._sse(record, legacy=legacy, after=(0, 0), faults=StreamFaults.of(request))
         if params.background:
             return self._json(record.resource(), legacy)
         while not record.finished:
@@ -324,28 +344,17 @@ class LocalAPI:
         return JSONResponse(legacy_interaction(resource) if legacy else resource)
 
     def _sse(
-        self,
-        record: Record,
-        *,
-        legacy: bool,
-        after: tuple[int, int],
-        cut_after: int | None,
-        stall_after: int | None = None,
+        self, record: Record, *, legacy: bool, after: tuple[int, int], faults: StreamFaults = NO_FAULTS
     ) -> StreamingResponse:
         return StreamingResponse(
-            self._events(record, legacy=legacy, after=after, cut_after=cut_after, stall_after=stall_after),
+            self._events(record, legacy=legacy, after=after, faults=faults),
             media_type="text/event-stream", headers={"Cache-Control": "no-cache"},
         )  # fmt: skip
 
     async def _events(
-        self,
-        record: Record,
-        *,
-        legacy: bool,
-        after: tuple[int, int],
-        cut_after: int | None,
-        stall_after: int | None = None,
+        self, record: Record, *, legacy: bool, after: tuple[int, int], faults: StreamFaults
     ) -> AsyncIterator[bytes]:
+        cut_after, stall_after = faults.cut_after, faults.stall_after
         translator = LegacyTranslator() if legacy else None
         seen = sent = 0
         record.readers += 1
@@ -400,12 +409,7 @@ class LocalAPI:
         legacy = wants_legacy(request.headers, self.schema)
         if request.query_params.get("stream") == "true":
             after = event_position(request.query_params.get("last_event_id"))
-            cut, stall = (
-                request.headers.get("x-scripted-cut-after"),
-                request.headers.get("x-scripted-stall-after"),
-            )
-            return self._sse(record, legacy=legacy, after=after, cut_after=int(cut) if cut else None,
-                             stall_after=int(stall) if stall else None)  # fmt: skip
+            return self._sse(record, legacy=legacy, after=after, faults=StreamFaults.of(request))
         include_input = request.query_params.get("include_input") == "true"
         return self._json(record.resource(include_input=include_input), legacy)
 

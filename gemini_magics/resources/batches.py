@@ -52,17 +52,8 @@ class Batches:
 
     def list(self, *, page_size: int = 50) -> Iterator[Batch]:
         """Every job, newest first, following ``nextPageToken`` pages lazily."""
-        token: str | None = None
-        while True:
-            params = {"pageSize": str(page_size)}
-            if token:
-                params["pageToken"] = token
-            page = self._client._get("batches", params=params).json()
-            for operation in page.get("operations", []):
-                yield Batch.from_operation(operation)
-            token = page.get("nextPageToken")
-            if not token:
-                return
+        for operation in self._client._pages("batches", "operations", page_size):
+            yield Batch.from_operation(operation)
 
     def cancel(self, name: str) -> None:
         self._client._post(f"{_batch_name(name)}:cancel", json={})

@@ -100,17 +100,8 @@ class Files:
 
     def list(self, *, page_size: int = 100) -> Iterator[File]:
         """Every file, following ``nextPageToken`` pages lazily."""
-        token: str | None = None
-        while True:
-            params = {"pageSize": str(page_size)}
-            if token:
-                params["pageToken"] = token
-            page = self._client._get("files", params=params).json()
-            for item in page.get("files", []):
-                yield File.model_validate(item)
-            token = page.get("nextPageToken")
-            if not token:
-                return
+        for item in self._client._pages("files", "files", page_size):
+            yield File.model_validate(item)
 
     def delete(self, name: str) -> None:
         self._client._delete(_file_id(name))
