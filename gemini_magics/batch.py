@@ -111,7 +111,7 @@ def start_batch(request: RowsRequest, session: Session, views: Views) -> BatchRu
     """Send the rows the cache does not answer as one job; follow it from a thread; return at once."""
     from .journal import JournalEntry
     from .resources.batches import INLINE_LIMIT_BYTES
-    from .runner import upload_pending
+    from .rows import uploaded
 
     backend = session.backend()
     client = backend.client
@@ -124,7 +124,7 @@ def start_batch(request: RowsRequest, session: Session, views: Views) -> BatchRu
         )
     entries = []
     for key, work in unique.items():
-        body = {**work.body, "input": _uploaded(work.body.get("input"), client, session, upload_pending)}
+        body = {**work.body, "input": uploaded(work.body.get("input"), client, session.uploads)}
         entries.append((key, to_generate_content(body)))
     model = request.template.model
     inline = [{"request": r, "metadata": {"key": k}} for k, r in entries]
@@ -136,10 +136,10 @@ def start_batch(request: RowsRequest, session: Session, views: Views) -> BatchRu
         how = "inline"
     else:
         lines = "".join(json.dumps({"key": k, "request": r}) + "\n" for k, r in entries).encode()
-        uploaded = client.files.upload(
+        jsonl = client.files.upload(
             lines, mime_type="application/jsonl", display_name=f"--over {request.source}.jsonl"
         )
-        batch = client.batches.create(model=model, file_name=uploaded.name, display_name=f"--over {request.source}",
+        batch = client.batches.create(model=model, file_name=jsonl.name, display_name=f"--over {request.source}",
                                       extra_headers=headers)  # fmt: skip
         how = "file"
     run = BatchRun(batch.name, model, request.out, len(entries), len(request.rows))
@@ -165,12 +165,6 @@ def _on_loopback(url: str) -> bool:
     from urllib.parse import urlsplit
 
     return (urlsplit(url).hostname or "") in ("127.0.0.1", "localhost", "::1")
-
-
-def _uploaded(value: Any, client: Client, session: Session, upload_pending: Any) -> Any:
-    if isinstance(value, list) and any(getattr(v, "path", None) is not None for v in value):
-        return upload_pending(client, value, session.uploads)
-    return value
 
 
 def _short(state: str) -> str:

@@ -356,8 +356,6 @@ async def run_rows(
     request: RowsRequest, client: Client, cache: RowCache | None, progress: Any, uploads: dict[str, Any]
 ) -> tuple[list[RowOutcome], RowStats]:
     """Run every row (from the cache when it can); outcomes in row order, and the run's figures."""
-    from .runner import upload_pending
-
     stats = RowStats(total=len(request.rows), concurrency=request.concurrency, lowest=request.concurrency)
     outcomes: list[RowOutcome | None] = [None] * len(request.rows)
     cached = cache.get_many([r.key for r in request.rows]) if cache is not None and request.use_cache else {}
@@ -372,7 +370,7 @@ async def run_rows(
     progress.start(stats)
 
     def send(body: dict[str, Any]) -> Interaction:
-        sent = {**body, "input": _uploaded(body["input"], client, uploads, upload_pending)}
+        sent = {**body, "input": uploaded(body["input"], client, uploads)}
         return client.interactions.create(stream=False, extra_headers=headers, timeout=request.timeout,
                                           max_retries=0, **sent)  # fmt: skip
 
@@ -420,7 +418,10 @@ def _why(stopped: str | None) -> str:
     return {"budget": "the --budget was reached", "stopped": "stopped by you"}.get(stopped or "", "cancelled")
 
 
-def _uploaded(value: Any, client: Client, uploads: dict[str, Any], upload_pending: Any) -> Any:
+def uploaded(value: Any, client: Client, uploads: dict[str, Any]) -> Any:
+    """A row's input with its big files uploaded (once per kernel and content hash)."""
+    from .runner import upload_pending
+
     if isinstance(value, list) and any(getattr(v, "path", None) is not None for v in value):
         return upload_pending(client, value, uploads)
     return value
