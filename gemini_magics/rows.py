@@ -317,6 +317,8 @@ class RowOutcome:
     kind: str | None = None
     """For an error: ``validation``, ``server``, ``refused``, ``cut`` or ``stopped``."""
     cached: bool = False
+    duplicate: bool = False
+    """The same request as an earlier row of this run: answered by that row's one request."""
 
 
 @dataclass
@@ -325,6 +327,7 @@ class RowStats:
     done: int = 0
     failed: int = 0
     cached: int = 0
+    duplicates: int = 0
     input_tokens: int = 0
     output_tokens: int = 0
     started: float = field(default_factory=time.monotonic)
@@ -343,7 +346,7 @@ class RowStats:
         return self.input_tokens + self.output_tokens
 
     def rate(self) -> float:
-        fresh = self.done + self.failed - self.cached
+        fresh = self.done + self.failed - self.cached - self.duplicates
         return fresh / self.elapsed if self.elapsed > 0 else 0.0
 
     def eta(self) -> float | None:
@@ -382,7 +385,7 @@ async def run_rows(
         if outcome.status == "ok" and cache is not None:
             cache.put(work.key, outcome.answer)
         for n, i in enumerate(positions):  # identical rows: one request, one answer for each of them
-            outcomes[i] = outcome if n == 0 else replace(outcome, cached=True)
+            outcomes[i] = outcome if n == 0 else replace(outcome, duplicate=True)
             _count(stats, outcomes[i])  # type: ignore[arg-type]
         stats.concurrency, stats.lowest = limiter.allowed, limiter.lowest
         if request.budget is not None and stats.tokens >= request.budget:
@@ -444,7 +447,8 @@ def _count(stats: RowStats, outcome: RowOutcome) -> None:
     else:
         stats.failed += 1
     stats.cached += outcome.cached
-    if not outcome.cached:  # tokens this run paid for (a cached row's were paid before)
+    stats.duplicates += outcome.duplicate
+    if not (outcome.cached or outcome.duplicate):  # tokens this run paid for, once per request
         stats.input_tokens += int(outcome.answer.get("input_tokens") or 0)
         stats.output_tokens += int(outcome.answer.get("output_tokens") or 0)
 
@@ -581,6 +585,8 @@ def summary_line(stats: RowStats, outcomes: list[RowOutcome], request: RowsReque
         bits[0] += f", {not_run} not run ({_why(stats.stopped)})"
     if stats.cached:
         bits.append(f"{stats.cached} from the cache")
+    if stats.duplicates:
+        bits.append(f"{stats.duplicates} identical to another row (sent once)")
     bits.append(f"{stats.elapsed:.1f} s")
     bits.append(f"{stats.input_tokens:,} in / {stats.output_tokens:,} out tokens")
     if request.budget is not None:

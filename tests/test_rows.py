@@ -183,3 +183,29 @@ def test_service_tier_passes_through(shell: Shell, server: Any) -> None:
     shell.run("%%interact --service-tier flex --no-stream\nHello")
     sent = [r["json"] for r in requests_to(server, "/interactions") if r["path"].endswith("/interactions")][-1]
     assert sent["service_tier"] == "flex"
+
+
+def test_image_and_path_columns_go_as_media_parts(shell: Shell, server: Any, tmp_path: Any) -> None:
+    from PIL import Image
+
+    note = tmp_path / "note.txt"
+    note.write_text("a receipt: 3 kettles")
+    shell.ip.user_ns.update(photos=pd.DataFrame({"photo": [Image.new("RGB", (8, 8), "red"), Image.new("RGB", (8, 8), "blue")],
+                                                 "doc": [note, note]}))  # fmt: skip
+    shell.run("%%interact --over photos -o seen\nWhat is in {{row.photo}}? And in {{row.doc}}?")
+    sent = [r["json"]["input"] for r in requests_to(server, "/interactions") if r["path"].endswith("/interactions")][-2:]
+    for parts in sent:
+        kinds = [p["type"] for p in parts]
+        assert kinds == ["text", "image", "text", "document", "text"] and parts[1]["mime_type"] == "image/png"
+    assert sent[0][1]["data"] != sent[1][1]["data"] and (shell.ip.user_ns["seen"]["_status"] == "ok").all()
+
+
+def test_store_keeps_row_interactions_on_the_server(shell: Shell, server: Any) -> None:
+    shell.run('notes = ["keep me"]')
+    shell.run("%%interact --over notes --store -o kept\nSay {{row.text}}")
+    sent = [r["json"] for r in requests_to(server, "/interactions") if r["path"].endswith("/interactions")][-1]
+    assert "store" not in sent and "previous_interaction_id" not in sent  # stored (the API's default), still stateless
+    from gemini_magics import Client
+
+    with Client(base_url=server.base_url) as client:
+        assert client.interactions.get(shell.ip.user_ns["kept"].loc[0, "_id"]).status == "completed"
