@@ -45,6 +45,12 @@ SERVICE_TIERS = ("standard", "flex", "priority")
 class Row(dict[str, Any]):
     """``{{row}}`` as a small record; ``{{row.col}}`` and ``{{row["col name"]}}`` its columns."""
 
+    def __getattribute__(self, name: str) -> Any:
+        # a column wins over dict's own attributes: {{row.items}}, {{row.values}} are columns, not methods
+        if not name.startswith("_") and dict.__contains__(self, name):
+            return dict.__getitem__(self, name)
+        return super().__getattribute__(name)
+
     def __getattr__(self, name: str) -> Any:
         try:
             return self[name]

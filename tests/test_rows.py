@@ -67,6 +67,9 @@ def test_forty_rows_give_the_schema_columns_on_the_input_index(rows_shell: Shell
 
 def test_row_references_and_lists(shell: Shell, server: Any) -> None:
     shell.run('items = [{"name": "tea", "kind": "drink"}, "just a string", "just a string"]')
+    shell.run('orders = [{"items": "3 kettles", "values": "12 EUR"}]')
+    shell.run("%%interact --over orders\nSay {{row.items}} for {{row.values}}")
+    assert requests_to(server, "/interactions")[-1]["json"]["input"] == "Say 3 kettles for 12 EUR"  # columns, not dict methods
     before = creates(server)
     result = shell.run("%%interact --over items -o said\nSay {{row}}")
     frame = shell.ip.user_ns["said"]
