@@ -403,23 +403,24 @@ async def run_rows(
     for i, work in enumerate(request.rows):
         if outcomes[i] is None:
             same.setdefault(work.key, []).append(i)
-    with ThreadPoolExecutor(max_workers=request.concurrency, thread_name_prefix="interact-row") as pool:
-        tasks = [
-            asyncio.ensure_future(one(positions, request.rows[positions[0]], pool))
-            for positions in same.values()
-        ]
-        try:
-            await _gather_until(tasks, budget_hit, progress)
-        finally:
-            for task in tasks:
-                task.cancel()
-            stats.ended = time.monotonic()
-            if progress.stopped and stats.stopped is None:
-                stats.stopped = "stopped"
+    # not a with-block: its exit would wait for in-flight requests, and Stop must not
+    pool = ThreadPoolExecutor(max_workers=request.concurrency, thread_name_prefix="interact-row")
+    tasks = [
+        asyncio.ensure_future(one(positions, request.rows[positions[0]], pool)) for positions in same.values()
+    ]
+    try:
+        await _gather_until(tasks, budget_hit, progress)
+    finally:
+        for task in tasks:
+            task.cancel()
+        pool.shutdown(wait=False, cancel_futures=True)
+        stats.ended = time.monotonic()
+        if progress.stopped and stats.stopped is None:
+            stats.stopped = "stopped"
+        progress.finish(stats)  # also when the kernel interrupts the run: no live bar is left behind
     finished = [
         o or RowOutcome("not run", error=f"not run: {_why(stats.stopped)}", kind="not run") for o in outcomes
     ]
-    progress.finish(stats)
     return finished, stats
 
 
