@@ -378,18 +378,21 @@ async def run_rows(
     headers = dict(request.template.headers) or None
     progress.start(stats)
 
-    def send(body: dict[str, Any]) -> Interaction:
-        sent = {**body, "input": uploaded(body["input"], client, uploads)}
-        return client.interactions.create(stream=False, extra_headers=headers, timeout=request.timeout,
-                                          max_retries=0, **sent)  # fmt: skip
+    def send(work: RowWork) -> Interaction:
+        sent = {**work.body, "input": uploaded(work.body["input"], client, uploads)}
+        interaction = client.interactions.create(stream=False, extra_headers=headers, timeout=request.timeout,
+                                                 max_retries=0, **sent)  # fmt: skip
+        if cache is not None:  # here, not in the coroutine: an answer arriving after Stop is kept too
+            outcome = outcome_of(interaction, request.template)
+            if outcome.status == "ok":
+                cache.put(work.key, outcome.answer)
+        return interaction
 
     async def one(positions: list[int], work: RowWork, pool: ThreadPoolExecutor) -> None:
-        outcome = await _attempts(lambda: loop.run_in_executor(pool, send, work.body), limiter, budget_hit,
+        outcome = await _attempts(lambda: loop.run_in_executor(pool, send, work), limiter, budget_hit,
                                   request)  # fmt: skip
         if outcome is None:
             return  # the budget ran out before this row was sent: "not run"
-        if outcome.status == "ok" and cache is not None:
-            cache.put(work.key, outcome.answer)
         for n, i in enumerate(positions):  # identical rows: one request, one answer for each of them
             outcomes[i] = outcome if n == 0 else replace(outcome, duplicate=True)
             _count(stats, outcomes[i])  # type: ignore[arg-type]
