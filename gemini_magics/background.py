@@ -36,9 +36,7 @@ class Progress:
 
     interaction: Interaction | None = None
     mode: str = "connecting"
-    """``streaming``, ``polling`` (the stream stalled or was cut) or ``connecting``."""
-    resumes: int = 0
-    """How many times the stream was opened again from the last event id."""
+    """``streaming``, ``polling`` (the stream stalled or was cut), ``ended`` or ``connecting``."""
 
     @property
     def status(self) -> str:
@@ -57,13 +55,11 @@ def follow(
     headers: Mapping[str, str] | None = None,
     stall: float = 60.0,
     poll_interval: float = 1.0,
-    stop: threading.Event | None = None,
 ) -> Interaction:
     """Stream, resume and poll ``interaction_id`` until it ends; the final interaction.
 
     ``headers`` go with the first stream only (the scripted engine's test controls must not repeat on
-    resumes). ``stop`` set from another thread ends the following early (the run goes on) with
-    :class:`FollowStopped`.
+    resumes).
     """
     from ._accumulate import InteractionAccumulator
 
@@ -71,34 +67,16 @@ def follow(
     folded = InteractionAccumulator()  # one fold over every stream opened, so progress never goes back
     seen: set[str] = set()
     first_headers = dict(headers) if headers else None
-    while True:
-        _check(stop)
-        ended = _stream_once(
-            client, interaction_id, folded, seen, progress, on_progress, first_headers, stall, stop
-        )
+    while not _stream_once(client, interaction_id, folded, seen, progress, on_progress, first_headers, stall):
         first_headers = None
-        if ended:
-            break
         progress.mode = "polling"
-        final = _poll_a_while(client, interaction_id, progress, on_progress, poll_interval, stop)
+        final = _poll_a_while(client, interaction_id, progress, on_progress, poll_interval)
         if final is not None:
             return final
-        progress.resumes += 1
     final = client.interactions.get(interaction_id)
     progress.interaction, progress.mode = final, "ended"
     on_progress(progress)
     return final
-
-
-class FollowStopped(Exception):
-    """The caller stopped following (the run itself goes on)."""
-
-
-def _check(stop: threading.Event | None, stream: Any = None) -> None:
-    if stop is not None and stop.is_set():
-        if stream is not None:
-            stream.abort()
-        raise FollowStopped()
 
 
 def _stream_once(
@@ -110,7 +88,6 @@ def _stream_once(
     on_progress: Callable[[Progress], None],
     headers: Mapping[str, str] | None,
     stall: float,
-    stop: threading.Event | None,
 ) -> bool:
     """Read the event stream from the last event seen; True when it reached the end of the run."""
     from ._exceptions import GeminiError
@@ -120,8 +97,8 @@ def _stream_once(
                                          extra_headers=headers)  # fmt: skip
     except GeminiError:
         return False
-    # a blocked socket read cannot be interrupted from another thread: a reader thread feeds a queue, and
-    # a stalled stream is simply left behind (aborted; its thread ends when its read times out)
+    # a reader thread feeds a queue, so a stall is noticed by a timeout here; the stalled stream is then
+    # aborted (which wakes its blocked read) and left behind
     events: queue.Queue[Any] = queue.Queue()
 
     def read() -> None:
@@ -129,27 +106,19 @@ def _stream_once(
             with stream:
                 for event in stream:
                     events.put(event)
-        except GeminiError as exc:  # cut for good (resumes exhausted), or an error event
-            events.put(exc)
-        except Exception as exc:  # the connection closed under an aborted read
+        except Exception as exc:  # cut for good (resumes exhausted), an error event, or the abort below
             events.put(exc)
         events.put(_END)
 
     threading.Thread(target=read, daemon=True, name=f"follow-{interaction_id}").start()
     progress.mode = "streaming"
     on_progress(progress)
-    waited = 0.0
     while True:
-        _check(stop, stream)
         try:
-            item = events.get(timeout=min(stall, 0.25))
+            item = events.get(timeout=stall)
         except queue.Empty:
-            waited += min(stall, 0.25)
-            if waited >= stall:
-                stream.abort()
-                return False
-            continue
-        waited = 0.0
+            stream.abort()
+            return False
         if item is _END or isinstance(item, Exception):
             return folded.finished
         if item.event_id is not None:
@@ -167,25 +136,18 @@ def _poll_a_while(
     progress: Progress,
     on_progress: Callable[[Progress], None],
     poll_interval: float,
-    stop: threading.Event | None,
 ) -> Interaction | None:
     """Poll until the run ends (its final interaction) or it is time to try the stream again (None)."""
     for _ in range(POLLS_BEFORE_RESTREAM):
-        _check(stop)
         interaction = client.interactions.get(interaction_id)
-        if interaction.steps or progress.interaction is None:
-            progress.interaction = interaction
-        elif progress.interaction is not None:  # a status-only resource: keep the steps streamed so far
-            progress.interaction = progress.interaction.model_copy(update={"status": interaction.status})
-        on_progress(progress)
         if _ended(interaction):
-            progress.mode = "ended"
-            progress.interaction = interaction
+            progress.interaction, progress.mode = interaction, "ended"
             on_progress(progress)
             return interaction
-        if stop is not None:
-            if stop.wait(poll_interval):
-                raise FollowStopped()
-        else:
-            time.sleep(poll_interval)
+        if interaction.steps or progress.interaction is None:
+            progress.interaction = interaction
+        else:  # a status-only resource: keep the steps streamed so far
+            progress.interaction = progress.interaction.model_copy(update={"status": interaction.status})
+        on_progress(progress)
+        time.sleep(poll_interval)
     return None

@@ -10,6 +10,7 @@ into the row cache (never downloaded twice) and become the same DataFrame as a l
 
 from __future__ import annotations
 
+import html
 import json
 import threading
 import time
@@ -85,25 +86,29 @@ class BatchRun:
         batch = self.batch
         if batch is None:
             return self.status
-        stats = batch.batchStats
-        finished = stats.successfulRequestCount + stats.failedRequestCount
+        stats = batch.batch_stats
+        finished = stats.successful_request_count + stats.failed_request_count
         return f"{self.status} · {finished}/{self.requests} requests done"
 
-    def __repr__(self) -> str:
-        where = f"; bound to {self.out!r}" if self.out and self.result is not None else ""
+    def _line(self, code: str = "") -> str:
+        where = f"; bound to {code}{self.out}{code}" if self.out and self.result is not None else ""
         error = f": {self.error}" if self.error else ""
-        return f"batch job {self.id} ({self.model}, {self.requests} requests for {self.rows} rows): {self._state()}{where}{error}"
+        head = f"{code}{self.id}{code} ({self.model}, {self.requests} requests for {self.rows} rows)"
+        return f"{head}: {self._state()}{where}{error}"
+
+    def __repr__(self) -> str:
+        return f"batch job {self._line()}"
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
-        after = "" if self.done.is_set() else " — `%interact batch get NAME` shows it; the kernel stays free."
-        bundle: dict[str, Any] = {"text/plain": repr(self), "text/markdown": f"Batch job `{self.id}` ({self.model}, "
-                                  f"{self.requests} requests for {self.rows} rows): **{self._state()}**"
-                                  + (f"; bound to `{self.out}`" if self.out and self.result is not None else "")
-                                  + (f": {self.error}" if self.error else "") + after}  # fmt: skip
+        after = "" if self.done.is_set() else " — `%interact wait` waits for it; the kernel stays free."
+        bundle: dict[str, Any] = {
+            "text/plain": repr(self),
+            "text/markdown": f"Batch job {self._line('`')}{after}",
+        }
         if self.result is not None:
             shown = self.result._repr_mimebundle_()
             bundle["text/plain"] += "\n" + shown["text/plain"]
-            bundle["text/html"] = f"<p>{bundle['text/markdown']}</p>" + shown["text/html"]
+            bundle["text/html"] = f"<p>{html.escape(bundle['text/markdown'])}</p>" + shown["text/html"]
         return bundle
 
 
@@ -149,10 +154,7 @@ def start_batch(request: RowsRequest, session: Session, views: Views) -> BatchRu
               "labels": json.loads(json.dumps([r.label for r in request.rows], default=str)), "input": how,
               "requests": len(entries), "schema": {"name": schema.name, "json_schema": schema.json_schema} if schema else None}  # fmt: skip
     entry = JournalEntry(batch.name, "batch", model, str(client.base_url), out=request.out, detail=detail)
-    try:
-        session.journal().add(entry)
-    except Exception as exc:  # a read-only cache dir must not lose the job: say so, it runs on
-        session.notices.append(f"gemini-magics: could not journal {batch.name} ({exc}); note its name")
+    session.journal_start(entry)
     view = views.background(run, cancel=lambda: client.batches.cancel(batch.name))
     session.background[run.id] = run  # type: ignore[assignment]  # %interact wait follows it like any run
     poll = LOCAL_POLL_SECONDS if _on_loopback(str(client.base_url)) else POLL_SECONDS
@@ -191,10 +193,10 @@ def _watch(
         run.result = _finish(request, session, client, batch, run.started)
         session.bind(request.out, run.result.frame)
         session.last_result = run.result
-        session.journal().end(run.id, run.status)
+        session.journal_end(run.id, run.status)
     except MagicError as exc:
         run.error = str(exc)
-        session.journal().end(run.id, run.status)
+        session.journal_end(run.id, run.status)
     except GeminiError as exc:
         run.error = describe_api_error(exc, client.base_url)
     except Exception as exc:  # a background thread must report, not die silently
@@ -228,7 +230,6 @@ def _stats(outcomes: list[RowOutcome], started: float | None = None) -> Any:
         _count(stats, outcome)
     stats.started = started if started is not None else stats.started
     stats.ended = time.monotonic() if started is not None else stats.started
-    stats.concurrency = stats.lowest = 1 << 30  # a job has no concurrency of ours to report
     return stats
 
 
@@ -256,8 +257,7 @@ def _outcomes(
 
 def _outcome(result: BatchResult, schema: Any, model: str) -> RowOutcome:
     """One request's outcome, checked as a live row's is."""
-    from .output import StructuredOutputError, parse_structured
-    from .rows import RowOutcome, _one_line
+    from .rows import RowOutcome, _one_line, checked
 
     if result.error is not None or result.response is None:
         error = result.error or {}
@@ -273,23 +273,7 @@ def _outcome(result: BatchResult, schema: Any, model: str) -> RowOutcome:
     finish = candidate.get("finishReason")
     if finish not in (None, "STOP", "MAX_TOKENS"):
         return RowOutcome("error", answer, error=f"refused or blocked: finishReason {finish}", kind="refused")
-    if schema is None:
-        if finish == "MAX_TOKENS":
-            return RowOutcome("error", answer, error="cut at the output-token limit", kind="cut")
-        return RowOutcome("ok", answer)
-    try:
-        data = parse_structured(text, schema.target)
-    except StructuredOutputError as exc:
-        kind = "cut" if finish == "MAX_TOKENS" else "validation"
-        return RowOutcome(
-            "error",
-            answer,
-            error=_one_line(f"the answer does not match --schema {schema.name}: {exc}"),
-            kind=kind,
-        )
-    dump = getattr(data, "model_dump", None)
-    answer["data"] = dump(mode="json") if callable(dump) else data
-    return RowOutcome("ok", answer)
+    return checked(answer, schema, "cut at the output-token limit" if finish == "MAX_TOKENS" else None)
 
 
 def load_batch(name: str, session: Session, schema: Any = None) -> Any:
@@ -321,7 +305,7 @@ def load_batch(name: str, session: Session, schema: Any = None) -> Any:
     ordered = [outcomes.get(k) or RowOutcome("error", error="the job returned no result for this row", kind="server")
                for k in keys]  # fmt: skip
     stats = _stats(ordered)
-    session.journal().end(name, "succeeded")
+    session.journal_end(name, "succeeded")
     failed = sum(o.status != "ok" for o in ordered)
     summary = f"batch {name}: {len(ordered)} rows, {len(ordered) - failed} ok, {failed} failed (--over {entry.detail.get('source')})"
     return RowsResult(frame_of(schema, entry.detail["labels"], ordered), summary, ordered, stats)

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
 import sys
 import time
 from collections import ChainMap, Counter
@@ -23,12 +22,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from .errors import MagicError, OptionError
+from .errors import OptionError
+from .render.result import DryRun
 
 if TYPE_CHECKING:
     from ._client import Client
     from .cache import RowCache
-    from .request import CellRequest, Settings
+    from .request import CellRequest, Schema, Settings
     from .types.interaction import Interaction
 
 __all__ = ["RowsRequest", "RowsResult", "build_rows_request", "run_rows"]
@@ -39,7 +39,8 @@ MAX_ERROR_ATTEMPTS = 3
 """Attempts per row at most on other server errors (500, 502, ...): they rarely pass on a fourth try."""
 FLEX_TIMEOUT_FACTOR = 3.0
 """Flex is slower and shed under load: its rows wait this much longer."""
-SERVICE_TIERS = ("standard", "flex", "priority")
+MEDIA_TOKENS = 258
+"""What the dry run counts for an image, audio, video or document part (the API's figure for an image)."""
 
 
 class Row(dict[str, Any]):
@@ -174,14 +175,13 @@ def build_rows_request(
     records, index = records_of(namespace[args.over], args.over)
     if not records:
         raise OptionError(f"--over {args.over}: it has no rows")
-    if args.service_tier is not None and args.service_tier not in SERVICE_TIERS:
-        raise OptionError(f"--service-tier must be one of {', '.join(SERVICE_TIERS)}")
     limit = min(args.limit or len(records), len(records))
     row_args = argparse.Namespace(
         **{**vars(args), "no_store": not args.store, "no_stream": True, "over": None}
     )
     empty_plan = ChainRegistry().plan("rows", "rows", stateless=True)
-    first = ChainMap({"row": records[0]}, dict(namespace))  # the shared options, checked once
+    shared = dict(namespace)  # one copy: each row's namespace is its record in front of it
+    first = ChainMap({"row": records[0]}, shared)  # the shared options, checked once
     try:
         template = build_request(row_args, cell, first, settings, lambda *_: empty_plan)
     except TemplateError as exc:
@@ -191,9 +191,7 @@ def build_rows_request(
     labels = list(index)
     for position in range(limit):
         try:
-            parts = render_parts(
-                template.prompt, ChainMap({"row": records[position]}, dict(namespace)), options, []
-            )
+            parts = render_parts(template.prompt, ChainMap({"row": records[position]}, shared), options, [])
         except TemplateError as exc:
             raise OptionError(_row_hint(str(exc), records[position], position)) from None
         body = template.body(parts)
@@ -228,20 +226,17 @@ def _keyable(body: dict[str, Any]) -> dict[str, Any]:
 
 
 def estimate_input_tokens(body: dict[str, Any]) -> int:
-    """About how many input tokens a request costs: text at ~4 characters a token, media at 258 each."""
-    text = json.dumps(body.get("input"), ensure_ascii=False, default=str)
-    media = text.count('"data": ') + text.count('"uri": ')
-    text_chars = len(text) - sum(len(m) for m in _media_payloads(body.get("input")))
-    return max(1, text_chars // 4) + 258 * media + len(str(body.get("system_instruction") or "")) // 4
-
-
-def _media_payloads(value: Any) -> list[str]:
-    if isinstance(value, dict):
-        found = [value["data"]] if isinstance(value.get("data"), str) else []
-        return found + [p for v in value.values() if isinstance(v, dict | list) for p in _media_payloads(v)]
-    if isinstance(value, list):
-        return [p for v in value for p in _media_payloads(v)]
-    return []
+    """About how many input tokens a request costs: text at ~4 characters a token, media parts at 258."""
+    raw = body.get("input")
+    tokens = len(str(body.get("system_instruction") or "")) // 4
+    for part in [raw] if isinstance(raw, str) else list(raw or []):
+        if isinstance(part, str):
+            tokens += len(part) // 4
+        elif isinstance(part, dict) and part.get("type") == "text":
+            tokens += len(part.get("text", "")) // 4
+        else:
+            tokens += MEDIA_TOKENS
+    return max(1, tokens)
 
 
 # -- running --------------------------------------------------------------------------------------
@@ -249,8 +244,9 @@ def _media_payloads(value: Any) -> list[str]:
 
 class Limiter:
     """How many rows may be in flight: AIMD on the server's signals, a shared pause for Retry-After, and
-    first come, first served (a row sent again after a 429 queues behind the rows not yet tried, so a
-    storm's failures are spread over the rows instead of exhausting one row's attempts)."""
+    first come, first served (``asyncio.Lock`` wakes its waiters in order, so a row sent again after a 429
+    queues behind the rows not yet tried, and a storm's failures are spread over the rows instead of
+    exhausting one row's attempts)."""
 
     def __init__(self, maximum: int, clock: Callable[[], float] = time.monotonic) -> None:
         self.maximum = maximum
@@ -259,49 +255,29 @@ class Limiter:
         self.active = 0
         self.resume_at = 0.0
         self._clock = clock
-        self._changed = asyncio.Condition()
-        self._issued = 0
-        self._serving = 0
-        self._skipped: set[int] = set()
+        self._turn = asyncio.Lock()
+        self._freed = asyncio.Event()
 
     @property
     def allowed(self) -> int:
         return max(1, int(self.limit))
 
     async def __aenter__(self) -> None:
-        async with self._changed:
-            ticket, self._issued = self._issued, self._issued + 1
-            try:
-                while True:
-                    pause = self.resume_at - self._clock()
-                    if pause > 0:
-                        with contextlib.suppress(TimeoutError):
-                            await asyncio.wait_for(self._changed.wait(), pause)
-                        continue
-                    if ticket == self._serving and self.active < self.allowed:
-                        break
-                    await self._changed.wait()
-            except BaseException:  # cancelled while queued: hand the turn on
-                if ticket == self._serving:
-                    self._serving += 1
+        async with self._turn:  # only the row at the head of the line waits for a slot
+            while True:
+                self._freed.clear()
+                pause = self.resume_at - self._clock()
+                if pause > 0:
+                    await asyncio.sleep(pause)
+                elif self.active < self.allowed:
+                    break
                 else:
-                    self._skipped.add(ticket)
-                self._changed.notify_all()
-                raise
-            self._advance()
+                    await self._freed.wait()
             self.active += 1
-            self._changed.notify_all()
-
-    def _advance(self) -> None:
-        self._serving += 1
-        while self._serving in self._skipped:
-            self._skipped.discard(self._serving)
-            self._serving += 1
 
     async def __aexit__(self, *exc: object) -> None:
-        async with self._changed:
-            self.active -= 1
-            self._changed.notify_all()
+        self.active -= 1
+        self._freed.set()
 
     def succeeded(self) -> None:
         self.limit = min(float(self.maximum), self.limit + 1.0 / self.limit)
@@ -321,7 +297,7 @@ class RowOutcome:
     """text, data, id, model, input/output tokens (what the cache holds for a successful row)."""
     error: str | None = None
     kind: str | None = None
-    """For an error: ``validation``, ``server``, ``refused``, ``cut`` or ``stopped``."""
+    """``validation``, ``server``, ``refused`` or ``cut`` for an error; ``not run`` for a row not sent."""
     cached: bool = False
     duplicate: bool = False
     """The same request as an earlier row of this run: answered by that row's one request."""
@@ -338,8 +314,9 @@ class RowStats:
     output_tokens: int = 0
     started: float = field(default_factory=time.monotonic)
     ended: float | None = None
-    concurrency: int = 0
-    lowest: int = 0
+    concurrency: int | None = None
+    """Rows allowed in flight now (None for a batch job: the Batch API schedules its own)."""
+    lowest: int | None = None
     stopped: str | None = None
     """Why the run ended early: ``stopped`` by the user, ``budget``, or None."""
 
@@ -367,26 +344,25 @@ async def run_rows(
     """Run every row (from the cache when it can); outcomes in row order, and the run's figures."""
     stats = RowStats(total=len(request.rows), concurrency=request.concurrency, lowest=request.concurrency)
     outcomes: list[RowOutcome | None] = [None] * len(request.rows)
-    cached = cache.get_many([r.key for r in request.rows]) if cache is not None and request.use_cache else {}
+    cached = cache.get_many([r.key for r in request.rows]) if cache is not None else {}
     for i, work in enumerate(request.rows):
         if work.key in cached:
-            outcomes[i] = RowOutcome("ok", cached[work.key], cached=True)
-            _count(stats, outcomes[i])  # type: ignore[arg-type]
+            outcomes[i] = hit = RowOutcome("ok", cached[work.key], cached=True)
+            _count(stats, hit)
     limiter = Limiter(request.concurrency)
     loop = asyncio.get_running_loop()
     budget_hit = asyncio.Event()
     headers = dict(request.template.headers) or None
     progress.start(stats)
 
-    def send(work: RowWork) -> Interaction:
+    def send(work: RowWork) -> RowOutcome:
         sent = {**work.body, "input": uploaded(work.body["input"], client, uploads)}
         interaction = client.interactions.create(stream=False, extra_headers=headers, timeout=request.timeout,
                                                  max_retries=0, **sent)  # fmt: skip
-        if cache is not None:  # here, not in the coroutine: an answer arriving after Stop is kept too
-            outcome = outcome_of(interaction, request.template)
-            if outcome.status == "ok":
-                cache.put(work.key, outcome.answer)
-        return interaction
+        outcome = outcome_of(interaction, request.template)
+        if cache is not None and outcome.status == "ok":  # here: an answer landing after Stop is kept too
+            cache.put(work.key, outcome.answer)
+        return outcome
 
     async def one(positions: list[int], work: RowWork, pool: ThreadPoolExecutor) -> None:
         outcome = await _attempts(lambda: loop.run_in_executor(pool, send, work), limiter, budget_hit,
@@ -394,8 +370,8 @@ async def run_rows(
         if outcome is None:
             return  # the budget ran out before this row was sent: "not run"
         for n, i in enumerate(positions):  # identical rows: one request, one answer for each of them
-            outcomes[i] = outcome if n == 0 else replace(outcome, duplicate=True)
-            _count(stats, outcomes[i])  # type: ignore[arg-type]
+            outcomes[i] = each = outcome if n == 0 else replace(outcome, duplicate=True)
+            _count(stats, each)
         stats.concurrency, stats.lowest = limiter.allowed, limiter.lowest
         if request.budget is not None and stats.tokens >= request.budget:
             stats.stopped = "budget"
@@ -480,7 +456,7 @@ async def _attempts(
             if budget_hit.is_set():
                 return None
             try:
-                interaction = await send()
+                outcome: RowOutcome = await send()
             except APIStatusError as exc:
                 last = describe_api_error(exc, "the server")
                 if not is_retryable_status(exc.status_code, exc.response.headers):
@@ -491,17 +467,16 @@ async def _attempts(
                     return RowOutcome(
                         "error", error=_one_line(f"{last} (after {attempt + 1} attempts)"), kind="server"
                     )
-                asked = parse_retry_after(exc.response.headers)
                 if overload:
-                    limiter.overloaded(asked)
-                delay = asked if asked is not None and 0 < asked <= 60 else retry_delay(attempt)
+                    limiter.overloaded(parse_retry_after(exc.response.headers))
+                delay = retry_delay(attempt, exc.response.headers)  # Retry-After when the server gives one
             except APIConnectionError as exc:  # a timeout or a dropped connection: overload too
                 last = str(exc) or type(exc).__name__
                 limiter.overloaded(None)
                 delay = retry_delay(attempt)
             else:
                 limiter.succeeded()
-                return outcome_of(interaction, request.template)
+                return outcome
         await asyncio.sleep(delay)
     return RowOutcome("error", error=_one_line(f"{last} (after {MAX_ATTEMPTS} attempts)"), kind="server")
 
@@ -512,7 +487,7 @@ def _one_line(text: str) -> str:
 
 def outcome_of(interaction: Interaction, template: CellRequest) -> RowOutcome:
     """What one row's answer becomes: its text or schema data, or an error saying what was wrong."""
-    from .runner import _cut_note, _structured
+    from .runner import _cut_note
 
     usage = interaction.usage
     answer = {"text": interaction.text, "id": interaction.id, "model": getattr(interaction, "served_by", None) or template.model,
@@ -523,16 +498,26 @@ def outcome_of(interaction: Interaction, template: CellRequest) -> RowOutcome:
         return RowOutcome(
             "error", answer, error=_one_line(f"ended {interaction.status}: {reason}"), kind="server"
         )
-    cut = _cut_note(template, interaction)
-    if template.schema is None:
-        if cut:
-            return RowOutcome("error", answer, error=_one_line(cut), kind="cut")
-        return RowOutcome("ok", answer)
+    return checked(answer, template.schema, _cut_note(template, interaction))
+
+
+def checked(answer: dict[str, Any], schema: Schema | None, cut: str | None) -> RowOutcome:
+    """An answer (live row or batch result) checked: ``ok`` with its schema data, or why not (cut, validation)."""
+    from .output import StructuredOutputError, parse_structured
+
+    if schema is None:
+        return (
+            RowOutcome("error", answer, error=_one_line(cut), kind="cut") if cut else RowOutcome("ok", answer)
+        )
     try:
-        data = _structured(interaction.text, template, cut)
-    except MagicError as exc:
-        kind = "cut" if cut else "validation"
-        return RowOutcome("error", answer, error=_one_line(str(exc).split(" (raw text")[0]), kind=kind)
+        data = parse_structured(answer["text"], schema.target)
+    except StructuredOutputError as exc:
+        if cut:
+            return RowOutcome(
+                "error", answer, error=_one_line(f"cut before its JSON was complete ({cut})"), kind="cut"
+            )
+        error = _one_line(f"the answer does not match --schema {schema.name}: {exc}")
+        return RowOutcome("error", answer, error=error, kind="validation")
     dump = getattr(data, "model_dump", None)
     answer["data"] = dump(mode="json") if callable(dump) else data
     return RowOutcome("ok", answer)
@@ -601,7 +586,7 @@ def summary_line(stats: RowStats, outcomes: list[RowOutcome], request: RowsReque
     bits.append(f"{stats.input_tokens:,} in / {stats.output_tokens:,} out tokens")
     if request.budget is not None:
         bits.append(f"budget {request.budget:,}")
-    if stats.lowest < min(request.concurrency, stats.concurrency):
+    if stats.lowest is not None and stats.lowest < request.concurrency:
         bits.append(f"concurrency {request.concurrency} (lowered to {stats.lowest} by the server)")
     if request.total > len(outcomes):
         bits.append(f"--limit: {len(outcomes)} of {request.total} rows")
@@ -628,26 +613,18 @@ class RowsResult:
                 "text/html": f"<p class='gm-rows-summary'>{html.escape(self.summary)}</p>{head}"}  # fmt: skip
 
 
-class RowsDryRun:
+class RowsDryRun(DryRun):
     """``--over … --dry-run``: the first row's request, how many requests, about how many tokens."""
 
     def __init__(self, request: RowsRequest, cached: int) -> None:
-        from .render.result import DryRun
-
         first = request.rows[0]
         tokens = sum(estimate_input_tokens(r.body) for r in request.rows)
         sent = len(request.rows) - cached
         line = (f"{len(request.rows)} request{'s' if len(request.rows) != 1 else ''} (one per row"
                 f"{f', of {request.total}' if request.total > len(request.rows) else ''}); {cached} answered by the cache, "
-                f"{sent} would be sent · about {tokens:,} input tokens in all (~4 characters a token, 258 a media part)")  # fmt: skip
-        self.dry = DryRun(
+                f"{sent} would be sent · about {tokens:,} input tokens in all (~4 characters a token, {MEDIA_TOKENS} a media part)")  # fmt: skip
+        super().__init__(
             first.body, request.template.plan, [f"row {first.label!r} of --over {request.source}", line]
         )
         self.requests = len(request.rows)
         self.estimated_tokens = tokens
-
-    def __repr__(self) -> str:
-        return repr(self.dry)
-
-    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
-        return self.dry._repr_mimebundle_()

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import sqlite3
 import threading
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -77,9 +76,9 @@ class Runner:
         """The turn: upload what must be, send, follow the answer, complete it."""
         from .rows import RowsRequest
 
-        if isinstance(request, RowsRequest):
-            return await self._rows(request, interactive)
         try:
+            if isinstance(request, RowsRequest):
+                return await self._rows(request, interactive)
             if request.dry_run:
                 from .render.result import DryRun
 
@@ -250,16 +249,12 @@ class Runner:
         try:
             outcomes, stats = await run_rows(request, client, cache, progress, self.session.uploads)
         except (asyncio.CancelledError, KeyboardInterrupt):
-            kept = (
-                "the rows that finished are cached"
-                if cache is not None
-                else "nothing was cached (--no-cache)"
-            )
+            kept = "the rows that finished are cached" if cache else "nothing was cached (--no-cache)"
             raise Stopped(f"interrupted: {kept}; re-run the cell to send only the rest") from None
         result = RowsResult(
             to_frame(request, outcomes), summary_line(stats, outcomes, request), outcomes, stats
         )
-        fresh = [o.answer for o in outcomes if o.answer and not o.cached]
+        fresh = [o.answer for o in outcomes if o.answer and not (o.cached or o.duplicate)]  # paid for now
         for answer in fresh:
             self.session.add_usage(request.template.model, Usage(total_input_tokens=answer.get("input_tokens"),
                                                                  total_output_tokens=answer.get("output_tokens")))  # fmt: skip
@@ -300,12 +295,8 @@ class Runner:
         """On disk, so a kernel restart does not lose the run (``%interact wait`` lists it)."""
         from .journal import JournalEntry
 
-        entry = JournalEntry(run.id, "interaction", request.model, str(client.base_url), out=request.out,
-                             chain=request.chain)  # fmt: skip
-        try:
-            self.session.journal().add(entry)
-        except (OSError, sqlite3.Error) as exc:  # a read-only cache dir must not fail the cell
-            self.session.notices.append(f"gemini-magics: could not journal {run.id} ({exc}); it runs on")
+        self.session.journal_start(JournalEntry(run.id, "interaction", request.model, str(client.base_url),
+                                                out=request.out, chain=request.chain))  # fmt: skip
 
     def _watch(
         self, request: CellRequest, client: Client, parts: list[Any], run: BackgroundRun, view: Any
@@ -338,11 +329,8 @@ class Runner:
         finally:
             if run.error and request.out:
                 run.error += f"; {request.out!r} was not bound"
-            if (
-                final is not None
-            ):  # only a run known to have ended leaves the journal; a lost one stays listed
-                with contextlib.suppress(Exception):
-                    self.session.journal().end(run.id, final.status or "?")
+            if final is not None:
+                self.session.journal_end(run.id, final.status or "?")
             run.done.set()
             view.finish(run)
 

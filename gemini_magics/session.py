@@ -7,6 +7,7 @@ the session's lock. Nothing here renders or parses options.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from collections.abc import Callable, MutableMapping
@@ -19,7 +20,7 @@ from .chains import ChainRegistry, Plan, Rewind, Turn
 if TYPE_CHECKING:
     from .backend import Backend
     from .cache import RowCache
-    from .journal import Journal
+    from .journal import Journal, JournalEntry
     from .render.result import BackgroundRun
     from .types.interaction import Usage
 
@@ -193,6 +194,25 @@ class Session:
         from .journal import Journal
 
         return Journal(self.cache_dir())
+
+    def journal_start(self, entry: JournalEntry) -> None:
+        """Write a long run to the journal; a cache dir that cannot be written is a notice, never a failure
+        (the run goes on either way)."""
+        import sqlite3
+
+        try:
+            self.journal().add(entry)
+        except (OSError, sqlite3.Error) as exc:
+            self.notices.append(
+                f"gemini-magics: could not journal {entry.id} ({exc}); note its id, it runs on"
+            )
+
+    def journal_end(self, entry_id: str, status: str) -> None:
+        """Mark a run known to have ended (a run whose end was not seen stays listed)."""
+        import sqlite3
+
+        with contextlib.suppress(OSError, sqlite3.Error):
+            self.journal().end(entry_id, status)
 
     def mcp(self) -> Any:
         """The kernel's MCP bridge (``mcp_bridge.MCPBridge``), made at first use: connections live as long."""

@@ -323,8 +323,7 @@ def _reattach(interaction_id: str, context: Context) -> InteractionResult:
     from .render.result import BackgroundRun
 
     session = context.session
-    journal = session.journal()
-    entry = journal.get(interaction_id)
+    entry = session.journal().get(interaction_id)
     backend = session.backend()
     here = str(backend.client.base_url)
     if entry is not None and entry.base_url != here:
@@ -348,7 +347,7 @@ def _reattach(interaction_id: str, context: Context) -> InteractionResult:
         run.done.set()
         if view is not None:
             view.finish(run)
-    journal.end(interaction_id, final.status or "?")
+    session.journal_end(interaction_id, final.status or "?")
     result = _fetched(final)
     if entry is not None and entry.out and final.status in ("completed", "incomplete"):
         session.bind(entry.out, result)
@@ -379,10 +378,10 @@ def batch(args: argparse.Namespace, context: Context) -> Any:
     name = args.name if args.name.startswith("batches/") else f"batches/{args.name}"
     if args.action == "get":
         job = _call("batch get", name, context, lambda c: c.batches.get(name))
-        stats = job.batchStats
+        stats = job.batch_stats
         return _table(["job", "state", "requests", "succeeded", "failed", "pending", "output"],
-                      [[job.name, job.state, stats.requestCount, stats.successfulRequestCount, stats.failedRequestCount,
-                        stats.pendingRequestCount, job.responses_file or ("inline" if job.output else "")]], "batch job")  # fmt: skip
+                      [[job.name, job.state, stats.request_count, stats.successful_request_count, stats.failed_request_count,
+                        stats.pending_request_count, job.responses_file or ("inline" if job.output else "")]], "batch job")  # fmt: skip
     if args.action == "cancel":
         _call("batch cancel", name, context, lambda c: c.batches.cancel(name))
         print(f"{name}: cancel requested")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import re
 import secrets
 import threading
 import time
@@ -20,6 +19,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from .engines.base import Engine, EngineRequest
+from .engines.scripted import failing_status
 from .store import Cancelled, Record, Retention, Store, StoredFile, Upload, event_position, new_id
 from .wire import (
     LegacyTranslator,
@@ -62,7 +62,6 @@ class StreamFaults:
 
 
 NO_FAULTS = StreamFaults()
-_FAIL_MARK = re.compile(r"\[fail (\d{3})\]")
 
 
 class _Cut(Exception):
@@ -228,17 +227,6 @@ class LocalAPI:
             headers = {"Retry-After": "1", "retry-after-ms": "20"} if status in (429, 503) else None
             raise RequestError(status, "scripted_failure", f"scripted failure ({failing})", headers)
 
-    @staticmethod
-    def _failing_input(value: Any) -> None:
-        """The scripted engine's per-request fault: an input saying ``[fail 500]`` gets that status, every
-        time (a row that keeps failing on the server, whatever the retries)."""
-        match = _FAIL_MARK.search(json.dumps(value, default=str))
-        if match is not None:
-            status = int(match.group(1))
-            raise RequestError(
-                status, "scripted_failure", f"scripted failure for this input ([fail {status}])"
-            )
-
     def _log(self, request: Request) -> None:
         parsed = None
         if request.headers.get("content-type", "").startswith("application/json"):
@@ -267,8 +255,11 @@ class LocalAPI:
     async def create(self, request: Request) -> Response:
         params = parse_create(self.json_body(request))
         self.creates += 1
-        if self.engine.name == "scripted":
-            self._failing_input(params.input)
+        status = failing_status(params.input) if self.engine.name == "scripted" else None
+        if status is not None:
+            raise RequestError(
+                status, "scripted_failure", f"scripted failure for this input ([fail {status}])"
+            )
         body = params.model_dump(exclude_none=True)
         history: list[dict[str, Any]] = []
         if params.previous_interaction_id:

@@ -19,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from .._media import part_kind
 from .store import Cancelled, Record, StoredFile, new_id, now_iso
 
 if TYPE_CHECKING:
@@ -102,17 +103,16 @@ def _block(part: dict[str, Any]) -> dict[str, Any] | None:
     inline = part.get("inlineData") or part.get("inline_data")
     if inline:
         mime = inline.get("mimeType") or inline.get("mime_type") or "application/octet-stream"
-        return {"type": _kind(mime), "mime_type": mime, "data": inline.get("data")}
+        return {"type": part_kind(mime), "mime_type": mime, "data": inline.get("data")}
     data = part.get("fileData") or part.get("file_data")
     if data:
         mime = data.get("mimeType") or data.get("mime_type") or "application/octet-stream"
-        return {"type": _kind(mime), "mime_type": mime, "uri": data.get("fileUri") or data.get("file_uri")}
+        return {
+            "type": part_kind(mime),
+            "mime_type": mime,
+            "uri": data.get("fileUri") or data.get("file_uri"),
+        }
     return None
-
-
-def _kind(mime: str) -> str:
-    head = mime.split("/", 1)[0]
-    return head if head in ("image", "audio", "video") else "document"
 
 
 class BatchRunner:
@@ -200,12 +200,11 @@ class BatchRunner:
 
     def _answer(self, job: BatchJob, request: dict[str, Any]) -> dict[str, Any]:
         """One ``GenerateContentResponse`` (or an error) for one request, from the engine."""
-        import re
+        from .engines.scripted import failing_status
 
-        text_in = json.dumps(request.get("contents"), default=str)
-        failing = re.search(r"\[fail (\d{3})\]", text_in) if self.engine.name == "scripted" else None
-        if failing:
-            return {"error": {"code": int(failing.group(1)), "message": "scripted failure for this request"}}
+        failing = failing_status(request.get("contents")) if self.engine.name == "scripted" else None
+        if failing is not None:
+            return {"error": {"code": failing, "message": "scripted failure for this request"}}
         record = Record(id=new_id(), request={}, input_steps=[], history=[], stored=False, background=True)
         try:
             status = self.engine.run(engine_request_of(request, job.model, job.headers), record)

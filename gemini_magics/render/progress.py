@@ -25,7 +25,8 @@ def progress_text(stats: Any) -> str:
     if eta is not None and finished < stats.total:
         bits.append(f"ETA {eta:.0f} s")
     bits.append(f"{stats.tokens:,} tokens")
-    bits.append(f"concurrency {stats.concurrency}")
+    if stats.concurrency is not None:
+        bits.append(f"concurrency {stats.concurrency}")
     return " · ".join(bits)
 
 

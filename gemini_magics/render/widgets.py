@@ -455,9 +455,8 @@ class BackgroundWidget:
         self._refresh()
 
     def progress(self, progress: Any) -> None:
-        """New events or a poll: the ticker shows them (at most twice a second, whatever the event rate)."""
-        if progress is not None:
-            self.run.progress = progress
+        """Nothing to do: the ticker reads ``run.progress`` (kept by the run's follower) twice a second,
+        whatever the event rate."""
 
     def finish(self, run: Any) -> None:
         """The run ended: its display becomes the plain final line and answer (what a saved notebook

@@ -1,8 +1,12 @@
-"""Batch API objects: a ``GenerateContentBatch`` job (flattened out of its long-running operation)."""
+"""Batch API objects: a ``GenerateContentBatch`` job, flattened out of its long-running operation
+(camelCase on the wire; snake_case in Python, either accepted)."""
 
 from __future__ import annotations
 
 from typing import Any
+
+from pydantic import ConfigDict
+from pydantic.alias_generators import to_camel
 
 from ._base import BaseModel
 
@@ -14,23 +18,27 @@ TERMINAL_BATCH_STATES = frozenset(
 
 
 class BatchStats(BaseModel):
-    requestCount: int = 0
-    successfulRequestCount: int = 0
-    failedRequestCount: int = 0
-    pendingRequestCount: int = 0
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+
+    request_count: int = 0
+    successful_request_count: int = 0
+    failed_request_count: int = 0
+    pending_request_count: int = 0
 
 
 class Batch(BaseModel):
     """A batch job: ``state`` (``BATCH_STATE_PENDING`` … ``SUCCEEDED``), counts and, when done, ``output``."""
 
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+
     name: str
     state: str = "BATCH_STATE_PENDING"
     model: str | None = None
-    displayName: str | None = None
-    createTime: str | None = None
-    updateTime: str | None = None
-    endTime: str | None = None
-    batchStats: BatchStats = BatchStats()
+    display_name: str | None = None
+    create_time: str | None = None
+    update_time: str | None = None
+    end_time: str | None = None
+    batch_stats: BatchStats = BatchStats()
     output: dict[str, Any] | None = None
     error: dict[str, Any] | None = None
 

@@ -32,7 +32,7 @@ class File(BaseModel):
 
     def as_part(self) -> dict[str, str]:
         """The content block that references this file inside an interaction's input."""
+        from .._media import part_kind
+
         mime = self.mime_type or "application/octet-stream"
-        kind = mime.split("/", 1)[0]
-        block_type = kind if kind in ("image", "audio", "video") else "document"
-        return {"type": block_type, "uri": self.uri or self.name, "mime_type": mime}
+        return {"type": part_kind(mime), "uri": self.uri or self.name, "mime_type": mime}

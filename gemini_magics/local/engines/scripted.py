@@ -279,6 +279,16 @@ class ScriptedEngine:
         ]
 
 
+_FAIL_MARK = re.compile(r"\[fail (\d{3})\]")
+
+
+def failing_status(value: Any) -> int | None:
+    """The scripted per-input fault: an input saying ``[fail 500]`` is answered with that status, every
+    time (a row that keeps failing on the server, whatever the retries); None for any other input."""
+    match = _FAIL_MARK.search(json.dumps(value, default=str))
+    return int(match.group(1)) if match else None
+
+
 def search_offline(out: StepWriter, text: str) -> str:
     """A google_search call and result that say the search cannot happen offline; that note."""
     query = text.strip()[:80]
