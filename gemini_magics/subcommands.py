@@ -342,7 +342,7 @@ def _reattach(interaction_id: str, context: Context) -> InteractionResult:
 
     try:
         final = _call("wait", interaction_id, context,
-                      lambda c: follow(c, interaction_id, on_progress=on_progress, poll_interval=1.0))  # fmt: skip
+                      lambda c: follow(c, interaction_id, on_progress=on_progress))  # fmt: skip
     finally:
         run.done.set()
         if view is not None:

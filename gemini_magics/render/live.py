@@ -109,6 +109,11 @@ def in_kernel(shell: Any) -> bool:
     return shell is not None and getattr(shell, "kernel", None) is not None
 
 
+def in_terminal(shell: Any) -> bool:
+    """Terminal IPython (checked by name: importing its module would load prompt_toolkit)."""
+    return shell is not None and type(shell).__name__ == "TerminalInteractiveShell"
+
+
 def make_live_view(
     shell: Any,
     *,
@@ -127,7 +132,7 @@ def make_live_view(
 
         return WidgetView(model=model, structured=structured, chain=chain, stoppable=interactive and stream,
                           followed=not silent, interactive=interactive)  # fmt: skip
-    if shell is not None and type(shell).__name__ == "TerminalInteractiveShell" and stream:
+    if in_terminal(shell) and stream:
         return TerminalView()
     return NullView()
 
@@ -223,7 +228,7 @@ class Views:
             return RowsProgressWidget()
         from .progress import NullRowsProgress, TerminalRowsProgress
 
-        if self.shell is not None and type(self.shell).__name__ == "TerminalInteractiveShell":
+        if in_terminal(self.shell):
             return TerminalRowsProgress()
         return NullRowsProgress()
 
