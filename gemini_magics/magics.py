@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class, output_can_be_silenced
 from IPython.core.magic_arguments import argument, magic_arguments
-from traitlets import Bool, Dict, Enum, Float, Int, Unicode, observe
+from traitlets import Bool, Dict, Enum, Float, Int, List, Unicode, observe
 
 from ._constants import ASPECT_RATIOS, DEFAULT_MODEL, IMAGE_SIZES, THINKING_LEVELS
 from .errors import MagicError, client_error_line
@@ -75,6 +75,13 @@ class InteractMagics(Magics):
     concurrency = Int(8, help="Rows of an --over cell sent at once (--concurrency overrides it).").tag(
         config=True
     )
+    local_code_execution = Bool(
+        False, help="Let the embedded local server run code_execution calls on this machine (isolated, with limits)."
+    ).tag(config=True)
+    local_fetch_hosts = List(
+        Unicode(), help="Hosts the embedded server's url_context and agents may fetch: names, *.suffix, * (public "
+        "hosts), addresses or networks; loopback and private hosts only when named.",
+    ).tag(config=True)
     engine = Unicode(
         "",
         help="Engine of the embedded local server: smollm2 or scripted (default: GEMINI_MAGICS_ENGINE, else smollm2 if installed).",
@@ -86,12 +93,14 @@ class InteractMagics(Magics):
             shell.user_ns if shell is not None else None,
             engine=lambda: self.engine or None,
             cache_dir=lambda: self.cache_dir,
+            policy=self._local_policy,
         )
         self._runner: Runner | None = None
         self._running_cells = 0
         if shell is not None:
             shell.events.register("pre_run_cell", self._remember_cell)
             shell.events.register("post_run_cell", self._cell_done)
+            self.session.prestart()
 
     @observe("engine")
     def _engine_changed(self, change: Any) -> None:
@@ -99,6 +108,11 @@ class InteractMagics(Magics):
         self.session.stop_local_backend()
         for notice in self.session.pop_notices():
             print(notice)
+
+    def _local_policy(self) -> Any:
+        from .local.policy import Policy
+
+        return Policy(self.local_code_execution, frozenset(h.strip().lower() for h in self.local_fetch_hosts))
 
     chains = property(lambda self: self.session.chains, doc="This kernel's conversation chains.")
     usage_totals = property(lambda self: self.session.usage.by_model, doc="Token totals by model.")
@@ -327,6 +341,7 @@ class InteractMagics(Magics):
 
         args = self.interact.parser.parse_args(split_line(line))
         check_row_options(args)
+        self.session.check_server()  # a server that died since the last cell: its chains reset before planning
         if args.over is not None:
             return build_rows_request(
                 args, cell, self.session.namespace, self._settings(), self.session.backend_identity()
@@ -357,19 +372,27 @@ class InteractMagics(Magics):
         try:
             yield
         except MagicError as exc:
-            raise UsageError(str(exc)) from None
+            raise UsageError(self._server_death(exc) or str(exc)) from None
         except Exception as exc:
             backend = self.session.started_backend
             message = client_error_line(exc, backend.base_url if backend is not None else "the server")
             if message is None:
                 raise
-            raise UsageError(message) from None
+            raise UsageError(self._server_death(exc) or message) from None
         except BaseException as exc:  # Ctrl-C, or the cancellation Kernel > Interrupt sends an awaited cell
             if not _interrupted(exc):
                 raise
             raise UsageError(
                 "interrupted before an answer arrived: nothing was kept; the chain is unchanged"
             ) from None
+
+    def _server_death(self, exc: Exception) -> str | None:
+        """The one line for a cell whose embedded server died under it, or None. A broken connection
+        gives a dying server a moment to be reaped; other errors only look."""
+        if self.session.started_backend is None:
+            return None
+        broken = type(exc).__name__ in ("APIConnectionError", "APITimeoutError", "StreamError", "InteractionEnded")
+        return self.session.server_death(wait=1.0 if broken else 0.0)
 
 
 def _interrupted(exc: BaseException) -> bool:

@@ -21,6 +21,8 @@ if TYPE_CHECKING:
     from .backend import Backend
     from .cache import RowCache
     from .journal import Journal, JournalEntry
+    from .local.child import Starting
+    from .local.policy import Policy
     from .render.result import BackgroundRun
     from .types.interaction import Usage
 
@@ -61,6 +63,7 @@ class Session:
         *,
         engine: Callable[[], str | None] = lambda: None,
         cache_dir: Callable[[], str] = lambda: "",
+        policy: Callable[[], Policy | None] = lambda: None,
     ) -> None:
         self.namespace: MutableMapping[str, Any] = namespace if namespace is not None else {}
         self.chains = ChainRegistry()
@@ -76,6 +79,8 @@ class Session:
         """One-line notices for the user (e.g. which backend was chosen), shown when the cell ends."""
         self._engine = engine
         self._cache_dir = cache_dir
+        self._policy = policy
+        self._starting: Starting | None = None
         self._row_cache: RowCache | None = None
         self._backend: Backend | None = None
         self._backend_env: tuple[str | None, ...] | None = None
@@ -102,6 +107,10 @@ class Session:
             if self.chains.moved_on(plan):
                 return Commit(False, None, self.chains.set_aside(plan, turn))
             return Commit(True, self.chains.commit(plan, turn, new=new))
+
+    def _notice(self, line: str) -> None:
+        with self._lock:
+            self.notices.append(line)
 
     def pop_notices(self) -> list[str]:
         with self._lock:
@@ -131,14 +140,59 @@ class Session:
 
         signature = environment_signature()
         with self._lock:
+            self.check_server()
             if self._backend is None or signature != self._backend_env:
                 previous = self._backend
                 self.close_backend()
-                self._backend = resolve_backend(self.notices.append, engine=self._engine())
+                starting, self._starting = self._starting, None
+                self._backend = resolve_backend(self.notices.append, engine=self._engine(), policy=self._policy(),
+                                                starting=starting)  # fmt: skip
                 self._backend_env = signature
                 if previous is not None and previous.kind == "local":
                     self._forget_local_chains(previous)
+            elif self._backend.server is not None:
+                self._backend.server.set_policy(self._policy() or _no_policy())
             return self._backend
+
+    def prestart(self) -> None:
+        """Start the embedded server early (at ``%load_ext``) when the environment will choose it."""
+        from .backend import prestart
+
+        with self._lock:
+            if self._backend is None and self._starting is None:
+                self._starting = prestart(self._engine(), self._policy() or _no_policy())
+
+    def check_server(self) -> None:
+        """Notice an embedded server that died since the last cell (its chains reset, with a notice)."""
+        with self._lock:
+            if self._backend is not None and self._backend.kind == "local":
+                self._notice_death(self._backend)
+
+    def server_death(self, wait: float = 1.0) -> str | None:
+        """If the embedded server died (its connections just broke), the one line saying how, with what
+        was reset; the next cell starts a fresh server. None when it runs, or for other backends."""
+        with self._lock:
+            backend = self._backend
+            if backend is None or backend.kind != "local":
+                return None
+            died = backend.death(wait)
+            if died is None:
+                return None
+            gone = self._notice_death(backend, quiet=True)
+        reset = f"; chain(s) {', '.join(gone)} start afresh" if gone else ""
+        return f"{died}{reset}. The kernel and its variables are fine; the next cell starts a fresh server"
+
+    def _notice_death(self, backend: Backend, *, quiet: bool = False) -> list[str]:
+        """Drop a dead embedded server and the chains stored on it (with a notice unless ``quiet``)."""
+        died = backend.death()
+        if died is None:
+            return []
+        self.close_backend()
+        gone = self.chains.reset(None)
+        if not quiet:
+            reset = f"; chain(s) {', '.join(gone)} start afresh" if gone else ""
+            self.notices.append(f"gemini-magics: {died}{reset}; starting a fresh one")
+        return gone
 
     def backend_identity(self) -> str:
         """What answers this kernel's requests, for cache keys: the engine of an embedded server (whose
@@ -187,7 +241,7 @@ class Session:
             if self._row_cache is None or self._row_cache.path.parent != directory:
                 if self._row_cache is not None:
                     self._row_cache.close()
-                self._row_cache = RowCache(directory)
+                self._row_cache = RowCache(directory, notify=self._notice)
             return self._row_cache
 
     def journal(self) -> Journal:
@@ -224,8 +278,18 @@ class Session:
             return self._mcp
 
     def close(self) -> None:
+        with self._lock:
+            starting, self._starting = self._starting, None
+        if starting is not None:
+            starting.discard()
         self.close_backend()
         if self._row_cache is not None:
             self._row_cache.close()
         if self._mcp is not None:
             self._mcp.close()
+
+
+def _no_policy() -> Policy:
+    from .local.policy import Policy
+
+    return Policy()

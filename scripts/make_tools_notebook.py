@@ -82,8 +82,9 @@ cells = [
     ),
     new_markdown_cell(
         "## Built-in tools\n\n"
-        "`code_execution` runs the model's Python. On the embedded server it really runs, in a separate "
-        "interpreter with a time limit, never in your kernel:"
+        "`code_execution` runs the model's Python. The real API runs it in Google's sandbox; the embedded server "
+        "would run it on *this* machine, and prompts carry untrusted text (a review with a code block in it), so "
+        "it is off until you turn it on:"
     ),
     new_code_cell(
         "%%interact --tools code_execution\nRun this and tell me the result:\n"
@@ -91,8 +92,21 @@ cells = [
         metadata=CHECK,
     ),
     new_markdown_cell(
-        "`url_context` reads the pages a prompt names. The embedded server really fetches them; here, a small page "
-        "served from this notebook on loopback:"
+        "Turned on, it runs in a separate process, never in your kernel: isolated as well as the machine allows "
+        "(bubblewrap: no network, a read-only system, no home directories), with limits on time, memory, files, "
+        "processes and output. The card says where it ran."
+    ),
+    new_code_cell("%config InteractMagics.local_code_execution = True"),
+    # the card names this machine's isolation (bwrap, unshare or none), so the answer is checked on its own
+    new_code_cell(
+        "%%interact --tools code_execution -o ran\nRun this and tell me the result:\n"
+        "```python\nprint(sum(n * n for n in range(10)))\n```"
+    ),
+    new_code_cell("print(ran.text)", metadata=CHECK),
+    new_markdown_cell(
+        "`url_context` reads the pages a prompt names. The embedded server really fetches them, but only from hosts "
+        "you allow in `InteractMagics.local_fetch_hosts` (names, `*.suffix`, `*` for any public host; loopback and "
+        "private hosts only when named). Here, a small page served from this notebook on loopback:"
     ),
     new_code_cell(
         "import http.server, threading\n\n\n"
@@ -108,6 +122,7 @@ cells = [
         "threading.Thread(target=site.serve_forever, daemon=True).start()\n"
         'url = f"http://127.0.0.1:{site.server_address[1]}/tea"'
     ),
+    new_code_cell('%config InteractMagics.local_fetch_hosts = ["127.0.0.1"]'),
     new_code_cell("%%interact --tools url_context -o read\nWhat does {{url}} say?"),
     new_code_cell("print(read.text.split(': ', 1)[1])", metadata=CHECK),
     new_markdown_cell(

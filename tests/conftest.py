@@ -57,6 +57,18 @@ def server() -> Iterator[LocalServer]:
     srv.stop()
 
 
+@pytest.fixture
+def allow_local(server: LocalServer) -> Iterator[LocalServer]:
+    """The shared server runs code_execution and fetches loopback pages during this test: both are off by
+    default (prompts are untrusted), so a test that needs them says so."""
+    from gemini_magics.local.policy import Policy
+
+    before = server.api.policy
+    server.api.policy = Policy(code_execution=True, fetch_hosts=frozenset({"127.0.0.1", "localhost"}))
+    yield server
+    server.api.policy = before
+
+
 @pytest.fixture(params=["steps", "legacy"])
 def generation(request: pytest.FixtureRequest) -> str:
     return str(request.param)

@@ -75,7 +75,7 @@ def test_chain_function_round_trip_and_structured_output(sdk) -> None:  # type: 
     assert json.loads(structured.output_text) == {"person": "Alice", "year": 1990}
 
 
-def test_code_execution_really_runs_for_the_official_sdk(sdk) -> None:  # type: ignore[no-untyped-def]
+def test_code_execution_really_runs_for_the_official_sdk(sdk, allow_local) -> None:  # type: ignore[no-untyped-def]
     answer = sdk.interactions.create(model="m", tools=[{"type": "code_execution"}],
                                      input="Run this:\n```python\nprint(6 * 7, 'from a subprocess')\n```")  # fmt: skip
     kinds = [step.type for step in answer.steps]

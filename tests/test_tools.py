@@ -271,7 +271,7 @@ def test_a_refused_tool_mix_is_one_line(tools_shell: Shell) -> None:
 # -- built-in tools on the local server ---------------------------------------------------------------------
 
 
-def test_code_execution_really_runs_in_a_subprocess(shell: Shell, server: Any) -> None:
+def test_code_execution_really_runs_in_a_subprocess(shell: Shell, allow_local: Any) -> None:
     import os
 
     result = shell.run("%%interact --tools code_execution\nRun it:\n```python\nimport os\nprint(sum(range(10)), os.getpid())\n```")
@@ -305,7 +305,7 @@ def page() -> Iterator[str]:
     httpd.server_close()
 
 
-def test_url_context_really_fetches_a_loopback_page(shell: Shell, page: str) -> None:
+def test_url_context_really_fetches_a_loopback_page(shell: Shell, page: str, allow_local: Any) -> None:
     result = shell.run(f"%%interact --tools url_context\nSummarise {page}")
     fetched = next(s for s in result.steps if s.type == "url_context_result")
     assert fetched.result == [{"url": page, "status": "success", "title": "Tea Notes"}]

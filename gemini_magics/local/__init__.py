@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import socket
 import threading
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .app import LocalAPI
+    from .policy import Policy
     from .store import Retention
 
 __all__ = ["LocalServer", "start_server", "create_server"]
@@ -31,8 +32,10 @@ class LocalServer:
         self._socket.bind((host, port))
         self.host = host
         self.port = self._socket.getsockname()[1]
+        from .guard import GuardedH11Protocol
+
         config = uvicorn.Config(api.app, log_level=log_level, access_log=False, timeout_graceful_shutdown=1,
-                                ws="none", lifespan="off")  # fmt: skip
+                                ws="none", lifespan="off", http=GuardedH11Protocol)  # fmt: skip
         self._server = uvicorn.Server(config)
         self._thread: threading.Thread | None = None
 
@@ -44,6 +47,10 @@ class LocalServer:
     @property
     def engine_description(self) -> str:
         return self.api.engine.description
+
+    @property
+    def engine(self) -> Any:
+        return self.api.engine
 
     def start(self) -> LocalServer:
         self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [self._socket]},
@@ -82,6 +89,7 @@ def create_server(
     allowed_origins: frozenset[str] = frozenset(),
     retention: Retention | None = None,
     mcp_hosts: frozenset[str] = frozenset(),
+    policy: Policy | None = None,
 ) -> LocalServer:
     """A server, not yet started. ``api_key=None`` serves without a key (the Host and Origin checks
     still hold): the magic and ``gemini-magics serve`` always give one."""
@@ -89,7 +97,7 @@ def create_server(
     from .engines import make_engine
 
     api = LocalAPI(make_engine(engine), api_key=api_key, schema=schema, allowed_hosts=frozenset({host}),
-                   allowed_origins=allowed_origins, retention=retention, mcp_hosts=mcp_hosts)  # fmt: skip
+                   allowed_origins=allowed_origins, retention=retention, mcp_hosts=mcp_hosts, policy=policy)  # fmt: skip
     return LocalServer(api, host, port, log_level)
 
 
@@ -103,8 +111,9 @@ def start_server(
     log_level: str = "error",
     allowed_origins: frozenset[str] = frozenset(),
     retention: Retention | None = None,
+    policy: Policy | None = None,
 ) -> LocalServer:
     """Start a server in a background thread of this process and return once it accepts connections."""
     server = create_server(engine=engine, host=host, port=port, api_key=api_key, schema=schema, log_level=log_level,
-                           allowed_origins=allowed_origins, retention=retention)  # fmt: skip
+                           allowed_origins=allowed_origins, retention=retention, policy=policy)  # fmt: skip
     return server.start()

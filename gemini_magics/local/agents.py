@@ -61,7 +61,7 @@ def deep_research(
     out.pace(STEP_SECONDS)
     search_offline(out, question)
     out.pace(STEP_SECONDS)
-    pages = read_pages(out, question) if URL_PATTERN.search(question) else []
+    pages = read_pages(out, request, question) if URL_PATTERN.search(question) else []
     out.pace(STEP_SECONDS)
     if summaries:
         out.thought(f"Read {len(pages)} page(s); search is offline. Writing the report.")

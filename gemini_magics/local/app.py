@@ -20,10 +20,13 @@ from starlette.routing import Route
 
 from .engines.base import Engine, EngineRequest
 from .engines.scripted import failing_status
+from .guard import BODY_SECONDS
+from .policy import Policy
 from .store import Cancelled, Record, Retention, Store, StoredFile, Upload, event_position, new_id
 from .wire import (
     LegacyTranslator,
     RequestError,
+    int_param,
     legacy_interaction,
     normalize_input,
     parse_create,
@@ -35,6 +38,8 @@ log = logging.getLogger("gemini_magics.local")
 
 VERSIONS = frozenset({"v1", "v1beta", "v1alpha"})
 MAX_BODY_BYTES = 20 * 1024 * 1024
+LOG_BODY_BYTES = 256 * 1024
+LOG_STRING_CHARS = 4096
 LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "::1"})
 ABANDON_GRACE_SECONDS = 2.0
 VIDEO_PROCESSING_SECONDS = 0.5
@@ -42,6 +47,7 @@ Handler = Callable[[Request], Awaitable[Response]]
 
 
 STALL_SECONDS = 600.0
+SCRIPTED_NUMBERS = ("X-Scripted-Deltas", "X-Scripted-Delay-Ms", "X-Scripted-Cut-After", "X-Scripted-Stall-After")
 
 
 @dataclass(frozen=True)
@@ -58,7 +64,8 @@ class StreamFaults:
             request.headers.get("x-scripted-cut-after"),
             request.headers.get("x-scripted-stall-after"),
         )
-        return cls(int(cut) if cut else None, int(stall) if stall else None)
+        return cls(int_param(cut, "X-Scripted-Cut-After", 0) if cut else None,
+                   int_param(stall, "X-Scripted-Stall-After", 0) if stall else None)  # fmt: skip
 
 
 NO_FAULTS = StreamFaults()
@@ -94,12 +101,20 @@ def _body_json(request: Request) -> Any:
 
 
 async def _read_body(request: Request) -> bytes:
-    """The body, refused (413) as soon as it passes the limit: an over-size upload is never held whole."""
+    """The body, refused (413) as soon as it passes the limit: an over-size upload is never held whole;
+    and within ``BODY_SECONDS`` (408), so a body sent a byte at a time cannot hold the connection."""
     body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_BODY_BYTES:
-            raise RequestError(413, "invalid_argument", f"request body over {MAX_BODY_BYTES} bytes")
+
+    async def read() -> None:
+        async for chunk in request.stream():
+            body.extend(chunk)
+            if len(body) > MAX_BODY_BYTES:
+                raise RequestError(413, "invalid_argument", f"request body over {MAX_BODY_BYTES} bytes")
+
+    try:
+        await asyncio.wait_for(read(), BODY_SECONDS)
+    except asyncio.TimeoutError:
+        raise RequestError(408, "deadline_exceeded", f"request body not complete within {BODY_SECONDS:g} s") from None
     return bytes(body)
 
 
@@ -117,6 +132,48 @@ def error_response(
     return JSONResponse({"error": {"code": code, "message": message}}, status_code=status, headers=headers)
 
 
+class RequestLog(deque[dict[str, Any]]):
+    """The latest requests, bounded in count and in bytes: a body over ``LOG_BODY_BYTES`` keeps its shape,
+    its long strings (inline media) replaced by a summary, so a run of big uploads never piles up."""
+
+    def __init__(self, max_entries: int = 1000, max_bytes: int = 32 * 1024 * 1024) -> None:
+        super().__init__(maxlen=max_entries)
+        self.max_bytes = max_bytes
+        self._sizes: deque[int] = deque(maxlen=max_entries)
+        self._total = 0
+        self._lock = threading.Lock()
+
+    def add(self, entry: dict[str, Any], size: int) -> None:
+        if size > LOG_BODY_BYTES:
+            entry["json"] = _summarized(entry["json"])
+            size = len(json.dumps(entry["json"], default=str))
+        with self._lock:
+            if len(self) == self.maxlen:
+                self._total -= self._sizes[0]
+            self.append(entry)
+            self._sizes.append(size)
+            self._total += size
+            while self._total > self.max_bytes and len(self) > 1:
+                self.popleft()
+                self._total -= self._sizes.popleft()
+
+    def clear(self) -> None:
+        with self._lock:
+            super().clear()
+            self._sizes.clear()
+            self._total = 0
+
+
+def _summarized(value: Any) -> Any:
+    if isinstance(value, str) and len(value) > LOG_STRING_CHARS:
+        return f"<{len(value)} characters, not kept>"
+    if isinstance(value, dict):
+        return {k: _summarized(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_summarized(v) for v in value]
+    return value
+
+
 class LocalAPI:
     """Holds the state one server instance needs; ``app`` is the ASGI application."""
 
@@ -130,8 +187,11 @@ class LocalAPI:
         allowed_origins: frozenset[str] = frozenset(),
         retention: Retention | None = None,
         mcp_hosts: frozenset[str] = frozenset(),
+        policy: Policy | None = None,
     ) -> None:
         self.engine = engine
+        self.policy = policy or Policy()
+        """What the stand-ins may do on this machine; the embedded server's parent changes it."""
         self.mcp_hosts = frozenset(h.lower() for h in mcp_hosts)
         """Hosts besides loopback that ``mcp_server`` tools may make this server dial."""
         self.api_key = api_key
@@ -141,7 +201,7 @@ class LocalAPI:
         self.allowed_origins = frozenset(o.rstrip("/").lower() for o in allowed_origins)
         """Browser origins allowed to call (none by default: pages cannot drive the server)."""
         self.store = Store(retention or Retention())
-        self.requests: deque[dict[str, Any]] = deque(maxlen=1000)
+        self.requests = RequestLog()
         """A log of received requests (never the key), so tests can check what reached the server."""
         from .batches import BatchRunner
 
@@ -234,8 +294,8 @@ class LocalAPI:
             parsed = None if parsed is _NOT_JSON else parsed
         headers = {k: v for k, v in request.headers.items() if k not in ("x-goog-api-key", "authorization")}
         query = {k: v for k, v in request.query_params.items() if k != "key"}  # ?key= is a credential too
-        self.requests.append({"method": request.method, "path": request.url.path, "query": query,
-                              "headers": headers, "json": parsed})  # fmt: skip
+        self.requests.add({"method": request.method, "path": request.url.path, "query": query,
+                           "headers": headers, "json": parsed}, len(request.state.body))  # fmt: skip
 
     @staticmethod
     def json_body(request: Request) -> Any:
@@ -254,6 +314,8 @@ class LocalAPI:
 
     async def create(self, request: Request) -> Response:
         params = parse_create(self.json_body(request))
+        for header in SCRIPTED_NUMBERS:  # checked before anything runs: a bad one is a 400, not a failed run
+            int_param(request.headers.get(header), header, 0)
         self.creates += 1
         status = failing_status(params.input) if self.engine.name == "scripted" else None
         if status is not None:
@@ -310,6 +372,7 @@ class LocalAPI:
             headers={k.lower(): v for k, v in request.headers.items()},
             resolve_file=self.store.resolve_file,
             mcp_hosts=self.mcp_hosts,
+            policy=self.policy,
             is_agent=bool(record.request.get("agent")),
             agent_config=record.request.get("agent_config") or {},
         )
@@ -442,10 +505,14 @@ class LocalAPI:
             or meta.get("mime_type")
             or meta.get("mimeType")
         )
+        wanted = meta.get("name")
+        if wanted and (wanted in self.store.files or any(u.meta.get("name") == wanted for u in self.store.uploads.values())):
+            raise RequestError(409, "already_exists", f"a file named {wanted} exists already: pick another name")
         total = request.headers.get("x-goog-upload-header-content-length")
         token = secrets.token_urlsafe(16)
         self.store.uploads[token] = Upload(
-            meta=meta, mime_type=mime or "application/octet-stream", total=int(total) if total else None
+            meta=meta, mime_type=mime or "application/octet-stream",
+            total=int_param(total, "X-Goog-Upload-Header-Content-Length", 0) if total else None
         )
         version = request.path_params["version"]
         url = f"{str(request.base_url).rstrip('/')}/upload/{version}/sessions/{token}"
@@ -457,7 +524,7 @@ class LocalAPI:
         if upload is None:
             raise RequestError(404, "not_found", "unknown or finished upload session")
         command = request.headers.get("x-goog-upload-command", "")
-        offset = int(request.headers.get("x-goog-upload-offset", "0"))
+        offset = int_param(request.headers.get("x-goog-upload-offset"), "X-Goog-Upload-Offset", 0)
         if offset != len(upload.data):
             raise RequestError(
                 400,
@@ -473,6 +540,8 @@ class LocalAPI:
                 400, "invalid_argument", f"declared {upload.total} bytes, received {len(upload.data)}"
             )
         name = upload.meta.get("name") or f"files/{secrets.token_hex(6)}"
+        if name in self.store.files:
+            raise RequestError(409, "already_exists", f"a file named {name} exists already: pick another name")
         stored = StoredFile(name=name, display_name=upload.meta.get("display_name") or upload.meta.get("displayName"),
                             mime_type=upload.mime_type, data=bytes(upload.data),
                             ready_at=time.monotonic() + (VIDEO_PROCESSING_SECONDS if upload.mime_type.startswith("video/") else 0))  # fmt: skip
@@ -522,9 +591,10 @@ class LocalAPI:
         return JSONResponse(self.batches.get(f"batches/{request.path_params['bid']}").resource())
 
     async def batch_list(self, request: Request) -> Response:
+        self.batches.sweep()
         names = sorted(self.batches.jobs, key=lambda n: self.batches.jobs[n].created, reverse=True)
-        size = max(1, min(int(request.query_params.get("pageSize", "50")), 100))
-        start = int(request.query_params.get("pageToken") or 0)
+        size = max(1, min(int_param(request.query_params.get("pageSize"), "pageSize", 50), 100))
+        start = int_param(request.query_params.get("pageToken"), "pageToken", 0)
         page = [
             self.batches.jobs[n].resource() for n in names[start : start + size] if n in self.batches.jobs
         ]
@@ -549,8 +619,8 @@ class LocalAPI:
     async def list_files(self, request: Request) -> Response:
         self.store.sweep()
         names = sorted(self.store.files)
-        size = max(1, min(int(request.query_params.get("pageSize", "100")), 100))
-        start = int(request.query_params.get("pageToken") or 0)
+        size = max(1, min(int_param(request.query_params.get("pageSize"), "pageSize", 100), 100))
+        start = int_param(request.query_params.get("pageToken"), "pageToken", 0)
         page = names[start : start + size]
         body: dict[str, Any] = {"files": [self._file_resource(self.store.files[n], request) for n in page]}
         if start + size < len(names):

@@ -51,6 +51,8 @@ class BatchJob:
     output_file: str | None = None
     cancel: threading.Event = field(default_factory=threading.Event)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    ended_at: float | None = None
+    """When it ended (monotonic), for retention."""
 
     def resource(self) -> dict[str, Any]:
         """The job as the API shows it: an operation whose metadata is the GenerateContentBatch."""
@@ -152,14 +154,29 @@ class BatchRunner:
         job = BatchJob(name=f"batches/{secrets.token_hex(8)}", model=model.removeprefix("models/"),
                        display_name=batch.get("displayName") or batch.get("display_name"), entries=entries,
                        from_file=bool(file_name), headers=headers)  # fmt: skip
+        self.sweep()
         with self._lock:
             self.jobs[job.name] = job
         threading.Thread(target=self._run, args=(job,), daemon=True, name=f"run-{job.name}").start()
         return job
 
+    def sweep(self, now: float | None = None) -> None:
+        """Forget finished jobs past the retention time, and the oldest past the cap, with their results
+        files (running jobs stay)."""
+        now = time.monotonic() if now is None else now
+        keep = self.files.retention
+        with self._lock:
+            ended = sorted((j for j in self.jobs.values() if j.ended_at is not None), key=lambda j: j.ended_at or 0)
+            for n, job in enumerate(ended):
+                if len(ended) - n > keep.max_batches or now - (job.ended_at or now) > keep.batch_ttl:
+                    self.jobs.pop(job.name, None)
+                    if job.output_file:
+                        self.files.files.pop(job.output_file, None)
+
     def get(self, name: str) -> BatchJob:
         from .wire import RequestError
 
+        self.sweep()
         job = self.jobs.get(name)
         if job is None:
             raise RequestError(404, "not_found", f"batch {name} not found")
@@ -185,6 +202,7 @@ class BatchRunner:
                 if job.from_file:
                     job.output_file = self._write_results(job)
             job.ended = job.updated = now_iso()
+            job.ended_at = time.monotonic()
 
     def _one(self, job: BatchJob, entry: dict[str, Any]) -> None:
         if job.cancel.is_set():

@@ -296,6 +296,7 @@ class Upload:
     mime_type: str
     total: int | None
     data: bytearray = field(default_factory=bytearray)
+    started: float = field(default_factory=time.monotonic)
 
 
 @dataclass(frozen=True)
@@ -314,6 +315,12 @@ class Retention:
     file_ttl: float = 48 * 3600.0
     max_files: int = 500
     max_file_bytes: int = 2 * 1024 * 1024 * 1024
+    upload_ttl: float = 3600.0
+    """An upload session not finished within this is abandoned, its bytes dropped."""
+    max_uploads: int = 64
+    batch_ttl: float = 48 * 3600.0
+    """Finished batch jobs (and their results) are kept this long, at most ``max_batches`` of them."""
+    max_batches: int = 100
 
 
 class Store:
@@ -343,7 +350,8 @@ class Store:
         """
         now = time.monotonic() if now is None else now
         keep = self.retention
-        over_count = len(self.records) > keep.max_interactions or len(self.files) > keep.max_files
+        over_count = (len(self.records) > keep.max_interactions or len(self.files) > keep.max_files
+                      or len(self.uploads) > keep.max_uploads)  # fmt: skip
         if not (force or over_count or now >= self._next_sweep):
             return
         self._next_sweep = now + 1.0
@@ -373,8 +381,20 @@ class Store:
                     self.files.pop(stored.name, None)
                     size -= len(stored.data)
                     evicted += 1
+            evicted += self._sweep_uploads(now)
         if evicted >= 100:
             _give_memory_back()
+
+    def _sweep_uploads(self, now: float) -> int:
+        """Drop abandoned upload sessions (past their time, or the oldest past the cap); how many."""
+        keep = self.retention
+        sessions = sorted(self.uploads.items(), key=lambda item: item[1].started)
+        dropped = 0
+        for n, (token, upload) in enumerate(sessions):
+            if len(sessions) - n > keep.max_uploads or now - upload.started > keep.upload_ttl:
+                self.uploads.pop(token, None)
+                dropped += 1
+        return dropped
 
     def get(self, interaction_id: str) -> Record | None:
         self.sweep()

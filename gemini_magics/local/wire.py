@@ -34,6 +34,19 @@ class RequestError(Exception):
         self.headers = headers or {}
 
 
+def int_param(value: str | None, name: str, default: int, *, minimum: int = 0) -> int:
+    """A whole-number query parameter or header; a malformed one is a JSON 400 naming it, never a 500."""
+    if value is None or value == "":
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        raise RequestError(400, "invalid_argument", f"{name} must be a whole number, not {value[:40]!r}") from None
+    if number < minimum:
+        raise RequestError(400, "invalid_argument", f"{name} must be at least {minimum}, not {number}")
+    return number
+
+
 class CreateRequest(BaseModel):
     """What the server checks in a create body; unknown fields are kept and echoed."""
 

@@ -101,9 +101,9 @@ def tool_block(key: str, step: Any) -> Block:
             key, "tool", "code execution", _fenced(code.get("code", ""), code.get("language", "python"))
         )
     if isinstance(step, c.CodeExecutionResult):
-        return Block(
-            key, "tool", "code output" + (" (error)" if step.is_error else ""), _fenced(step.result, "text")
-        )
+        local = (step.model_extra or {}).get("x_gemini_magics_local")
+        title = "code output" + (" (error)" if step.is_error else "") + (f" · {local}" if local else "")
+        return Block(key, "tool", title, _fenced(step.result, "text"))
     if isinstance(step, c.GoogleSearchCall):
         queries = _argument(step, "queries")
         return Block(key, "tool", "search · " + "; ".join(queries), _bullets(queries))

@@ -14,7 +14,8 @@ UNKNOWN_TAG = "__unknown__"
 class BaseModel(pydantic.BaseModel):
     """API objects keep fields they don't know (``extra="allow"``): the API's enums and unions are open."""
 
-    model_config = ConfigDict(extra="allow", populate_by_name=True, protected_namespaces=())
+    # built on first use, not at import: a cell or the server pays only for the models it touches
+    model_config = ConfigDict(extra="allow", populate_by_name=True, protected_namespaces=(), defer_build=True)
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON-ready dict, without unset (None) fields: what goes on the wire."""

@@ -7,6 +7,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+from ..policy import Policy
+
 if TYPE_CHECKING:
     from ..store import Record, StoredFile
 
@@ -27,6 +29,8 @@ class EngineRequest:
     """For an agent (``agent`` instead of ``model``): its configuration; ``is_agent`` says which."""
     is_agent: bool = False
     mcp_hosts: frozenset[str] = frozenset()
+    policy: Policy = field(default_factory=Policy)
+    """What the stand-ins may do on this machine (run code, fetch which hosts)."""
     """Hosts besides loopback that ``mcp_server`` tools may dial."""
 
     @property

@@ -26,6 +26,10 @@ if TYPE_CHECKING:
 
 _NAME = re.compile(r"\bmy name is ([A-Z][\w-]*)", re.IGNORECASE)
 URL_PATTERN = re.compile(r"https?://[^\s)>\]`'\"]+")
+LOCAL_NOTE_FIELD = "x_gemini_magics_local"
+"""A namespaced extension field on built-in tool results: what the local stand-in did on this machine."""
+FETCH_SECONDS_PER_REQUEST = 30.0
+URL_SECONDS = 10.0
 _CODE = re.compile(r"```(?:python|py)?\s*\n(.*?)```", re.DOTALL)
 
 
@@ -221,27 +225,32 @@ class ScriptedEngine:
         kinds = {t.get("type") for t in request.tools}
         found: list[str] = []
         if "code_execution" in kinds:
-            from ..tools.code_execution import run_python
-
-            fenced = _CODE.search(prompt)
-            code = fenced.group(1).strip() if fenced else f"print({prompt.strip()[:200]!r})"
-            ran = run_python(code)
-            out.tool_pair(
-                "code_execution", {"code": code, "language": "python"}, ran.output, is_error=ran.is_error
-            )
-            found.append(
-                ("The code failed:\n" if ran.is_error else "The code printed:\n")
-                + f"```\n{ran.output.strip()}\n```"
-            )
+            found.append(self._code_execution(out, request, prompt))
         if "google_search" in kinds:
             found.append(f"Google Search is not available offline ({search_offline(out, prompt)}).")
         for declaration in (t for t in request.tools if t.get("type") == "mcp_server"):
             found += self._mcp_server(out, request, declaration, prompt)
         if "url_context" in kinds:
-            for page in read_pages(out, prompt):
+            for page in read_pages(out, request, prompt):
                 found.append(f"{page.url} ({page.title or 'untitled'}): {page.text[:300]}" if page.status == "success"
                              else f"{page.url} could not be read: {page.error}")  # fmt: skip
         return found
+
+    def _code_execution(self, out: StepWriter, request: EngineRequest, prompt: str) -> str:
+        """Run the prompt's fenced Python, if the user turned code execution on; what to say of it."""
+        from ..tools.code_execution import DISABLED, run_python
+
+        fenced = _CODE.search(prompt)
+        code = fenced.group(1).strip() if fenced else f"print({prompt.strip()[:200]!r})"
+        if not request.policy.code_execution:
+            out.tool_pair("code_execution", {"code": code, "language": "python"}, DISABLED, is_error=True,
+                          local_note="not run: code execution is off on the embedded server")  # fmt: skip
+            return DISABLED
+        ran = run_python(code)
+        out.tool_pair("code_execution", {"code": code, "language": "python"}, ran.output, is_error=ran.is_error,
+                      local_note=ran.note)  # fmt: skip
+        said = "The code failed:\n" if ran.is_error else "The code printed:\n"
+        return said + f"```\n{ran.output.strip()}\n```"
 
     def _mcp_server(
         self, out: StepWriter, request: EngineRequest, declaration: dict[str, Any], prompt: str
@@ -298,11 +307,26 @@ def search_offline(out: StepWriter, text: str) -> str:
     return note
 
 
-def read_pages(out: StepWriter, text: str) -> list[Any]:
-    """Fetch the URLs ``text`` names, for real, as a url_context call and result; the pages."""
-    from ..tools.url_context import fetch
+def read_pages(out: StepWriter, request: EngineRequest, text: str) -> list[Any]:
+    """Fetch the URLs ``text`` names, for real and under the server's policy, as a url_context call and
+    result; the pages. At most ``MAX_URLS_PER_REQUEST`` URLs and ``FETCH_SECONDS_PER_REQUEST`` in all."""
+    from ..policy import MAX_URLS_PER_REQUEST
+    from ..tools.url_context import Page, fetch
 
-    pages = [fetch(url) for url in URL_PATTERN.findall(text)]
+    urls = list(dict.fromkeys(URL_PATTERN.findall(text)))
+    deadline = time.monotonic() + FETCH_SECONDS_PER_REQUEST
+    pages: list[Page] = []
+    for n, url in enumerate(urls):
+        out.record.check_cancelled()
+        remaining = deadline - time.monotonic()
+        if n >= MAX_URLS_PER_REQUEST:
+            pages.append(Page(url, "error", error=f"not fetched: over {MAX_URLS_PER_REQUEST} URLs in one request"))
+        elif remaining <= 0:
+            pages.append(Page(url, "error", error=f"not fetched: the request's {FETCH_SECONDS_PER_REQUEST:g} s for fetching ran out"))
+        else:
+            pages.append(fetch(url, request.policy, timeout=min(remaining, URL_SECONDS),
+                               stop=out.record.cancel_requested))  # fmt: skip
+    out.record.check_cancelled()
     out.tool_pair("url_context", {"urls": [p.url for p in pages]}, [p.result() for p in pages],
                   is_error=any(p.status != "success" for p in pages))  # fmt: skip
     return pages
@@ -409,13 +433,17 @@ class StepWriter:
         self.pace()
         self.record.end_step(step)
 
-    def tool_pair(self, kind: str, arguments: dict[str, Any], result: Any, *, is_error: bool = False) -> None:
+    def tool_pair(
+        self, kind: str, arguments: dict[str, Any], result: Any, *, is_error: bool = False, local_note: str = ""
+    ) -> None:
+        """A built-in tool's call and result; ``local_note`` (what ran on this machine, and how) goes in the
+        result's namespaced extension field, for the card."""
         record = self.record
         call_id = f"{kind}_{len(record.steps)}"
-        for step in (
-            {"type": f"{kind}_call", "id": call_id, "arguments": arguments},
-            {"type": f"{kind}_result", "call_id": call_id, "result": result, "is_error": is_error},
-        ):
+        answer: dict[str, Any] = {"type": f"{kind}_result", "call_id": call_id, "result": result, "is_error": is_error}
+        if local_note:
+            answer[LOCAL_NOTE_FIELD] = local_note
+        for step in ({"type": f"{kind}_call", "id": call_id, "arguments": arguments}, answer):
             record.begin_step(step)
             self.pace()
             record.end_step(step)

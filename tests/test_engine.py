@@ -1,0 +1,239 @@
+"""The local engine runs on every machine and never takes the kernel down.
+
+- the installed llama.cpp holds no instruction the portable baseline excludes (AVX-512, AMX), whatever
+  CPU builds or runs it: read from the libraries' disassembly and from llama.cpp's own system info;
+- the engine is probed in a child before the model loads, and a broken one is one line with the fix;
+- the embedded server is a child process: killed mid-stream (SIGILL as a miscompiled engine would,
+  SIGKILL as the OOM killer does) the cell ends in one line, the kernel's variables live on, the chain
+  resets with a notice and the next cell starts a fresh server; it exits with its kernel, even on
+  ``kill -9``; and its key is never on a command line.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from gemini_magics.local.engines import probe
+
+# AVX-512 (zmm registers, opmask registers) and AMX (tile registers and instructions) on x86-64; SVE on arm64
+FORBIDDEN = {
+    "x86_64": re.compile(r"%zmm\d|%k[1-7]\b|%tmm\d|\btile(loadd|loaddt1|stored|zero|release)\b|\btdpb|\bldtilecfg\b"),
+    "aarch64": re.compile(r"\bz\d+\.[bhsdq]\b|\bptrue\b|\bwhilelo\b"),
+}
+
+
+def _engine_libraries() -> list[Path]:
+    spec = importlib.util.find_spec("llama_cpp")
+    assert spec is not None and spec.submodule_search_locations, "llama-cpp-python is not installed"
+    root = Path(next(iter(spec.submodule_search_locations)))
+    libraries = {p.resolve() for p in root.rglob("*.so*") if p.is_file()}
+    assert libraries, f"no engine libraries under {root}"
+    return sorted(libraries)
+
+
+def test_the_installed_engine_has_no_instruction_the_baseline_excludes() -> None:
+    machine = platform.machine().replace("amd64", "x86_64").replace("arm64", "aarch64")
+    pattern = FORBIDDEN[machine]
+    assert shutil.which("objdump"), "objdump (binutils) is needed to read the engine's instructions"
+    found: dict[str, list[str]] = {}
+    for library in _engine_libraries():
+        listing = subprocess.run(["objdump", "-d", "--no-show-raw-insn", str(library)], capture_output=True,
+                                 text=True, check=True).stdout  # fmt: skip
+        assert len(listing) > 1000, f"objdump read nothing from {library}"
+        hits = [line.strip() for line in listing.splitlines() if pattern.search(line)]
+        if hits:
+            found[library.name] = hits[:3]
+    assert not found, f"instructions outside the portable baseline: {found}"
+
+
+def test_llama_cpp_reports_no_avx512_or_amx_features() -> None:
+    info = subprocess.run([sys.executable, "-c", "import llama_cpp; print(llama_cpp.llama_print_system_info().decode())"],
+                          capture_output=True, text=True, check=True).stdout  # fmt: skip
+    enabled = set(re.findall(r"(\w+) = 1", info))
+    assert enabled, info
+    assert not {f for f in enabled if f.startswith(("AVX512", "AMX"))}, info
+    if platform.machine() in ("x86_64", "amd64"):
+        assert {"AVX2", "FMA", "F16C"} <= enabled, info  # the baseline is really there
+
+
+def test_the_probe_runs_the_engine_once_per_build(tmp_path: Path) -> None:
+    probe.probe_engine(cache_dir=tmp_path)
+    assert probe.known_to_run(tmp_path)
+    remembered = json.loads((tmp_path / "engine-probe.json").read_text())
+    assert list(remembered.values()) == ["ok"]
+    started = time.monotonic()
+    probe.probe_engine(cache_dir=tmp_path)  # remembered: no child this time
+    assert time.monotonic() - started < 1.0
+
+
+def test_an_engine_that_dies_of_an_illegal_instruction_is_one_line_with_the_fix(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, make_shell: Any
+) -> None:
+    # the probe's child dies exactly as llama.cpp built for another CPU does: SIGILL on its first token
+    monkeypatch.setattr(probe, "_PROBE", "import os, signal; os.kill(os.getpid(), signal.SIGILL)")
+    monkeypatch.setenv("GEMINI_MAGICS_CACHE_DIR", str(tmp_path))
+    with pytest.raises(probe.EngineBroken) as broken:
+        probe.probe_engine(cache_dir=tmp_path)
+    message = str(broken.value)
+    assert "illegal instruction in the SmolLM2 engine (llama.cpp)" in message and "\n" not in message
+    assert "bash scripts/run.sh rebuild-engine" in message and "GEMINI_MAGICS_ENGINE=scripted" in message
+    assert not probe.known_to_run(tmp_path)
+
+    monkeypatch.setenv("GEMINI_MAGICS_ENGINE", "smollm2")
+    shell = make_shell()
+    shell.ip.user_ns["precious"] = [1, 2, 3]
+    error = shell.fail("%%interact\nHello")
+    assert type(error).__name__ == "UsageError" and "illegal instruction" in str(error) and "\n" not in str(error)
+    assert shell.magics.session.started_backend is None  # no server was started on a broken engine
+    monkeypatch.setenv("GEMINI_MAGICS_ENGINE", "scripted")
+    assert "Hello" in shell.run("%%interact\nHello").text
+    assert shell.ip.user_ns["precious"] == [1, 2, 3]
+
+
+def _slow(shell: Any) -> None:
+    shell.ip.run_line_magic("config", 'InteractMagics.headers = {"X-Scripted-Delay-Ms": "50", "X-Scripted-Deltas": "100"}')
+
+
+@pytest.mark.parametrize(("signum", "said"), [(signal.SIGILL, "illegal instruction"),
+                                               (signal.SIGKILL, "killed (out of memory, or kill -9)")])  # fmt: skip
+def test_the_kernel_survives_its_server_dying_mid_stream(make_shell: Any, signum: int, said: str) -> None:
+    shell = make_shell()
+    shell.run("%%interact\nHi, my name is Ada.")
+    shell.ip.user_ns["precious"] = {"rows": 3}
+    server = shell.magics.session.started_backend.server
+    _slow(shell)
+    threading.Timer(0.8, os.kill, (server.pid, signum)).start()
+    started = time.monotonic()
+    error = shell.fail("%%interact -o never\nTell me a long story.")
+    assert time.monotonic() - started < 4  # the answer alone would take 5 s
+    message = str(error)
+    assert type(error).__name__ == "UsageError" and "\n" not in message, message
+    assert message.startswith(f"the embedded server stopped: {said}"), message
+    assert "chain(s) default start afresh" in message and "next cell starts a fresh server" in message
+    assert shell.ip.user_ns["precious"] == {"rows": 3} and "never" not in shell.ip.user_ns
+    shell.ip.run_line_magic("config", "InteractMagics.headers = {}")
+    after = shell.run("%%interact\nWhat is my name?")
+    assert after.text == "You have not told me your name yet."  # a fresh server, a fresh chain
+    fresh = shell.magics.session.started_backend.server
+    assert fresh.pid != server.pid and fresh.alive
+
+
+def test_a_server_that_died_between_cells_is_noticed_before_the_next_one(make_shell: Any, capsys: Any) -> None:
+    shell = make_shell()
+    shell.run("%%interact\nHi, my name is Bo.")
+    server = shell.magics.session.started_backend.server
+    os.kill(server.pid, signal.SIGKILL)
+    server.process.wait(5)
+    capsys.readouterr()
+    assert shell.run("%%interact\nWhat is my name?").text == "You have not told me your name yet."
+    out = capsys.readouterr().out
+    assert "the embedded server stopped: killed (out of memory, or kill -9); chain(s) default start afresh" in out
+
+
+KERNEL = textwrap.dedent("""
+    import os, sys, time
+    from IPython.core.interactiveshell import InteractiveShell
+    ip = InteractiveShell.instance()
+    ip.run_line_magic("load_ext", "gemini_magics")
+    ip.run_cell("%%interact\\nHello")
+    server = ip._gemini_magics.session.started_backend.server
+    print("SERVER", server.pid, server.api_key, flush=True)
+    time.sleep(60)
+""")
+
+
+def _gone(pid: int, within: float) -> bool:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+            stat = Path(f"/proc/{pid}/stat").read_text() if Path(f"/proc/{pid}/stat").exists() else ""
+            if stat and stat.rsplit(")", 1)[1].split()[0] == "Z":
+                return True  # exited; a zombie only waits for its (dead) parent's reaper
+        except ProcessLookupError:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_the_server_exits_with_its_kernel_even_on_kill_9_and_never_shows_its_key() -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("GEMINI_BASE_URL", "GEMINI_API_KEY", "GOOGLE_API_KEY")}
+    kernel = subprocess.Popen([sys.executable, "-c", KERNEL], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                              text=True, env=env)  # fmt: skip
+    try:
+        assert kernel.stdout is not None
+        line = ""
+        while not line.startswith("SERVER "):
+            line = kernel.stdout.readline()
+            assert line, "the kernel stopped before it started its server"
+        _, pid_text, key = line.split()
+        pid = int(pid_text)
+        listing = subprocess.run(["ps", "-eo", "pid,args", "ww"], capture_output=True, text=True).stdout
+        assert str(pid) in listing and key not in listing  # no key on any command line
+        assert key not in Path(f"/proc/{pid}/cmdline").read_text()
+        os.kill(kernel.pid, signal.SIGKILL)
+        kernel.wait(5)
+        assert _gone(pid, within=5), "the embedded server outlived its kernel"
+    finally:
+        kernel.kill()
+
+
+def test_serve_takes_its_key_from_the_environment_or_a_file(tmp_path: Path) -> None:
+    key_file = tmp_path / "key"
+    key_file.write_text("from-a-file\n")
+    for extra_args, env_key, key in ((["--api-key-file", str(key_file)], None, "from-a-file"),
+                                     ([], "from-the-env", "from-the-env")):  # fmt: skip
+        env = {**os.environ, "GEMINI_MAGICS_ENGINE": "scripted"}
+        if env_key:
+            env["GEMINI_MAGICS_SERVER_KEY"] = env_key
+        served = subprocess.Popen([sys.executable, "-m", "gemini_magics.cli", "serve", *extra_args],
+                                  stdout=subprocess.PIPE, text=True, env=env)  # fmt: skip
+        try:
+            assert served.stdout is not None
+            line = served.stdout.readline()
+            url = re.search(r"http://127\.0\.0\.1:\d+", line)
+            assert url, line
+            said = served.stdout.readline()
+            assert key not in said and "the API key is the one from" in said
+            assert key not in Path(f"/proc/{served.pid}/cmdline").read_text()
+            assert httpx.get(f"{url.group(0)}/v1beta/files", headers={"x-goog-api-key": key}).status_code == 200
+            assert httpx.get(f"{url.group(0)}/v1beta/files", headers={"x-goog-api-key": "nope"}).status_code == 401
+        finally:
+            served.terminate()
+            served.wait(5)
+    help_text = subprocess.run([sys.executable, "-m", "gemini_magics.cli", "serve", "--help"],
+                               capture_output=True, text=True).stdout  # fmt: skip
+    assert "GEMINI_MAGICS_SERVER_KEY" in help_text and "--api-key-file" in help_text
+
+
+def test_the_request_log_keeps_its_shape_and_is_bounded_in_bytes() -> None:
+    from gemini_magics.local import start_server
+
+    with start_server(engine="scripted", api_key="k") as server:
+        server.api.requests.max_bytes = 2 * 1024 * 1024
+        blob = "A" * (3 * 1024 * 1024)
+        for n in range(5):
+            body = {"model": "m", "input": [{"type": "text", "text": f"row {n}"},
+                                            {"type": "image", "mime_type": "image/png", "data": blob}]}  # fmt: skip
+            httpx.post(f"{server.base_url}/v1beta/interactions", json=body, headers={"x-goog-api-key": "k"}, timeout=30)
+        logged = [r for r in server.api.requests if r["path"].endswith("/interactions")]
+        assert len(logged) == 5
+        assert logged[-1]["json"]["input"][0] == {"type": "text", "text": "row 4"}
+        assert logged[-1]["json"]["input"][1]["data"] == f"<{len(blob)} characters, not kept>"
+        assert len(json.dumps(list(server.api.requests))) < 64 * 1024
