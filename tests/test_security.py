@@ -274,6 +274,8 @@ def test_code_is_held_to_its_limits_and_leaves_nothing_behind(runs_code: LocalSe
     import glob
     import tempfile
 
+    from gemini_magics.local.tools.code_execution import Limits, run_python
+
     before = set(glob.glob(f"{tempfile.gettempdir()}/gemini-magics-code-*"))
     memory = code_result(runs_code, "x = bytearray(2 * 1024**3)\nprint('allocated')")
     assert memory["is_error"] and "MemoryError" in memory["result"] and "allocated" not in memory["result"]
@@ -284,8 +286,10 @@ def test_code_is_held_to_its_limits_and_leaves_nothing_behind(runs_code: LocalSe
     assert not subprocess.run(["pgrep", "-f", "^sleep 30$"], capture_output=True).stdout  # the whole tree went
     flood = code_result(runs_code, "import sys\nwhile True: sys.stdout.write('x' * 65536)")
     assert flood["is_error"] and "printed over" in flood["result"] and len(flood["result"]) < 25_000
-    slow = code_result(runs_code, "import subprocess, time\nsubprocess.Popen(['sleep', '31'], start_new_session=True)\nprint('waiting', flush=True)\ntime.sleep(60)")
-    assert slow["is_error"] and "ran longer than 10 s" in slow["result"] and "waiting" in slow["result"]
+    # the deadline (10 s through the server; 1.5 s here, to keep the suite quick) kills the whole tree
+    slow = run_python("import subprocess, time\nsubprocess.Popen(['sleep', '31'], start_new_session=True)\n"
+                      "print('waiting', flush=True)\ntime.sleep(60)", Limits(seconds=1.5))  # fmt: skip
+    assert slow.is_error and "ran longer than 1.5 s" in slow.output and "waiting" in slow.output
     time.sleep(0.3)
     assert not subprocess.run(["pgrep", "-f", "^sleep 31$"], capture_output=True).stdout  # not even a setsid child
     assert set(glob.glob(f"{tempfile.gettempdir()}/gemini-magics-code-*")) == before  # scratch dirs removed
