@@ -184,7 +184,7 @@ class Client:
         url: str,
         *,
         json: Any = None,
-        content: bytes | None = None,
+        content: bytes | Callable[[], Iterator[bytes]] | None = None,
         params: Mapping[str, str] | None = None,
         headers: Mapping[str, str],
         stream: bool = False,
@@ -194,13 +194,14 @@ class Client:
         """Send with retries; an error status raises the matching :class:`APIStatusError`.
 
         Only the request is retried: once a streamed body starts, recovery is the stream's job
-        (resume from the last event id), never a second POST.
+        (resume from the last event id), never a second POST. ``content`` may be a callable giving the
+        body's pieces (a file read as it is sent): each attempt calls it afresh.
         """
         retries = self.max_retries if max_retries is None else max_retries
         attempt = 0
         while True:
             request = self._http.build_request(
-                method, url, json=json, content=content, params=params, headers=headers,
+                method, url, json=json, content=content() if callable(content) else content, params=params, headers=headers,
                 timeout=timeout if timeout is not None else self.timeout,
             )  # fmt: skip
             try:

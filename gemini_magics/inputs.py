@@ -27,6 +27,9 @@ REFERENCE = re.compile(
 )
 _STEP = re.compile(r"\.\s*(?P<attr>[A-Za-z_]\w*)|\[\s*(?P<index>-?\d+|\"[^\"\n]*\"|'[^'\n]*')\s*\]")
 INLINE_LIMIT = 15 * 1024 * 1024
+ROW_INLINE_LIMIT = 2 * 1024 * 1024
+"""In ``--over`` rows (``Options.lazy_files``) bigger files go through the Files API: once per kernel and
+content hash, read in chunks, so many rows of big files never sit in the kernel's memory as base64."""
 
 _SIGNATURES: tuple[tuple[bytes, str], ...] = (
     (b"\x89PNG\r\n\x1a\n", "image/png"), (b"\xff\xd8\xff", "image/jpeg"), (b"GIF8", "image/gif"),
@@ -44,12 +47,27 @@ class PendingUpload:
 
 
 @dataclass
+class PendingInline:
+    """A file sent inline, read only when its request is sent: ``--over`` rows hold their paths, not
+    their bytes, so a thousand rows of 7 MB files never sit in the kernel at once."""
+
+    path: Path
+    mime_type: str
+    label: str
+
+    def part(self) -> dict[str, Any]:
+        return _bytes_part(self.path.read_bytes(), self.mime_type)
+
+
+@dataclass
 class Options:
     table_budget: int = 4000
     """Characters a DataFrame/Series summary may take; the cap is said in the text."""
     max_columns: int = 20
     max_rows: int = 20
     """Rows of a head/tail sample at most, however much budget is left."""
+    lazy_files: bool = False
+    """Files become :class:`PendingInline` (read when sent) instead of inline parts (read now)."""
 
 
 def find_references(text: str) -> list[str]:
@@ -159,7 +177,7 @@ def object_parts(
     if isinstance(obj, bytes | bytearray | memoryview):
         return [_bytes_part(bytes(obj), api_mime_type(_sniff(bytes(obj)), f"{{{{{label}}}}}"))]
     if isinstance(obj, Path):
-        return [_path_part(obj, label)]
+        return [_path_part(obj, label, lazy=options.lazy_files)]
     kind = f"{type(obj).__module__}.{type(obj).__qualname__}"
     if kind.startswith("pandas.") and type(obj).__name__ in ("DataFrame", "Series"):
         return [_text(summarise_table(obj, label, options, notes))]
@@ -214,7 +232,7 @@ def _sniff(data: bytes) -> str:
     return "text/plain"
 
 
-def _path_part(path: Path, label: str) -> dict[str, Any] | PendingUpload:
+def _path_part(path: Path, label: str, *, lazy: bool = False) -> dict[str, Any] | PendingUpload | PendingInline:
     if not path.is_file():
         raise TemplateError(f"{{{{{label}}}}}: no such file: {path}")
     with path.open("rb") as head:
@@ -222,8 +240,10 @@ def _path_part(path: Path, label: str) -> dict[str, Any] | PendingUpload:
             guess_mime_type(path.name) or _sniff(head.read(4096)), f"{{{{{label}}}}} ({path.name})"
         )
     size = path.stat().st_size
-    if size > INLINE_LIMIT:
+    if size > (ROW_INLINE_LIMIT if lazy else INLINE_LIMIT):
         return PendingUpload(path, mime, label)
+    if lazy:
+        return PendingInline(path, mime, label)
     return _bytes_part(path.read_bytes(), mime)
 
 
@@ -317,6 +337,13 @@ def _note_sample(
         return
     columns = f", {shown_cols} of {cols} columns" if shown_cols < cols else ""
     notes.append(f"{label}: {min(sent, rows):,} of {rows:,} rows{columns} sent (--dry-run shows them)")
+
+
+def summarise_pending(value: PendingInline | PendingUpload) -> dict[str, Any]:
+    """A file not read yet, for display: what it is and how it will go."""
+    how = "inline, read when sent" if isinstance(value, PendingInline) else "through the Files API"
+    return {"type": part_kind(value.mime_type), "mime_type": value.mime_type, "file": str(value.path),
+            "size": f"{value.path.stat().st_size} bytes", "sent": how}  # fmt: skip
 
 
 def summarise_part(part: dict[str, Any]) -> dict[str, Any]:

@@ -186,7 +186,7 @@ def build_rows_request(
         template = build_request(row_args, cell, first, settings, lambda *_: empty_plan)
     except TemplateError as exc:
         raise OptionError(_row_hint(str(exc), records[0], 0)) from None
-    options = Options(table_budget=settings.table_budget, max_rows=settings.table_rows)
+    options = Options(table_budget=settings.table_budget, max_rows=settings.table_rows, lazy_files=True)
     rows = []
     labels = list(index)
     for position in range(limit):
@@ -408,11 +408,14 @@ def _why(stopped: str | None) -> str:
 
 
 def uploaded(value: Any, client: Client, uploads: dict[str, Any]) -> Any:
-    """A row's input with its big files uploaded (once per kernel and content hash)."""
+    """A row's input as sent: its files read now (inline) or uploaded (big ones, once per kernel and
+    content hash)."""
+    from .inputs import PendingInline
     from .runner import upload_pending
 
     if isinstance(value, list) and any(getattr(v, "path", None) is not None for v in value):
-        return upload_pending(client, value, uploads)
+        read = [v.part() if isinstance(v, PendingInline) else v for v in value]
+        return upload_pending(client, read, uploads)
     return value
 
 

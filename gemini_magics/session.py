@@ -81,6 +81,7 @@ class Session:
         self._cache_dir = cache_dir
         self._policy = policy
         self._starting: Starting | None = None
+        self._prestarting: threading.Thread | None = None
         self._row_cache: RowCache | None = None
         self._backend: Backend | None = None
         self._backend_env: tuple[str | None, ...] | None = None
@@ -139,6 +140,7 @@ class Session:
         from .backend import environment_signature, resolve_backend
 
         signature = environment_signature()
+        self._prestarted()
         with self._lock:
             self.check_server()
             if self._backend is None or signature != self._backend_env:
@@ -155,12 +157,24 @@ class Session:
             return self._backend
 
     def prestart(self) -> None:
-        """Start the embedded server early (at ``%load_ext``) when the environment will choose it."""
-        from .backend import prestart
+        """Start the embedded server early when the environment will choose it: from a thread, so
+        ``%load_ext`` stays quick, and the server's start overlaps whatever the user does next."""
 
-        with self._lock:
-            if self._backend is None and self._starting is None:
-                self._starting = prestart(self._engine(), self._policy() or _no_policy())
+        def spawn() -> None:
+            from .backend import prestart
+
+            with self._lock:
+                if self._backend is None and self._starting is None:
+                    self._starting = prestart(self._engine(), self._policy() or _no_policy())
+
+        self._prestarting = threading.Thread(target=spawn, daemon=True, name="gemini-magics-prestart")
+        self._prestarting.start()
+
+    def _prestarted(self) -> None:
+        """Wait for a prestart in flight (it holds the lock only for a moment, once its imports are done)."""
+        thread, self._prestarting = self._prestarting, None
+        if thread is not None:
+            thread.join()
 
     def check_server(self) -> None:
         """Notice an embedded server that died since the last cell (its chains reset, with a notice)."""
@@ -278,6 +292,7 @@ class Session:
             return self._mcp
 
     def close(self) -> None:
+        self._prestarted()
         with self._lock:
             starting, self._starting = self._starting, None
         if starting is not None:

@@ -207,6 +207,27 @@ def test_image_and_path_columns_go_as_media_parts(shell: Shell, server: Any, tmp
     assert sent[0][1]["data"] != sent[1][1]["data"] and (shell.ip.user_ns["seen"]["_status"] == "ok").all()
 
 
+def test_row_files_are_read_when_sent_not_when_the_rows_are_built(shell: Shell, server: Any, tmp_path: Any) -> None:
+    import base64
+
+    from gemini_magics.inputs import PendingInline
+
+    files = []
+    for n in range(3):
+        files.append(tmp_path / f"scan{n}.txt")
+        files[-1].write_text(f"scan {n}: " + "x" * 100_000)
+    shell.ip.user_ns["scans"] = [{"file": f} for f in files]
+    dry = shell.run("%%interact --over scans --dry-run\nDescribe {{row.file}}")
+    held = [p for p in dry.request["input"] if not isinstance(p, dict)]
+    assert len(held) == 1 and isinstance(held[0], PendingInline)  # a path, not 100 KB of base64
+    shown = dry.summary()["input"][1]
+    assert shown["file"] == str(files[0]) and shown["sent"] == "inline, read when sent"
+    shell.run("%%interact --over scans -o described\nDescribe {{row.file}}")
+    sent = [r["json"]["input"] for r in requests_to(server, "/interactions") if r["path"].endswith("/interactions")][-3:]
+    texts = sorted(base64.b64decode(parts[1]["data"])[:6].decode() for parts in sent)
+    assert texts == ["scan 0", "scan 1", "scan 2"] and (shell.ip.user_ns["described"]["_status"] == "ok").all()
+
+
 def test_store_keeps_row_interactions_on_the_server(shell: Shell, server: Any) -> None:
     shell.run('notes = ["keep me"]')
     shell.run("%%interact --over notes --store -o kept\nSay {{row.text}}")

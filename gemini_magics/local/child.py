@@ -248,6 +248,9 @@ def main() -> int:
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)
     threading.Thread(target=_follow_parent, args=(server.api,), daemon=True, name="gemini-magics-parent").start()
+    warm = getattr(engine, "warm", None)
+    if warm is not None:  # load the model while the kernel gets its first cell ready
+        threading.Thread(target=warm, daemon=True, name="gemini-magics-warm").start()
     server.serve_forever()
     return 0
 

@@ -312,13 +312,15 @@ class DryRun:
         self.notes = list(notes)
 
     def summary(self) -> dict[str, Any]:
-        from ..inputs import summarise_part
+        from ..inputs import PendingInline, PendingUpload, summarise_part, summarise_pending
 
         def walk(value: Any) -> Any:
             if isinstance(value, dict):
                 return summarise_part({k: walk(v) for k, v in value.items()})
             if isinstance(value, list):
                 return [walk(v) for v in value]
+            if isinstance(value, PendingInline | PendingUpload):
+                return summarise_pending(value)
             return value
 
         summary: dict[str, Any] = walk(self.request)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import mimetypes
 import os
 import time
@@ -21,13 +22,46 @@ def _file_id(name: str) -> str:
     return name if name.startswith("files/") else f"files/{name}"
 
 
-def _read_source(file: str | os.PathLike[str] | bytes | IO[bytes]) -> tuple[bytes, str | None]:
-    if isinstance(file, bytes):
-        return file, None
-    if isinstance(file, str | os.PathLike):
-        path = Path(file)
-        return path.read_bytes(), path.name
-    return file.read(), getattr(file, "name", None)
+READ_PIECE = 1024 * 1024
+
+
+class _Source:
+    """What an upload sends: bytes in memory, or a file on disk read a chunk at a time (a big file is
+    never held whole)."""
+
+    def __init__(self, file: str | os.PathLike[str] | bytes | IO[bytes]) -> None:
+        self._path: Path | None = None
+        self._data = b""
+        self.name: str | None = None
+        if isinstance(file, bytes):
+            self._data = file
+        elif isinstance(file, str | os.PathLike):
+            self._path = Path(file)
+            self.name = self._path.name
+        else:
+            self._data = file.read()
+            self.name = getattr(file, "name", None)
+        self.size = self._path.stat().st_size if self._path is not None else len(self._data)
+
+    def chunks(self, size: int) -> Iterator[tuple[int, Any]]:
+        """``(length, content)`` for each upload chunk of ``size`` bytes (at least one: an empty file is one
+        empty chunk). From a file, the content is an iterator of pieces read as the chunk is sent."""
+        offsets = range(0, max(1, self.size), size)
+        for offset in offsets:
+            length = min(size, self.size - offset)
+            if self._path is None:
+                yield length, self._data[offset : offset + length]
+            else:
+                yield length, functools.partial(self._pieces, offset, length)
+
+    def _pieces(self, offset: int, length: int) -> Iterator[bytes]:
+        assert self._path is not None
+        with self._path.open("rb") as stream:
+            stream.seek(offset)
+            left = length
+            while left > 0 and (piece := stream.read(min(READ_PIECE, left))):
+                left -= len(piece)
+                yield piece
 
 
 class Files:
@@ -45,7 +79,8 @@ class Files:
         extra_headers: Mapping[str, str] | None = None,
     ) -> File:
         """Upload with the resumable protocol: a ``start`` request, then ``upload`` chunks, the last one ``finalize``."""
-        data, filename = _read_source(file)
+        source = _Source(file)
+        filename = source.name
         mime_type = (
             mime_type
             or (mimetypes.guess_type(filename)[0] if filename else None)
@@ -55,7 +90,7 @@ class Files:
         meta: dict[str, Any] = {
             "display_name": display_name or filename,
             "mime_type": mime_type,
-            "size_bytes": len(data),
+            "size_bytes": source.size,
         }
         if name:
             meta["name"] = _file_id(name)
@@ -63,7 +98,7 @@ class Files:
         start_headers.update({
             "X-Goog-Upload-Protocol": "resumable",
             "X-Goog-Upload-Command": "start",
-            "X-Goog-Upload-Header-Content-Length": str(len(data)),
+            "X-Goog-Upload-Header-Content-Length": str(source.size),
             "X-Goog-Upload-Header-Content-Type": mime_type,
         })  # fmt: skip
         if filename:
@@ -74,18 +109,18 @@ class Files:
         if not upload_url:
             raise APIResponseValidationError("the upload start response has no x-goog-upload-url header")
         offset = 0
-        while True:
-            chunk = data[offset : offset + chunk_size]
-            last = offset + len(chunk) >= len(data)
+        for length, chunk in source.chunks(chunk_size):
+            last = offset + length >= source.size
             headers = {
                 "X-Goog-Upload-Command": "upload, finalize" if last else "upload",
                 "X-Goog-Upload-Offset": str(offset),
                 "Content-Type": mime_type,
+                "Content-Length": str(length),
             }
             # the upload URL is the credential: no API key on chunks
             response = client.request("POST", upload_url, content=chunk, headers=headers)
             status = response.headers.get("x-goog-upload-status")
-            offset += len(chunk)
+            offset += length
             if last:
                 if status != "final":
                     raise APIResponseValidationError(
@@ -94,6 +129,7 @@ class Files:
                 return File.model_validate(response.json().get("file", {}))
             if status != "active":
                 raise APIResponseValidationError(f"upload interrupted (x-goog-upload-status={status!r})")
+        raise APIResponseValidationError(f"the file changed size while it was uploaded ({offset} of {source.size} bytes sent)")
 
     def get(self, name: str) -> File:
         return File.model_validate(self._client._get(_file_id(name)).json())

@@ -142,6 +142,11 @@ class SmolLM2Engine:
     def description(self) -> str:
         return f"smollm2 ({Path(self.model_path or GGUF_NAME).name} via llama-cpp-python)"
 
+    def warm(self) -> None:
+        """Load the model now (the embedded server calls this in the background as it starts, so the
+        first cell does not wait for it)."""
+        self.llama()
+
     def llama(self) -> Any:
         with self._load_lock:
             if self._llama is None:
