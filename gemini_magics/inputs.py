@@ -102,7 +102,7 @@ def resolve(expr: str, namespace: Mapping[str, Any]) -> Any:
 
 def render_parts(
     text: str, namespace: Mapping[str, Any], options: Options | None = None, notes: list[str] | None = None
-) -> list[dict[str, Any] | PendingUpload]:
+) -> list[dict[str, Any] | PendingUpload | PendingInline]:
     """The cell text as content parts, references replaced by their objects' parts, in order.
 
     ``notes`` receives one line per object that was not sent whole (a sampled table).
@@ -116,7 +116,7 @@ def render_parts(
         raise TemplateError(
             f"unknown name{'s' if len(missing) > 1 else ''} in {{{{...}}}}: {names} (define it, or write \\{{{{ for a literal)"
         )
-    parts: list[dict[str, Any] | PendingUpload] = []
+    parts: list[dict[str, Any] | PendingUpload | PendingInline] = []
     pending_text: list[str] = []
 
     def flush() -> None:
@@ -169,7 +169,7 @@ def _refuse_lookalikes(text: str, namespace: Mapping[str, Any]) -> None:
 
 def object_parts(
     obj: Any, label: str, options: Options, notes: list[str] | None = None
-) -> list[dict[str, Any] | PendingUpload]:
+) -> list[dict[str, Any] | PendingUpload | PendingInline]:
     if isinstance(obj, str):
         return [_text(obj)]
     if isinstance(obj, bool | int | float) or obj is None:

@@ -311,12 +311,12 @@ class Toolbox:
             return dump(mode="json")
         if _is_json(value):
             return value
-        from .inputs import Options, PendingUpload, object_parts
+        from .inputs import Options, object_parts
 
         parts = [
             p
             for p in object_parts(value, label, self.namespace_options or Options())
-            if not isinstance(p, PendingUpload)
+            if isinstance(p, dict)  # files past the inline limit are not sent back as a tool's result
         ]
         if all(p.get("type") == "text" for p in parts):
             return "".join(p["text"] for p in parts)
