@@ -11,6 +11,7 @@ EOF is discarded. ``event``/``id``/``retry`` are not needed: events carry ``even
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from typing import Any
 
@@ -22,7 +23,12 @@ from .types._base import tag_map
 from .types.events import EVENT_MODELS, InteractionEvent, TextContentDeltaEvent, TextStepDeltaEvent
 
 DONE = "[DONE]"
-_EVENTS: TypeAdapter[InteractionEvent] = TypeAdapter(InteractionEvent)
+
+
+@functools.cache
+def _events() -> TypeAdapter[InteractionEvent]:
+    """The open union of every event, built on first need (most streams never need it)."""
+    return TypeAdapter(InteractionEvent)
 _BY_TYPE = tag_map(EVENT_MODELS, "event_type")
 _TEXT_DELTAS = {"step.delta": TextStepDeltaEvent, "content.delta": TextContentDeltaEvent}
 _TYPE_KEY = '"event_type":"'
@@ -105,7 +111,7 @@ def parse_event(data: str) -> InteractionEvent:
         except ValidationError:
             pass
     try:
-        return _EVENTS.validate_json(data)
+        return _events().validate_json(data)
     except ValidationError as exc:
         raise APIResponseValidationError(
             f"unreadable stream event: {exc.errors()[0]['msg']}: {data[:200]}"
