@@ -56,3 +56,6 @@ def api_key_from_env() -> tuple[str | None, str | None]:
 
 SERVER_KEY_ENV_VAR = "GEMINI_MAGICS_SERVER_KEY"
 """The local server's key, for ``gemini-magics serve`` and the embedded child (never on a command line)."""
+
+RETRY_CLOCK_ENV_VAR = "GEMINI_MAGICS_RETRY_CLOCK"
+"""Scales every retry delay (tests set it small: back-offs happen for real, without the sleeping)."""

@@ -17,8 +17,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ._constants import TERMINAL_STATUSES
-
 if TYPE_CHECKING:
     from ._accumulate import InteractionAccumulator
     from ._client import Client
@@ -41,10 +39,6 @@ class Progress:
     @property
     def status(self) -> str:
         return (self.interaction.status if self.interaction else None) or "in_progress"
-
-
-def _ended(interaction: Interaction) -> bool:
-    return interaction.status in TERMINAL_STATUSES or interaction.status == "requires_action"
 
 
 def follow(
@@ -140,7 +134,7 @@ def _poll_a_while(
     """Poll until the run ends (its final interaction) or it is time to try the stream again (None)."""
     for _ in range(POLLS_BEFORE_RESTREAM):
         interaction = client.interactions.get(interaction_id)
-        if _ended(interaction):
+        if interaction.ended:
             progress.interaction, progress.mode = interaction, "ended"
             on_progress(progress)
             return interaction

@@ -116,7 +116,7 @@ def start_batch(request: RowsRequest, session: Session, views: Views) -> BatchRu
     """Send the rows the cache does not answer as one job; follow it from a thread; return at once."""
     from .journal import JournalEntry
     from .resources.batches import INLINE_LIMIT_BYTES
-    from .rows import uploaded
+    from .uploads import as_sent
 
     backend = session.backend()
     client = backend.client
@@ -129,7 +129,7 @@ def start_batch(request: RowsRequest, session: Session, views: Views) -> BatchRu
         )
     entries = []
     for key, work in unique.items():
-        body = {**work.body, "input": uploaded(work.body.get("input"), client, session.uploads)}
+        body = {**work.body, "input": as_sent(work.body.get("input"), client, session.uploads)}
         entries.append((key, to_generate_content(body)))
     model = request.template.model
     inline = [{"request": r, "metadata": {"key": k}} for k, r in entries]
@@ -223,11 +223,11 @@ def _finish(request: RowsRequest, session: Session, client: Client, batch: Batch
 
 def _stats(outcomes: list[RowOutcome], started: float | None = None) -> Any:
     """The figures of a finished job (its wall time from ``started``, when this kernel started it)."""
-    from .rows import RowStats, _count
+    from .rows import RowStats, count
 
     stats = RowStats(total=len(outcomes))
     for outcome in outcomes:
-        _count(stats, outcome)
+        count(stats, outcome)
     stats.started = started if started is not None else stats.started
     stats.ended = time.monotonic() if started is not None else stats.started
     return stats
@@ -257,11 +257,12 @@ def _outcomes(
 
 def _outcome(result: BatchResult, schema: Any, model: str) -> RowOutcome:
     """One request's outcome, checked as a live row's is."""
-    from .rows import RowOutcome, _one_line, checked
+    from .answers import one_line
+    from .rows import RowOutcome, checked
 
     if result.error is not None or result.response is None:
         error = result.error or {}
-        return RowOutcome("error", error=_one_line(f"the server answered {error.get('code', '?')}: "
+        return RowOutcome("error", error=one_line(f"the server answered {error.get('code', '?')}: "
                                                    f"{error.get('message', 'no response')}"), kind="server")  # fmt: skip
     response = result.response
     candidate = (response.get("candidates") or [{}])[0]

@@ -88,6 +88,12 @@ class CellRequest:
     max_steps: int = 10
 
     @property
+    def max_output_tokens(self) -> int | None:
+        """The ``--max-tokens`` asked for, if any."""
+        limit = self.params.get("generation_config", {}).get("max_output_tokens")
+        return int(limit) if limit else None
+
+    @property
     def structured(self) -> bool:
         return self.schema is not None
 

@@ -22,8 +22,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
+from .answers import cut_note, one_line, structured
 from .errors import OptionError
 from .render.result import DryRun
+from .uploads import as_sent
 
 if TYPE_CHECKING:
     from ._client import Client
@@ -348,7 +350,7 @@ async def run_rows(
     for i, work in enumerate(request.rows):
         if work.key in cached:
             outcomes[i] = hit = RowOutcome("ok", cached[work.key], cached=True)
-            _count(stats, hit)
+            count(stats, hit)
     limiter = Limiter(request.concurrency)
     loop = asyncio.get_running_loop()
     budget_hit = asyncio.Event()
@@ -356,7 +358,7 @@ async def run_rows(
     progress.start(stats)
 
     def send(work: RowWork) -> RowOutcome:
-        sent = {**work.body, "input": uploaded(work.body["input"], client, uploads)}
+        sent = {**work.body, "input": as_sent(work.body["input"], client, uploads)}
         interaction = client.interactions.create(stream=False, extra_headers=headers, timeout=request.timeout,
                                                  max_retries=0, **sent)  # fmt: skip
         outcome = outcome_of(interaction, request.template)
@@ -371,7 +373,7 @@ async def run_rows(
             return  # the budget ran out before this row was sent: "not run"
         for n, i in enumerate(positions):  # identical rows: one request, one answer for each of them
             outcomes[i] = each = outcome if n == 0 else replace(outcome, duplicate=True)
-            _count(stats, each)
+            count(stats, each)
         stats.concurrency, stats.lowest = limiter.allowed, limiter.lowest
         if request.budget is not None and stats.tokens >= request.budget:
             stats.stopped = "budget"
@@ -407,18 +409,6 @@ def _why(stopped: str | None) -> str:
     return {"budget": "the --budget was reached", "stopped": "stopped by you"}.get(stopped or "", "cancelled")
 
 
-def uploaded(value: Any, client: Client, uploads: dict[str, Any]) -> Any:
-    """A row's input as sent: its files read now (inline) or uploaded (big ones, once per kernel and
-    content hash)."""
-    from .inputs import PendingInline
-    from .runner import upload_pending
-
-    if isinstance(value, list) and any(getattr(v, "path", None) is not None for v in value):
-        read = [v.part() if isinstance(v, PendingInline) else v for v in value]
-        return upload_pending(client, read, uploads)
-    return value
-
-
 async def _gather_until(
     tasks: Sequence[asyncio.Future[None]], budget_hit: asyncio.Event, progress: Any
 ) -> None:
@@ -430,7 +420,7 @@ async def _gather_until(
             return
 
 
-def _count(stats: RowStats, outcome: RowOutcome) -> None:
+def count(stats: RowStats, outcome: RowOutcome) -> None:
     if outcome.status == "ok":
         stats.done += 1
     else:
@@ -463,12 +453,12 @@ async def _attempts(
             except APIStatusError as exc:
                 last = describe_api_error(exc, "the server")
                 if not is_retryable_status(exc.status_code, exc.response.headers):
-                    return RowOutcome("error", error=_one_line(last), kind="server")
+                    return RowOutcome("error", error=one_line(last), kind="server")
                 overload = exc.status_code in (408, 429, 503)
                 errors += not overload
                 if errors >= MAX_ERROR_ATTEMPTS:
                     return RowOutcome(
-                        "error", error=_one_line(f"{last} (after {attempt + 1} attempts)"), kind="server"
+                        "error", error=one_line(f"{last} (after {attempt + 1} attempts)"), kind="server"
                     )
                 if overload:
                     limiter.overloaded(parse_retry_after(exc.response.headers))
@@ -481,46 +471,30 @@ async def _attempts(
                 limiter.succeeded()
                 return outcome
         await asyncio.sleep(delay)
-    return RowOutcome("error", error=_one_line(f"{last} (after {MAX_ATTEMPTS} attempts)"), kind="server")
-
-
-def _one_line(text: str) -> str:
-    return " ".join(text.split())[:300]
+    return RowOutcome("error", error=one_line(f"{last} (after {MAX_ATTEMPTS} attempts)"), kind="server")
 
 
 def outcome_of(interaction: Interaction, template: CellRequest) -> RowOutcome:
     """What one row's answer becomes: its text or schema data, or an error saying what was wrong."""
-    from .runner import _cut_note
-
     usage = interaction.usage
     answer = {"text": interaction.text, "id": interaction.id, "model": getattr(interaction, "served_by", None) or template.model,
               "input_tokens": (usage.total_input_tokens or 0) if usage else 0,
               "output_tokens": (usage.total_output_tokens or 0) if usage else 0}  # fmt: skip
-    if interaction.status not in ("completed", "incomplete"):
+    if not interaction.answered or interaction.status == "requires_action":  # rows offer no tools to act on
         reason = "; ".join(e.message for e in interaction.errors or []) or "no reason given"
         return RowOutcome(
-            "error", answer, error=_one_line(f"ended {interaction.status}: {reason}"), kind="server"
+            "error", answer, error=one_line(f"ended {interaction.status}: {reason}"), kind="server"
         )
-    return checked(answer, template.schema, _cut_note(template, interaction))
+    return checked(answer, template.schema, cut_note(template.max_output_tokens, interaction))
 
 
 def checked(answer: dict[str, Any], schema: Schema | None, cut: str | None) -> RowOutcome:
     """An answer (live row or batch result) checked: ``ok`` with its schema data, or why not (cut, validation)."""
-    from .output import StructuredOutputError, parse_structured
-
     if schema is None:
-        return (
-            RowOutcome("error", answer, error=_one_line(cut), kind="cut") if cut else RowOutcome("ok", answer)
-        )
-    try:
-        data = parse_structured(answer["text"], schema.target)
-    except StructuredOutputError as exc:
-        if cut:
-            return RowOutcome(
-                "error", answer, error=_one_line(f"cut before its JSON was complete ({cut})"), kind="cut"
-            )
-        error = _one_line(f"the answer does not match --schema {schema.name}: {exc}")
-        return RowOutcome("error", answer, error=error, kind="validation")
+        return RowOutcome("error", answer, error=one_line(cut), kind="cut") if cut else RowOutcome("ok", answer)
+    data, problem = structured(answer["text"], schema, cut)
+    if problem is not None:
+        return RowOutcome("error", answer, error=one_line(problem.message), kind=problem.kind)
     dump = getattr(data, "model_dump", None)
     answer["data"] = dump(mode="json") if callable(dump) else data
     return RowOutcome("ok", answer)

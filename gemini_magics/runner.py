@@ -17,8 +17,10 @@ from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._threads import in_thread, run_blocking
+from .answers import cut_note
 from .chains import Turn
 from .errors import InteractionEnded, MagicError, OptionError, SchemaMismatch, Stopped
+from .uploads import upload_pending
 
 if TYPE_CHECKING:
     from ._client import Client
@@ -86,7 +88,7 @@ class Runner:
                 self.session.bind(request.out, dry)
                 return dry
             client = self.session.backend().client
-            parts = await in_thread(lambda: upload_pending(client, list(request.parts), self.session.uploads))
+            parts = await in_thread(lambda: upload_pending(client, list(request.parts), self.session.uploads))  # noqa: E501
             body = request.body(parts)
             if request.background:
                 return await self._start_background(request, client, body, parts)
@@ -342,12 +344,12 @@ class Runner:
         result = self._result(request, transcript)
         result.notes.extend(request.notes)
         self.session.last_result = result
-        if final.status not in ("completed", "requires_action", "incomplete"):
+        if not final.answered:
             reason = "; ".join(e.message for e in final.errors or []) or "no reason given"
             raise InteractionEnded(
                 f"the interaction ended {final.status}: {reason} (chain {request.chain!r} unchanged)"
             )
-        cut = _cut_note(request, final)
+        cut = cut_note(request.max_output_tokens, final)
         if request.schema is not None:
             result.data = _structured(final.text, request, cut)
         if cut:
@@ -361,18 +363,6 @@ class Runner:
             self.session.add_usage(request.model, interaction.usage)
         self.session.bind(request.out, result)
         return result
-
-
-def _cut_note(request: CellRequest, final: Interaction) -> str | None:
-    """For an answer cut at the output-token limit: what happened and what to do."""
-    if final.status != "incomplete":
-        return None
-    details = getattr(final, "incomplete_details", None) or {}
-    limit = request.params.get("generation_config", {}).get("max_output_tokens") or details.get(
-        "max_output_tokens"
-    )
-    at = f"the {limit}-token limit" if limit else "the output-token limit"
-    return f"stopped at {at}: raise --max-tokens"
 
 
 def _commit_notes(request: CellRequest, commit: Commit) -> list[str]:
@@ -397,19 +387,14 @@ def _commit_notes(request: CellRequest, commit: Commit) -> list[str]:
 
 
 def _structured(text: str, request: CellRequest, cut: str | None) -> Any:
-    from .output import StructuredOutputError, parse_structured
+    from .answers import structured
 
     assert request.schema is not None
-    try:
-        return parse_structured(text, request.schema.target)
-    except StructuredOutputError as exc:
-        if cut:
-            raise SchemaMismatch(
-                f"the answer was cut before its JSON was complete ({cut}; raw text: %interact last)"
-            ) from None
-        raise SchemaMismatch(
-            f"the answer does not match --schema {request.schema.name}: {exc} (raw text: %interact last)"
-        ) from None
+    data, problem = structured(text, request.schema, cut)
+    if problem is not None:
+        raise SchemaMismatch(f"the answer was {problem.message} (raw text: %interact last)"
+                             if problem.kind == "cut" else f"{problem.message} (raw text: %interact last)")  # fmt: skip
+    return data
 
 
 def _turn(request: CellRequest, parts: list[Any], transcript: Transcript, answered_by: str) -> Turn:
@@ -418,46 +403,6 @@ def _turn(request: CellRequest, parts: list[Any], transcript: Transcript, answer
     usage = final.usage.to_dict() if final.usage else {}
     ids = [i.id for i in transcript.interactions if i.id] if request.store else []
     return Turn(request.plan.cell_key, ids, answered_by, request.short_prompt, steps, usage)
-
-
-def upload_pending(client: Client, parts: list[Any], uploaded: dict[str, Any] | None = None) -> list[Any]:
-    """Parts with every file too big to send inline uploaded through the Files API.
-
-    ``uploaded`` (the session's, by content hash) makes a file go up once per kernel: a re-run of the
-    cell, or another cell with the same bytes, reuses it.
-    """
-    from .inputs import PendingUpload
-
-    cache = uploaded if uploaded is not None else {}
-    ready: list[Any] = []
-    for part in parts:
-        if not isinstance(part, PendingUpload):
-            ready.append(part)
-            continue
-        digest = _sha256(part.path)
-        file = cache.get(digest)
-        if file is None:
-            size = part.path.stat().st_size / 1e6
-            print(
-                f"gemini-magics: uploading {part.path.name} ({size:.1f} MB) through the Files API…",
-                flush=True,
-            )
-            file = client.files.upload(part.path, mime_type=part.mime_type)
-            if file.state not in (None, "ACTIVE"):
-                print(f"gemini-magics: {file.name} is {file.state}: waiting until it is ACTIVE…", flush=True)
-            file = cache[digest] = client.files.wait_active(file.name, poll_interval=0.25)
-        ready.append(file.as_part())
-    return ready
-
-
-def _sha256(path: Any) -> str:
-    import hashlib
-
-    digest = hashlib.sha256()
-    with path.open("rb") as stream:
-        while chunk := stream.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 # -- threads and event loops ------------------------------------------------------------------------

@@ -349,7 +349,7 @@ def _reattach(interaction_id: str, context: Context) -> InteractionResult:
             view.finish(run)
     session.journal_end(interaction_id, final.status or "?")
     result = _fetched(final)
-    if entry is not None and entry.out and final.status in ("completed", "incomplete"):
+    if entry is not None and entry.out and final.answered and final.status != "requires_action":
         session.bind(entry.out, result)
         result.notes.append(f"bound to {entry.out!r}, as the cell that started it asked")
     return result

@@ -46,6 +46,8 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPath
     for name in ("GEMINI_API_KEY", "GOOGLE_API_KEY", "GEMINI_BASE_URL"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("GEMINI_MAGICS_ENGINE", "scripted")
+    monkeypatch.setenv("GEMINI_MAGICS_RETRY_CLOCK", "0.02")  # every back-off still happens, 50x sooner
+    monkeypatch.setenv("GEMINI_MAGICS_AGENT_STEP_SECONDS", "0.1")  # the Deep Research stand-in's pace
     # each test its own journal and row cache, never the user's
     monkeypatch.setenv("GEMINI_MAGICS_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
 
@@ -121,8 +123,13 @@ class Shell:
         return error
 
     def close(self) -> None:
+        import atexit
+
         self.ip.run_line_magic("unload_ext", "gemini_magics")
         self.ip.clear_instance()
+        # each shell registered its exit hook (a reset and a gc.collect): hundreds of them cost the
+        # suite's process a minute at exit
+        atexit.unregister(self.ip.atexit_operations)
 
 
 @pytest.fixture

@@ -72,7 +72,10 @@ def test_the_official_sdk_runs_a_background_agent_to_completion(server: Any) -> 
 AGENT = "deep-research-pro-preview-12-2025"
 
 
-def test_wait_shows_the_agents_progress_as_it_streams(shell: Shell, capsys: pytest.CaptureFixture[str]) -> None:
+def test_wait_shows_the_agents_progress_as_it_streams(
+    shell: Shell, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GEMINI_MAGICS_AGENT_STEP_SECONDS", "0.8")  # progress to watch while it streams
     run = shell.run(f"%%interact --agent {AGENT} -o report\nWhat is oolong tea? See {shell.base_url}/")
     capsys.readouterr()
     result = shell.ip.run_line_magic("interact", "wait")
@@ -89,6 +92,7 @@ def test_a_stalled_stream_falls_back_to_polling_then_resumes(shell: Shell, serve
 
     monkeypatch.setattr(runner, "BACKGROUND_POLL_SECONDS", 0.1)
     monkeypatch.setattr(background, "POLLS_BEFORE_RESTREAM", 2)
+    monkeypatch.setenv("GEMINI_MAGICS_AGENT_STEP_SECONDS", "0.8")  # a run long enough to stall, poll and resume
     modes: list[str] = []
     real_follow = background.follow
 

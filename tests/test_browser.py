@@ -100,8 +100,8 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
         "@jupyterlab/notebook-extension:tracker": {"windowingMode": "none"},
     }))  # fmt: skip
     env = dict(os.environ)
-    for name in ("GEMINI_API_KEY", "GOOGLE_API_KEY", "GEMINI_BASE_URL"):
-        env.pop(name, None)
+    for name in ("GEMINI_API_KEY", "GOOGLE_API_KEY", "GEMINI_BASE_URL", "GEMINI_MAGICS_AGENT_STEP_SECONDS"):
+        env.pop(name, None)  # (the agent keeps its real pacing here: the browser watches its progress live)
     home = work / "home"
     for sub in ("cfg", "data", "rt", "ipython", "mpl", "xdg_config", "xdg_cache"):
         (home / sub).mkdir(parents=True)

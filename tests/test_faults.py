@@ -45,7 +45,10 @@ def posts(server: LocalServer) -> int:
 
 
 @pytest.mark.parametrize("status", [429, 503])
-def test_a_storm_with_retry_after_still_completes_every_call(server: LocalServer, status: int) -> None:
+def test_a_storm_with_retry_after_still_completes_every_call(
+    server: LocalServer, status: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GEMINI_MAGICS_RETRY_CLOCK", "1")  # the server's own delay, exactly
     callers, failures = 8, 3  # every caller is refused 3 times, all at once
     with Client(base_url=server.base_url, max_retries=4) as client:
         slept: list[float] = []

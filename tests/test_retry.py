@@ -13,6 +13,20 @@ from gemini_magics._exceptions import APIConnectionError, BadRequestError, Inter
 from gemini_magics._retry import is_retryable_status, parse_retry_after, retry_delay
 
 
+@pytest.fixture(autouse=True)
+def real_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The policy's own delays here (the suite runs others on a fast retry clock)."""
+    monkeypatch.setenv("GEMINI_MAGICS_RETRY_CLOCK", "1")
+
+
+def test_the_retry_clock_scales_every_delay(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GEMINI_MAGICS_RETRY_CLOCK", "0.5")
+    assert retry_delay(0, {"retry-after": "4"}) == 2.0
+    assert 0.375 * 0.5 <= retry_delay(1, None, rng=random.Random(1)) <= 1.0 * 0.5
+    monkeypatch.setenv("GEMINI_MAGICS_RETRY_CLOCK", "not a number")
+    assert retry_delay(0, {"retry-after": "4"}) == 4.0
+
+
 @pytest.mark.parametrize(
     ("status", "headers", "expected"),
     [

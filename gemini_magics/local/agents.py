@@ -9,12 +9,13 @@ names, and a final Markdown report with a sources list. Cancellation stops it be
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .engines.base import EngineRequest
-    from .engines.scripted import StepWriter
+    from .engines.writer import StepWriter
 
 AGENTS = (
     "deep-research-pro-preview-12-2025",
@@ -22,7 +23,16 @@ AGENTS = (
     "deep-research-max-preview-04-2026",
 )
 STEP_SECONDS = 0.8
-"""The pause between the plan's steps (research takes a while; a Cancel lands between steps)."""
+"""The pause between the plan's steps (research takes a while; a Cancel lands between steps);
+``$GEMINI_MAGICS_AGENT_STEP_SECONDS`` sets it (the pacing's seam: tests need no real waiting)."""
+STEP_ENV_VAR = "GEMINI_MAGICS_AGENT_STEP_SECONDS"
+
+
+def step_seconds() -> float:
+    try:
+        return max(0.0, float(os.environ.get(STEP_ENV_VAR, STEP_SECONDS)))
+    except ValueError:
+        return STEP_SECONDS
 
 
 def is_agent(name: str) -> bool:
@@ -49,20 +59,21 @@ def deep_research(
     writer: Writer | None = None,
 ) -> str:
     """Write the research steps and the report; the final status."""
-    from .engines.scripted import URL_PATTERN, read_pages, search_offline
+    from .tools.web import URL_PATTERN, read_pages, search_offline
 
     question = request.last_user_text.strip() or "the question"
+    pause = step_seconds()
     summaries = agent_config.get("thinking_summaries", "auto") != "none"
     plan = planner(question)
     if agent_config.get("collaborative_planning"):
         plan.insert(0, "Share the plan before researching")
     if summaries:
         out.thought("Plan: " + "; ".join(plan))
-    out.pace(STEP_SECONDS)
+    out.pace(pause)
     search_offline(out, question)
-    out.pace(STEP_SECONDS)
+    out.pace(pause)
     pages = read_pages(out, request, question) if URL_PATTERN.search(question) else []
-    out.pace(STEP_SECONDS)
+    out.pace(pause)
     if summaries:
         out.thought(f"Read {len(pages)} page(s); search is offline. Writing the report.")
     out.pace()

@@ -17,18 +17,9 @@ if TYPE_CHECKING:
     from ..types.content import Content, Step
     from ..types.interaction import Interaction, Usage
 
+from .view import usage_line
+
 __all__ = ["InteractionResult", "BackgroundRun", "DryRun", "TextTable", "usage_line"]
-
-
-def usage_line(usage: Usage | None) -> str:
-    if usage is None:
-        return ""
-    parts = [f"{usage.total_input_tokens or 0} in", f"{usage.total_output_tokens or 0} out"]
-    if usage.total_thought_tokens:
-        parts.append(f"{usage.total_thought_tokens} thought")
-    if usage.total_cached_tokens:
-        parts.append(f"{usage.total_cached_tokens} cached")
-    return " / ".join(parts) + " tokens"
 
 
 class InteractionResult:

@@ -16,7 +16,7 @@ from typing import Any
 from .._accumulate import InteractionAccumulator
 from ..types import content as c
 from ..types.events import InteractionEvent
-from ..types.interaction import Interaction
+from ..types.interaction import Interaction, Usage
 
 
 @dataclass(frozen=True)
@@ -278,8 +278,6 @@ class ViewModel:
         return f"{self.model} · {status} · {elapsed:.1f} s"
 
     def footer(self, elapsed: float) -> str:
-        from .result import usage_line
-
         interaction = self.interaction
         bits = [getattr(interaction, "served_by", None) or self.model]  # what answered, once the server says
         usage = interaction.usage
@@ -312,3 +310,15 @@ def progress_lines(interaction: Interaction, limit: int = 8) -> list[str]:
         elif block.kind in ("image", "media"):
             lines.append(f"🖼️ {block.title}")
     return lines[-limit:]
+
+
+def usage_line(usage: Usage | None) -> str:
+    """Token counts as the footer shows them: ``12 in / 40 out / 3 thought tokens``."""
+    if usage is None:
+        return ""
+    parts = [f"{usage.total_input_tokens or 0} in", f"{usage.total_output_tokens or 0} out"]
+    if usage.total_thought_tokens:
+        parts.append(f"{usage.total_thought_tokens} thought")
+    if usage.total_cached_tokens:
+        parts.append(f"{usage.total_cached_tokens} cached")
+    return " / ".join(parts) + " tokens"

@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING, Any, Literal, overload
 import httpx
 from pydantic import ValidationError
 
-from .._constants import TERMINAL_STATUSES
 from .._exceptions import APIResponseValidationError, GeminiError
 from .._streaming import InteractionStream
 from ..types._base import BaseModel
@@ -212,7 +211,7 @@ class Interactions:
                 last_status = interaction.status
                 if on_status is not None:
                     on_status(interaction)
-            if interaction.status in TERMINAL_STATUSES or interaction.status == "requires_action":
+            if interaction.ended:
                 return interaction
             if deadline is not None and time.monotonic() >= deadline:
                 raise TimeoutError(

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any, Literal, Union
 
 from pydantic import PrivateAttr, model_validator
 
+from .._constants import TERMINAL_STATUSES
 from ._base import BaseModel, open_union
 from .content import (
     AudioContent,
@@ -215,6 +216,10 @@ def steps_from_outputs(outputs: list[Content]) -> list[Step]:
     return steps
 
 
+ENDED_STATUSES = TERMINAL_STATUSES | {"requires_action"}
+ANSWERED_STATUSES = frozenset({"completed", "incomplete", "requires_action"})
+
+
 class Interaction(BaseModel):
     """One interaction, in either schema generation.
 
@@ -249,6 +254,17 @@ class Interaction(BaseModel):
     background: bool | None = None
 
     _derived: set[str] = PrivateAttr(default_factory=set)
+
+    @property
+    def ended(self) -> bool:
+        """No more events will come: a final status, or ``requires_action`` (the caller acts next). The
+        one answer to "has it ended?" for waiting, following and the magic's runs."""
+        return self.status in ENDED_STATUSES
+
+    @property
+    def answered(self) -> bool:
+        """It ended with an answer to keep (``incomplete``: cut at the token limit, and said so)."""
+        return self.status in ANSWERED_STATUSES
 
     @model_validator(mode="after")
     def _derive_views(self) -> Interaction:

@@ -9,71 +9,20 @@ Headers steer it per request: ``X-Scripted-Deltas``, ``X-Scripted-Delay-Ms`` (th
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import io
 import json
 import re
-import time
-from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from ..tools.web import read_pages, search_offline
 from ._schema_instance import instance_of
 from .base import EngineRequest
+from .writer import StepWriter
 
 if TYPE_CHECKING:
     from ..store import Record
 
 _NAME = re.compile(r"\bmy name is ([A-Z][\w-]*)", re.IGNORECASE)
-URL_PATTERN = re.compile(r"https?://[^\s)>\]`'\"]+")
-LOCAL_NOTE_FIELD = "x_gemini_magics_local"
-"""A namespaced extension field on built-in tool results: what the local stand-in did on this machine."""
-FETCH_SECONDS_PER_REQUEST = 30.0
-URL_SECONDS = 10.0
 _CODE = re.compile(r"```(?:python|py)?\s*\n(.*?)```", re.DOTALL)
-
-
-def split_into(text: str, pieces: int) -> list[str]:
-    """``text`` in exactly ``pieces`` chunks; padded with numbered filler words when it is too short."""
-    if pieces <= 0:
-        return [text]
-    if len(text) < pieces:
-        filler = " ".join(f"w{i}" for i in range(pieces))
-        text = f"{text} {filler}"
-    size, extra = divmod(len(text), pieces)
-    chunks, start = [], 0
-    for i in range(pieces):
-        end = start + size + (1 if i < extra else 0)
-        chunks.append(text[start:end])
-        start = end
-    return chunks
-
-
-def word_chunks(text: str) -> list[str]:
-    return re.findall(r"\S+\s*|\s+", text) or [text]
-
-
-def draw_png(prompt: str, size: tuple[int, int] = (320, 200)) -> bytes:
-    from PIL import Image, ImageDraw
-
-    digest = hashlib.sha256(prompt.encode()).digest()
-    background = (64 + digest[0] // 2, 64 + digest[1] // 2, 96 + digest[2] // 3)
-    image = Image.new("RGB", size, background)
-    draw = ImageDraw.Draw(image)
-    draw.rectangle([8, 8, size[0] - 9, size[1] - 9], outline=(255, 255, 255), width=2)
-    words, lines, line = prompt.split(), [], ""
-    for word in words:
-        if len(line) + len(word) + 1 > 36:
-            lines.append(line)
-            line = word
-        else:
-            line = f"{line} {word}".strip()
-    lines.append(line)
-    for i, text in enumerate(lines[:8]):
-        draw.text((20, 20 + 18 * i), text, fill=(255, 255, 255))
-    out = io.BytesIO()
-    image.save(out, format="PNG")
-    return out.getvalue()
 
 
 _LONG_SIDE = {"512": 512, "1K": 1024, "2K": 2048, "4K": 4096}
@@ -296,154 +245,3 @@ def failing_status(value: Any) -> int | None:
     time (a row that keeps failing on the server, whatever the retries); None for any other input."""
     match = _FAIL_MARK.search(json.dumps(value, default=str))
     return int(match.group(1)) if match else None
-
-
-def search_offline(out: StepWriter, text: str) -> str:
-    """A google_search call and result that say the search cannot happen offline; that note."""
-    query = text.strip()[:80]
-    note = "offline stand-in: the local server cannot reach the internet"
-    out.tool_pair("google_search", {"queries": [query]},
-                  [{"title": f"Result for {query}", "url": "https://example.invalid/search", "rendered_content": note}])  # fmt: skip
-    return note
-
-
-def read_pages(out: StepWriter, request: EngineRequest, text: str) -> list[Any]:
-    """Fetch the URLs ``text`` names, for real and under the server's policy, as a url_context call and
-    result; the pages. At most ``MAX_URLS_PER_REQUEST`` URLs and ``FETCH_SECONDS_PER_REQUEST`` in all."""
-    from ..policy import MAX_URLS_PER_REQUEST
-    from ..tools.url_context import Page, fetch
-
-    urls = list(dict.fromkeys(URL_PATTERN.findall(text)))
-    deadline = time.monotonic() + FETCH_SECONDS_PER_REQUEST
-    pages: list[Page] = []
-    for n, url in enumerate(urls):
-        out.record.check_cancelled()
-        remaining = deadline - time.monotonic()
-        if n >= MAX_URLS_PER_REQUEST:
-            pages.append(Page(url, "error", error=f"not fetched: over {MAX_URLS_PER_REQUEST} URLs in one request"))
-        elif remaining <= 0:
-            pages.append(Page(url, "error", error=f"not fetched: the request's {FETCH_SECONDS_PER_REQUEST:g} s for fetching ran out"))
-        else:
-            pages.append(fetch(url, request.policy, timeout=min(remaining, URL_SECONDS),
-                               stop=out.record.cancel_requested))  # fmt: skip
-    out.record.check_cancelled()
-    out.tool_pair("url_context", {"urls": [p.url for p in pages]}, [p.result() for p in pages],
-                  is_error=any(p.status != "success" for p in pages))  # fmt: skip
-    return pages
-
-
-class StepWriter:
-    """Writes one request's steps into its record, paced as its headers ask.
-
-    Per request, never on the shared engine: concurrent requests may ask for different pacing.
-    """
-
-    def __init__(self, record: Record, *, delay: float = 0.0, pieces: int | None = None) -> None:
-        self.record = record
-        self.delay = delay
-        self.pieces = pieces
-        self.token_limit: int | None = None
-        """Text chunks (the engine's tokens) an answer may have; past it the answer is cut."""
-        self.cut = False
-
-    def ending(self) -> str:
-        """The status to finish with: ``incomplete`` (and why) when the token limit cut the answer."""
-        if not self.cut:
-            return "completed"
-        self.record.incomplete_details = {
-            "reason": "max_output_tokens",
-            "max_output_tokens": self.token_limit,
-        }
-        return "incomplete"
-
-    @classmethod
-    def for_request(cls, record: Record, headers: Mapping[str, str]) -> StepWriter:
-        deltas = headers.get("x-scripted-deltas")
-        delay_ms = int(headers.get("x-scripted-delay-ms", "0") or 0)
-        return cls(record, delay=delay_ms / 1000.0, pieces=int(deltas) if deltas else None)
-
-    def pace(self, seconds: float | None = None) -> None:
-        """Wait ``seconds`` (default: the per-delta delay), stopping at once if the interaction is cancelled."""
-        record = self.record
-        record.check_cancelled()
-        delay = self.delay if seconds is None else seconds
-        if delay:
-            deadline = time.monotonic() + delay
-            while time.monotonic() < deadline:
-                record.check_cancelled()
-                time.sleep(min(0.02, max(0.0, deadline - time.monotonic())))
-
-    def text(self, text: str) -> None:
-        record = self.record
-        chunks = split_into(text, self.pieces) if self.pieces else word_chunks(text)
-        if self.token_limit is not None and len(chunks) > self.token_limit:
-            chunks, self.cut = chunks[: self.token_limit], True
-        record.begin_step({"type": "model_output"})
-        for chunk in chunks:
-            self.pace()
-            record.delta({"type": "text", "text": chunk})
-        record.end_step({"type": "model_output", "content": [{"type": "text", "text": "".join(chunks)}]})
-        record.add_usage(output_tokens=len(chunks))
-
-    def thought(self, prompt: str) -> None:
-        record = self.record
-        summary = f"Thinking about the request: {prompt.strip()[:120]}"
-        signature = base64.b64encode(hashlib.sha256(prompt.encode()).digest()[:12]).decode()
-        record.begin_step({"type": "thought"})
-        for chunk in word_chunks(summary):
-            self.pace()
-            record.delta({"type": "thought_summary", "content": {"type": "text", "text": chunk}})
-        record.delta({"type": "thought_signature", "signature": signature})
-        record.end_step(
-            {"type": "thought", "signature": signature, "summary": [{"type": "text", "text": summary}]}
-        )
-        record.add_usage(thought_tokens=len(summary.split()))
-
-    def image(self, prompt: str, size: tuple[int, int] = (320, 200)) -> None:
-        record = self.record
-        data = base64.b64encode(draw_png(prompt, size)).decode()
-        record.begin_step({"type": "model_output"})
-        # media arrives in chunks on the real API too; two here, so joining is exercised
-        half = len(data) // 2 // 4 * 4
-        for piece in (data[:half], data[half:]):
-            self.pace()
-            record.delta({"type": "image", "mime_type": "image/png", "data": piece})
-        record.end_step(
-            {"type": "model_output", "content": [{"type": "image", "mime_type": "image/png", "data": data}]}
-        )
-        record.add_usage(output_tokens=258)
-
-    def function_call(self, call: dict[str, Any]) -> None:
-        record = self.record
-        call_id = "call_" + hashlib.sha256(json.dumps(call, sort_keys=True).encode()).hexdigest()[:10]
-        arguments = json.dumps(call["arguments"])
-        record.begin_step({"type": "function_call", "id": call_id, "name": call["name"], "arguments": {}})
-        cut = max(1, len(arguments) // 2)
-        for piece in (arguments[:cut], arguments[cut:]):
-            self.pace()
-            record.delta({"type": "arguments_delta", "arguments": piece})
-        record.end_step(
-            {"type": "function_call", "id": call_id, "name": call["name"], "arguments": call["arguments"]}
-        )
-        record.add_usage(output_tokens=len(arguments.split()) + 2)
-
-    def step(self, step: dict[str, Any]) -> None:
-        """A whole step (a tool call or result), paced like a delta."""
-        self.record.begin_step(step)
-        self.pace()
-        self.record.end_step(step)
-
-    def tool_pair(
-        self, kind: str, arguments: dict[str, Any], result: Any, *, is_error: bool = False, local_note: str = ""
-    ) -> None:
-        """A built-in tool's call and result; ``local_note`` (what ran on this machine, and how) goes in the
-        result's namespaced extension field, for the card."""
-        record = self.record
-        call_id = f"{kind}_{len(record.steps)}"
-        answer: dict[str, Any] = {"type": f"{kind}_result", "call_id": call_id, "result": result, "is_error": is_error}
-        if local_note:
-            answer[LOCAL_NOTE_FIELD] = local_note
-        for step in ({"type": f"{kind}_call", "id": call_id, "arguments": arguments}, answer):
-            record.begin_step(step)
-            self.pace()
-            record.end_step(step)

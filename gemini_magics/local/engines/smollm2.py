@@ -223,7 +223,7 @@ class SmolLM2Engine:
 
     def _call_a_tool(self, request: EngineRequest, record: Record, schema: dict[str, Any]) -> str:
         """The model picks a function and its arguments, constrained by the grammar of ``schema``."""
-        from .scripted import StepWriter
+        from .writer import StepWriter
 
         catalogue = "\n".join(
             f"- {t['name']}: {t.get('description', '')}" for t in request.tools if t.get("type") == "function"
@@ -264,7 +264,7 @@ class SmolLM2Engine:
     def _research(self, request: EngineRequest, record: Record) -> str:
         """Deep Research on the real model: it writes the plan (under a JSON grammar) and the findings."""
         from ..agents import deep_research, fixed_plan
-        from .scripted import StepWriter
+        from .writer import StepWriter
 
         def plan(question: str) -> list[str]:
             schema = {"type": "object", "required": ["steps"], "properties": {"steps": {
@@ -299,7 +299,7 @@ class SmolLM2Engine:
             return self._call_a_tool(request, record, schema)
         if request.wants_image():
             # a 135M text model cannot draw: the scripted engine's labelled stand-in PNG comes first
-            from .scripted import StepWriter
+            from .writer import StepWriter
 
             StepWriter(record).image(request.last_user_text)
         messages = self.messages(request)
