@@ -110,14 +110,22 @@ def tool_result(result: Any) -> tuple[Any, bool]:
 
 
 class MCPBridge:
-    """Every bridged MCP connection of one kernel, on one background event loop."""
+    """Every bridged MCP connection of one kernel, on one background event loop.
+
+    Each connection is owned by a task of its own that opens it, waits, and closes it: the SDK's
+    connections are anyio task groups, which must be exited by the task that entered them. The loop is
+    shut down the way IPython's script magics end theirs: stop, join the thread, close.
+    """
 
     def __init__(self, call_timeout: float = 30.0) -> None:
         self.call_timeout = call_timeout
         self.servers: dict[str, MCPServerInfo] = {}
+        self.close_errors: list[str] = []
+        """What went wrong closing connections, if anything (closing never raises)."""
         self._clients: dict[str, Any] = {}
-        self._stack: contextlib.AsyncExitStack | None = None
+        self._owners: dict[str, tuple[asyncio.Event, asyncio.Task[None]]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
 
     # -- the loop ---------------------------------------------------------------------------------
@@ -126,21 +134,36 @@ class MCPBridge:
         with self._lock:
             if self._loop is None:
                 self._loop = asyncio.new_event_loop()
-                threading.Thread(target=self._loop.run_forever, daemon=True, name="gemini-magics-mcp").start()
-        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(timeout)
+                self._thread = threading.Thread(target=self._loop.run_forever, daemon=True, name="gemini-magics-mcp")
+                self._thread.start()
+            loop = self._loop
+        return asyncio.run_coroutine_threadsafe(coroutine, loop).result(timeout)
 
     def close(self) -> None:
-        """Close every connection (stdio servers end with them) and the loop."""
-        loop = self._loop
+        """Close every connection (stdio servers end with them), each in the task that opened it; then
+        stop the loop, wait for its thread and close it."""
+        with self._lock:
+            loop, thread, self._loop, self._thread = self._loop, self._thread, None, None
         if loop is None:
             return
-        if self._stack is not None:
-            with contextlib.suppress(Exception):
-                asyncio.run_coroutine_threadsafe(self._stack.aclose(), loop).result(10)
+        try:
+            self.close_errors += asyncio.run_coroutine_threadsafe(self._close_all(), loop).result(10)
+        except Exception as exc:  # a connection that would not close in time: the loop goes anyway
+            self.close_errors.append(f"{type(exc).__name__}: {exc}")
         loop.call_soon_threadsafe(loop.stop)
-        self._loop, self._stack = None, None
+        if thread is not None:
+            thread.join(5)
+        if not loop.is_running():
+            loop.close()
         self._clients.clear()
+        self._owners.clear()
         self.servers.clear()
+
+    async def _close_all(self) -> list[str]:
+        for closing, _task in self._owners.values():
+            closing.set()
+        ended = await asyncio.gather(*(task for _, task in self._owners.values()), return_exceptions=True)
+        return [f"{type(e).__name__}: {e}" for e in ended if isinstance(e, BaseException)]
 
     # -- connections ------------------------------------------------------------------------------
 
@@ -154,7 +177,7 @@ class MCPBridge:
                     f"--mcp {target}: needs the MCP SDK: pip install 'gemini-magics[mcp]'"
                 ) from None
             try:
-                self.servers[target] = self._run(self._connect(target), CONNECT_TIMEOUT)
+                self.servers[target] = self._run(self._connect(target), CONNECT_TIMEOUT + 1)
             except OptionError:
                 raise
             except Exception as exc:  # the SDK's, the transport's, a time-out: one line for the user
@@ -164,8 +187,6 @@ class MCPBridge:
     async def _connect(self, target: str) -> MCPServerInfo:
         from mcp import Client, StdioServerParameters
 
-        if self._stack is None:
-            self._stack = contextlib.AsyncExitStack()
         if target.startswith("stdio:"):
             words = shlex.split(target[6:])
             if not words:
@@ -173,10 +194,33 @@ class MCPBridge:
             server: Any = StdioServerParameters(command=words[0], args=words[1:])
         else:
             server = target
-        client = await self._stack.enter_async_context(Client(server, read_timeout_seconds=self.call_timeout))
-        self._clients[target] = client
-        info = getattr(client, "server_info", None)
-        return MCPServerInfo(target, getattr(info, "name", None) or _name_of(target), await all_tools(client))
+        opened: asyncio.Future[MCPServerInfo] = asyncio.get_running_loop().create_future()
+        closing = asyncio.Event()
+
+        async def own() -> None:
+            """Open the connection, hold it until the bridge closes, close it: all in this one task."""
+            try:
+                async with Client(server, read_timeout_seconds=self.call_timeout) as client:
+                    self._clients[target] = client
+                    info = getattr(client, "server_info", None)
+                    opened.set_result(MCPServerInfo(target, getattr(info, "name", None) or _name_of(target),
+                                                    await all_tools(client)))  # fmt: skip
+                    await closing.wait()
+            except BaseException as exc:
+                if not opened.done():
+                    opened.set_exception(exc)
+                    return
+                raise
+
+        task = asyncio.create_task(own(), name=f"mcp {target}")
+        try:
+            info = await asyncio.wait_for(asyncio.shield(opened), CONNECT_TIMEOUT)
+        except BaseException:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            raise
+        self._owners[target] = (closing, task)
+        return info
 
     def call(self, target: str, tool: str, arguments: dict[str, Any]) -> Any:
         """Call a tool; its result as the API takes it. An MCP ``isError`` raises, so it goes back as an error."""

@@ -97,6 +97,38 @@ def test_a_stdio_mcp_server_is_bridged(shell: Shell, server: Any, tmp_path: Path
     assert result.tool_calls[0].source == "stdio-glossary" and result.tool_calls[0].result == {"result": 2}
 
 
+def test_closing_the_bridge_ends_each_connection_in_its_own_task(shell: Shell, server: Any, tmp_path: Path, http_mcp: str) -> None:
+    script = tmp_path / "glossary_server.py"
+    script.write_text(SERVER.format(name="stdio-glossary") + "\nserver.run('stdio')\n")
+    shell.run(f"%%interact --mcp 'stdio:{sys.executable} {script}'\nUse add.")
+    shell.run(f"%%interact --mcp {http_mcp}\nUse add.")  # two connections, each owned by its task
+    bridge = shell.magics.session.mcp()
+    loop, thread = bridge._loop, bridge._thread
+    children = [p for p in _children() if str(script) in p[1]]
+    assert len(children) == 1  # the stdio server, started once
+    bridge.close()
+    assert bridge.close_errors == []  # no "exit cancel scope in a different task", nothing swallowed
+    assert loop is not None and loop.is_closed() and thread is not None and not thread.is_alive()
+    deadline = time.monotonic() + 5
+    while any(str(script) in args for _, args in _children()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(str(script) in args for _, args in _children())  # the stdio server ended with its connection
+
+
+def _children() -> list[tuple[int, str]]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                args = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+                state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+            except OSError:
+                continue
+            if state != "Z":
+                found.append((int(entry.name), args))
+    return found
+
+
 def test_mcp_mistakes_are_one_line(shell: Shell, server: Any) -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
