@@ -10,7 +10,6 @@ runs on. No IPython here.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ipaddress
 import json
 import shlex
