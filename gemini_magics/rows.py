@@ -320,7 +320,9 @@ class RowStats:
     """Rows allowed in flight now (None for a batch job: the Batch API schedules its own)."""
     lowest: int | None = None
     stopped: str | None = None
-    """Why the run ended early: ``stopped`` by the user, ``budget``, or None."""
+    """Why the run ended early: ``stopped`` by the user, ``budget``, ``server`` (it died), or None."""
+    death: str = ""
+    """How the server died, when it did."""
 
     @property
     def elapsed(self) -> float:
@@ -341,9 +343,17 @@ class RowStats:
 
 
 async def run_rows(
-    request: RowsRequest, client: Client, cache: RowCache | None, progress: Any, uploads: dict[str, Any]
+    request: RowsRequest,
+    client: Client,
+    cache: RowCache | None,
+    progress: Any,
+    uploads: dict[str, Any],
+    gone: Callable[[], str | None] = lambda: None,
 ) -> tuple[list[RowOutcome], RowStats]:
-    """Run every row (from the cache when it can); outcomes in row order, and the run's figures."""
+    """Run every row (from the cache when it can); outcomes in row order, and the run's figures.
+
+    ``gone``: after a broken connection, how the server died (one line) if it did: the run then stops
+    at once (the embedded server's death), instead of retrying rows against nothing."""
     stats = RowStats(total=len(request.rows), concurrency=request.concurrency, lowest=request.concurrency)
     outcomes: list[RowOutcome | None] = [None] * len(request.rows)
     cached = cache.get_many([r.key for r in request.rows]) if cache is not None else {}
@@ -356,6 +366,12 @@ async def run_rows(
     budget_hit = asyncio.Event()
     headers = dict(request.template.headers) or None
     progress.start(stats)
+    died: list[str] = []
+
+    def gone_once() -> str | None:
+        if not died and (line := gone()):
+            died.append(line)
+        return died[0] if died else None
 
     def send(work: RowWork) -> RowOutcome:
         sent = {**work.body, "input": as_sent(work.body["input"], client, uploads)}
@@ -367,7 +383,7 @@ async def run_rows(
         return outcome
 
     async def one(positions: list[int], work: RowWork, pool: ThreadPoolExecutor) -> None:
-        outcome = await _attempts(lambda: loop.run_in_executor(pool, send, work), limiter, budget_hit,
+        outcome = await _attempts(lambda: loop.run_in_executor(pool, send, work), limiter, budget_hit, gone_once,
                                   request)  # fmt: skip
         if outcome is None:
             return  # the budget ran out before this row was sent: "not run"
@@ -398,6 +414,8 @@ async def run_rows(
         stats.ended = time.monotonic()
         if progress.stopped and stats.stopped is None:
             stats.stopped = "stopped"
+        if died and stats.stopped in (None, "budget"):
+            stats.stopped, stats.death = "server", died[0]
         progress.finish(stats)  # also when the kernel interrupts the run: no live bar is left behind
     finished = [
         o or RowOutcome("not run", error=f"not run: {_why(stats.stopped)}", kind="not run") for o in outcomes
@@ -406,7 +424,8 @@ async def run_rows(
 
 
 def _why(stopped: str | None) -> str:
-    return {"budget": "the --budget was reached", "stopped": "stopped by you"}.get(stopped or "", "cancelled")
+    return {"budget": "the --budget was reached", "stopped": "stopped by you",
+            "server": "the server stopped"}.get(stopped or "", "cancelled")  # fmt: skip
 
 
 async def _gather_until(
@@ -433,7 +452,11 @@ def count(stats: RowStats, outcome: RowOutcome) -> None:
 
 
 async def _attempts(
-    send: Callable[[], Any], limiter: Limiter, budget_hit: asyncio.Event, request: RowsRequest
+    send: Callable[[], Any],
+    limiter: Limiter,
+    budget_hit: asyncio.Event,
+    gone: Callable[[], str | None],
+    request: RowsRequest,
 ) -> RowOutcome | None:
     """One row, retried on overload (429, 503, timeouts) within :data:`MAX_ATTEMPTS`."""
     from ._exceptions import APIConnectionError, APIStatusError
@@ -464,6 +487,10 @@ async def _attempts(
                     limiter.overloaded(parse_retry_after(exc.response.headers))
                 delay = retry_delay(attempt, exc.response.headers)  # Retry-After when the server gives one
             except APIConnectionError as exc:  # a timeout or a dropped connection: overload too
+                died = gone()
+                if died:  # nobody left to answer: this row says why, and dispatch stops
+                    budget_hit.set()
+                    return RowOutcome("error", error=one_line(died), kind="server")
                 last = str(exc) or type(exc).__name__
                 limiter.overloaded(None)
                 delay = retry_delay(attempt)

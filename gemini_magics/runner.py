@@ -249,7 +249,8 @@ class Runner:
         client = self.session.backend().client
         progress = self.views.rows(interactive=interactive)
         try:
-            outcomes, stats = await run_rows(request, client, cache, progress, self.session.uploads)
+            outcomes, stats = await run_rows(request, client, cache, progress, self.session.uploads,
+                                             gone=lambda: self.session.server_death(wait=0.2, short=True))  # fmt: skip
         except (asyncio.CancelledError, KeyboardInterrupt):
             kept = "the rows that finished are cached" if cache else "nothing was cached (--no-cache)"
             raise Stopped(f"interrupted: {kept}; re-run the cell to send only the rest") from None
@@ -261,6 +262,10 @@ class Runner:
             self.session.add_usage(request.template.model, Usage(total_input_tokens=answer.get("input_tokens"),
                                                                  total_output_tokens=answer.get("output_tokens")))  # fmt: skip
         self.session.last_result = result
+        if stats.stopped == "server":
+            self.views.show(result)
+            kept = f"the {stats.done} answered rows are cached" if cache is not None else "nothing was cached"
+            raise MagicError(f"{stats.death}; {kept}; re-run the cell to send only the rest (%interact last shows them)")
         if stats.stopped == "stopped":
             self.views.show(result)
             kept = f"the {stats.done} finished rows are cached" if cache is not None else "nothing was cached"

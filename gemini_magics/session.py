@@ -182,9 +182,10 @@ class Session:
             if self._backend is not None and self._backend.kind == "local":
                 self._notice_death(self._backend)
 
-    def server_death(self, wait: float = 1.0) -> str | None:
+    def server_death(self, wait: float = 1.0, *, short: bool = False) -> str | None:
         """If the embedded server died (its connections just broke), the one line saying how, with what
-        was reset; the next cell starts a fresh server. None when it runs, or for other backends."""
+        was reset; the next cell starts a fresh server. None when it runs, or for other backends.
+        ``short``: only how it died (for a row's error); what was reset goes to the notices then."""
         with self._lock:
             backend = self._backend
             if backend is None or backend.kind != "local":
@@ -192,7 +193,9 @@ class Session:
             died = backend.death(wait)
             if died is None:
                 return None
-            gone = self._notice_death(backend, quiet=True)
+            gone = self._notice_death(backend, quiet=not short)
+        if short:
+            return died
         reset = f"; chain(s) {', '.join(gone)} start afresh" if gone else ""
         return f"{died}{reset}. The kernel and its variables are fine; the next cell starts a fresh server"
 
@@ -205,7 +208,7 @@ class Session:
         gone = self.chains.reset(None)
         if not quiet:
             reset = f"; chain(s) {', '.join(gone)} start afresh" if gone else ""
-            self.notices.append(f"gemini-magics: {died}{reset}; starting a fresh one")
+            self.notices.append(f"gemini-magics: {died}{reset}; a fresh server takes over")
         return gone
 
     def backend_identity(self) -> str:

@@ -243,3 +243,28 @@ def test_the_request_log_keeps_its_shape_and_is_bounded_in_bytes() -> None:
         assert logged[-1]["json"]["input"][0] == {"type": "text", "text": "row 4"}
         assert logged[-1]["json"]["input"][1]["data"] == f"<{len(blob)} characters, not kept>"
         assert len(json.dumps(list(server.api.requests))) < 64 * 1024
+
+
+def test_an_over_run_whose_server_dies_stops_at_once_and_keeps_what_was_answered(make_shell: Any) -> None:
+    shell = make_shell()
+    shell.run("%%interact\nHello")
+    server = shell.magics.session.started_backend.server
+    shell.ip.user_ns["texts"] = [f"row {i}" for i in range(60)]
+    _slow(shell)
+    shell.ip.run_line_magic("config", 'InteractMagics.headers = {"X-Scripted-Delay-Ms": "20", "X-Scripted-Deltas": "10"}')
+    threading.Timer(1.0, os.kill, (server.pid, signal.SIGKILL)).start()
+    started = time.monotonic()
+    error = shell.fail("%%interact --over texts -o out --concurrency 4\nSay {{row}}")
+    assert time.monotonic() - started < 10  # not minutes of retrying against nothing
+    message = str(error)
+    assert message.startswith("the embedded server stopped: killed (out of memory, or kill -9)") and "\n" not in message
+    assert "answered rows are cached" in message and "re-run the cell to send only the rest" in message
+    frame = shell.magics.session.last_result.frame
+    answered = int((frame["_status"] == "ok").sum())
+    assert 0 < answered < 60 and "out" not in shell.ip.user_ns
+    assert set(frame.loc[frame["_status"] != "ok", "_error"]) <= {
+        "not run: the server stopped", message.split(";")[0]}  # every other row says why, once
+    shell.ip.run_line_magic("config", "InteractMagics.headers = {}")
+    shell.run("%%interact --over texts -o out --concurrency 4\nSay {{row}}")  # a fresh server; only the rest is sent
+    fresh = shell.magics.session.started_backend.server
+    assert fresh.pid != server.pid and (shell.ip.user_ns["out"]["_status"] == "ok").all()
