@@ -109,6 +109,16 @@ class Session:
                 return Commit(False, None, self.chains.set_aside(plan, turn))
             return Commit(True, self.chains.commit(plan, turn, new=new))
 
+    def restore(self, chain: str, number: int) -> tuple[list[Turn], list[Turn]]:
+        """Make ``chain`` end at turn #``number`` again, under the lock background commits take."""
+        with self._lock:
+            return self.chains.restore(chain, number)
+
+    def reset(self, chain: str | None) -> list[str]:
+        """Forget ``chain`` (or every chain), under the lock background commits take; the names forgotten."""
+        with self._lock:
+            return self.chains.reset(chain)
+
     def _notice(self, line: str) -> None:
         with self._lock:
             self.notices.append(line)

@@ -222,19 +222,19 @@ def restore(args: argparse.Namespace, context: Context) -> None:
         raise OptionError(
             f"interact restore: chain {args.chain!r} has no turn #{args.turn} (it has #{numbers[0]}–#{numbers[-1]}: see %interact history --all)"
         )
-    path, left = registry.restore(args.chain, args.turn)
+    path, left = context.session.restore(args.chain, args.turn)
     gone = f"; {len(left)} turn(s) left it (still listed by history --all)" if left else ""
     print(f"chain {args.chain!r} now ends at turn #{args.turn} ({len(path)} turns){gone}")
 
 
 def reset(args: argparse.Namespace, context: Context) -> None:
-    registry = context.session.chains
+    session = context.session
     if args.all:
-        gone = registry.reset(None)
+        gone = session.reset(None)
         print(f"forgot {len(gone)} chain(s)" + (f": {', '.join(gone)}" if gone else ""))
         return
     name = args.chain or DEFAULT_CHAIN
-    if not registry.reset(name):
+    if not session.reset(name):
         raise _unknown_chain("reset", name, context)
     print(f"chain {name!r} reset: the next cell starts a new conversation")
 

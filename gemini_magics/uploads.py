@@ -7,6 +7,7 @@ a row, a batch job or another cell with the same bytes reuses the upload. Used b
 from __future__ import annotations
 
 import hashlib
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,16 +28,26 @@ def upload_pending(client: Client, parts: list[Any], uploaded: dict[str, Any] | 
             ready.append(part)
             continue
         digest = sha256_of(part.path)
-        file = cache.get(digest)
-        if file is None:
-            size = part.path.stat().st_size / 1e6
-            print(f"gemini-magics: uploading {part.path.name} ({size:.1f} MB) through the Files API…", flush=True)
-            file = client.files.upload(part.path, mime_type=part.mime_type)
-            if file.state not in (None, "ACTIVE"):
-                print(f"gemini-magics: {file.name} is {file.state}: waiting until it is ACTIVE…", flush=True)
-            file = cache[digest] = client.files.wait_active(file.name, poll_interval=0.25)
+        with _lock_for(digest):  # rows sending the same file at once: one uploads, the others wait for it
+            file = cache.get(digest)
+            if file is None:
+                size = part.path.stat().st_size / 1e6
+                print(f"gemini-magics: uploading {part.path.name} ({size:.1f} MB) through the Files API…", flush=True)
+                file = client.files.upload(part.path, mime_type=part.mime_type)
+                if file.state not in (None, "ACTIVE"):
+                    print(f"gemini-magics: {file.name} is {file.state}: waiting until it is ACTIVE…", flush=True)
+                file = cache[digest] = client.files.wait_active(file.name, poll_interval=0.25)
         ready.append(file.as_part())
     return ready
+
+
+_locks: dict[str, threading.Lock] = {}
+_locks_guard = threading.Lock()
+
+
+def _lock_for(digest: str) -> threading.Lock:
+    with _locks_guard:
+        return _locks.setdefault(digest, threading.Lock())
 
 
 def as_sent(value: Any, client: Client, uploaded: dict[str, Any]) -> Any:

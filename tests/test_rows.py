@@ -228,6 +228,16 @@ def test_row_files_are_read_when_sent_not_when_the_rows_are_built(shell: Shell, 
     assert texts == ["scan 0", "scan 1", "scan 2"] and (shell.ip.user_ns["described"]["_status"] == "ok").all()
 
 
+def test_rows_naming_one_big_file_upload_it_once(shell: Shell, server: Any, tmp_path: Any) -> None:
+    scan = tmp_path / "scan.txt"
+    scan.write_text("x" * (3 * 1024 * 1024))  # past the rows' inline limit: through the Files API
+    shell.ip.user_ns["pages"] = [{"n": n, "file": scan} for n in range(6)]
+    before = len(requests_to(server, "/upload/v1beta/files"))
+    shell.run("%%interact --over pages -o read --concurrency 6\nPage {{row.n}}: {{row.file}}")
+    assert len(requests_to(server, "/upload/v1beta/files")) - before == 1  # six rows at once, one upload
+    assert (shell.ip.user_ns["read"]["_status"] == "ok").all()
+
+
 def test_store_keeps_row_interactions_on_the_server(shell: Shell, server: Any) -> None:
     shell.run('notes = ["keep me"]')
     shell.run("%%interact --over notes --store -o kept\nSay {{row.text}}")
