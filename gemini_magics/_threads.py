@@ -17,28 +17,34 @@ __all__ = ["in_thread", "run_blocking"]
 T = TypeVar("T")
 
 
-async def in_thread(call: Callable[[], T]) -> T:
+async def in_thread(call: Callable[[], T], *, abandoned: Callable[[T], None] | None = None) -> T:
     """``call()`` in a daemon thread (a blocking HTTP call); the event loop stays free meanwhile.
 
     Unlike ``asyncio.to_thread`` the thread is not the loop's executor's, so an interrupted cell never
-    waits for a request it no longer needs.
+    waits for a request it no longer needs. ``abandoned`` gets the value when nobody awaits it any more
+    (a stream that finished opening after a Stop, a time-out or an interrupt): it closes what it opened.
     """
     loop = asyncio.get_running_loop()
     future: asyncio.Future[T] = loop.create_future()
 
-    def settle(setter: Callable[[Any], None], value: Any) -> None:
+    def settle(setter: Callable[[Any], None], value: Any, succeeded: bool) -> None:
         if not future.done():
             setter(value)
+        elif succeeded and abandoned is not None:
+            abandoned(value)
 
     def work() -> None:
         try:
             value = call()
         except BaseException as exc:
-            outcome: tuple[Callable[[Any], None], Any] = (future.set_exception, exc)
+            outcome: tuple[Callable[[Any], None], Any, bool] = (future.set_exception, exc, False)
         else:
-            outcome = (future.set_result, value)
-        with contextlib.suppress(RuntimeError):  # the loop is gone: nobody waits for this any more
+            outcome = (future.set_result, value, True)
+        try:
             loop.call_soon_threadsafe(settle, *outcome)
+        except RuntimeError:  # the loop is gone: nobody waits for this any more
+            if outcome[2] and abandoned is not None:
+                abandoned(outcome[1])
 
     context = contextvars.copy_context()
     threading.Thread(target=context.run, args=(work,), daemon=True, name="gemini-magics-call").start()

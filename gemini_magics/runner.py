@@ -195,14 +195,11 @@ class Runner:
             )
             view.finish(interaction)
             return interaction
-        events = await _within(
-            timeout,
-            in_thread(
-                lambda: client.interactions.create(
-                    stream=True, extra_headers=headers, timeout=timeout, **body
-                )
-            ),
-        )
+        # a stream that opens after a Stop, a time-out or an interrupt is closed, not left dangling
+        events = await _within(timeout, in_thread(
+            lambda: client.interactions.create(stream=True, extra_headers=headers, timeout=timeout, **body),
+            abandoned=lambda opened: opened.close(),
+        ))  # fmt: skip
         with events:
             view.attach(events)
             interrupted = await _follow(events, view.event, idle=timeout)

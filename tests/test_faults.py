@@ -206,6 +206,23 @@ def test_ctrl_c_while_streaming_closes_the_connection_and_changes_nothing(shell:
     assert shell.run("%%interact\nWhat is my name?").text == "Your name is Uma."
 
 
+def test_an_interrupt_while_the_stream_is_still_opening_closes_it_when_it_opens(shell: Shell, server: LocalServer) -> None:
+    shell.ip.run_line_magic("config", 'InteractMagics.headers = {"X-Scripted-Open-Delay-Ms": "1000", '
+                                      '"X-Scripted-Delay-Ms": "100", "X-Scripted-Deltas": "60"}')  # fmt: skip
+    before = set(server.api.store.records)
+    threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT)).start()
+    error = shell.fail("%%interact\nTell me everything.")
+    assert str(error).startswith("interrupted") and "\n" not in str(error)
+    deadline = time.monotonic() + 10
+    while not (opened := set(server.api.store.records) - before) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    record = server.api.store.records[opened.pop()]
+    while record.status == "in_progress" and time.monotonic() < deadline:  # closed once it opened: cancelled
+        time.sleep(0.1)
+    assert record.status == "cancelled" and record.readers == 0  # not read to its end by an orphaned stream
+    shell.ip.run_line_magic("config", "InteractMagics.headers = {}")
+
+
 # -- background runs on one chain ------------------------------------------------------------------------
 
 

@@ -47,7 +47,8 @@ Handler = Callable[[Request], Awaitable[Response]]
 
 
 STALL_SECONDS = 600.0
-SCRIPTED_NUMBERS = ("X-Scripted-Deltas", "X-Scripted-Delay-Ms", "X-Scripted-Cut-After", "X-Scripted-Stall-After")
+SCRIPTED_NUMBERS = ("X-Scripted-Deltas", "X-Scripted-Delay-Ms", "X-Scripted-Cut-After", "X-Scripted-Stall-After",
+                    "X-Scripted-Open-Delay-Ms")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -352,6 +353,9 @@ class LocalAPI:
         self._start(record, request)
         legacy = wants_legacy(request.headers, self.schema)
         if params.stream:
+            opening = int_param(request.headers.get("x-scripted-open-delay-ms"), "X-Scripted-Open-Delay-Ms", 0)
+            if opening:  # a stream slow to open (its headers come late): what a Stop can race
+                await asyncio.sleep(opening / 1000)
             return self._sse(record, legacy=legacy, after=(0, 0), faults=StreamFaults.of(request))
         if params.background:
             return self._json(record.resource(), legacy)
