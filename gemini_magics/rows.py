@@ -354,73 +354,93 @@ async def run_rows(
 
     ``gone``: after a broken connection, how the server died (one line) if it did: the run then stops
     at once (the embedded server's death), instead of retrying rows against nothing."""
-    stats = RowStats(total=len(request.rows), concurrency=request.concurrency, lowest=request.concurrency)
-    outcomes: list[RowOutcome | None] = [None] * len(request.rows)
-    cached = cache.get_many([r.key for r in request.rows]) if cache is not None else {}
-    for i, work in enumerate(request.rows):
-        if work.key in cached:
-            outcomes[i] = hit = RowOutcome("ok", cached[work.key], cached=True)
-            count(stats, hit)
-    limiter = Limiter(request.concurrency)
-    loop = asyncio.get_running_loop()
-    budget_hit = asyncio.Event()
-    headers = dict(request.template.headers) or None
-    progress.start(stats)
-    died: list[str] = []
+    return await _RowRun(request, client, cache, progress, uploads, gone).run()
 
-    def gone_once() -> str | None:
-        if not died and (line := gone()):
-            died.append(line)
-        return died[0] if died else None
 
-    def send(work: RowWork) -> RowOutcome:
-        sent = {**work.body, "input": as_sent(work.body["input"], client, uploads)}
-        interaction = client.interactions.create(stream=False, extra_headers=headers, timeout=request.timeout,
-                                                 max_retries=0, **sent)  # fmt: skip
-        outcome = outcome_of(interaction, request.template)
-        if cache is not None and outcome.status == "ok":  # here: an answer landing after Stop is kept too
-            cache.put(work.key, outcome.answer)
+class _RowRun:
+    """One ``--over`` run's moving parts: the outcomes so far, the limiter, and why dispatch stopped."""
+
+    def __init__(self, request: RowsRequest, client: Client, cache: RowCache | None, progress: Any,
+                 uploads: dict[str, Any], gone: Callable[[], str | None]) -> None:  # fmt: skip
+        self.request, self.client, self.cache, self.progress, self.uploads = request, client, cache, progress, uploads
+        self.gone = gone
+        self.stats = RowStats(total=len(request.rows), concurrency=request.concurrency, lowest=request.concurrency)
+        self.outcomes: list[RowOutcome | None] = [None] * len(request.rows)
+        self.limiter = Limiter(request.concurrency)
+        self.halt = asyncio.Event()
+        """Set when no more rows may be sent: the budget is spent, or the server died."""
+        self.died: list[str] = []
+        self.headers = dict(request.template.headers) or None
+
+    async def run(self) -> tuple[list[RowOutcome], RowStats]:
+        waiting = self._from_cache()
+        self.progress.start(self.stats)
+        # not a with-block: its exit would wait for in-flight requests, and Stop must not
+        pool = ThreadPoolExecutor(max_workers=self.request.concurrency, thread_name_prefix="interact-row")
+        loop = asyncio.get_running_loop()
+        tasks = [asyncio.ensure_future(self._one(positions, loop, pool)) for positions in waiting]
+        try:
+            await _gather_until(tasks, self.halt, self.progress)
+        finally:
+            for task in tasks:
+                task.cancel()
+            pool.shutdown(wait=False, cancel_futures=True)
+            self._ended()
+        stopped = self.stats.stopped
+        return [o or RowOutcome("not run", error=f"not run: {_why(stopped)}", kind="not run") for o in self.outcomes], self.stats
+
+    def _from_cache(self) -> list[list[int]]:
+        """Fill in the cached rows; the rest grouped by request (identical rows are sent once)."""
+        rows = self.request.rows
+        cached = self.cache.get_many([r.key for r in rows]) if self.cache is not None else {}
+        same: dict[str, list[int]] = {}
+        for i, work in enumerate(rows):
+            if work.key in cached:
+                self.outcomes[i] = hit = RowOutcome("ok", cached[work.key], cached=True)
+                count(self.stats, hit)
+            else:
+                same.setdefault(work.key, []).append(i)
+        return list(same.values())
+
+    def _ended(self) -> None:
+        stats = self.stats
+        stats.ended = time.monotonic()
+        if self.progress.stopped and stats.stopped is None:
+            stats.stopped = "stopped"
+        if self.died and stats.stopped in (None, "budget"):
+            stats.stopped, stats.death = "server", self.died[0]
+        self.progress.finish(stats)  # also when the kernel interrupts the run: no live bar is left behind
+
+    def _gone_once(self) -> str | None:
+        if not self.died and (line := self.gone()):
+            self.died.append(line)
+        return self.died[0] if self.died else None
+
+    def _send(self, work: RowWork) -> RowOutcome:
+        """One row's request, in a worker thread; its answer is cached there (one landing after Stop too)."""
+        sent = {**work.body, "input": as_sent(work.body["input"], self.client, self.uploads)}
+        interaction = self.client.interactions.create(stream=False, extra_headers=self.headers, max_retries=0,
+                                                      timeout=self.request.timeout, **sent)  # fmt: skip
+        outcome = outcome_of(interaction, self.request.template)
+        if self.cache is not None and outcome.status == "ok":
+            self.cache.put(work.key, outcome.answer)
         return outcome
 
-    async def one(positions: list[int], work: RowWork, pool: ThreadPoolExecutor) -> None:
-        outcome = await _attempts(lambda: loop.run_in_executor(pool, send, work), limiter, budget_hit, gone_once,
-                                  request)  # fmt: skip
+    async def _one(self, positions: list[int], loop: asyncio.AbstractEventLoop, pool: ThreadPoolExecutor) -> None:
+        work = self.request.rows[positions[0]]
+        outcome = await _attempts(lambda: loop.run_in_executor(pool, self._send, work), self.limiter, self.halt,
+                                  self._gone_once, self.request)  # fmt: skip
         if outcome is None:
-            return  # the budget ran out before this row was sent: "not run"
+            return  # dispatch stopped before this row was sent: "not run"
+        stats = self.stats
         for n, i in enumerate(positions):  # identical rows: one request, one answer for each of them
-            outcomes[i] = each = outcome if n == 0 else replace(outcome, duplicate=True)
+            self.outcomes[i] = each = outcome if n == 0 else replace(outcome, duplicate=True)
             count(stats, each)
-        stats.concurrency, stats.lowest = limiter.allowed, limiter.lowest
-        if request.budget is not None and stats.tokens >= request.budget:
+        stats.concurrency, stats.lowest = self.limiter.allowed, self.limiter.lowest
+        if self.request.budget is not None and stats.tokens >= self.request.budget:
             stats.stopped = "budget"
-            budget_hit.set()
-        progress.update(stats)
-
-    same: dict[str, list[int]] = {}
-    for i, work in enumerate(request.rows):
-        if outcomes[i] is None:
-            same.setdefault(work.key, []).append(i)
-    # not a with-block: its exit would wait for in-flight requests, and Stop must not
-    pool = ThreadPoolExecutor(max_workers=request.concurrency, thread_name_prefix="interact-row")
-    tasks = [
-        asyncio.ensure_future(one(positions, request.rows[positions[0]], pool)) for positions in same.values()
-    ]
-    try:
-        await _gather_until(tasks, budget_hit, progress)
-    finally:
-        for task in tasks:
-            task.cancel()
-        pool.shutdown(wait=False, cancel_futures=True)
-        stats.ended = time.monotonic()
-        if progress.stopped and stats.stopped is None:
-            stats.stopped = "stopped"
-        if died and stats.stopped in (None, "budget"):
-            stats.stopped, stats.death = "server", died[0]
-        progress.finish(stats)  # also when the kernel interrupts the run: no live bar is left behind
-    finished = [
-        o or RowOutcome("not run", error=f"not run: {_why(stats.stopped)}", kind="not run") for o in outcomes
-    ]
-    return finished, stats
+            self.halt.set()
+        self.progress.update(stats)
 
 
 def _why(stopped: str | None) -> str:
