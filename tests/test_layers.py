@@ -113,3 +113,16 @@ def test_execution_never_reaches_for_widgets_directly() -> None:
                  "gemini_magics.session", "gemini_magics.tools")  # fmt: skip
     crossing = {m: t for m in execution for t, _ in _imports(m) if t.startswith("gemini_magics.render.widgets")}
     assert not crossing, crossing
+
+
+def test_no_function_is_over_fifty_lines() -> None:
+    long = []
+    for module, path in MODULES.items():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                body = node.body
+                if isinstance(body[0], ast.Expr) and isinstance(getattr(body[0], "value", None), ast.Constant):
+                    body = body[1:]  # the docstring aside
+                if body and (node.end_lineno or 0) - body[0].lineno + 1 > 50:
+                    long.append(f"{module}.{node.name}")
+    assert not long, long

@@ -204,52 +204,45 @@ class LegacyTranslator:
             name = "interaction.start" if kind == "interaction.created" else "interaction.complete"
             yield {"event_type": name, "interaction": interaction, **base}
         elif kind == "step.start":
-            step = event["step"]
-            self._open[event["index"]] = step
-            if step["type"] == "function_call":
-                self._args[event["index"]] = []
-            elif step["type"] not in ("model_output", "user_input"):
-                yield {
-                    "event_type": "content.start",
-                    "index": self._content_index(event["index"]),
-                    "content": step,
-                    **base,
-                }
+            yield from self._start(event, base)
         elif kind == "step.delta":
-            index, delta = event["index"], event["delta"]
-            if delta["type"] == "arguments_delta":
-                self._args.setdefault(index, []).append(delta["arguments"])
-                return
-            if index not in self._index_of:
-                yield {
-                    "event_type": "content.start",
-                    "index": self._content_index(index),
-                    "content": {"type": delta["type"]},
-                    **base,
-                }
-                base = {"event_id": f"{event.get('event_id')}.1"}
-            yield {"event_type": "content.delta", "index": self._content_index(index), "delta": delta, **base}
+            yield from self._delta(event, base)
         elif kind == "step.stop":
-            index = event["index"]
-            step = self._open.pop(index, {})
-            if index in self._args:
-                fragments = "".join(self._args.pop(index))
-                call = {"type": "function_call", "id": step.get("id"), "name": step.get("name"),
-                        "arguments": json.loads(fragments) if fragments else step.get("arguments", {})}  # fmt: skip
-                ci = self._content_index(index)
-                eid = event.get("event_id")
-                yield {
-                    "event_type": "content.start",
-                    "index": ci,
-                    "content": {"type": "function_call"},
-                    "event_id": f"{eid}.0",
-                }
-                yield {"event_type": "content.delta", "index": ci, "delta": call, "event_id": f"{eid}.1"}
-                yield {"event_type": "content.stop", "index": ci, "event_id": f"{eid}.2"}
-            elif index in self._index_of:
-                yield {"event_type": "content.stop", "index": self._index_of[index], **base}
+            yield from self._stop(event, base)
         elif kind in ("interaction.status_update", "error"):
             yield event
+
+    def _start(self, event: dict[str, Any], base: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        step = event["step"]
+        self._open[event["index"]] = step
+        if step["type"] == "function_call":
+            self._args[event["index"]] = []
+        elif step["type"] not in ("model_output", "user_input"):
+            yield {"event_type": "content.start", "index": self._content_index(event["index"]), "content": step, **base}
+
+    def _delta(self, event: dict[str, Any], base: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        index, delta = event["index"], event["delta"]
+        if delta["type"] == "arguments_delta":
+            self._args.setdefault(index, []).append(delta["arguments"])
+            return
+        if index not in self._index_of:
+            yield {"event_type": "content.start", "index": self._content_index(index), "content": {"type": delta["type"]}, **base}
+            base = {"event_id": f"{event.get('event_id')}.1"}
+        yield {"event_type": "content.delta", "index": self._content_index(index), "delta": delta, **base}
+
+    def _stop(self, event: dict[str, Any], base: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        index = event["index"]
+        step = self._open.pop(index, {})
+        if index in self._args:  # a function call: its arguments, whole, as one legacy content
+            fragments = "".join(self._args.pop(index))
+            call = {"type": "function_call", "id": step.get("id"), "name": step.get("name"),
+                    "arguments": json.loads(fragments) if fragments else step.get("arguments", {})}  # fmt: skip
+            ci, eid = self._content_index(index), event.get("event_id")
+            yield {"event_type": "content.start", "index": ci, "content": {"type": "function_call"}, "event_id": f"{eid}.0"}
+            yield {"event_type": "content.delta", "index": ci, "delta": call, "event_id": f"{eid}.1"}
+            yield {"event_type": "content.stop", "index": ci, "event_id": f"{eid}.2"}
+        elif index in self._index_of:
+            yield {"event_type": "content.stop", "index": self._index_of[index], **base}
 
 
 def legacy_interaction(interaction: dict[str, Any]) -> dict[str, Any]:

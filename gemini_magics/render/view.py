@@ -147,54 +147,38 @@ def blocks_of(interaction: Interaction, *, structured: bool = False, streaming: 
         if isinstance(step, c.UserInputStep):
             continue
         if isinstance(step, c.ModelOutputStep):
-            for j, part in enumerate(step.content):
-                key = f"{i}.{j}"
-                if isinstance(part, c.TextContent):
-                    if structured:
-                        value = partial_json(part.text) if streaming else _loads(part.text)
-                        blocks.append(Block(key, "json", "structured output", part.text, value))
-                    else:
-                        blocks.append(Block(key, "markdown", "", escape_markdown_html(part.text)))
-                elif isinstance(part, c.ImageContent) and part.data:
-                    try:
-                        data = base64.b64decode(part.data)
-                    except ValueError:  # a chunk boundary mid-stream
-                        continue
-                    blocks.append(
-                        Block(
-                            key,
-                            "image",
-                            "generated image",
-                            data=data,
-                            mime_type=part.mime_type or "image/png",
-                        )
-                    )
-                elif isinstance(part, c.ImageContent | c.AudioContent | c.VideoContent | c.DocumentContent):
-                    blocks.append(
-                        Block(key, "media", f"{part.type} · {part.mime_type or '?'}", part.uri or "")
-                    )
-            if step.error:
-                blocks.append(
-                    Block(
-                        f"{i}.error",
-                        "error",
-                        "the model reported an error",
-                        escape_markdown_html(str(step.error.get("message", step.error))),
-                    )
-                )
+            blocks += _output_blocks(i, step, structured=structured, streaming=streaming)
         elif isinstance(step, c.Thought):
             blocks.append(Block(str(i), "thought", "Thoughts", escape_markdown_html(step.text)))
         else:
             blocks.append(tool_block(str(i), step))
     for n, error in enumerate(interaction.errors or []):
-        blocks.append(
-            Block(
-                f"error.{n}",
-                "error",
-                f"error {error.code or ''}".strip(),
-                escape_markdown_html(error.message),
-            )
-        )
+        blocks.append(Block(f"error.{n}", "error", f"error {error.code or ''}".strip(), escape_markdown_html(error.message)))
+    return blocks
+
+
+def _output_blocks(i: int, step: c.ModelOutputStep, *, structured: bool, streaming: bool) -> list[Block]:
+    """A model output step's blocks: text (or JSON), images, other media, and its error if it has one."""
+    blocks: list[Block] = []
+    for j, part in enumerate(step.content):
+        key = f"{i}.{j}"
+        if isinstance(part, c.TextContent):
+            if structured:
+                value = partial_json(part.text) if streaming else _loads(part.text)
+                blocks.append(Block(key, "json", "structured output", part.text, value))
+            else:
+                blocks.append(Block(key, "markdown", "", escape_markdown_html(part.text)))
+        elif isinstance(part, c.ImageContent) and part.data:
+            try:
+                data = base64.b64decode(part.data)
+            except ValueError:  # a chunk boundary mid-stream
+                continue
+            blocks.append(Block(key, "image", "generated image", data=data, mime_type=part.mime_type or "image/png"))
+        elif isinstance(part, c.ImageContent | c.AudioContent | c.VideoContent | c.DocumentContent):
+            blocks.append(Block(key, "media", f"{part.type} · {part.mime_type or '?'}", part.uri or ""))
+    if step.error:
+        message = escape_markdown_html(str(step.error.get("message", step.error)))
+        blocks.append(Block(f"{i}.error", "error", "the model reported an error", message))
     return blocks
 
 

@@ -80,34 +80,9 @@ class Files:
     ) -> File:
         """Upload with the resumable protocol: a ``start`` request, then ``upload`` chunks, the last one ``finalize``."""
         source = _Source(file)
-        filename = source.name
-        mime_type = (
-            mime_type
-            or (mimetypes.guess_type(filename)[0] if filename else None)
-            or "application/octet-stream"
-        )
+        mime_type = mime_type or (mimetypes.guess_type(source.name)[0] if source.name else None) or "application/octet-stream"
+        upload_url = self._start_upload(source, mime_type, display_name, name, extra_headers)
         client = self._client
-        meta: dict[str, Any] = {
-            "display_name": display_name or filename,
-            "mime_type": mime_type,
-            "size_bytes": source.size,
-        }
-        if name:
-            meta["name"] = _file_id(name)
-        start_headers = dict(extra_headers or {})
-        start_headers.update({
-            "X-Goog-Upload-Protocol": "resumable",
-            "X-Goog-Upload-Command": "start",
-            "X-Goog-Upload-Header-Content-Length": str(source.size),
-            "X-Goog-Upload-Header-Content-Type": mime_type,
-        })  # fmt: skip
-        if filename:
-            start_headers["X-Goog-Upload-File-Name"] = filename
-        response = client._post("files", upload=True, extra_headers=start_headers,
-                                json={"file": {k: v for k, v in meta.items() if v is not None}})  # fmt: skip
-        upload_url = response.headers.get("x-goog-upload-url")
-        if not upload_url:
-            raise APIResponseValidationError("the upload start response has no x-goog-upload-url header")
         offset = 0
         for length, chunk in source.chunks(chunk_size):
             last = offset + length >= source.size
@@ -130,6 +105,31 @@ class Files:
             if status != "active":
                 raise APIResponseValidationError(f"upload interrupted (x-goog-upload-status={status!r})")
         raise APIResponseValidationError(f"the file changed size while it was uploaded ({offset} of {source.size} bytes sent)")
+
+    def _start_upload(
+        self, source: _Source, mime_type: str, display_name: str | None, name: str | None,
+        extra_headers: Mapping[str, str] | None,
+    ) -> str:
+        """The resumable protocol's ``start`` request; the upload URL it answers with."""
+        meta: dict[str, Any] = {"display_name": display_name or source.name, "mime_type": mime_type,
+                                "size_bytes": source.size}  # fmt: skip
+        if name:
+            meta["name"] = _file_id(name)
+        headers = dict(extra_headers or {})
+        headers.update({
+            "X-Goog-Upload-Protocol": "resumable",
+            "X-Goog-Upload-Command": "start",
+            "X-Goog-Upload-Header-Content-Length": str(source.size),
+            "X-Goog-Upload-Header-Content-Type": mime_type,
+        })  # fmt: skip
+        if source.name:
+            headers["X-Goog-Upload-File-Name"] = source.name
+        response = self._client._post("files", upload=True, extra_headers=headers,
+                                      json={"file": {k: v for k, v in meta.items() if v is not None}})  # fmt: skip
+        upload_url = response.headers.get("x-goog-upload-url")
+        if not upload_url:
+            raise APIResponseValidationError("the upload start response has no x-goog-upload-url header")
+        return str(upload_url)
 
     def get(self, name: str) -> File:
         return File.model_validate(self._client._get(_file_id(name)).json())
