@@ -17,12 +17,12 @@ from typing import TYPE_CHECKING, Any
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class, output_can_be_silenced
-from IPython.core.magic_arguments import argument, magic_arguments
-from traitlets import Bool, Dict, Enum, Float, Int, List, Unicode, observe
+from traitlets import observe
 
-from ._constants import ASPECT_RATIOS, DEFAULT_MODEL, IMAGE_SIZES, THINKING_LEVELS
 from .errors import MagicError, client_error_line
+from .options import cell_options
 from .session import Session
+from .settings import InteractSettings
 
 if TYPE_CHECKING:
     from IPython.core.interactiveshell import InteractiveShell
@@ -36,56 +36,9 @@ __all__ = ["InteractMagics", "load", "unload"]
 
 
 @magics_class
-class InteractMagics(Magics):
-    """Talk to Gemini's Interactions API from cells. Configure with ``%config InteractMagics.<name> = ...``."""
-
-    model = Unicode(DEFAULT_MODEL, help="Model used when -m/--model is not given.").tag(config=True)
-    image_model = Unicode(
-        "gemini-3-pro-image-preview", help="Model used for --image when -m is not given."
-    ).tag(config=True)
-    system = Unicode("", help="Default system instruction (-s/--system overrides it).").tag(config=True)
-    stream = Bool(True, help="Stream answers (--no-stream turns it off for one cell).").tag(config=True)
-    live = Bool(True, help="Show the live streaming view while an answer arrives.").tag(config=True)
-    table_budget = Int(4000, help="Characters a DataFrame summary may take in a prompt.").tag(config=True)
-    table_rows = Int(20, help="Rows of a DataFrame's head/tail sample at most.").tag(config=True)
-    headers = Dict(
-        value_trait=Unicode(), help="Extra HTTP headers sent with every request (proxies, tracing)."
-    ).tag(config=True)
-    timeout = Float(
-        60.0, help="Seconds without an answer (or between two streamed events) before a cell gives up."
-    ).tag(config=True)
-    agent_config = Dict(help="Default agent settings (--agent-config JSON overrides them).").tag(config=True)
-    mcp_bridge = Enum(
-        ("auto", "always", "never"), "auto",
-        help="--mcp servers the kernel connects to itself: auto (stdio and local ones), always, or never.",
-    ).tag(config=True)  # fmt: skip
-    mcp_headers = Dict(
-        value_trait=Unicode(), help="Headers for MCP servers the API connects to (server-side --mcp)."
-    ).tag(config=True)
-    preview_px = Int(
-        1024, help="Generated images larger than this (pixels, long side) are saved in notebooks as previews."
-    ).tag(config=True)
-    tool_timeout = Float(30.0, help="Seconds one --tools function call may take before it is an error.").tag(
-        config=True
-    )
-    cache_dir = Unicode(
-        "",
-        help="Directory of the row cache and the journal of long runs (default: the platform's user cache dir).",
-    ).tag(config=True)
-    concurrency = Int(8, help="Rows of an --over cell sent at once (--concurrency overrides it).").tag(
-        config=True
-    )
-    local_code_execution = Bool(
-        False, help="Let the embedded local server run code_execution calls on this machine (isolated, with limits)."
-    ).tag(config=True)
-    local_fetch_hosts = List(
-        Unicode(), help="Hosts the embedded server's url_context and agents may fetch: names, *.suffix, * (public "
-        "hosts), addresses or networks; loopback and private hosts only when named.",
-    ).tag(config=True)
-    engine = Unicode(
-        "",
-        help="Engine of the embedded local server: smollm2 or scripted (default: GEMINI_MAGICS_ENGINE, else smollm2 if installed).",
-    ).tag(config=True)
+class InteractMagics(Magics, InteractSettings):
+    """Talk to Gemini's Interactions API from cells. Configure with ``%config InteractMagics.<name> = ...``
+    (the settings: :class:`~gemini_magics.settings.InteractSettings`)."""
 
     def __init__(self, shell: InteractiveShell | None = None, **kwargs: Any) -> None:
         super().__init__(shell, **kwargs)
@@ -93,7 +46,7 @@ class InteractMagics(Magics):
             shell.user_ns if shell is not None else None,
             engine=lambda: self.engine or None,
             cache_dir=lambda: self.cache_dir,
-            policy=self._local_policy,
+            policy=self.local_policy,
         )
         self._runner: Runner | None = None
         self._running_cells = 0
@@ -108,11 +61,6 @@ class InteractMagics(Magics):
         self.session.stop_local_backend()
         for notice in self.session.pop_notices():
             print(notice)
-
-    def _local_policy(self) -> Any:
-        from .local.policy import Policy
-
-        return Policy(self.local_code_execution, frozenset(h.strip().lower() for h in self.local_fetch_hosts))
 
     chains = property(lambda self: self.session.chains, doc="This kernel's conversation chains.")
     usage_totals = property(lambda self: self.session.usage.by_model, doc="Token totals by model.")
@@ -135,102 +83,12 @@ class InteractMagics(Magics):
 
     def close(self) -> None:
         if self.shell is not None:
-            for event, callback in (
-                ("pre_run_cell", self._remember_cell),
-                ("post_run_cell", self._cell_done),
-            ):
+            for event, callback in (("pre_run_cell", self._remember_cell), ("post_run_cell", self._cell_done)):
                 with contextlib.suppress(ValueError):
                     self.shell.events.unregister(event, callback)
         self.session.close()
 
-    @magic_arguments()
-    @argument("-m", "--model", help="model id (default: %%config InteractMagics.model)")
-    @argument(
-        "--agent",
-        help="an agent id instead of a model (e.g. deep-research-pro-preview-12-2025); agents run in the background",
-    )
-    @argument(
-        "--agent-config", metavar="JSON", help='agent settings, e.g. \'{"thinking_summaries": "auto"}\''
-    )
-    @argument("-s", "--system", help="system instruction for this cell")
-    @argument("--chain", default=None, help="name of the conversation chain to continue (default: 'default')")
-    @argument("--new", action="store_true", help="start the chain afresh instead of continuing it")
-    @argument(
-        "--no-store", action="store_true", help="do not store on the server: history is sent from the kernel"
-    )
-    @argument("--no-stream", action="store_true", help="wait for the whole answer instead of streaming it")
-    @argument(
-        "--background",
-        action="store_true",
-        help="run in the background; the result is bound to --out when done",
-    )
-    @argument("-o", "--out", help="bind the result object to this variable")
-    @argument(
-        "--schema", help="name of a pydantic model class or JSON-schema dict: structured output into .data"
-    )
-    @argument("--image", action="store_true", help="ask for image output (bound as PIL images in .images)")
-    @argument(
-        "--aspect-ratio",
-        choices=ASPECT_RATIOS,
-        metavar="W:H",
-        help="with --image: " + ", ".join(ASPECT_RATIOS),
-    )
-    @argument(
-        "--image-size", choices=IMAGE_SIZES, metavar="SIZE", help="with --image: " + ", ".join(IMAGE_SIZES)
-    )
-    @argument("--temperature", type=float, help="sampling temperature, e.g. 0.2")
-    @argument("--max-tokens", type=int, help="maximum output tokens")
-    @argument(
-        "--thinking",
-        choices=THINKING_LEVELS,
-        metavar="LEVEL",
-        help="thinking level: " + ", ".join(THINKING_LEVELS),
-    )
-    @argument("--seed", type=int, help="sampling seed")
-    @argument(
-        "--tools",
-        metavar="NAME[,NAME...]",
-        help="kernel functions the model may call (run for it), and/or google_search, code_execution, url_context",
-    )
-    @argument("--max-steps", type=int, default=10, help="rounds of tool calls at most (default 10)")
-    @argument(
-        "--mcp",
-        action="append",
-        metavar="URL_OR_stdio:COMMAND",
-        help="an MCP server whose tools the model may call (repeatable); local and stdio ones are bridged by the kernel",
-    )
-    @argument("--mcp-tools", metavar="NAME[,NAME...]", help="only these tools of the --mcp servers")
-    @argument(
-        "--over", metavar="NAME",
-        help="run the cell once per row of a DataFrame/Series/list ({{row.col}}); binds a DataFrame to -o",
-    )  # fmt: skip
-    @argument("--limit", type=int, metavar="K", help="with --over: the first K rows only")
-    @argument(
-        "--concurrency",
-        type=int,
-        metavar="N",
-        help="with --over: rows at once (default: %%config InteractMagics.concurrency)",
-    )
-    @argument(
-        "--no-cache",
-        action="store_true",
-        help="with --over: send every row, ignoring (and not filling) the row cache",
-    )
-    @argument(
-        "--budget",
-        type=int,
-        metavar="TOKENS",
-        help="with --over: stop cleanly once the run has used this many tokens",
-    )
-    @argument("--store", action="store_true", help="with --over: store each row's interaction on the server")
-    @argument(
-        "--batch",
-        action="store_true",
-        help="with --over: one Gemini Batch API job (half price, hours); returns at once",
-    )
-    @argument("--service-tier", choices=("standard", "flex", "priority"), metavar="TIER",
-              help="standard, flex (half price, slower, may be shed) or priority")  # fmt: skip
-    @argument("--dry-run", action="store_true", help="show the request that would be sent, and send nothing")
+    @cell_options
     @output_can_be_silenced
     @line_cell_magic
     def interact(self, line: str = "", cell: str | None = None) -> Any:
@@ -363,7 +221,7 @@ class InteractMagics(Magics):
 
         configured = self.config.get("InteractMagics", {}) if self.config is not None else {}
         return Context(self.session, help_text=self.interact.__doc__ or "", settings=lambda: [
-            (name, getattr(self, name), name in configured) for name in self.class_own_traits(config=True)
+            (name, getattr(self, name), name in configured) for name in InteractSettings.class_own_traits(config=True)
         ], views=Views(self.shell, lambda: self.live))  # fmt: skip
 
     @contextlib.contextmanager

@@ -1,0 +1,116 @@
+"""``%%interact``'s options, as IPython's ``magic_arguments`` declares them (they become the help page's
+option list and the parser the magic reads its line with). Only IPython's argument helpers and constants
+are imported here, so ``%load_ext`` stays fast."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from IPython.core.magic_arguments import argument, magic_arguments
+
+from ._constants import ASPECT_RATIOS, IMAGE_SIZES, THINKING_LEVELS
+
+__all__ = ["OPTIONS", "cell_options"]
+
+OPTIONS: list[Callable[[Callable[..., Any]], Callable[..., Any]]] = [
+    argument("-m", "--model", help="model id (default: %%config InteractMagics.model)"),
+    argument(
+        "--agent",
+        help="an agent id instead of a model (e.g. deep-research-pro-preview-12-2025); agents run in the background",
+    ),
+    argument(
+        "--agent-config", metavar="JSON", help='agent settings, e.g. \'{"thinking_summaries": "auto"}\''
+    ),
+    argument("-s", "--system", help="system instruction for this cell"),
+    argument("--chain", default=None, help="name of the conversation chain to continue (default: 'default')"),
+    argument("--new", action="store_true", help="start the chain afresh instead of continuing it"),
+    argument(
+        "--no-store", action="store_true", help="do not store on the server: history is sent from the kernel"
+    ),
+    argument("--no-stream", action="store_true", help="wait for the whole answer instead of streaming it"),
+    argument(
+        "--background",
+        action="store_true",
+        help="run in the background; the result is bound to --out when done",
+    ),
+    argument("-o", "--out", help="bind the result object to this variable"),
+    argument(
+        "--schema", help="name of a pydantic model class or JSON-schema dict: structured output into .data"
+    ),
+    argument("--image", action="store_true", help="ask for image output (bound as PIL images in .images)"),
+    argument(
+        "--aspect-ratio",
+        choices=ASPECT_RATIOS,
+        metavar="W:H",
+        help="with --image: " + ", ".join(ASPECT_RATIOS),
+    ),
+    argument(
+        "--image-size", choices=IMAGE_SIZES, metavar="SIZE", help="with --image: " + ", ".join(IMAGE_SIZES)
+    ),
+    argument("--temperature", type=float, help="sampling temperature, e.g. 0.2"),
+    argument("--max-tokens", type=int, help="maximum output tokens"),
+    argument(
+        "--thinking",
+        choices=THINKING_LEVELS,
+        metavar="LEVEL",
+        help="thinking level: " + ", ".join(THINKING_LEVELS),
+    ),
+    argument("--seed", type=int, help="sampling seed"),
+    argument(
+        "--tools",
+        metavar="NAME[,NAME...]",
+        help="kernel functions the model may call (run for it), and/or google_search, code_execution, url_context",
+    ),
+    argument("--max-steps", type=int, default=10, help="rounds of tool calls at most (default 10)"),
+    argument(
+        "--mcp",
+        action="append",
+        metavar="URL_OR_stdio:COMMAND",
+        help="an MCP server whose tools the model may call (repeatable); local and stdio ones are bridged by the kernel",
+    ),
+    argument("--mcp-tools", metavar="NAME[,NAME...]", help="only these tools of the --mcp servers"),
+    argument(
+        "--over",
+        metavar="NAME",
+        help="run the cell once per row of a DataFrame/Series/list ({{row.col}}); binds a DataFrame to -o",
+    ),
+    argument("--limit", type=int, metavar="K", help="with --over: the first K rows only"),
+    argument(
+        "--concurrency",
+        type=int,
+        metavar="N",
+        help="with --over: rows at once (default: %%config InteractMagics.concurrency)",
+    ),
+    argument(
+        "--no-cache",
+        action="store_true",
+        help="with --over: send every row, ignoring (and not filling) the row cache",
+    ),
+    argument(
+        "--budget",
+        type=int,
+        metavar="TOKENS",
+        help="with --over: stop cleanly once the run has used this many tokens",
+    ),
+    argument("--store", action="store_true", help="with --over: store each row's interaction on the server"),
+    argument(
+        "--batch",
+        action="store_true",
+        help="with --over: one Gemini Batch API job (half price, hours); returns at once",
+    ),
+    argument(
+        "--service-tier",
+        choices=("standard", "flex", "priority"),
+        metavar="TIER",
+        help="standard, flex (half price, slower, may be shed) or priority",
+    ),
+    argument("--dry-run", action="store_true", help="show the request that would be sent, and send nothing"),
+]
+
+
+def cell_options(function: Callable[..., Any]) -> Any:
+    """``function`` with every option of :data:`OPTIONS` declared, as if each were stacked on it in order."""
+    for declare in reversed(OPTIONS):
+        function = declare(function)
+    return magic_arguments()(function)  # with .parser, which the magic reads its line with
