@@ -2,7 +2,7 @@
 
 Only IPython and traitlets are imported here at load time (both already loaded in any kernel), so
 ``%load_ext gemini_magics`` stays fast; the request builder, client, pydantic and the local server load
-on first use. The pipeline: ``request.py`` checks a cell into a :class:`CellRequest`, ``runner.py``
+on first use. The pipeline: ``request.py`` checks a cell into a :class:`CellRequest`, ``run/``
 executes it, ``session.py`` holds the kernel's state and ``subcommands.py`` the line magic. Every
 error of theirs is turned into a one-line ``UsageError`` here, in :meth:`InteractMagics._one_line`.
 """
@@ -28,8 +28,8 @@ if TYPE_CHECKING:
     from IPython.core.interactiveshell import InteractiveShell
 
     from .request import CellRequest, Settings
-    from .rows import RowsRequest
-    from .runner import Runner
+    from .run.cell import Runner
+    from .run.rows import RowsRequest
     from .subcommands import Context
 
 __all__ = ["InteractMagics", "load", "unload"]
@@ -188,14 +188,14 @@ class InteractMagics(Magics, InteractSettings):
     def runner(self) -> Runner:
         if self._runner is None:
             from .render.live import Views
-            from .runner import Runner
+            from .run.cell import Runner
 
             self._runner = Runner(self.session, Views(self.shell, lambda: self.live))
         return self._runner
 
     def _request(self, line: str, cell: str) -> CellRequest | RowsRequest:
         from .request import build_request, split_line
-        from .rows import build_rows_request, check_row_options
+        from .run.rows import build_rows_request, check_row_options
 
         args = self.interact.parser.parse_args(split_line(line))
         check_row_options(args)

@@ -319,8 +319,8 @@ def _journaled_runs(context: Context) -> TextTable:
 
 def _reattach(interaction_id: str, context: Context) -> InteractionResult:
     """Follow a run this kernel did not start (e.g. before a restart); bind its -o as its cell asked."""
-    from .background import follow
     from .render.result import BackgroundRun
+    from .run.follow import follow
 
     session = context.session
     entry = session.journal().get(interaction_id)
@@ -388,8 +388,8 @@ def batch(args: argparse.Namespace, context: Context) -> Any:
         return None
     if args.out is not None and not args.out.isidentifier():
         raise OptionError(f"interact batch load: -o needs a Python identifier, got {args.out!r}")
-    from .batch import load_batch
     from .request import resolve_schema
+    from .run.batch import load_batch
 
     result = load_batch(name, session, resolve_schema(args.schema, session.namespace))
     session.bind(args.out, result.frame)

@@ -87,8 +87,8 @@ def test_wait_shows_the_agents_progress_as_it_streams(
 
 
 def test_a_stalled_stream_falls_back_to_polling_then_resumes(shell: Shell, server: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    import gemini_magics.background as background
-    import gemini_magics.runner as runner
+    import gemini_magics.run.cell as runner
+    import gemini_magics.run.follow as background
 
     monkeypatch.setattr(runner, "BACKGROUND_POLL_SECONDS", 0.1)
     monkeypatch.setattr(background, "POLLS_BEFORE_RESTREAM", 2)

@@ -26,7 +26,7 @@ def batch_creates(server: Any) -> list[dict[str, Any]]:
 
 
 def test_inline_batch_end_to_end(rows_shell: Shell, server: Any) -> None:
-    from gemini_magics.batch import BatchRun
+    from gemini_magics.run.batch import BatchRun
 
     run = rows_shell.run(CELL.replace("-o extracted", "-o extracted --batch"))
     assert isinstance(run, BatchRun) and not run.done.is_set() and "extracted" not in rows_shell.ip.user_ns

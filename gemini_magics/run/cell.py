@@ -16,22 +16,22 @@ import threading
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from ._threads import in_thread, run_blocking
-from .answers import cut_note
-from .chains import Turn
-from .errors import InteractionEnded, MagicError, OptionError, SchemaMismatch, Stopped
+from .._threads import in_thread, run_blocking
+from ..answers import cut_note
+from ..chains import Turn
+from ..errors import InteractionEnded, MagicError, OptionError, SchemaMismatch, Stopped
 from .uploads import upload_pending
 
 if TYPE_CHECKING:
-    from ._client import Client
-    from ._streaming import InteractionStream
-    from .render.live import LiveView, Views
-    from .render.result import BackgroundRun, InteractionResult
-    from .request import CellRequest
+    from .._client import Client
+    from .._streaming import InteractionStream
+    from ..render.live import LiveView, Views
+    from ..render.result import BackgroundRun, InteractionResult
+    from ..request import CellRequest
+    from ..session import Commit, Session
+    from ..tools import Toolbox, Transcript
+    from ..types.interaction import Interaction
     from .rows import RowsRequest
-    from .session import Commit, Session
-    from .tools import Toolbox, Transcript
-    from .types.interaction import Interaction
 
 __all__ = ["Runner"]
 
@@ -82,7 +82,7 @@ class Runner:
             if isinstance(request, RowsRequest):
                 return await self._rows(request, interactive)
             if request.dry_run:
-                from .render.result import DryRun
+                from ..render.result import DryRun
 
                 dry = DryRun(request.body(), request.plan, request.notes)
                 self.session.bind(request.out, dry)
@@ -115,7 +115,7 @@ class Runner:
         """The cell's toolbox, with the tools of the ``--mcp`` servers the kernel bridges (connected once)."""
         if not request.mcp_bridged:
             return request.toolbox
-        from .tools import Toolbox, mcp_tools
+        from ..tools import Toolbox, mcp_tools
 
         bridge = self.session.mcp()
         functions = list(request.toolbox.functions) if request.toolbox else []
@@ -144,7 +144,7 @@ class Runner:
         toolbox: Toolbox | None,
     ) -> Transcript:
         """One answer, or with ``--tools`` the loop of answers and tool results until the model is done."""
-        from .tools import ToolLoopCapped, Transcript, tool_loop
+        from ..tools import ToolLoopCapped, Transcript, tool_loop
 
         transcript = Transcript()  # every round so far: what a stop keeps
 
@@ -160,7 +160,7 @@ class Runner:
         if toolbox is None:
             transcript.add(await send(body))
             return transcript
-        from ._exceptions import BadRequestError
+        from .._exceptions import BadRequestError
 
         try:
             return await tool_loop(body, send=send, toolbox=toolbox, max_steps=request.max_steps, transcript=transcript,
@@ -168,7 +168,7 @@ class Runner:
         except BadRequestError as exc:
             if not (toolbox.functions and toolbox.builtins):
                 raise
-            from .errors import describe_api_error
+            from ..errors import describe_api_error
 
             raise ToolLoopError(
                 f"{describe_api_error(exc, client.base_url)}; some models refuse built-in tools together with "
@@ -219,7 +219,7 @@ class Runner:
         self.views.show(partial)
 
     def _result(self, request: CellRequest, transcript: Transcript) -> InteractionResult:
-        from .render.result import InteractionResult
+        from ..render.result import InteractionResult
 
         result = InteractionResult(transcript.interactions, model=request.model, chain=request.chain,
                                    turn=request.plan.position + 1, stored=request.store,
@@ -232,8 +232,8 @@ class Runner:
 
     async def _rows(self, request: RowsRequest, interactive: bool) -> Any:
         """Every row (cached ones from the cache), then the DataFrame: bound to ``-o`` unless stopped."""
+        from ..types.interaction import Usage
         from .rows import RowsDryRun, RowsResult, run_rows, summary_line, to_frame
-        from .types.interaction import Usage
 
         cache = self.session.row_cache() if request.use_cache else None
         if request.dry_run:
@@ -278,7 +278,7 @@ class Runner:
     async def _start_background(
         self, request: CellRequest, client: Client, body: dict[str, Any], parts: list[Any]
     ) -> BackgroundRun:
-        from .render.result import BackgroundRun
+        from ..render.result import BackgroundRun
 
         headers = dict(request.headers) or None
         started = await in_thread(lambda: client.interactions.create(extra_headers=headers, **body))
@@ -297,7 +297,7 @@ class Runner:
 
     def _journal(self, request: CellRequest, client: Client, run: BackgroundRun) -> None:
         """On disk, so a kernel restart does not lose the run (``%interact wait`` lists it)."""
-        from .journal import JournalEntry
+        from ..journal import JournalEntry
 
         self.session.journal_start(JournalEntry(run.id, "interaction", request.model, str(client.base_url),
                                                 out=request.out, chain=request.chain))  # fmt: skip
@@ -305,9 +305,9 @@ class Runner:
     def _watch(
         self, request: CellRequest, client: Client, parts: list[Any], run: BackgroundRun, view: Any
     ) -> None:
-        from ._exceptions import GeminiError
-        from .background import follow
-        from .errors import describe_api_error
+        from .._exceptions import GeminiError
+        from ..errors import describe_api_error
+        from .follow import follow
 
         def on_progress(progress: Any) -> None:
             run.progress = progress
@@ -319,7 +319,7 @@ class Runner:
             final = follow(client, run.id, on_progress=on_progress, headers=dict(request.headers) or None,
                            stall=request.timeout, poll_interval=BACKGROUND_POLL_SECONDS)  # fmt: skip
             run.status = final.status or "?"
-            from .tools import Transcript
+            from ..tools import Transcript
 
             transcript = Transcript()
             transcript.add(final)
@@ -389,7 +389,7 @@ def _commit_notes(request: CellRequest, commit: Commit) -> list[str]:
 
 
 def _structured(text: str, request: CellRequest, cut: str | None) -> Any:
-    from .answers import structured
+    from ..answers import structured
 
     assert request.schema is not None
     data, problem = structured(text, request.schema, cut)

@@ -12,14 +12,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ._client import Client
+    from .._client import Client
 
 __all__ = ["as_sent", "upload_pending"]
 
 
 def upload_pending(client: Client, parts: list[Any], uploaded: dict[str, Any] | None = None) -> list[Any]:
     """Parts with every file too big to send inline uploaded through the Files API."""
-    from .inputs import PendingUpload
+    from ..inputs import PendingUpload
 
     cache = uploaded if uploaded is not None else {}
     ready: list[Any] = []
@@ -52,7 +52,7 @@ def _lock_for(digest: str) -> threading.Lock:
 
 def as_sent(value: Any, client: Client, uploaded: dict[str, Any]) -> Any:
     """A row's input as it goes out: files read now (inline) or uploaded (big ones)."""
-    from .inputs import PendingInline
+    from ..inputs import PendingInline
 
     if isinstance(value, list) and any(getattr(v, "path", None) is not None for v in value):
         read = [v.part() if isinstance(v, PendingInline) else v for v in value]

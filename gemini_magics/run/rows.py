@@ -22,16 +22,16 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from .answers import cut_note, one_line, structured
-from .errors import OptionError
-from .render.result import DryRun
+from ..answers import cut_note, one_line, structured
+from ..errors import OptionError
+from ..render.result import DryRun
 from .uploads import as_sent
 
 if TYPE_CHECKING:
-    from ._client import Client
-    from .cache import RowCache
-    from .request import CellRequest, Schema, Settings
-    from .types.interaction import Interaction
+    from .._client import Client
+    from ..cache import RowCache
+    from ..request import CellRequest, Schema, Settings
+    from ..types.interaction import Interaction
 
 __all__ = ["RowsRequest", "RowsResult", "build_rows_request", "run_rows"]
 
@@ -166,11 +166,11 @@ def build_rows_request(
     args: argparse.Namespace, cell: str, namespace: Mapping[str, Any], settings: Settings, backend: str
 ) -> RowsRequest:
     """Check the cell and render every row's request; nothing is sent."""
-    from .cache import request_key
-    from .chains import ChainRegistry
-    from .errors import TemplateError
-    from .inputs import Options, render_parts
-    from .request import build_request
+    from ..cache import request_key
+    from ..chains import ChainRegistry
+    from ..errors import TemplateError
+    from ..inputs import Options, render_parts
+    from ..request import build_request
 
     if args.over not in namespace:
         raise OptionError(f"--over {args.over}: no such variable (a DataFrame, Series or list of rows)")
@@ -479,9 +479,9 @@ async def _attempts(
     request: RowsRequest,
 ) -> RowOutcome | None:
     """One row, retried on overload (429, 503, timeouts) within :data:`MAX_ATTEMPTS`."""
-    from ._exceptions import APIConnectionError, APIStatusError
-    from ._retry import is_retryable_status, parse_retry_after, retry_delay
-    from .errors import describe_api_error
+    from .._exceptions import APIConnectionError, APIStatusError
+    from .._retry import is_retryable_status, parse_retry_after, retry_delay
+    from ..errors import describe_api_error
 
     last = ""
     errors = 0

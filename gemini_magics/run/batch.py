@@ -16,14 +16,14 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
-from .errors import MagicError, OptionError
+from ..errors import MagicError, OptionError
 
 if TYPE_CHECKING:
-    from ._client import Client
-    from .render.live import Views
+    from .._client import Client
+    from ..render.live import Views
+    from ..session import Session
+    from ..types.batches import Batch, BatchResult
     from .rows import RowOutcome, RowsRequest
-    from .session import Session
-    from .types.batches import Batch, BatchResult
 
 __all__ = ["BatchRun", "load_batch", "start_batch", "to_generate_content"]
 
@@ -114,8 +114,8 @@ class BatchRun:
 
 def start_batch(request: RowsRequest, session: Session, views: Views) -> BatchRun:
     """Send the rows the cache does not answer as one job; follow it from a thread; return at once."""
-    from .journal import JournalEntry
-    from .resources.batches import INLINE_LIMIT_BYTES
+    from ..journal import JournalEntry
+    from ..resources.batches import INLINE_LIMIT_BYTES
     from .uploads import as_sent
 
     backend = session.backend()
@@ -176,8 +176,8 @@ def _short(state: str) -> str:
 def _watch(
     request: RowsRequest, session: Session, client: Client, run: BatchRun, view: Any, poll: float
 ) -> None:
-    from ._exceptions import GeminiError
-    from .errors import describe_api_error
+    from .._exceptions import GeminiError
+    from ..errors import describe_api_error
 
     try:
         batch = run.batch
@@ -257,7 +257,7 @@ def _outcomes(
 
 def _outcome(result: BatchResult, schema: Any, model: str) -> RowOutcome:
     """One request's outcome, checked as a live row's is."""
-    from .answers import one_line
+    from ..answers import one_line
     from .rows import RowOutcome, checked
 
     if result.error is not None or result.response is None:
@@ -283,7 +283,7 @@ def load_batch(name: str, session: Session, schema: Any = None) -> Any:
     Answers are checked against ``schema`` (a ``request.Schema``: the pydantic class, with its own
     validators) when given, else against the JSON schema the job was sent with.
     """
-    from .request import Schema
+    from ..request import Schema
     from .rows import RowOutcome, RowsResult, frame_of
 
     name = name if name.startswith("batches/") else f"batches/{name}"

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ._accumulate import InteractionAccumulator
-    from ._client import Client
-    from .types.interaction import Interaction
+    from .._accumulate import InteractionAccumulator
+    from .._client import Client
+    from ..types.interaction import Interaction
 
 __all__ = ["Progress", "follow"]
 
@@ -55,7 +55,7 @@ def follow(
     ``headers`` go with the first stream only (the scripted engine's test controls must not repeat on
     resumes).
     """
-    from ._accumulate import InteractionAccumulator
+    from .._accumulate import InteractionAccumulator
 
     progress = Progress()
     folded = InteractionAccumulator()  # one fold over every stream opened, so progress never goes back
@@ -84,7 +84,7 @@ def _stream_once(
     stall: float,
 ) -> bool:
     """Read the event stream from the last event seen; True when it reached the end of the run."""
-    from ._exceptions import GeminiError
+    from .._exceptions import GeminiError
 
     try:
         stream = client.interactions.get(interaction_id, stream=True, last_event_id=folded.last_event_id,
