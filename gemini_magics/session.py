@@ -68,8 +68,8 @@ class Session:
         self.namespace: MutableMapping[str, Any] = namespace if namespace is not None else {}
         self.chains = ChainRegistry()
         self.usage = UsageTotals()
-        self.background: dict[str, BackgroundRun] = {}
-        self.last_result: Any = None
+        self._background: dict[str, BackgroundRun] = {}
+        self._last_result: Any = None
         self.uploads: dict[str, Any] = {}
         self._mcp: Any = None
         """Files this kernel uploaded, by the sha256 of their bytes (each goes up once)."""
@@ -131,6 +131,26 @@ class Session:
     def add_usage(self, model: str, usage: Usage | None) -> None:
         with self._lock:
             self.usage.add(model, usage)
+
+    @property
+    def last_result(self) -> Any:
+        """The last cell's result (a failed or stopped one too): what ``%interact last`` shows."""
+        return self._last_result
+
+    def remember(self, result: Any) -> None:
+        """Make ``result`` the last result (from any thread)."""
+        with self._lock:
+            self._last_result = result
+
+    @property
+    def background(self) -> dict[str, BackgroundRun]:
+        """Background runs and batch jobs started in this kernel, by id (a copy: add with :meth:`add_run`)."""
+        with self._lock:
+            return dict(self._background)
+
+    def add_run(self, run: Any) -> None:
+        with self._lock:
+            self._background[run.id] = run
 
     def bind(self, name: str | None, value: Any) -> None:
         """Bind ``-o NAME`` in the user's namespace (from any thread)."""

@@ -156,7 +156,7 @@ def start_batch(request: RowsRequest, session: Session, views: Views) -> BatchRu
     entry = JournalEntry(batch.name, "batch", model, str(client.base_url), out=request.out, detail=detail)
     session.journal_start(entry)
     view = views.background(run, cancel=lambda: client.batches.cancel(batch.name))
-    session.background[run.id] = run  # type: ignore[assignment]  # %interact wait follows it like any run
+    session.add_run(run)  # %interact wait follows it like any run
     poll = LOCAL_POLL_SECONDS if _on_loopback(str(client.base_url)) else POLL_SECONDS
     threading.Thread(target=_watch, args=(request, session, client, run, view, poll), daemon=True,
                      name=f"interact-{batch.name}").start()  # fmt: skip
@@ -192,7 +192,7 @@ def _watch(
             raise MagicError(f"the batch job ended {run.status} ({reason})")
         run.result = _finish(request, session, client, batch, run.started)
         session.bind(request.out, run.result.frame)
-        session.last_result = run.result
+        session.remember(run.result)
         session.journal_end(run.id, run.status)
     except MagicError as exc:
         run.error = str(exc)

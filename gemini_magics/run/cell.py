@@ -175,7 +175,7 @@ class Runner:
                 "functions: try them in separate cells"
             ) from None
         except ToolLoopCapped as capped:
-            self.session.last_result = self._result(request, capped.transcript)
+            self.session.remember(self._result(request, capped.transcript))
             asked = ", ".join(sorted({c.name for c in capped.transcript.interactions[-1].function_calls}))
             raise ToolLoopError(
                 f"--max-steps {capped.max_steps} reached and the model still asks for {asked}: raise --max-steps, "
@@ -215,7 +215,7 @@ class Runner:
         partial.outcome = how
         partial.notes.append(f"{how} by you: partial answer, not added to chain {request.chain}")
         partial.printed = shown
-        self.session.last_result = partial
+        self.session.remember(partial)
         self.views.show(partial)
 
     def _result(self, request: CellRequest, transcript: Transcript) -> InteractionResult:
@@ -258,7 +258,7 @@ class Runner:
         for answer in fresh:
             self.session.add_usage(request.template.model, Usage(total_input_tokens=answer.get("input_tokens"),
                                                                  total_output_tokens=answer.get("output_tokens")))  # fmt: skip
-        self.session.last_result = result
+        self.session.remember(result)
         if stats.stopped == "server":
             self.views.show(result)
             kept = f"the {stats.done} answered rows are cached" if cache is not None else "nothing was cached"
@@ -285,7 +285,7 @@ class Runner:
         run = BackgroundRun(started.id, request.model, request.out, request.chain)
         self._journal(request, client, run)
         view = self.views.background(run, cancel=lambda: client.interactions.cancel(started.id))
-        self.session.background[run.id] = run
+        self.session.add_run(run)
         watcher = threading.Thread(
             target=self._watch,
             args=(request, client, parts, run, view),
@@ -345,7 +345,7 @@ class Runner:
         final = transcript.interactions[-1]
         result = self._result(request, transcript)
         result.notes.extend(request.notes)
-        self.session.last_result = result
+        self.session.remember(result)
         if not final.answered:
             reason = "; ".join(e.message for e in final.errors or []) or "no reason given"
             raise InteractionEnded(
