@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from .journal import Journal, JournalEntry
     from .local.child import Starting
     from .local.policy import Policy
-    from .render.result import BackgroundRun
+    from .run.handle import BackgroundRun
     from .types.interaction import Usage
 
 __all__ = ["Session", "UsageTotals", "Commit"]

@@ -23,7 +23,8 @@ if TYPE_CHECKING:
     from ._client import Client
     from .chains import Turn
     from .render.live import Views
-    from .render.result import BackgroundRun, InteractionResult, TextTable
+    from .render.result import InteractionResult, TextTable
+    from .run.handle import BackgroundRun
     from .session import Session
     from .types.interaction import Interaction
 
@@ -289,7 +290,8 @@ def wait(args: argparse.Namespace, context: Context) -> InteractionResult | Text
         if run.error:
             raise MagicError(f"interact wait: {run.id} ({run.status}): {run.error}")
         if run.result is not None:
-            return run.result
+            result: InteractionResult | TextTable = run.result
+            return result
     return _reattach(interaction_id, context)
 
 
@@ -319,8 +321,8 @@ def _journaled_runs(context: Context) -> TextTable:
 
 def _reattach(interaction_id: str, context: Context) -> InteractionResult:
     """Follow a run this kernel did not start (e.g. before a restart); bind its -o as its cell asked."""
-    from .render.result import BackgroundRun
     from .run.follow import follow
+    from .run.handle import BackgroundRun
 
     session = context.session
     entry = session.journal().get(interaction_id)

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from conftest import Shell, requests_to
-from gemini_magics.render.result import BackgroundRun
+from gemini_magics.run.handle import BackgroundRun
 
 
 def creates(server: Any) -> list[dict[str, Any]]:

@@ -25,6 +25,19 @@ def batch_creates(server: Any) -> list[dict[str, Any]]:
     return [r["json"]["batch"] for r in requests_to(server, ":batchGenerateContent")]
 
 
+def test_a_batch_watcher_can_be_stopped_and_the_job_runs_on(rows_shell: Shell, server: Any) -> None:
+    rows_shell.ip.run_line_magic("config", 'InteractMagics.headers = {"X-Scripted-Delay-Ms": "100", "X-Scripted-Deltas": "5"}')
+    run = rows_shell.run(CELL.replace("-o extracted", "-o extracted --batch --no-cache"))
+    run.stopping.set()
+    assert run.done.wait(5) and "stopped following" in (run.error or "") and "'extracted' was not bound" in run.error
+    assert "extracted" not in rows_shell.ip.user_ns
+    rows_shell.ip.run_line_magic("config", "InteractMagics.headers = {}")
+    from gemini_magics import Client
+
+    with Client(base_url=server.base_url) as client:  # the job itself was not touched
+        assert client.batches.get(run.id).state in ("BATCH_STATE_RUNNING", "BATCH_STATE_PENDING", "BATCH_STATE_SUCCEEDED")
+
+
 def test_inline_batch_end_to_end(rows_shell: Shell, server: Any) -> None:
     from gemini_magics.run.batch import BatchRun
 

@@ -18,7 +18,8 @@ import pytest
 from IPython.core.interactiveshell import InteractiveShell
 
 from conftest import Shell, requests_to
-from gemini_magics.render.result import BackgroundRun, DryRun, InteractionResult
+from gemini_magics.render.result import DryRun, InteractionResult
+from gemini_magics.run.handle import BackgroundRun
 
 
 def last_create(server: Any) -> dict[str, Any]:

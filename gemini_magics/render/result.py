@@ -5,8 +5,6 @@ from __future__ import annotations
 import base64
 import html
 import json
-import threading
-import time
 from collections.abc import Sequence
 from functools import cached_property
 from pathlib import Path
@@ -19,7 +17,7 @@ if TYPE_CHECKING:
 
 from .view import usage_line
 
-__all__ = ["InteractionResult", "BackgroundRun", "DryRun", "TextTable", "usage_line"]
+__all__ = ["InteractionResult", "DryRun", "TextTable", "usage_line"]
 
 
 class InteractionResult:
@@ -327,50 +325,6 @@ class DryRun:
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
         return {"text/plain": repr(self), "application/json": self.summary()}
-
-
-class BackgroundRun:
-    """The handle a ``--background`` cell returns at once; ``.result`` is filled in when it finishes."""
-
-    def __init__(self, interaction_id: str, model: str, out: str | None, chain: str) -> None:
-        self.id = interaction_id
-        self.model = model
-        self.out = out
-        self.chain = chain
-        self.status = "in_progress"
-        self.started = time.monotonic()
-        self.result: InteractionResult | None = None
-        self.error: str | None = None
-        self.done = threading.Event()
-        """Set when the run's watcher has finished (bound ``-o``, committed the turn, or failed)."""
-        self.displayed = False
-        """True when a view shows this run itself (and keeps that display up to date)."""
-        self.progress: Any = None
-        """The latest ``background.Progress`` (status, steps so far, streaming or polling)."""
-
-    def _where(self, code: str = "") -> str:
-        if self.error:
-            return f": {self.error}"
-        if not self.out:
-            return ""
-        name = f"{code}{self.out}{code}" if code else repr(self.out)
-        return f"; bound to {name}" if self.done.is_set() else f"; the result will be bound to {name}"
-
-    def __repr__(self) -> str:
-        return f"background interaction {self.id} ({self.model}): {self.status}{self._where()}"
-
-    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
-        after = "" if self.done.is_set() else " — `%interact wait` waits for it."
-        markdown = (
-            f"Background interaction `{self.id}` ({self.model}): **{self.status}**{self._where('`')}{after}"
-        )
-        bundle = {"text/plain": repr(self), "text/markdown": markdown}
-        if self.done.is_set() and self.result is not None:  # the answer (an agent's report) under its line
-            answer, _ = self.result._repr_mimebundle_()
-            bundle["text/plain"] += "\n" + answer["text/plain"]
-            if "text/markdown" in answer:
-                bundle["text/markdown"] += "\n\n" + answer["text/markdown"]
-        return bundle
 
 
 class TextTable:

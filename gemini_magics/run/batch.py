@@ -10,13 +10,12 @@ into the row cache (never downloaded twice) and become the same DataFrame as a l
 
 from __future__ import annotations
 
-import html
 import json
-import threading
 import time
 from typing import TYPE_CHECKING, Any
 
 from ..errors import MagicError, OptionError
+from .handle import BatchRun, watch
 
 if TYPE_CHECKING:
     from .._client import Client
@@ -25,7 +24,7 @@ if TYPE_CHECKING:
     from ..types.batches import Batch, BatchResult
     from .rows import RowOutcome, RowsRequest
 
-__all__ = ["BatchRun", "load_batch", "start_batch", "to_generate_content"]
+__all__ = ["BatchRun", "load_batch", "start_batch", "to_generate_content"]  # BatchRun: from .handle
 
 POLL_SECONDS = 10.0
 """How often a job is polled on the Gemini API (jobs take minutes to hours); the local server's: 0.25 s."""
@@ -62,54 +61,6 @@ def _part(part: dict[str, Any]) -> dict[str, Any]:
     if part.get("uri"):
         return {"fileData": {"mimeType": mime, "fileUri": part["uri"]}}
     raise OptionError(f"--batch: a {part.get('type')} part has neither data nor uri")
-
-
-class BatchRun:
-    """The handle a ``--batch`` cell returns at once; ``.result`` (a RowsResult) when the job ends."""
-
-    def __init__(self, name: str, model: str, out: str | None, requests: int, rows: int) -> None:
-        self.id = name
-        self.model = model
-        self.out = out
-        self.requests = requests
-        self.rows = rows
-        self.status = "pending"
-        self.batch: Batch | None = None
-        self.started = time.monotonic()
-        self.result: Any = None
-        self.error: str | None = None
-        self.progress: Any = None
-        self.done = threading.Event()
-        self.displayed = False
-
-    def _state(self) -> str:
-        batch = self.batch
-        if batch is None:
-            return self.status
-        stats = batch.batch_stats
-        finished = stats.successful_request_count + stats.failed_request_count
-        return f"{self.status} · {finished}/{self.requests} requests done"
-
-    def _line(self, code: str = "") -> str:
-        where = f"; bound to {code}{self.out}{code}" if self.out and self.result is not None else ""
-        error = f": {self.error}" if self.error else ""
-        head = f"{code}{self.id}{code} ({self.model}, {self.requests} requests for {self.rows} rows)"
-        return f"{head}: {self._state()}{where}{error}"
-
-    def __repr__(self) -> str:
-        return f"batch job {self._line()}"
-
-    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
-        after = "" if self.done.is_set() else " — `%interact wait` waits for it; the kernel stays free."
-        bundle: dict[str, Any] = {
-            "text/plain": repr(self),
-            "text/markdown": f"Batch job {self._line('`')}{after}",
-        }
-        if self.result is not None:
-            shown = self.result._repr_mimebundle_()
-            bundle["text/plain"] += "\n" + shown["text/plain"]
-            bundle["text/html"] = f"<p>{html.escape(bundle['text/markdown'])}</p>" + shown["text/html"]
-        return bundle
 
 
 def start_batch(request: RowsRequest, session: Session, views: Views) -> BatchRun:
@@ -158,8 +109,7 @@ def start_batch(request: RowsRequest, session: Session, views: Views) -> BatchRu
     view = views.background(run, cancel=lambda: client.batches.cancel(batch.name))
     session.add_run(run)  # %interact wait follows it like any run
     poll = LOCAL_POLL_SECONDS if _on_loopback(str(client.base_url)) else POLL_SECONDS
-    threading.Thread(target=_watch, args=(request, session, client, run, view, poll), daemon=True,
-                     name=f"interact-{batch.name}").start()  # fmt: skip
+    watch(run, lambda: _follow_to_end(request, session, client, run, view, poll), view=view, base_url=client.base_url)
     return run
 
 
@@ -173,39 +123,24 @@ def _short(state: str) -> str:
     return state.removeprefix("BATCH_STATE_").lower()
 
 
-def _watch(
-    request: RowsRequest, session: Session, client: Client, run: BatchRun, view: Any, poll: float
-) -> None:
-    from .._exceptions import GeminiError
-    from ..errors import describe_api_error
-
-    try:
-        batch = run.batch
-        assert batch is not None
-        while not batch.done:
-            time.sleep(poll)
-            batch = client.batches.get(run.id)
-            run.batch, run.status = batch, _short(batch.state)
-            view.status(run.status)
-        if batch.state != "BATCH_STATE_SUCCEEDED":
-            reason = (batch.error or {}).get("message") or "no reason given"
-            raise MagicError(f"the batch job ended {run.status} ({reason})")
-        run.result = _finish(request, session, client, batch, run.started)
-        session.bind(request.out, run.result.frame)
-        session.remember(run.result)
-        session.journal_end(run.id, run.status)
-    except MagicError as exc:
-        run.error = str(exc)
-        session.journal_end(run.id, run.status)
-    except GeminiError as exc:
-        run.error = describe_api_error(exc, client.base_url)
-    except Exception as exc:  # a background thread must report, not die silently
-        run.error = f"{type(exc).__name__}: {exc}"
-    finally:
-        if run.error and request.out:
-            run.error += f"; {request.out!r} was not bound"
-        run.done.set()
-        view.finish(run)
+def _follow_to_end(request: RowsRequest, session: Session, client: Client, run: BatchRun, view: Any, poll: float) -> Any:
+    """The job polled to its end (the view told each state), its results loaded, bound and remembered."""
+    batch = run.batch
+    assert batch is not None
+    while not batch.done:
+        if run.stopping.wait(poll):
+            raise MagicError(f"stopped following {run.id}; it runs on (%interact batch get {run.id})")
+        batch = client.batches.get(run.id)
+        run.batch, run.status = batch, _short(batch.state)
+        view.status(run.status)
+    session.journal_end(run.id, run.status)
+    if batch.state != "BATCH_STATE_SUCCEEDED":
+        reason = (batch.error or {}).get("message") or "no reason given"
+        raise MagicError(f"the batch job ended {run.status} ({reason})")
+    result = _finish(request, session, client, batch, run.started)
+    session.bind(request.out, result.frame)
+    session.remember(result)
+    return result
 
 
 def _finish(request: RowsRequest, session: Session, client: Client, batch: Batch, started: float) -> Any:

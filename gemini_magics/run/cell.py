@@ -26,11 +26,12 @@ if TYPE_CHECKING:
     from .._client import Client
     from .._streaming import InteractionStream
     from ..render.live import LiveView, Views
-    from ..render.result import BackgroundRun, InteractionResult
+    from ..render.result import InteractionResult
     from ..request import CellRequest
     from ..session import Commit, Session
     from ..tools import Toolbox, Transcript
     from ..types.interaction import Interaction
+    from .handle import BackgroundRun
     from .rows import RowsRequest
 
 __all__ = ["Runner"]
@@ -278,7 +279,7 @@ class Runner:
     async def _start_background(
         self, request: CellRequest, client: Client, body: dict[str, Any], parts: list[Any]
     ) -> BackgroundRun:
-        from ..render.result import BackgroundRun
+        from .handle import BackgroundRun, watch
 
         headers = dict(request.headers) or None
         started = await in_thread(lambda: client.interactions.create(extra_headers=headers, **body))
@@ -286,13 +287,7 @@ class Runner:
         self._journal(request, client, run)
         view = self.views.background(run, cancel=lambda: client.interactions.cancel(started.id))
         self.session.add_run(run)
-        watcher = threading.Thread(
-            target=self._watch,
-            args=(request, client, parts, run, view),
-            daemon=True,
-            name=f"interact-{run.id}",
-        )
-        watcher.start()
+        watch(run, lambda: self._follow_to_end(request, client, parts, run, view), view=view, base_url=client.base_url)
         return run
 
     def _journal(self, request: CellRequest, client: Client, run: BackgroundRun) -> None:
@@ -302,11 +297,9 @@ class Runner:
         self.session.journal_start(JournalEntry(run.id, "interaction", request.model, str(client.base_url),
                                                 out=request.out, chain=request.chain))  # fmt: skip
 
-    def _watch(
-        self, request: CellRequest, client: Client, parts: list[Any], run: BackgroundRun, view: Any
-    ) -> None:
-        from .._exceptions import GeminiError
-        from ..errors import describe_api_error
+    def _follow_to_end(self, request: CellRequest, client: Client, parts: list[Any], run: BackgroundRun, view: Any) -> Any:
+        """The run followed to its end (progress to the view as it goes), then completed like any turn."""
+        from ..tools import Transcript
         from .follow import follow
 
         def on_progress(progress: Any) -> None:
@@ -314,29 +307,13 @@ class Runner:
             run.status = progress.status
             view.progress(progress)
 
-        final: Interaction | None = None
-        try:
-            final = follow(client, run.id, on_progress=on_progress, headers=dict(request.headers) or None,
-                           stall=request.timeout, poll_interval=BACKGROUND_POLL_SECONDS)  # fmt: skip
-            run.status = final.status or "?"
-            from ..tools import Transcript
-
-            transcript = Transcript()
-            transcript.add(final)
-            run.result = self.complete(request, parts, transcript)
-        except MagicError as exc:
-            run.error = str(exc)
-        except GeminiError as exc:  # a background thread must report, not die silently
-            run.status, run.error = "failed", describe_api_error(exc, client.base_url)
-        except Exception as exc:  # e.g. the extension was unloaded and its client closed meanwhile
-            run.status, run.error = "failed", f"{type(exc).__name__}: {exc}"
-        finally:
-            if run.error and request.out:
-                run.error += f"; {request.out!r} was not bound"
-            if final is not None:
-                self.session.journal_end(run.id, final.status or "?")
-            run.done.set()
-            view.finish(run)
+        final = follow(client, run.id, on_progress=on_progress, headers=dict(request.headers) or None,
+                       stall=request.timeout, poll_interval=BACKGROUND_POLL_SECONDS, stop=run.stopping)  # fmt: skip
+        run.status = final.status or "?"
+        self.session.journal_end(run.id, run.status)  # known to have ended, whatever completing it says
+        transcript = Transcript()
+        transcript.add(final)
+        return self.complete(request, parts, transcript)
 
     # -- the end of every turn --------------------------------------------------------------------
 

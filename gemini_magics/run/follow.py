@@ -17,6 +17,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from ..errors import MagicError
+
 if TYPE_CHECKING:
     from .._accumulate import InteractionAccumulator
     from .._client import Client
@@ -49,11 +51,12 @@ def follow(
     headers: Mapping[str, str] | None = None,
     stall: float = 60.0,
     poll_interval: float = 1.0,
+    stop: threading.Event | None = None,
 ) -> Interaction:
     """Stream, resume and poll ``interaction_id`` until it ends; the final interaction.
 
     ``headers`` go with the first stream only (the scripted engine's test controls must not repeat on
-    resumes).
+    resumes). ``stop`` set: following ends between two rounds (the run itself goes on).
     """
     from .._accumulate import InteractionAccumulator
 
@@ -62,6 +65,8 @@ def follow(
     seen: set[str] = set()
     first_headers = dict(headers) if headers else None
     while not _stream_once(client, interaction_id, folded, seen, progress, on_progress, first_headers, stall):
+        if stop is not None and stop.is_set():
+            raise MagicError(f"stopped following {interaction_id}; it runs on (%interact wait {interaction_id})")
         first_headers = None
         progress.mode = "polling"
         final = _poll_a_while(client, interaction_id, progress, on_progress, poll_interval)
