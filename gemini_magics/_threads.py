@@ -73,6 +73,7 @@ def run_blocking(coroutine: Coroutine[Any, Any, T]) -> T:
         finally:
             if loop is not None:
                 with contextlib.suppress(Exception):
+                    _cancel_leftovers(loop)
                     loop.run_until_complete(loop.shutdown_asyncgens())
                 loop.close()
             else:
@@ -104,3 +105,13 @@ def run_blocking(coroutine: Coroutine[Any, Any, T]) -> T:
             raise Stopped("interrupted: the chain is unchanged") from None
         raise error
     return box["value"]  # type: ignore[no-any-return]
+
+
+def _cancel_leftovers(loop: asyncio.AbstractEventLoop) -> None:
+    """Cancel what the cell left running (calls it abandoned on a time-out) and let each see its cancel,
+    so closing the loop destroys no pending task."""
+    leftovers = [task for task in asyncio.all_tasks(loop) if not task.done()]
+    for task in leftovers:
+        task.cancel()
+    if leftovers:
+        loop.run_until_complete(asyncio.gather(*leftovers, return_exceptions=True))
