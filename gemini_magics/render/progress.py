@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sys
 import threading
 import time
@@ -83,6 +84,7 @@ class RowsProgressWidget:
         self.root = widgets.HBox([self._bar, self._label, self._button])
         self.root.add_class("gm-rows")
         self._done = threading.Event()
+        self._ticker: asyncio.Task[None] | None = None
         self._handle = display(self.root, display_id=True)
 
     def _on_stop(self, _button: Any) -> None:
@@ -94,13 +96,17 @@ class RowsProgressWidget:
         self._stats = stats
         self._bar.max = max(1, stats.total)
         self._refresh()
-        threading.Thread(target=self._tick, daemon=True).start()
+        try:  # the run's own loop (the kernel's, in a notebook) refreshes the widgets: no other thread sets them
+            self._ticker = asyncio.get_running_loop().create_task(self._tick())
+        except RuntimeError:  # started outside a loop: nothing refreshes it but update() and finish()
+            self._ticker = None
 
     def update(self, stats: Any) -> None:
         self._stats = stats
 
-    def _tick(self) -> None:
-        while not self._done.wait(0.25):
+    async def _tick(self) -> None:
+        while not self._done.is_set():
+            await asyncio.sleep(0.25)
             self._refresh()
 
     def _refresh(self) -> None:
@@ -115,6 +121,8 @@ class RowsProgressWidget:
 
     def finish(self, stats: Any) -> None:
         self._done.set()
+        if self._ticker is not None:
+            self._ticker.cancel()
         self._stats = stats
         self._refresh()
         line = progress_text(stats)
