@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
-from collections.abc import Callable, MutableMapping
+from collections.abc import Callable, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -102,12 +102,22 @@ class Session:
         key = self.cell_key()
         return lambda chain, new, stateless: self.chains.plan(chain, key, new=new, stateless=stateless)
 
-    def commit(self, plan: Plan, turn: Turn, *, new: bool) -> Commit:
-        """Record a finished turn; if another turn landed in its chain meanwhile, set it aside instead."""
+    def commit(
+        self, plan: Plan, turn: Turn, *, new: bool, out: str | None = None, result: Any = None,
+        usage: Sequence[tuple[str, Usage | None]] = (),
+    ) -> Commit:
+        """Record a finished turn (if another turn landed in its chain meanwhile, set it aside instead), add
+        its usage and bind ``-o`` to its result, all in one span of the lock: a background run finishing
+        at the same moment sees either none of it or all of it."""
         with self._lock:
             if self.chains.moved_on(plan):
-                return Commit(False, None, self.chains.set_aside(plan, turn))
-            return Commit(True, self.chains.commit(plan, turn, new=new))
+                done = Commit(False, None, self.chains.set_aside(plan, turn))
+            else:
+                done = Commit(True, self.chains.commit(plan, turn, new=new))
+            for model, used in usage:
+                self.usage.add(model, used)
+            self.bind(out, result)
+            return done
 
     def restore(self, chain: str, number: int) -> tuple[list[Turn], list[Turn]]:
         """Make ``chain`` end at turn #``number`` again, under the lock background commits take."""

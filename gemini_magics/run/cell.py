@@ -3,9 +3,9 @@
 There is one path for a turn, the coroutine :meth:`Runner.run_async`. A kernel awaits it (so the event
 loop, and the Stop button, stay live); everywhere else :meth:`Runner.run` drives the same coroutine on
 a private event loop in a worker thread, so a blocking call never depends on what loop the caller has.
-:meth:`Runner.complete` is the single place where an answer becomes a result, is committed to its
-chain and bound to ``-o``: foreground and background runs (and the tool loop and row runner to come)
-all end there. Client errors pass through; the magic words them.
+:meth:`Runner.complete` is the single place where an answer becomes a turn: checked, committed to its
+chain with its usage and bound to ``-o`` in one session commit; foreground and background runs and
+the tool loop all end there. Client errors pass through; the magic words them.
 """
 
 from __future__ import annotations
@@ -318,7 +318,9 @@ class Runner:
     # -- the end of every turn --------------------------------------------------------------------
 
     def complete(self, request: CellRequest, parts: list[Any], transcript: Transcript) -> InteractionResult:
-        """Check the answer, then commit the turn to its chain and bind ``-o``: the only place that does."""
+        """Check the answer, then commit the turn to its chain, add its usage and bind ``-o`` (one session
+        commit): the only place a turn is committed. (``--over`` and ``--batch`` bind their frames where
+        they end; they commit no turn.)"""
         final = transcript.interactions[-1]
         result = self._result(request, transcript)
         result.notes.extend(request.notes)
@@ -336,11 +338,9 @@ class Runner:
         turn = _turn(request, parts, transcript, result.answered_by)
         # every commit checks that no other turn (a background run's) landed meanwhile; if one did, this
         # turn is kept aside (restorable), never dropped or allowed to drop the other one silently
-        commit = self.session.commit(request.plan, turn, new=request.new)
+        usage = [(request.model, interaction.usage) for interaction in transcript.interactions]
+        commit = self.session.commit(request.plan, turn, new=request.new, out=request.out, result=result, usage=usage)
         result.notes.extend(_commit_notes(request, commit))
-        for interaction in transcript.interactions:
-            self.session.add_usage(request.model, interaction.usage)
-        self.session.bind(request.out, result)
         return result
 
 
