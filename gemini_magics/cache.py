@@ -47,6 +47,8 @@ class RowCache:
         self.path = Path(directory) / "rows.sqlite3"
         self._notify = notify
         self._told: set[str] = set()
+        self._problem: str | None = None
+        """Why the file is not used, once it failed (the one line ``%interact cache`` says)."""
         self._lock = threading.Lock()
         self._db: sqlite3.Connection | None = None
         try:
@@ -65,10 +67,10 @@ class RowCache:
             with contextlib.suppress(sqlite3.Error):
                 self._db.close()
             self._db = None
-        line = f"gemini-magics: the row cache at {self.path} {doing}: {problem(exc)}; {fix(exc)}"
-        if line not in self._told:
-            self._told.add(line)
-            self._notify(line)
+        self._problem = f"the row cache at {self.path} {doing}: {problem(exc)}; {fix(exc)}"
+        if self._problem not in self._told:
+            self._told.add(self._problem)
+            self._notify(f"gemini-magics: {self._problem}")
 
     def get_many(self, keys: list[str]) -> dict[str, dict[str, Any]]:
         found: dict[str, dict[str, Any]] = {}
@@ -104,8 +106,7 @@ class RowCache:
 
         with self._lock:
             if self._db is None:
-                raise MagicError(f"the row cache at {self.path} cannot be used: {sorted(self._told)[-1:] or '?'}; "
-                                 "%interact cache clear removes it")  # fmt: skip
+                raise MagicError(self._problem or f"the row cache at {self.path} cannot be used")
             try:
                 (count,) = self._db.execute("select count(*) from rows").fetchone()
             except sqlite3.Error as exc:
@@ -134,6 +135,7 @@ class RowCache:
             for path in self._files():
                 path.unlink(missing_ok=True)
             self._told.clear()
+            self._problem = None
             try:
                 self._db = connect(self.path)
                 self._db.execute(_SCHEMA)

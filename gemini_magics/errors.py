@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "MagicError", "OptionError", "TemplateError", "SchemaMismatch", "InteractionEnded", "Stopped",
-    "BackendUnavailable", "describe_api_error", "client_error_line",
+    "BackendUnavailable", "describe_api_error", "client_error_line", "connection_broke",
 ]  # fmt: skip
 
 
@@ -69,6 +69,14 @@ def describe_api_error(exc: GeminiError, base_url: str, not_found: str | None = 
     if isinstance(exc, StreamError):
         return f"the stream reported an error: {exc.server_message} (re-run the cell)"
     return str(exc)
+
+
+def connection_broke(exc: Exception) -> bool:
+    """Whether ``exc`` is the client's word for a connection that failed, timed out or broke mid-stream."""
+    import sys
+
+    module = sys.modules.get("gemini_magics._exceptions")  # not loaded: cannot be one of its errors
+    return module is not None and isinstance(exc, module.APIConnectionError | module.StreamError)
 
 
 def client_error_line(exc: Exception, base_url: str) -> str | None:

@@ -19,7 +19,7 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class, output_can_be_silenced
 from traitlets import observe
 
-from .errors import MagicError, client_error_line
+from .errors import InteractionEnded, MagicError, client_error_line, connection_broke
 from .options import cell_options
 from .session import Session
 from .settings import InteractSettings
@@ -249,7 +249,7 @@ class InteractMagics(Magics, InteractSettings):
         gives a dying server a moment to be reaped; other errors only look."""
         if self.session.started_backend is None:
             return None
-        broken = type(exc).__name__ in ("APIConnectionError", "APITimeoutError", "StreamError", "InteractionEnded")
+        broken = connection_broke(exc) or isinstance(exc, InteractionEnded)
         return self.session.server_death(wait=1.0 if broken else 0.0)
 
 

@@ -236,8 +236,7 @@ class Session:
             gone = self._notice_death(backend, quiet=not short)
         if short:
             return died
-        reset = f"; chain(s) {', '.join(gone)} start afresh" if gone else ""
-        return f"{died}{reset}. The kernel and its variables are fine; the next cell starts a fresh server"
+        return f"{died}{_afresh(gone)}. The kernel and its variables are fine; the next cell starts a fresh server"
 
     def _notice_death(self, backend: Backend, *, quiet: bool = False) -> list[str]:
         """Drop a dead embedded server and the chains stored on it (with a notice unless ``quiet``)."""
@@ -247,8 +246,7 @@ class Session:
         self.close_backend()
         gone = self.chains.reset(None)
         if not quiet:
-            reset = f"; chain(s) {', '.join(gone)} start afresh" if gone else ""
-            self.notices.append(f"gemini-magics: {died}{reset}; a fresh server takes over")
+            self.notices.append(f"gemini-magics: {died}{_afresh(gone)}; a fresh server takes over")
         return gone
 
     def backend_identity(self) -> str:
@@ -351,3 +349,7 @@ def _no_policy() -> Policy:
     from .local.policy import Policy
 
     return Policy()
+
+
+def _afresh(chains: list[str]) -> str:
+    return f"; chain(s) {', '.join(chains)} start afresh" if chains else ""

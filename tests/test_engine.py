@@ -250,7 +250,6 @@ def test_an_over_run_whose_server_dies_stops_at_once_and_keeps_what_was_answered
     shell.run("%%interact\nHello")
     server = shell.magics.session.started_backend.server
     shell.ip.user_ns["texts"] = [f"row {i}" for i in range(60)]
-    _slow(shell)
     shell.ip.run_line_magic("config", 'InteractMagics.headers = {"X-Scripted-Delay-Ms": "20", "X-Scripted-Deltas": "10"}')
     threading.Timer(1.0, os.kill, (server.pid, signal.SIGKILL)).start()
     started = time.monotonic()

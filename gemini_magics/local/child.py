@@ -172,7 +172,7 @@ class Starting:
         ready = _read_ready(self._process, timeout)
         if ready is None:
             _kill(self._process)
-            raise RuntimeError(_startup_failure(self._process, self._log))
+            raise RuntimeError(_startup_failure(self._process, self._log, self.engine or ""))
         return ServerProcess(self._process, ready, self._log, self.policy, self.api_key)
 
     def discard(self) -> None:
@@ -201,13 +201,13 @@ def _read_ready(process: subprocess.Popen[bytes], timeout: float) -> dict[str, A
     return ready if isinstance(ready, dict) and "base_url" in ready else None
 
 
-def _startup_failure(process: subprocess.Popen[bytes], log: IO[bytes]) -> str:
+def _startup_failure(process: subprocess.Popen[bytes], log: IO[bytes], engine: str) -> str:
     code = process.poll()
     log.seek(0, os.SEEK_END)
     log.seek(max(0, log.tell() - LOG_TAIL_BYTES))
     tail = [line for line in log.read().decode("utf-8", "replace").splitlines() if line.strip()]
     said = tail[-1].strip() if tail else "no message"
-    how = exit_reason(code, os.environ.get(ENGINE_ENV_VAR, "")) if code is not None else "no answer in time"
+    how = exit_reason(code, engine) if code is not None else "no answer in time"
     return f"{said} ({how})"
 
 

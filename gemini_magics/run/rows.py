@@ -449,13 +449,13 @@ def _why(stopped: str | None) -> str:
 
 
 async def _gather_until(
-    tasks: Sequence[asyncio.Future[None]], budget_hit: asyncio.Event, progress: Any
+    tasks: Sequence[asyncio.Future[None]], halt: asyncio.Event, progress: Any
 ) -> None:
     """Wait for every row, or until the budget is spent or the user presses Stop."""
     pending = set(tasks)
     while pending:
         _, pending = await asyncio.wait(pending, timeout=0.1)
-        if budget_hit.is_set() or progress.stopped:
+        if halt.is_set() or progress.stopped:
             return
 
 
@@ -474,7 +474,7 @@ def count(stats: RowStats, outcome: RowOutcome) -> None:
 async def _attempts(
     send: Callable[[], Any],
     limiter: Limiter,
-    budget_hit: asyncio.Event,
+    halt: asyncio.Event,
     gone: Callable[[], str | None],
     request: RowsRequest,
 ) -> RowOutcome | None:
@@ -486,10 +486,10 @@ async def _attempts(
     last = ""
     errors = 0
     for attempt in range(MAX_ATTEMPTS):
-        if budget_hit.is_set():
+        if halt.is_set():
             return None
         async with limiter:
-            if budget_hit.is_set():
+            if halt.is_set():
                 return None
             try:
                 outcome: RowOutcome = await send()
@@ -509,7 +509,7 @@ async def _attempts(
             except APIConnectionError as exc:  # a timeout or a dropped connection: overload too
                 died = gone()
                 if died:  # nobody left to answer: this row says why, and dispatch stops
-                    budget_hit.set()
+                    halt.set()
                     return RowOutcome("error", error=one_line(died), kind="server")
                 last = str(exc) or type(exc).__name__
                 limiter.overloaded(None)
