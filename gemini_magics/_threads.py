@@ -4,7 +4,6 @@ from blocking code. Shared by the runner and the tool loop; no IPython, no HTTP.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import contextvars
 import threading
 from collections.abc import Callable, Coroutine
@@ -51,67 +50,89 @@ async def in_thread(call: Callable[[], T], *, abandoned: Callable[[T], None] | N
     return await future
 
 
+class SharedLoop:
+    """The one event loop blocking code runs its coroutines on (cells outside a kernel's loop, background
+    followers, ``%interact wait``): made on first use, running in a daemon thread, made anew if it died."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+
+    def get(self) -> asyncio.AbstractEventLoop:
+        with self._lock:
+            if self._loop is None or self._thread is None or not self._thread.is_alive():
+                loop = asyncio.new_event_loop()
+                self._thread = threading.Thread(target=loop.run_forever, daemon=True, name="gemini-magics-loop")
+                self._thread.start()
+                self._loop = loop
+            return self._loop
+
+    def runs_here(self) -> bool:
+        """True on the loop's own thread, where waiting for it would wait forever."""
+        return self._thread is threading.current_thread()
+
+
+SHARED_LOOP = SharedLoop()
+
+
 def run_blocking(coroutine: Coroutine[Any, Any, T]) -> T:
-    """Run a coroutine to its end on a private event loop in a worker thread, and return its value.
+    """Run a coroutine to its end on the shared event loop and return its value.
 
     The caller's thread only waits, so Ctrl-C (or Kernel > Interrupt) lands there: the coroutine is
     then cancelled, cleans up (closing its connection) and its :class:`Stopped` error is raised here.
     """
-    box: dict[str, Any] = {}
-    ready, finished = threading.Event(), threading.Event()
+    try:  # "too many open files" making the loop must still end the cell, with that error
+        loop = SHARED_LOOP.get()
+    except BaseException:
+        coroutine.close()
+        raise
+    if SHARED_LOOP.runs_here():  # called from a callback on the loop itself: a loop of its own, in a thread
+        return _on_own_loop(coroutine)
+    context = contextvars.copy_context()
+    tasks: list[asyncio.Task[T]] = []
+    finished = threading.Event()
 
-    def main() -> None:
-        loop = None
-        try:  # the loop is made inside: "too many open files" there must still end the cell
-            loop = asyncio.new_event_loop()
-            task = loop.create_task(coroutine)
-            box.update(loop=loop, task=task)
-            ready.set()
-            box["value"] = loop.run_until_complete(task)
-        except BaseException as exc:
-            box["error"] = exc
-        finally:
-            if loop is not None:
-                with contextlib.suppress(Exception):
-                    _cancel_leftovers(loop)
-                    loop.run_until_complete(loop.shutdown_asyncgens())
-                loop.close()
-            else:
-                coroutine.close()
-            ready.set()
-            finished.set()
+    def start() -> None:
+        task = context.run(loop.create_task, coroutine)  # the task runs in the caller's context
+        task.add_done_callback(lambda _: finished.set())
+        tasks.append(task)
 
-    worker = threading.Thread(
-        target=contextvars.copy_context().run, args=(main,), daemon=True, name="gemini-magics-cell"
-    )
-    worker.start()
+    loop.call_soon_threadsafe(start)
     try:
-        # an Event, not Thread.join: a Ctrl-C that interrupts join() can mark a running thread as
-        # stopped (CPython's bpo-45274 handling), and the second join would then not wait
+        # an Event, not a future's result(): the wait is what Ctrl-C interrupts, and it can be resumed
         finished.wait()
     except KeyboardInterrupt:
-        ready.wait()
-        if "task" in box:
-            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
-                box["loop"].call_soon_threadsafe(box["task"].cancel)
+        loop.call_soon_threadsafe(lambda: tasks and tasks[0].cancel())  # after start(): the loop keeps order
         finished.wait(10)
-        error = box.get("error")
+        error = _error_of(tasks[0]) if tasks and tasks[0].done() else None
         if isinstance(error, MagicError):
             raise error from None
         raise Stopped("interrupted: the chain is unchanged") from None
-    if "error" in box:
-        error = box["error"]
-        if isinstance(error, asyncio.CancelledError):
-            raise Stopped("interrupted: the chain is unchanged") from None
+    error = _error_of(tasks[0])
+    if isinstance(error, asyncio.CancelledError):
+        raise Stopped("interrupted: the chain is unchanged") from None
+    if error is not None:
         raise error
+    return tasks[0].result()
+
+
+def _error_of(task: asyncio.Task[Any]) -> BaseException | None:
+    return asyncio.CancelledError() if task.cancelled() else task.exception()
+
+
+def _on_own_loop(coroutine: Coroutine[Any, Any, T]) -> T:
+    box: dict[str, Any] = {}
+
+    def main() -> None:
+        try:
+            box["value"] = asyncio.run(coroutine)
+        except BaseException as exc:
+            box["error"] = exc
+
+    worker = threading.Thread(target=contextvars.copy_context().run, args=(main,), daemon=True)
+    worker.start()
+    worker.join()
+    if "error" in box:
+        raise box["error"]
     return box["value"]  # type: ignore[no-any-return]
-
-
-def _cancel_leftovers(loop: asyncio.AbstractEventLoop) -> None:
-    """Cancel what the cell left running (calls it abandoned on a time-out) and let each see its cancel,
-    so closing the loop destroys no pending task."""
-    leftovers = [task for task in asyncio.all_tasks(loop) if not task.done()]
-    for task in leftovers:
-        task.cancel()
-    if leftovers:
-        loop.run_until_complete(asyncio.gather(*leftovers, return_exceptions=True))

@@ -321,6 +321,7 @@ def _journaled_runs(context: Context) -> TextTable:
 
 def _reattach(interaction_id: str, context: Context) -> InteractionResult:
     """Follow a run this kernel did not start (e.g. before a restart); bind its -o as its cell asked."""
+    from ._threads import run_blocking
     from .run.follow import follow
     from .run.handle import BackgroundRun
 
@@ -344,7 +345,7 @@ def _reattach(interaction_id: str, context: Context) -> InteractionResult:
 
     try:
         final = _call("wait", interaction_id, context,
-                      lambda c: follow(c, interaction_id, on_progress=on_progress))  # fmt: skip
+                      lambda c: run_blocking(follow(c, interaction_id, on_progress=on_progress)))  # fmt: skip
     finally:
         run.done.set()
         if view is not None:

@@ -327,6 +327,36 @@ class DryRun:
         return {"text/plain": repr(self), "application/json": self.summary()}
 
 
+class RowsResult:
+    """What an ``--over`` cell shows: one summary line and the DataFrame's head. ``-o`` binds ``.frame``."""
+
+    def __init__(self, frame: Any, summary: str, outcomes: list[Any], stats: Any) -> None:
+        self.frame = frame
+        self.summary = summary
+        self.outcomes = outcomes
+        """Each row's outcome (``run.rows.RowOutcome``), in the frame's order."""
+        self.stats = stats
+        """The run's counts and timings (``run.rows.RowStats``)."""
+
+    def __repr__(self) -> str:
+        return f"{self.summary}\n{self.frame.head(10).to_string()}"
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        head = self.frame.head(10).to_html(na_rep="")
+        return {"text/plain": repr(self),
+                "text/html": f"<p class='gm-rows-summary'>{html.escape(self.summary)}</p>{head}"}  # fmt: skip
+
+
+class RowsDryRun(DryRun):
+    """``--over … --dry-run``: the first row's request, with how many requests and tokens in its notes."""
+
+    def __init__(self, body: dict[str, Any], plan: Plan, notes: Sequence[str], *, requests: int,
+                 estimated_tokens: int) -> None:  # fmt: skip
+        super().__init__(body, plan, notes)
+        self.requests = requests
+        self.estimated_tokens = estimated_tokens
+
+
 class TextTable:
     """A small table shown as Markdown in notebooks and aligned text in terminals."""
 

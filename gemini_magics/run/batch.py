@@ -144,7 +144,8 @@ def _follow_to_end(request: RowsRequest, session: Session, client: Client, run: 
 
 
 def _finish(request: RowsRequest, session: Session, client: Client, batch: Batch, started: float) -> Any:
-    from .rows import RowOutcome, RowsResult, summary_line, to_frame
+    from ..render.result import RowsResult
+    from .rows import RowOutcome, summary_line, to_frame
 
     outcomes = _outcomes(session, client, batch, [r.key for r in request.rows], request.template.schema,
                          request.template.model, request.use_cache)  # fmt: skip
@@ -218,8 +219,9 @@ def load_batch(name: str, session: Session, schema: Any = None) -> Any:
     Answers are checked against ``schema`` (a ``request.Schema``: the pydantic class, with its own
     validators) when given, else against the JSON schema the job was sent with.
     """
+    from ..render.result import RowsResult
     from ..request import Schema
-    from .rows import RowOutcome, RowsResult, frame_of
+    from .rows import RowOutcome, frame_of
 
     name = name if name.startswith("batches/") else f"batches/{name}"
     entry = session.journal().get(name)

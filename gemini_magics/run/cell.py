@@ -11,20 +11,17 @@ the tool loop all end there. Client errors pass through; the magic words them.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import threading
-from collections.abc import AsyncGenerator, Awaitable, Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from .._threads import in_thread, run_blocking
 from ..answers import cut_note
 from ..chains import Turn
 from ..errors import InteractionEnded, MagicError, OptionError, SchemaMismatch, Stopped
+from .stream import feed, within
 from .uploads import upload_pending
 
 if TYPE_CHECKING:
     from .._client import Client
-    from .._streaming import InteractionStream
     from ..render.live import LiveView, Views
     from ..render.result import InteractionResult
     from ..request import CellRequest
@@ -36,8 +33,6 @@ if TYPE_CHECKING:
 
 __all__ = ["Runner"]
 
-T = TypeVar("T")
-_END = object()
 BACKGROUND_POLL_SECONDS = 1.0
 """How often a background run is polled when its stream stalls (the stream itself is real time)."""
 
@@ -80,14 +75,16 @@ class Runner:
         from .rows import RowsRequest
 
         try:
-            if isinstance(request, RowsRequest):
-                return await self._rows(request, interactive)
-            if request.dry_run:
-                from ..render.result import DryRun
-
-                dry = DryRun(request.body(), request.plan, request.notes)
-                self.session.bind(request.out, dry)
-                return dry
+            if isinstance(request, RowsRequest) or request.dry_run:
+                # no turn to commit: what the run made is bound here, when it ends in the foreground
+                # (a --batch job binds its frame when the job ends, through the same Session.bind)
+                if isinstance(request, RowsRequest):
+                    made = await self._rows(request, interactive)
+                else:
+                    made = self._dry_run(request)
+                if _binds_now(made):
+                    self.session.bind(request.out, getattr(made, "frame", made))
+                return made
             client = self.session.backend().client
             parts = await in_thread(lambda: upload_pending(client, list(request.parts), self.session.uploads))  # noqa: E501
             body = request.body(parts)
@@ -109,6 +106,11 @@ class Runner:
         finally:
             for notice in self.session.pop_notices():
                 print(notice)
+
+    def _dry_run(self, request: CellRequest) -> Any:
+        from ..render.result import DryRun
+
+        return DryRun(request.body(), request.plan, request.notes)
 
     # -- sending ----------------------------------------------------------------------------------
 
@@ -190,20 +192,20 @@ class Runner:
         headers = dict(request.headers) or None
         timeout = request.timeout
         if not request.stream:
-            interaction: Interaction = await _within(
+            interaction: Interaction = await within(
                 timeout,
                 in_thread(lambda: client.interactions.create(extra_headers=headers, timeout=timeout, **body)),
             )
             view.finish(interaction)
             return interaction
         # a stream that opens after a Stop, a time-out or an interrupt is closed, not left dangling
-        events = await _within(timeout, in_thread(
+        events = await within(timeout, in_thread(
             lambda: client.interactions.create(stream=True, extra_headers=headers, timeout=timeout, **body),
             abandoned=lambda opened: opened.close(),
         ))  # fmt: skip
         with events:
             view.attach(events)
-            interrupted = await _follow(events, view.event, idle=timeout)
+            interrupted = await feed(events, view.event, idle=timeout)
             interaction = events.interaction
             view.finish(interaction)
         if view.stopped or interrupted:
@@ -233,13 +235,14 @@ class Runner:
 
     async def _rows(self, request: RowsRequest, interactive: bool) -> Any:
         """Every row (cached ones from the cache), then the DataFrame: bound to ``-o`` unless stopped."""
+        from ..render.result import RowsResult
         from ..types.interaction import Usage
-        from .rows import RowsDryRun, RowsResult, run_rows, summary_line, to_frame
+        from .rows import dry_run_of, run_rows, summary_line, to_frame
 
         cache = self.session.row_cache() if request.use_cache else None
         if request.dry_run:
             cached = len(cache.get_many([r.key for r in request.rows])) if cache is not None else 0
-            return RowsDryRun(request, cached)
+            return dry_run_of(request, cached)
         if request.batch:
             from .batch import start_batch
 
@@ -271,7 +274,6 @@ class Runner:
             raise Stopped(
                 f"stopped by you: {kept}; re-run the cell to send only the rest (%interact last shows them){unbound}"
             )
-        self.session.bind(request.out, result.frame)
         return result
 
     # -- the background ---------------------------------------------------------------------------
@@ -307,8 +309,8 @@ class Runner:
             run.status = progress.status
             view.progress(progress)
 
-        final = follow(client, run.id, on_progress=on_progress, headers=dict(request.headers) or None,
-                       stall=request.timeout, poll_interval=BACKGROUND_POLL_SECONDS, stop=run.stopping)  # fmt: skip
+        final = run_blocking(follow(client, run.id, on_progress=on_progress, headers=dict(request.headers) or None,
+                                    stall=request.timeout, poll_interval=BACKGROUND_POLL_SECONDS, stop=run.stopping))  # fmt: skip
         run.status = final.status or "?"
         self.session.journal_end(run.id, run.status)  # known to have ended, whatever completing it says
         transcript = Transcript()
@@ -319,8 +321,8 @@ class Runner:
 
     def complete(self, request: CellRequest, parts: list[Any], transcript: Transcript) -> InteractionResult:
         """Check the answer, then commit the turn to its chain, add its usage and bind ``-o`` (one session
-        commit): the only place a turn is committed. (``--over`` and ``--batch`` bind their frames where
-        they end; they commit no turn.)"""
+        commit): the only place a turn is committed. (``--over``, ``--batch`` and ``--dry-run`` commit no
+        turn; their ``-o`` is bound through :meth:`Session.bind` as they end.)"""
         final = transcript.interactions[-1]
         result = self._result(request, transcript)
         result.notes.extend(request.notes)
@@ -342,6 +344,15 @@ class Runner:
         commit = self.session.commit(request.plan, turn, new=request.new, out=request.out, result=result, usage=usage)
         result.notes.extend(_commit_notes(request, commit))
         return result
+
+
+def _binds_now(made: Any) -> bool:
+    """A foreground result binds ``-o`` as its cell ends: an ``--over`` frame, a single cell's dry run. A
+    batch job binds its frame when the job ends; an ``--over`` dry run has no frame, so binds nothing."""
+    from ..render.result import RowsDryRun
+    from .handle import RunHandle
+
+    return not isinstance(made, RunHandle | RowsDryRun)
 
 
 def _commit_notes(request: CellRequest, commit: Commit) -> list[str]:
@@ -382,96 +393,3 @@ def _turn(request: CellRequest, parts: list[Any], transcript: Transcript, answer
     usage = final.usage.to_dict() if final.usage else {}
     ids = [i.id for i in transcript.interactions if i.id] if request.store else []
     return Turn(request.plan.cell_key, ids, answered_by, request.short_prompt, steps, usage)
-
-
-# -- threads and event loops ------------------------------------------------------------------------
-
-
-async def _within(seconds: float, awaitable: Awaitable[T]) -> T:
-    """``awaitable``, or a one-line error once ``seconds`` pass with no answer (the call is abandoned).
-
-    ``asyncio.wait`` rather than ``wait_for``: the latter can swallow the cell's own cancellation
-    (Kernel > Interrupt) when the awaited call completes in the same moment.
-    """
-    future = asyncio.ensure_future(awaitable)
-    done, _ = await asyncio.wait({future}, timeout=seconds)
-    if not done:
-        future.cancel()
-        raise NoAnswer(seconds)
-    return future.result()
-
-
-class NoAnswer(MagicError):
-    def __init__(self, seconds: float) -> None:
-        super().__init__(
-            f"no answer from the server within {seconds:g} s (%config InteractMagics.timeout); the chain is unchanged"
-        )
-
-
-async def _follow(
-    events: InteractionStream, on_event: Callable[[Any], None], idle: float | None = None
-) -> bool:
-    """Feed the stream's events to ``on_event``; True if the user interrupted (the stream is aborted).
-
-    ``idle``: seconds without an event before the stream counts as dead (:class:`NoAnswer`).
-    """
-    try:
-        # aclosing: whatever ends the loop, the reader thread is out of the stream before it is closed
-        async with contextlib.aclosing(_pump(events, idle)) as pumped:
-            async for event in pumped:
-                on_event(event)
-    except (KeyboardInterrupt, asyncio.CancelledError):
-        events.abort()
-        return True
-    return False
-
-
-async def _pump(events: InteractionStream, idle: float | None = None) -> AsyncGenerator[Any, None]:
-    """The stream's events, read in a worker thread so the event loop keeps running meanwhile.
-
-    ``idle``: a watchdog aborts the stream when no event has come for that long (:class:`NoAnswer`).
-    """
-    loop = asyncio.get_running_loop()
-    queue: asyncio.Queue[Any] = asyncio.Queue()
-    last = [loop.time(), False]  # when the last event came; whether the watchdog fired
-
-    def put(item: Any) -> None:
-        with contextlib.suppress(RuntimeError):  # the loop is gone: the reader was abandoned
-            loop.call_soon_threadsafe(queue.put_nowait, item)
-
-    def read() -> None:
-        try:
-            for event in events:
-                put(event)
-        except BaseException as exc:  # handed to the loop thread, which raises it
-            put(exc)
-        finally:
-            put(_END)
-
-    def watch() -> None:
-        if loop.time() - last[0] > (idle or 0):
-            last[1] = True
-            events.abort()
-        else:
-            watchdog[0] = loop.call_later(min(1.0, idle or 1.0), watch)
-
-    watchdog = [loop.call_later(idle, watch)] if idle else []
-    reader = threading.Thread(target=read, daemon=True, name="gemini-magics-stream")
-    reader.start()
-    try:
-        while True:
-            item = await queue.get()
-            last[0] = loop.time()
-            if item is _END:
-                if last[1]:
-                    raise NoAnswer(idle or 0)
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        for handle in watchdog:
-            handle.cancel()
-        events.abort()
-        # the reader must be out of the stream's generator before anyone closes it
-        await in_thread(lambda: reader.join(5))

@@ -5,19 +5,22 @@ Long runs lose their streams: the real API cuts them (a 503 at ten minutes) and 
 and when no event comes for ``stall`` seconds (or the stream cannot be resumed) it polls the resource
 instead, trying the stream again from where it left off every few polls. Whatever it reads, it hands
 to ``on_progress`` as the interaction so far, so a view can show status, thought summaries and tool
-steps. It returns the final interaction, always fetched whole.
+steps. It returns the final interaction, always fetched whole. Streams are read by the one primitive
+every streamed answer uses (:func:`.stream.pump`).
 """
 
 from __future__ import annotations
 
-import queue
+import asyncio
+import contextlib
 import threading
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from .._threads import in_thread
 from ..errors import MagicError
+from .stream import NoAnswer, pump
 
 if TYPE_CHECKING:
     from .._accumulate import InteractionAccumulator
@@ -27,7 +30,6 @@ if TYPE_CHECKING:
 __all__ = ["Progress", "follow"]
 
 POLLS_BEFORE_RESTREAM = 4
-_END = object()
 
 
 @dataclass
@@ -43,7 +45,7 @@ class Progress:
         return (self.interaction.status if self.interaction else None) or "in_progress"
 
 
-def follow(
+async def follow(
     client: Client,
     interaction_id: str,
     *,
@@ -64,21 +66,21 @@ def follow(
     folded = InteractionAccumulator()  # one fold over every stream opened, so progress never goes back
     seen: set[str] = set()
     first_headers = dict(headers) if headers else None
-    while not _stream_once(client, interaction_id, folded, seen, progress, on_progress, first_headers, stall):
+    while not await _stream_once(client, interaction_id, folded, seen, progress, on_progress, first_headers, stall):
         if stop is not None and stop.is_set():
             raise MagicError(f"stopped following {interaction_id}; it runs on (%interact wait {interaction_id})")
         first_headers = None
         progress.mode = "polling"
-        final = _poll_a_while(client, interaction_id, progress, on_progress, poll_interval)
+        final = await _poll_a_while(client, interaction_id, progress, on_progress, poll_interval)
         if final is not None:
             return final
-    final = client.interactions.get(interaction_id)
+    final = await in_thread(lambda: client.interactions.get(interaction_id))
     progress.interaction, progress.mode = final, "ended"
     on_progress(progress)
     return final
 
 
-def _stream_once(
+async def _stream_once(
     client: Client,
     interaction_id: str,
     folded: InteractionAccumulator,
@@ -92,44 +94,39 @@ def _stream_once(
     from .._exceptions import GeminiError
 
     try:
-        stream = client.interactions.get(interaction_id, stream=True, last_event_id=folded.last_event_id,
-                                         extra_headers=headers)  # fmt: skip
+        stream = await in_thread(
+            lambda: client.interactions.get(interaction_id, stream=True, last_event_id=folded.last_event_id,
+                                            extra_headers=headers),
+            abandoned=lambda opened: opened.close(),
+        )  # fmt: skip
     except GeminiError:
         return False
-    # a reader thread feeds a queue, so a stall is noticed by a timeout here; the stalled stream is then
-    # aborted (which wakes its blocked read) and left behind
-    events: queue.Queue[Any] = queue.Queue()
-
-    def read() -> None:
-        try:
-            with stream:
-                for event in stream:
-                    events.put(event)
-        except Exception as exc:  # cut for good (resumes exhausted), an error event, or the abort below
-            events.put(exc)
-        events.put(_END)
-
-    threading.Thread(target=read, daemon=True, name=f"follow-{interaction_id}").start()
     progress.mode = "streaming"
     on_progress(progress)
-    while True:
-        try:
-            item = events.get(timeout=stall)
-        except queue.Empty:
-            stream.abort()
-            return False
-        if item is _END or isinstance(item, Exception):
-            return folded.finished
-        if item.event_id is not None:
-            if item.event_id in seen:
-                continue
-            seen.add(item.event_id)
-        folded.add(item)
-        progress.interaction = folded.snapshot()
-        on_progress(progress)
+    try:
+        with stream:
+            async with contextlib.aclosing(pump(stream, idle=stall)) as events:
+                async for event in events:
+                    _fold(event, folded, seen, progress, on_progress)
+    except NoAnswer:  # stalled: poll instead
+        return False
+    except Exception:  # cut for good (resumes exhausted) or an error event: whatever the fold saw decides
+        return folded.finished
+    return folded.finished
 
 
-def _poll_a_while(
+def _fold(event: Any, folded: InteractionAccumulator, seen: set[str], progress: Progress,
+          on_progress: Callable[[Progress], None]) -> None:  # fmt: skip
+    if event.event_id is not None:
+        if event.event_id in seen:  # a resume repeats what was already folded
+            return
+        seen.add(event.event_id)
+    folded.add(event)
+    progress.interaction = folded.snapshot()
+    on_progress(progress)
+
+
+async def _poll_a_while(
     client: Client,
     interaction_id: str,
     progress: Progress,
@@ -138,7 +135,7 @@ def _poll_a_while(
 ) -> Interaction | None:
     """Poll until the run ends (its final interaction) or it is time to try the stream again (None)."""
     for _ in range(POLLS_BEFORE_RESTREAM):
-        interaction = client.interactions.get(interaction_id)
+        interaction = await in_thread(lambda: client.interactions.get(interaction_id))
         if interaction.ended:
             progress.interaction, progress.mode = interaction, "ended"
             on_progress(progress)
@@ -148,5 +145,5 @@ def _poll_a_while(
         else:  # a status-only resource: keep the steps streamed so far
             progress.interaction = progress.interaction.model_copy(update={"status": interaction.status})
         on_progress(progress)
-        time.sleep(poll_interval)
+        await asyncio.sleep(poll_interval)
     return None

@@ -24,16 +24,16 @@ from typing import TYPE_CHECKING, Any
 
 from ..answers import cut_note, one_line, structured
 from ..errors import OptionError
-from ..render.result import DryRun
 from .uploads import as_sent
 
 if TYPE_CHECKING:
     from .._client import Client
     from ..cache import RowCache
+    from ..render.result import RowsDryRun
     from ..request import CellRequest, Schema, Settings
     from ..types.interaction import Interaction
 
-__all__ = ["RowsRequest", "RowsResult", "build_rows_request", "run_rows"]
+__all__ = ["RowsRequest", "build_rows_request", "dry_run_of", "run_rows"]
 
 MAX_ATTEMPTS = 20
 """Attempts per row at most while the server is overloaded (429, 503, timeouts)."""
@@ -617,38 +617,15 @@ def summary_line(stats: RowStats, outcomes: list[RowOutcome], request: RowsReque
     return " · ".join(bits)
 
 
-class RowsResult:
-    """What an ``--over`` cell shows: one summary line and the DataFrame's head. ``-o`` binds ``.frame``."""
-
-    def __init__(self, frame: Any, summary: str, outcomes: list[RowOutcome], stats: RowStats) -> None:
-        self.frame = frame
-        self.summary = summary
-        self.outcomes = outcomes
-        self.stats = stats
-
-    def __repr__(self) -> str:
-        return f"{self.summary}\n{self.frame.head(10).to_string()}"
-
-    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
-        import html
-
-        head = self.frame.head(10).to_html(na_rep="")
-        return {"text/plain": repr(self),
-                "text/html": f"<p class='gm-rows-summary'>{html.escape(self.summary)}</p>{head}"}  # fmt: skip
-
-
-class RowsDryRun(DryRun):
+def dry_run_of(request: RowsRequest, cached: int) -> RowsDryRun:
     """``--over … --dry-run``: the first row's request, how many requests, about how many tokens."""
+    from ..render.result import RowsDryRun
 
-    def __init__(self, request: RowsRequest, cached: int) -> None:
-        first = request.rows[0]
-        tokens = sum(estimate_input_tokens(r.body) for r in request.rows)
-        sent = len(request.rows) - cached
-        line = (f"{len(request.rows)} request{'s' if len(request.rows) != 1 else ''} (one per row"
-                f"{f', of {request.total}' if request.total > len(request.rows) else ''}); {cached} answered by the cache, "
-                f"{sent} would be sent · about {tokens:,} input tokens in all (~4 characters a token, {MEDIA_TOKENS} a media part)")  # fmt: skip
-        super().__init__(
-            first.body, request.template.plan, [f"row {first.label!r} of --over {request.source}", line]
-        )
-        self.requests = len(request.rows)
-        self.estimated_tokens = tokens
+    first = request.rows[0]
+    tokens = sum(estimate_input_tokens(r.body) for r in request.rows)
+    sent = len(request.rows) - cached
+    line = (f"{len(request.rows)} request{'s' if len(request.rows) != 1 else ''} (one per row"
+            f"{f', of {request.total}' if request.total > len(request.rows) else ''}); {cached} answered by the cache, "
+            f"{sent} would be sent · about {tokens:,} input tokens in all (~4 characters a token, {MEDIA_TOKENS} a media part)")  # fmt: skip
+    notes = [f"row {first.label!r} of --over {request.source}", line]
+    return RowsDryRun(first.body, request.template.plan, notes, requests=len(request.rows), estimated_tokens=tokens)
