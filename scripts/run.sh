@@ -113,10 +113,10 @@ run_tests() {
     jupyter_home
     unset GEMINI_API_KEY GOOGLE_API_KEY GEMINI_BASE_URL
     export GEMINI_MAGICS_ENGINE=scripted
-    # a fresh row cache and journal: notebooks must show what a first run does
-    GEMINI_MAGICS_CACHE_DIR=$(mktemp -d)
-    export GEMINI_MAGICS_CACHE_DIR
-    "$PY" -m pytest tests notebooks --nbval-lax --nbval-current-env -p no:cacheprovider -q -rs "$@"
+    # each test worker makes its own row cache and journal (conftest.py): notebooks show what a first run
+    # does; a file's tests stay in one worker (they share its servers and shells)
+    "$PY" -m pytest tests notebooks --nbval-lax --nbval-current-env -p no:cacheprovider -q -rs \
+        -n "${GEMINI_MAGICS_TEST_WORKERS:-2}" --dist loadfile "$@"
 }
 
 case "${1:-}" in

@@ -218,12 +218,10 @@ def test_quickstart_in_jupyterlab(lab: tuple[str, str]) -> None:
             expect(page.locator(".gm-live")).to_have_count(1)
 
             # Stop cancels the slow stream at once; the cell fails in one line and Run All stops there
-            started = time.monotonic()
             live.locator(".gm-stop").click()
             expect(
                 page.locator(".jp-OutputArea-output", has_text="stopped: the answer so far")
             ).to_have_count(1, timeout=15_000)
-            assert time.monotonic() - started < 15  # the stream alone would take 400 × 60 ms = 24 s
             expect(page.locator(".gm-live")).to_have_count(0)
             # the partial answer stays visible above the error line, marked as stopped
             stopped_cell = page.locator(".jp-CodeCell", has=page.locator(".jp-OutputArea-output", has_text="stopped:"))
@@ -294,10 +292,8 @@ def test_extraction_progress_and_stop_in_jupyterlab(lab: tuple[str, str]) -> Non
         expect(progress.locator(".gm-rows-status")).to_contain_text("ETA")
         progress.scroll_into_view_if_needed()
         progress.screenshot(path=str(SHOTS / "rows-progress.png"))
-        started = time.monotonic()
         progress.locator(".gm-stop").click()
         expect(slow.locator(".jp-OutputArea-output", has_text="stopped by you: the")).to_have_count(1, timeout=15_000)
-        assert time.monotonic() - started < 15  # 200 rows at two a second would take 100 s
         expect(slow.locator(".gm-rows")).to_have_count(0)
         expect(slow.locator(".jp-OutputArea-output", has_text="not run (stopped by you)")).to_have_count(1)
         # the notebook's own cells above: the extraction's DataFrames and the batch job's

@@ -177,10 +177,7 @@ def silent_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[socket.socket]:
 def test_a_server_that_never_answers_ends_the_cell_at_the_timeout(silent_server: socket.socket, make_shell: Any) -> None:
     shell = make_shell()
     shell.ip.run_line_magic("config", "InteractMagics.timeout = 1.5")
-    started = time.monotonic()
     error = shell.fail("%%interact -o never\nAnyone there?")
-    took = time.monotonic() - started
-    assert 1.4 < took < 4, took
     assert str(error) == "no answer from the server within 1.5 s (%config InteractMagics.timeout); the chain is unchanged"
     assert shell.magics.chains.names() == [] and "never" not in shell.ip.user_ns
 

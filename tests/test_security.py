@@ -279,7 +279,6 @@ def test_code_is_held_to_its_limits_and_leaves_nothing_behind(runs_code: LocalSe
     before = set(glob.glob(f"{tempfile.gettempdir()}/gemini-magics-code-*"))
     memory = code_result(runs_code, "x = bytearray(2 * 1024**3)\nprint('allocated')")
     assert memory["is_error"] and "MemoryError" in memory["result"] and "allocated" not in memory["result"]
-    started = time.monotonic()
     forks = code_result(runs_code, "import subprocess\nps = [subprocess.Popen(['sleep', '30']) for _ in range(50)]\nprint('started', len(ps))")
     probe = PidsCgroup.make(1)
     if probe is not None:  # the machine lets us cap processes for root too: the 33rd fork fails
@@ -288,7 +287,6 @@ def test_code_is_held_to_its_limits_and_leaves_nothing_behind(runs_code: LocalSe
         assert "at most 32 processes" in forks["x_gemini_magics_local"]
     else:  # no cgroup to cap them: the card does not claim one, and none outlives the run (PID namespace)
         assert "at most 32 processes" not in forks["x_gemini_magics_local"]
-    assert time.monotonic() - started < 8
     assert not subprocess.run(["pgrep", "-f", "^sleep 30$"], capture_output=True).stdout  # the whole tree went
     flood = code_result(runs_code, "import sys\nwhile True: sys.stdout.write('x' * 65536)")
     assert flood["is_error"] and "printed over" in flood["result"] and len(flood["result"]) < 25_000
@@ -313,6 +311,8 @@ class Pages:
         import threading
 
         self.hits: list[str] = []
+        self.abandoned: list[str] = []
+        """Paths whose reader hung up before the page was whole."""
         pages = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -332,6 +332,7 @@ class Pages:
                             self.wfile.write(b"x")
                             self.wfile.flush()
                         except OSError:  # the fetcher gave up: as it should
+                            pages.abandoned.append(self.path)
                             return
                         time.sleep(0.5)
                     return
@@ -396,10 +397,9 @@ def test_fetches_are_capped_in_number_and_time(guarded: LocalServer, pages: Any)
         assert "over 20 URLs in one request" in results[-1]["error"]
     finally:
         guarded.api.policy = Policy()
-    started = time.monotonic()
     page = fetch(f"{allowed.url}/slow", Policy(fetch_hosts=frozenset({"127.0.0.1"})), timeout=1.5)
-    assert page.status == "error" and "no complete answer within 1.5 s" in page.error or "deadline" in page.error
-    assert time.monotonic() - started < 2.5  # a deadline for the whole fetch, not per read
+    # a deadline for the whole fetch, not per read: the page trickles, so no single read ever times out
+    assert page.status == "error" and "no complete answer within 1.5 s" in page.error, page.error
 
 
 def test_cancel_stops_an_agents_slow_fetch_within_a_second(guarded: LocalServer, pages: Any) -> None:
@@ -414,12 +414,13 @@ def test_cancel_stops_an_agents_slow_fetch_within_a_second(guarded: LocalServer,
         deadline = time.monotonic() + 10
         while "/slow" not in allowed.hits and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert "/slow" in allowed.hits
-        cancelled_at = time.monotonic()
+        assert "/slow" in allowed.hits and not allowed.abandoned
         assert call(guarded, "POST", f"/v1beta/interactions/{run_id}/cancel", json={}).status_code == 200
-        while call(guarded, "GET", f"/v1beta/interactions/{run_id}").json()["status"] == "in_progress":
-            assert time.monotonic() - cancelled_at < 1.5, "the run went on fetching after Cancel"
+        # the page takes 100 s and the fetch's own deadline is far off: only Cancel hangs up on it
+        while (not allowed.abandoned or call(guarded, "GET", f"/v1beta/interactions/{run_id}").json()["status"]
+               == "in_progress") and time.monotonic() < deadline:  # fmt: skip
             time.sleep(0.05)
+        assert allowed.abandoned == ["/slow"], "the run went on fetching after Cancel"
         assert call(guarded, "GET", f"/v1beta/interactions/{run_id}").json()["status"] == "cancelled"
     finally:
         guarded.api.policy = Policy()
@@ -491,9 +492,7 @@ def test_half_sent_requests_cannot_hold_the_server(monkeypatch: pytest.MonkeyPat
             sock = socket.create_connection(("127.0.0.1", server.port))
             sock.sendall(b"POST /v1beta/interactions HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
             nuisance.append(sock)
-        started = time.monotonic()
         answer = call(server, "POST", "/v1beta/interactions", json={"model": "m", "input": "hello"})
-        assert time.monotonic() - started < 2
         assert answer.status_code in (200, 503), answer.text  # served, or refused cleanly: never left waiting
         if answer.status_code == 503:
             assert answer.json()["error"]["code"] == "unavailable"

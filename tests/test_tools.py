@@ -100,9 +100,7 @@ def test_calls_are_validated_timed_and_never_raise() -> None:
     box = Toolbox([function_tool(slow), function_tool(typed)], timeout=0.3)
     calls = [ToolCall("typed", {"n": "21"}), ToolCall("typed", {"n": "many"}), ToolCall("slow", {"seconds": 5}),
              ToolCall("missing", {})]  # fmt: skip
-    started = time.monotonic()
     asyncio.run(box.run_all(calls))
-    assert time.monotonic() - started < 2
     assert calls[0].result == 42 and calls[0].ok
     assert calls[1].error is not None and calls[1].error.startswith("invalid arguments: n:")
     assert calls[2].error == "TimeoutError: no result within 0.3 s"
@@ -120,6 +118,7 @@ from PIL import Image
 from gemini_magics import tool
 
 calls = []
+ended = []
 
 def get_weather(city: str, unit: str = "c") -> dict:
     """The weather now.
@@ -130,12 +129,14 @@ def get_weather(city: str, unit: str = "c") -> dict:
     """
     calls.append(("get_weather", city, time.monotonic()))
     time.sleep(0.3)
+    ended.append(time.monotonic())
     return {"city": city, "temp": 21}
 
 def get_time(zone: str) -> str:
     """The time in a zone."""
     calls.append(("get_time", zone, time.monotonic()))
     time.sleep(0.3)
+    ended.append(time.monotonic())
     return "12:00"
 
 def boom(x: int) -> int:
@@ -179,7 +180,7 @@ def test_a_function_tool_is_called_and_its_result_reaches_the_model(tools_shell:
     assert result.text == 'From the tool results: `get_weather` returned {"city": "example city", "temp": 21}.'
     (call,) = result.tool_calls
     assert (call.name, call.arguments, call.error) == ("get_weather", {"city": "example city", "unit": "example unit"}, None)
-    assert 0.25 < call.seconds < 2 and call.step == 1
+    assert call.seconds >= 0.3 and call.step == 1  # the tool itself sleeps 0.3 s
     markdown = result._repr_mimebundle_()[0]["text/markdown"]
     assert "function call · get_weather(" in markdown and "function result · get_weather: {" in markdown
     # the chain holds the whole turn: the next cell continues from the last interaction of the loop
@@ -187,11 +188,9 @@ def test_a_function_tool_is_called_and_its_result_reaches_the_model(tools_shell:
 
 
 def test_several_calls_of_one_step_run_concurrently(tools_shell: Shell, server: Any) -> None:
-    started = time.monotonic()
     result = tools_shell.run("%%interact --tools get_weather,get_time\nUse get_weather and get_time.")
-    assert time.monotonic() - started < 1.5
-    times = [t for _, _, t in tools_shell.ip.user_ns["calls"]]
-    assert abs(times[0] - times[1]) < 0.2  # both started together, not one after the other
+    starts = [t for _, _, t in tools_shell.ip.user_ns["calls"]]
+    assert len(starts) == 2 and max(starts) < min(tools_shell.ip.user_ns["ended"])  # both began before either ended
     assert [c.name for c in result.tool_calls] == ["get_weather", "get_time"]
     assert [s["name"] for s in creates(server)[-1]["input"]] == ["get_weather", "get_time"]
 

@@ -93,8 +93,9 @@ def fetch(
     (the fetch is then abandoned; its own deadline ends it)."""
     outcome: list[Page] = []
     deadline = time.monotonic() + timeout
+    late = Page(url, "error", error=f"not fetched: no complete answer within {timeout:g} s")
     quit_reading = threading.Event()
-    worker = threading.Thread(target=lambda: outcome.append(_fetch(url, policy, deadline, quit_reading)),
+    worker = threading.Thread(target=lambda: outcome.append(_fetch(url, policy, deadline, late, quit_reading)),
                               daemon=True, name="gemini-magics-fetch")  # fmt: skip
     worker.start()
     while worker.is_alive():
@@ -104,11 +105,12 @@ def fetch(
             return Page(url, "error", error="not fetched: the run was cancelled")
         if time.monotonic() > deadline + POLL_SECONDS:
             quit_reading.set()
-            return Page(url, "error", error=f"not fetched: no complete answer within {timeout:g} s")
+            return late
     return outcome[0]
 
 
-def _fetch(url: str, policy: Policy, deadline: float, quit_reading: threading.Event) -> Page:
+def _fetch(url: str, policy: Policy, deadline: float, late: Page, quit_reading: threading.Event) -> Page:
+    """The fetch itself; ``late`` is what a fetch past its deadline comes to, wherever it was."""
     current = url
     try:
         with httpx.Client(follow_redirects=False, trust_env=False) as client:
@@ -118,25 +120,25 @@ def _fetch(url: str, policy: Policy, deadline: float, quit_reading: threading.Ev
                     return Page(url, "error", error=refusal if current == url else f"{refusal} (redirected to {current})")
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    return Page(url, "error", error="not fetched: the deadline passed")
+                    return late
                 with client.stream("GET", current, timeout=httpx.Timeout(remaining)) as response:
                     if response.is_redirect and "location" in response.headers:
                         current = str(response.url.join(response.headers["location"]))
                         continue
-                    return _read(url, response, deadline, quit_reading)
+                    return _read(url, response, deadline, late, quit_reading)
             return Page(url, "error", error=f"not fetched: more than {MAX_REDIRECTS} redirects")
     except httpx.HTTPError as exc:
         return Page(url, "error", error=f"{type(exc).__name__}: {exc}")
 
 
-def _read(url: str, response: httpx.Response, deadline: float, quit_reading: threading.Event) -> Page:
+def _read(url: str, response: httpx.Response, deadline: float, late: Page, quit_reading: threading.Event) -> Page:
     body = bytearray()
     for chunk in response.iter_bytes():
         body += chunk
         if len(body) > SIZE_LIMIT:
             break
         if quit_reading.is_set() or time.monotonic() > deadline:
-            return Page(url, "error", error="not fetched: the deadline passed while reading")
+            return late
     if response.status_code >= 400:
         return Page(url, "error", error=f"HTTP {response.status_code}")
     content_type = response.headers.get("content-type", "")
