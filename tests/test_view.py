@@ -287,3 +287,47 @@ def test_live_false_means_no_live_view() -> None:
 
     assert isinstance(make_live_view(Kernelish(), enabled=False, model="m", stream=True), NullView)
     assert type(make_live_view(Kernelish(), enabled=True, model="m", stream=True)).__name__ == "WidgetView"
+
+
+def test_live_views_tick_on_an_event_loop_not_on_threads_of_their_own(monkeypatch: pytest.MonkeyPatch) -> None:
+    import asyncio
+    import threading
+    import time
+
+    pytest.importorskip("ipywidgets")
+    from gemini_magics._threads import SHARED_LOOP
+    from gemini_magics.render.widgets import BackgroundWidget, WidgetView
+    from gemini_magics.run.handle import BackgroundRun
+
+    class Handle:
+        updates: list[dict[str, Any]] = []
+
+        def update(self, bundle: dict[str, Any], raw: bool) -> None:
+            self.updates.append(bundle)
+
+    monkeypatch.setattr("gemini_magics.render.widgets.display", lambda *a, **k: Handle())
+    SHARED_LOOP.get()
+    before = set(threading.enumerate())
+    header_threads: list[str] = []
+
+    async def live_cell() -> None:
+        view = WidgetView(model="gemini-test")
+        real = view._header_html
+        view._header_html = lambda: (header_threads.append(threading.current_thread().name), real())[1]  # type: ignore[method-assign]
+        with view:
+            await asyncio.sleep(0.5)  # no token yet: the elapsed timer ticks
+
+    asyncio.run(live_cell())
+    run = BackgroundRun("v1_x", "agent", None, "default")
+    widget = BackgroundWidget(run, None)
+    labels = []
+    while len(set(labels)) < 2:  # the status line is refreshed: the run's status changes, the label follows
+        run.status = f"step {len(labels)}"
+        labels.append(widget._label.value)
+        time.sleep(0.2)
+    widget.finish(run)
+    final = Handle.updates[-1]["text/plain"]
+    time.sleep(0.6)
+    assert Handle.updates[-1]["text/plain"] == final  # nothing refreshed after the final display
+    assert header_threads and set(header_threads) == {threading.main_thread().name}  # the cell's own loop
+    assert set(threading.enumerate()) <= before  # neither view started a thread

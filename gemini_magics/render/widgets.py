@@ -13,6 +13,7 @@ while a cell awaits. Where the cell blocks instead, no Stop button is shown (int
 
 from __future__ import annotations
 
+import asyncio
 import html
 import itertools
 import threading
@@ -30,6 +31,30 @@ WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 MIN_INTERVAL = 0.05
 """Seconds between two renders: at most 20 updates per second, however fast deltas come."""
 _save_counter = itertools.count(1)
+
+class Ticker:
+    """A refresh every ``every`` seconds, run by an event loop: the view's widgets change on that loop's
+    thread (the one its events arrive on), never from a thread of the ticker's own."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, every: float, tick: Callable[[], None]) -> None:
+        self._loop = loop
+        self._every = every
+        self._tick = tick
+        self._stopped = threading.Event()
+
+    def start(self) -> Ticker:
+        self._loop.call_soon_threadsafe(self._loop.call_later, self._every, self._run)
+        return self
+
+    def stop(self) -> None:
+        self._stopped.set()
+
+    def _run(self) -> None:
+        if self._stopped.is_set():
+            return
+        self._tick()
+        self._loop.call_later(self._every, self._run)
+
 
 CSS = """
 <style>
@@ -226,23 +251,23 @@ class WidgetView:
         )
         self.root.add_class("gm-live")
         self._handle: Any = None
-        self._done = threading.Event()
-        self._ticker: threading.Thread | None = None
+        self._ticker: Ticker | None = None
 
     # -- lifecycle ----------------------------------------------------------------------------------
 
     def __enter__(self) -> WidgetView:
         bundle = {WIDGET_VIEW: {"version_major": 2, "version_minor": 0, "model_id": self.root.model_id}}
         self._handle = display(bundle, raw=True, display_id=True)
-        self._ticker = threading.Thread(target=self._tick, daemon=True, name="gemini-magics-timer")
-        self._ticker.start()
+        try:  # the cell's own loop: the timer changes the header on the thread the events come on
+            self._ticker = Ticker(asyncio.get_running_loop(), 0.2, self._tick).start()
+        except RuntimeError:  # entered outside a loop: no elapsed timer before the first token
+            self._ticker = None
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._stop.layout.display = "none"
-        self._done.set()
         if self._ticker is not None:
-            self._ticker.join(1)
+            self._ticker.stop()
         if self._handle is not None:
             # the output that follows (the result, a kept partial answer, an error) replaces the view;
             # a silenced cell has none, so its view goes at once
@@ -260,10 +285,8 @@ class WidgetView:
         return found
 
     def _tick(self) -> None:
-        # the elapsed timer before the first token; waiting on the event lets the view close at once
-        while not self._done.wait(0.2):
-            if not self.view.has_content:
-                self._header.value = self._header_html()
+        if not self.view.has_content:  # the elapsed timer before the first token
+            self._header.value = self._header_html()
 
     # -- the stream ---------------------------------------------------------------------------------
 
@@ -375,7 +398,9 @@ def _settle(future: Any, value: Any) -> None:
 
 
 class BackgroundWidget:
-    """Status, elapsed time, the steps so far and Cancel for a background run, updated from its watcher.
+    """Status, elapsed time, the steps so far and Cancel for a background run, refreshed twice a second
+    on the shared event loop (where the run's follower runs): never from a thread of its own, and never
+    after ``finish`` has written the final display.
 
     ``cancel=None`` (``%interact wait``, which blocks the kernel so no click could arrive) shows no button.
     """
@@ -398,13 +423,16 @@ class BackgroundWidget:
             row.append(self._button)
         self.root = widgets.VBox([widgets.HBox(row), self._steps])
         self.root.add_class("gm-background")
-        self._done = threading.Event()
+        self._lock = threading.Lock()
+        self._finished = False
         self._shown_status = run.status
         # one display holds the live widget and the run's own text, kept up to date; at the end only the
         # text stays, so a saved notebook shows the run's final state, not "in_progress" or a dead widget
         self._handle = display(self._bundle(), raw=True, display_id=True)
         run.displayed = True
-        threading.Thread(target=self._tick, daemon=True).start()
+        from .._threads import SHARED_LOOP
+
+        self._ticker = Ticker(SHARED_LOOP.get(), 0.5, self._refresh).start()
 
     def _bundle(self) -> dict[str, Any]:
         bundle: dict[str, Any] = dict(self.run._repr_mimebundle_())
@@ -429,11 +457,12 @@ class BackgroundWidget:
         items = "".join(f"<li>{html.escape(line)}</li>" for line in progress_lines(interaction))
         return f"<ul class='gm-steps'>{items}</ul>" if items else ""
 
-    def _tick(self) -> None:
-        while not self._done.wait(0.5):
-            self._refresh()
-
     def _refresh(self) -> None:
+        with self._lock:
+            if not self._finished:
+                self._show_progress()
+
+    def _show_progress(self) -> None:
         self._label.value = self._text()
         steps = self._steps_html()
         if steps != self._steps.value:
@@ -461,7 +490,12 @@ class BackgroundWidget:
     def finish(self, run: Any) -> None:
         """The run ended: its display becomes the plain final line and answer (what a saved notebook
         shows, with or without a kernel), and the widgets go."""
-        self._done.set()
+        self._ticker.stop()
+        with self._lock:
+            self._finished = True
+            self._show_final(run)
+
+    def _show_final(self, run: Any) -> None:
         if self._waiting:  # the wait cell returns the result itself: this display only says how long it took
             took = time.monotonic() - run.started
             line = f"waited {took:.0f} s for {run.id} ({run.status})"
