@@ -223,11 +223,12 @@ class Client:
             if stream:
                 response.read()
             response.close()
-            if attempt < retries and is_retryable_status(response.status_code, response.headers):
+            error = status_error_from_response(response)
+            if attempt < retries and is_retryable_status(response.status_code, response.headers, error.code):
                 self._sleep(retry_delay(attempt, response.headers))
                 attempt += 1
                 continue
-            raise status_error_from_response(response)
+            raise error
 
 
 from .resources.batches import Batches  # noqa: E402

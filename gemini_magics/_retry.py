@@ -11,16 +11,28 @@ from collections.abc import Mapping
 from ._constants import INITIAL_RETRY_DELAY, MAX_RETRY_AFTER, MAX_RETRY_DELAY, RETRY_CLOCK_ENV_VAR
 
 RETRYABLE_STATUSES = frozenset({408, 409, 429})
+NEVER_RETRIED_STATUSES = frozenset({501})
+"""``unimplemented``: asking again cannot make the server implement it."""
+NEVER_RETRIED_CODES = frozenset({
+    "quota_exceeded", "payment_required", "unimplemented", "failed_precondition", "already_exists",
+    "invalid_request", "parameter_unknown", "model_not_found", "permission_denied", "authentication",
+    "out_of_range",
+})
+"""Documented error codes that another attempt cannot fix (a daily quota, billing, a bad request), even
+when their HTTP status is one that is usually retried (429, 409, 5xx)."""
 
 
-def is_retryable_status(status_code: int, headers: Mapping[str, str] | None = None) -> bool:
-    # The API (like Stainless SDKs) lets the server veto or force a retry explicitly.
+def is_retryable_status(status_code: int, headers: Mapping[str, str] | None = None, code: object = None) -> bool:
+    """Whether another attempt may succeed, from the status, the error's documented ``code`` and the
+    server's own ``x-should-retry`` (which the API, like Stainless SDKs, may send to veto or force one)."""
     if headers is not None:
         override = headers.get("x-should-retry")
         if override == "true":
             return True
         if override == "false":
             return False
+    if status_code in NEVER_RETRIED_STATUSES or code in NEVER_RETRIED_CODES:
+        return False
     return status_code in RETRYABLE_STATUSES or status_code >= 500
 
 

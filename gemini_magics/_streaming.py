@@ -40,6 +40,10 @@ class InteractionStream:
         # a reader thread folds events while a view thread takes snapshots
         self._lock = threading.Lock()
         self._iterator = self._events()
+        self._hops: list[Interaction] = []
+        """Earlier hops of an answer handed back in hops (``requires_continuation``), each whole."""
+        self.next_hop: Callable[[str, str], httpx.Response] | None = None
+        """Opens the stream of the hop continuing from a token (issued by the given interaction)."""
         self.resumes = 0
         self.closed = False
         self.aborted = False
@@ -84,7 +88,12 @@ class InteractionStream:
     def interaction(self) -> Interaction:
         """The Interaction so far (safe to read from another thread while this one is iterated)."""
         with self._lock:
-            return self._accumulator.snapshot()
+            current = self._accumulator.snapshot()
+            if not self._hops:
+                return current
+            from ._continuation import merge_hops
+
+            return merge_hops([*self._hops, current])
 
     @property
     def interaction_id(self) -> str | None:
@@ -109,34 +118,74 @@ class InteractionStream:
                 yield delta.text
 
     def _events(self) -> Generator[InteractionEvent, None, None]:
-        accumulator = self._accumulator
-        seen: set[str] = set()  # spans resumes: one call of this generator reads every response
+        seen: set[str] = set()  # spans resumes and hops: one call of this generator reads every response
         try:
             while True:
                 try:
                     for data in iter_data(self.response):
-                        event = parse_event(data)
-                        event_id = event.event_id
-                        if event_id is not None:
-                            if event_id in seen:  # a replay after a cut may overlap what came before
-                                continue
-                            seen.add(event_id)
-                        with self._lock:
-                            accumulator.add(event)
-                        if isinstance(event, ErrorEvent):
-                            raise StreamError(event.error.code, event.error.message, body=event.to_dict())
-                        yield event
+                        event = self._fold(parse_event(data), seen)
+                        if event is not None:
+                            yield event
                 except (httpx.TransportError, httpx.StreamClosed) as exc:
                     if self.aborted:
                         return
                     self._resume_or_raise(exc)
                     continue
-                if accumulator.finished or self.aborted or not self._can_resume():
+                if self.aborted:
+                    return
+                if self._accumulator.finished and self._continue():
+                    continue
+                if self._accumulator.finished or not self._can_resume():
                     return
                 # a clean end without interaction.completed is a cut too
                 self._resume_or_raise(None)
         finally:
             self.response.close()
+
+    def _fold(self, event: InteractionEvent, seen: set[str]) -> InteractionEvent | None:
+        """Fold one event; what the caller sees of it (None: a replayed event, or a hop's own bookkeeping)."""
+        event_id = event.event_id
+        if event_id is not None:
+            if event_id in seen:  # a replay after a cut may overlap what came before
+                return None
+            seen.add(event_id)
+        with self._lock:
+            self._accumulator.add(event)
+        if isinstance(event, ErrorEvent):
+            raise StreamError(event.error.code, event.error.message, body=event.to_dict())
+        if self._hops and event.event_type in ("interaction.created", "interaction.status_update"):
+            return None  # a later hop continues the same answer: no second start
+        if self.next_hop is not None and event.event_type == "interaction.completed" and self._hop_token():
+            return None  # not the end: the next hop follows
+        index = getattr(event, "index", None)
+        if self._hops and isinstance(index, int):
+            offset = sum(len(hop.steps or []) for hop in self._hops)
+            return event.model_copy(update={"index": index + offset})
+        return event
+
+    def _hop_token(self) -> str | None:
+        from ._continuation import next_token
+
+        with self._lock:
+            return next_token(self._accumulator.snapshot(), None)
+
+    def _continue(self) -> bool:
+        """The hop ended ``requires_continuation``: open the next one (True), or it was the last (False)."""
+        from ._continuation import MAX_HOPS
+
+        token = self._hop_token() if self.next_hop is not None else None
+        if token is None or len(self._hops) + 1 >= MAX_HOPS:
+            return False
+        assert self.next_hop is not None
+        with self._lock:
+            finished = self._accumulator.snapshot()
+            owner = finished.id
+            self.response.close()
+            self.response = self.next_hop(token, owner)
+            # a later hop's steps continue the answer's: its user_input steps are not repeated
+            self._hops.append(finished)
+            self._accumulator = InteractionAccumulator()
+        return True
 
     def _can_resume(self) -> bool:
         return (

@@ -340,7 +340,7 @@ def _response_formats(
         formats.append({"type": "text", "mime_type": "application/json", "schema": schema.json_schema})
     if image:
         shape = {k: v for k, v in (("aspect_ratio", aspect_ratio), ("image_size", image_size)) if v}
-        formats.append({"type": "image", "mime_type": "image/png", **shape})
+        formats.append({"type": "image", "mime_type": "image/jpeg", **shape})  # the only type the API allows
         if len(formats) == 1:
             formats.append({"type": "text"})
     return formats

@@ -91,7 +91,7 @@ REQUESTS: dict[str, dict[str, Any]] = {
     "thinking": {"input": "Think first", "generation_config": {"thinking_level": "high", "thinking_summaries": "auto"}},
     "function": {"input": "use lookup please", "tools": TOOLS[:1]},
     "builtin_tools": {"input": "search https://example.org", "tools": TOOLS[1:]},
-    "image": {"input": "a red fox", "response_format": [{"type": "image", "mime_type": "image/png"}, {"type": "text"}]},
+    "image": {"input": "a red fox", "response_format": [{"type": "image", "mime_type": "image/jpeg"}, {"type": "text"}]},
     "schema": {"input": "Ada Lovelace, 1815", "response_format": {"type": "text", "mime_type": "application/json",
                "schema": {"type": "object", "properties": {"name": {"type": "string"}, "born": {"type": "integer"}}}}},
 }  # fmt: skip

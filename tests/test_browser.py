@@ -156,7 +156,7 @@ def test_quickstart_in_jupyterlab(lab: tuple[str, str]) -> None:
             expect(rich.locator(".gm-json .jp-RenderedJSON")).to_contain_text("person", timeout=90_000)
             expect(rich.locator(".gm-thought")).to_contain_text("Thoughts")
             expect(rich.locator(".gm-image")).to_be_visible()
-            expect(rich.locator(".gm-caption").first).to_contain_text("image/png · 320×200")
+            expect(rich.locator(".gm-caption").first).to_contain_text("image/jpeg · 320×200")
             expect(rich.locator(".gm-save")).to_be_visible()
             expect(rich.locator(".gm-footer")).to_contain_text("chain rich")
             rich.scroll_into_view_if_needed()

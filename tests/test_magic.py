@@ -207,12 +207,12 @@ def test_schema_with_a_json_schema_dict(shell: Shell, server) -> None:  # type: 
     assert last_create(server)["response_format"]["schema"]["required"] == ["name"]
 
 
-def test_image_binds_pil_images_and_a_png_bundle(shell: Shell, server) -> None:  # type: ignore[no-untyped-def]
+def test_image_binds_pil_images_and_a_jpeg_bundle(shell: Shell, server) -> None:  # type: ignore[no-untyped-def]
     result = shell.run("%%interact --image -o pic\nA lighthouse at dawn")
     images = shell.ip.user_ns["pic"].images
     assert len(images) == 1 and images[0].size == (320, 200)
     bundle, _ = result._repr_mimebundle_()
-    assert base64.b64decode(bundle["image/png"]).startswith(b"\x89PNG")
+    assert base64.b64decode(bundle["image/jpeg"]).startswith(b"\xff\xd8\xff")  # JPEG: what the API sends
     assert any(f.get("type") == "image" for f in last_create(server)["response_format"])
 
 
@@ -373,5 +373,5 @@ def test_image_and_schema_results_show_every_part(shell: Shell) -> None:
     # a frontend shows the richest type alone: JSON would hide the image, so Markdown holds both
     assert "application/json" not in bundle
     markdown = bundle["text/markdown"]
-    assert '"name": "Bob"' in markdown and "![generated image 1](data:image/png;base64," in markdown
+    assert '"name": "Bob"' in markdown and "![generated image 1](data:image/jpeg;base64," in markdown
     assert result.data == {"name": "Bob", "age": 31} and len(result.images) == 1

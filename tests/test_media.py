@@ -152,7 +152,7 @@ def test_a_small_video_goes_inline_and_webm_is_described(shell: Shell, server: A
 def test_image_options_reach_the_server_and_are_honoured(shell: Shell, server: Any) -> None:
     result = shell.run("%%interact --image --aspect-ratio 16:9 --image-size 1K -o wide\nA wide harbour")
     image_format = next(f for f in last_create(server)["response_format"] if f["type"] == "image")
-    assert image_format == {"type": "image", "mime_type": "image/png", "aspect_ratio": "16:9", "image_size": "1K"}
+    assert image_format == {"type": "image", "mime_type": "image/jpeg", "aspect_ratio": "16:9", "image_size": "1K"}
     assert result.images[0].size == (1024, 576)
     assert image_pixels("9:16", "512") == (288, 512) and image_pixels("21:9", None) == (320, 137)
     legacy = EngineRequest(model="m", history=[], generation_config={"image_config": {"aspect_ratio": "4:3", "image_size": "2K"}})
@@ -185,9 +185,9 @@ def test_save_writes_markdown_images_and_data(shell: Shell, tmp_path: Path) -> N
     shell.ip.user_ns["Spec"] = {"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]}
     result = shell.run("%%interact --image --schema Spec\nDraw two images of Ada")
     written = result.save(tmp_path / "out", stem="ada")
-    assert [p.name for p in written] == ["ada.md", "ada-image-1.png", "ada-image-2.png", "ada.json"]
-    assert "![image 2](ada-image-2.png)" in written[0].read_text()
-    assert written[1].read_bytes().startswith(b"\x89PNG") and '"name"' in written[3].read_text()
+    assert [p.name for p in written] == ["ada.md", "ada-image-1.jpg", "ada-image-2.jpg", "ada.json"]
+    assert "![image 2](ada-image-2.jpg)" in written[0].read_text()
+    assert written[1].read_bytes().startswith(b"\xff\xd8\xff") and '"name"' in written[3].read_text()
 
 
 def test_big_images_are_saved_as_previews_and_kept_whole(shell: Shell) -> None:
@@ -195,7 +195,7 @@ def test_big_images_are_saved_as_previews_and_kept_whole(shell: Shell) -> None:
     assert result.images[0].size == (4096, 4096)
     bundle = result._repr_mimebundle_()[0]
     assert "preview of 4096×4096" in bundle["text/markdown"] and "data:image/jpeg;base64," in bundle["text/markdown"]
-    assert "image/png" not in bundle  # the full image is not embedded in the notebook
+    assert "image/jpeg" not in bundle  # the full image is not embedded in the notebook
     assert len(bundle["text/markdown"]) < 400_000
 
 
@@ -212,6 +212,6 @@ def test_an_exported_notebook_shows_every_image_and_the_json(tmp_path: Path) -> 
     ]
     notebook = run_cells(cells, tmp_path)
     page, _ = HTMLExporter().from_notebook_node(notebook)
-    assert page.count('src="data:image/png;base64,') >= 3  # two for the fox, one for Bob
+    assert page.count('src="data:image/jpeg;base64,') >= 3  # two for the fox, one for Bob
     assert "&quot;person&quot;" in page or '"person"' in page
     assert "Alice" in page and "Bob" in page

@@ -12,7 +12,7 @@ from nbclient import NotebookClient
 from gemini_magics.local import start_server
 
 ROOT = Path(__file__).resolve().parents[1]
-PLAIN = {"text/plain", "text/markdown", "image/png", "application/json"}
+PLAIN = {"text/plain", "text/markdown", "image/png", "image/jpeg", "application/json"}
 
 
 def execute(notebook: nbformat.NotebookNode, env: dict[str, str], cwd: Path) -> nbformat.NotebookNode:
@@ -52,7 +52,7 @@ def test_quickstart_saved_outputs_are_plain_and_free_of_live_views(tmp_path: Pat
         assert result.output_type == "execute_result", cell.source
         assert set(result.data) <= PLAIN and set(result.data) & {"text/markdown", "application/json"}
     image_cell = next(c for c in interact_cells if "--image" in c.source)
-    assert image_cell.outputs[-1].data["image/png"]
+    assert image_cell.outputs[-1].data["image/jpeg"]  # generated images are JPEG, as the API sends them
     schema_cell = next(c for c in interact_cells if "--schema" in c.source)
     assert schema_cell.outputs[-1].data["application/json"] == {
         "person": "Alice",

@@ -54,7 +54,7 @@ def test_a_plain_cell_is_a_model_and_a_string_input() -> None:
         ("--no-store", {"store": False}),
         ("--background", {"background": True}),
         ("--image", {"model": "gemini-3-pro-image-preview",
-                     "response_format": [{"type": "image", "mime_type": "image/png"}, {"type": "text"}]}),
+                     "response_format": [{"type": "image", "mime_type": "image/jpeg"}, {"type": "text"}]}),
     ],
 )  # fmt: skip
 def test_options_become_request_fields(line: str, expected: dict[str, Any]) -> None:
@@ -77,7 +77,7 @@ def test_schema_and_image_together_ask_for_json_text_and_an_image() -> None:
     assert request.schema is not None and request.schema.name == "spec"
     assert request.body()["response_format"] == [
         {"type": "text", "mime_type": "application/json", "schema": spec},
-        {"type": "image", "mime_type": "image/png"},
+        {"type": "image", "mime_type": "image/jpeg"},
     ]
 
 

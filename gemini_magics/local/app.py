@@ -26,6 +26,7 @@ from .store import Cancelled, Record, Retention, Store, StoredFile, Upload, even
 from .wire import (
     LegacyTranslator,
     RequestError,
+    code_for,
     int_param,
     legacy_interaction,
     normalize_input,
@@ -110,7 +111,7 @@ async def _read_body(request: Request) -> bytes:
         async for chunk in request.stream():
             body.extend(chunk)
             if len(body) > MAX_BODY_BYTES:
-                raise RequestError(413, "invalid_argument", f"request body over {MAX_BODY_BYTES} bytes")
+                raise RequestError(413, "invalid_request", f"request body over {MAX_BODY_BYTES} bytes")
 
     try:
         await asyncio.wait_for(read(), BODY_SECONDS)
@@ -269,24 +270,25 @@ class LocalAPI:
         if auth and self.api_key is not None:
             given = request.headers.get("x-goog-api-key") or request.query_params.get("key")
             if not given or not secrets.compare_digest(given.encode(), self.api_key.encode()):
-                raise RequestError(401, "unauthenticated", "missing or invalid API key (x-goog-api-key)")
+                raise RequestError(401, "authentication", "missing or invalid API key (x-goog-api-key)")
         declared = request.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-            raise RequestError(413, "invalid_argument", f"request body over {MAX_BODY_BYTES} bytes")
+            raise RequestError(413, "invalid_request", f"request body over {MAX_BODY_BYTES} bytes")
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if json and content_type != "application/json":
             raise RequestError(
                 415,
-                "invalid_argument",
+                "invalid_request",
                 f"this route takes Content-Type: application/json, not {content_type or 'none'!r}",
             )
 
     def _scripted_failure(self, request: Request) -> None:
         failing = request.headers.get("x-scripted-fail")
-        status = self.store.take_failure(failing) if failing else None
-        if status is not None:
+        taken = self.store.take_failure(failing) if failing else None
+        if taken is not None:
+            status, code = taken
             headers = {"Retry-After": "1", "retry-after-ms": "20"} if status in (429, 503) else None
-            raise RequestError(status, "scripted_failure", f"scripted failure ({failing})", headers)
+            raise RequestError(status, code or code_for(status), f"scripted failure ({failing})", headers)
 
     def _log(self, request: Request) -> None:
         parsed = None
@@ -303,7 +305,7 @@ class LocalAPI:
         """The body as JSON (parsed at most once per request); 400 if it is not JSON."""
         parsed = _body_json(request)
         if parsed is _NOT_JSON:
-            raise RequestError(400, "invalid_argument", "the request body is not valid JSON")
+            raise RequestError(400, "invalid_request", "the request body is not valid JSON")
         return parsed
 
     async def index(self, request: Request) -> Response:
@@ -320,11 +322,10 @@ class LocalAPI:
         self.creates += 1
         status = failing_status(params.input) if self.engine.name == "scripted" else None
         if status is not None:
-            raise RequestError(
-                status, "scripted_failure", f"scripted failure for this input ([fail {status}])"
-            )
+            raise RequestError(status, code_for(status), f"scripted failure for this input ([fail {status}])")
         body = params.model_dump(exclude_none=True)
         history: list[dict[str, Any]] = []
+        continued = self._continued(params)
         if params.previous_interaction_id:
             previous = self.store.get(params.previous_interaction_id)
             if previous is None or not previous.stored:
@@ -337,7 +338,7 @@ class LocalAPI:
                     "failed_precondition",
                     f"previous interaction {previous.id} is still {previous.status}",
                 )
-            if previous.status not in ("completed", "requires_action", "incomplete"):
+            if previous.status not in ("completed", "requires_action", "incomplete") and continued is None:
                 raise RequestError(400, "failed_precondition",
                                    f"previous interaction {previous.id} ended {previous.status}; continue from a completed one")  # fmt: skip
             history = previous.chain()
@@ -350,7 +351,7 @@ class LocalAPI:
         record.emit(
             {"event_type": "interaction.status_update", "interaction_id": record.id, "status": "in_progress"}
         )
-        self._start(record, request)
+        self._start(record, request, continued)
         legacy = wants_legacy(request.headers, self.schema)
         if params.stream:
             opening = int_param(request.headers.get("x-scripted-open-delay-ms"), "X-Scripted-Open-Delay-Ms", 0)
@@ -364,8 +365,22 @@ class LocalAPI:
         self.store.discard_unstored(record)
         return self._json(record.resource(), legacy)
 
-    def _start(self, record: Record, request: Request) -> None:
+    def _continued(self, params: Any) -> tuple[str, int] | None:
+        """What a create with a ``continuation_token`` continues: the text its issuer left for this hop."""
+        token = params.continuation_token
+        if not token:
+            return None
+        owner = self.store.take_continuation(token)
+        if owner is None or owner.continuation is None:
+            raise RequestError(400, "invalid_request", "continuation_token is unknown or was used already")
+        if params.previous_interaction_id and params.previous_interaction_id != owner.id:
+            raise RequestError(400, "invalid_request", f"continuation_token was issued by {owner.id}, "
+                               f"not by previous_interaction_id {params.previous_interaction_id}")  # fmt: skip
+        return owner.continuation
+
+    def _start(self, record: Record, request: Request, continued: tuple[str, int] | None = None) -> None:
         engine_request = EngineRequest(
+            continuation=continued,
             model=str(record.request.get("model") or record.request.get("agent")),
             history=record.history + record.input_steps,
             system_instruction=record.request.get("system_instruction"),
@@ -387,13 +402,15 @@ class LocalAPI:
     def _run(self, record: Record, engine_request: EngineRequest) -> None:
         try:
             status = self.engine.run(engine_request, record)
+            if status == "requires_continuation":
+                record.continuation_token = self.store.issue_continuation(record)
         except Cancelled:
             status = "cancelled"
         except Exception as exc:  # the engine's failure becomes the interaction's, not the server's
             log.exception("engine failed on %s", record.id)
-            record.errors.append({"code": "internal", "message": f"{type(exc).__name__}: {exc}"})
+            record.errors.append({"code": "api_error", "message": f"{type(exc).__name__}: {exc}"})
             record.emit(
-                {"event_type": "error", "error": {"code": "internal", "message": f"engine error: {exc}"}}
+                {"event_type": "error", "error": {"code": "api_error", "message": f"engine error: {exc}"}}
             )
             status = "failed"
         record.finish(status)
@@ -499,7 +516,7 @@ class LocalAPI:
         ):
             raise RequestError(
                 400,
-                "invalid_argument",
+                "invalid_request",
                 "start an upload with X-Goog-Upload-Protocol: resumable and X-Goog-Upload-Command: start",
             )
         body = self.json_body(request) or {}
@@ -532,7 +549,7 @@ class LocalAPI:
         if offset != len(upload.data):
             raise RequestError(
                 400,
-                "invalid_argument",
+                "invalid_request",
                 f"upload offset {offset} but {len(upload.data)} bytes received so far",
             )
         upload.data.extend(request.state.body)
@@ -541,7 +558,7 @@ class LocalAPI:
         del self.store.uploads[request.path_params["token"]]
         if upload.total is not None and upload.total != len(upload.data):
             raise RequestError(
-                400, "invalid_argument", f"declared {upload.total} bytes, received {len(upload.data)}"
+                400, "invalid_request", f"declared {upload.total} bytes, received {len(upload.data)}"
             )
         name = upload.meta.get("name") or f"files/{secrets.token_hex(6)}"
         if name in self.store.files:
@@ -586,7 +603,7 @@ class LocalAPI:
         body = self.json_body(request)
         batch = body.get("batch") if isinstance(body, dict) else None
         if not isinstance(batch, dict):
-            raise RequestError(400, "invalid_argument", "the body needs a batch object")
+            raise RequestError(400, "invalid_request", "the body needs a batch object")
         headers = {k.lower(): v for k, v in request.headers.items() if k.lower().startswith("x-scripted-")}
         job = self.batches.create(model, batch, headers)
         return JSONResponse(job.resource())

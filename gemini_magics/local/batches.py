@@ -135,7 +135,7 @@ class BatchRunner:
         file_name = config.get("fileName") or config.get("file_name")
         if inline is None and not file_name:
             raise RequestError(
-                400, "invalid_argument", "batch.inputConfig needs requests.requests or fileName"
+                400, "invalid_request", "batch.inputConfig needs requests.requests or fileName"
             )
         if file_name:
             stored = self.files.files.get(file_name)
@@ -144,13 +144,13 @@ class BatchRunner:
             try:
                 entries = [json.loads(line) for line in stored.data.decode().splitlines() if line.strip()]
             except ValueError as exc:
-                raise RequestError(400, "invalid_argument", f"{file_name} is not JSONL: {exc}") from None
+                raise RequestError(400, "invalid_request", f"{file_name} is not JSONL: {exc}") from None
         else:
             entries = list(inline or [])
         if not entries or not all(
             isinstance(e, dict) and isinstance(e.get("request"), dict) for e in entries
         ):
-            raise RequestError(400, "invalid_argument", "every batch entry needs a request object")
+            raise RequestError(400, "invalid_request", "every batch entry needs a request object")
         job = BatchJob(name=f"batches/{secrets.token_hex(8)}", model=model.removeprefix("models/"),
                        display_name=batch.get("displayName") or batch.get("display_name"), entries=entries,
                        from_file=bool(file_name), headers=headers)  # fmt: skip

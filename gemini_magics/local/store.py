@@ -139,6 +139,9 @@ class Record:
     """About what it holds once finished and compacted (retention's byte cap counts it)."""
     served_by: str = ""
     incomplete_details: dict[str, Any] | None = None
+    continuation: tuple[str, int] | None = None
+    """Text left for the next hop of an answer handed back in hops, and the hops after that one."""
+    continuation_token: str | None = None
     cancel_requested: threading.Event = field(default_factory=threading.Event)
     done: threading.Event = field(default_factory=threading.Event)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -163,6 +166,8 @@ class Record:
             out["served_by"] = self.served_by
         if self.incomplete_details:
             out["incomplete_details"] = dict(self.incomplete_details)
+        if self.continuation_token:
+            out["continuation_token"] = self.continuation_token
         if self.usage:
             out["usage"] = dict(self.usage)
         return out
@@ -330,6 +335,8 @@ class Store:
         self.files: dict[str, StoredFile] = {}
         self.uploads: dict[str, Upload] = {}
         self.fail_budget: dict[str, int] = {}
+        self.continuations: dict[str, str] = {}
+        """Continuation tokens not used yet, and the interaction that issued each."""
         self.lock = threading.Lock()
         self._next_sweep = 0.0
 
@@ -414,11 +421,25 @@ class Store:
         marker = uri.rfind("files/")
         return self.files.get(uri[marker:]) if marker >= 0 else None
 
-    def take_failure(self, spec: str) -> int | None:
-        """``X-Scripted-Fail: STATUS[:COUNT[:TAG]]`` fails the next COUNT requests that carry it (default 1);
-        a TAG gives a caller a budget of its own. The budget starts again after a request passes, unless the
-        spec ends in ``:once`` (a storm that ends for good: every later request passes)."""
+    def issue_continuation(self, record: Record) -> str:
+        token = "ct_" + secrets.token_hex(12)
+        with self.lock:
+            self.continuations[token] = record.id
+        return token
+
+    def take_continuation(self, token: str) -> Record | None:
+        """The interaction that issued ``token`` (a token continues one answer once)."""
+        with self.lock:
+            owner = self.continuations.pop(token, None)
+        return self.get(owner) if owner else None
+
+    def take_failure(self, spec: str) -> tuple[int, str | None] | None:
+        """``X-Scripted-Fail: STATUS[=CODE][:COUNT[:TAG]]`` fails the next COUNT requests that carry it
+        (default 1) with that HTTP status and error code (default: the status's documented code); a TAG
+        gives a caller a budget of its own. The budget starts again after a request passes, unless the spec
+        ends in ``:once`` (a storm that ends for good: every later request passes)."""
         status_text, _, rest = spec.partition(":")
+        status_text, _, code = status_text.partition("=")
         count_text = rest.split(":", 1)[0]
         try:
             status, count = int(status_text), int(count_text or 1)
@@ -431,7 +452,7 @@ class Store:
                     self.fail_budget.pop(spec, None)
                 return None
             self.fail_budget[spec] = left - 1
-        return status
+        return status, code or None
 
 
 def _give_memory_back() -> None:

@@ -23,6 +23,29 @@ _STEPS: TypeAdapter[list[Step]] = TypeAdapter(list[Step])
 _CONTENTS: TypeAdapter[list[Content]] = TypeAdapter(list[Content])
 
 
+ERROR_CODES = {
+    400: "invalid_request", 401: "authentication", 402: "payment_required", 403: "permission_denied",
+    404: "not_found", 408: "deadline_exceeded", 409: "already_exists", 413: "invalid_request",
+    416: "out_of_range", 429: "rate_limit_exceeded", 499: "cancelled", 500: "api_error",
+    501: "unimplemented", 503: "unavailable", 504: "deadline_exceeded",
+}
+"""The Interactions API's documented ``error.code`` for each HTTP status (its api-errors page); a status can
+carry a more specific one (404 ``model_not_found``, 429 ``quota_exceeded``, 400 ``parameter_unknown``)."""
+
+CREATE_FIELDS = frozenset({
+    "model", "agent", "agent_config", "background", "cached_content", "continuation_token", "environment",
+    "generation_config", "input", "labels", "previous_interaction_id", "response_format", "response_mime_type",
+    "response_modalities", "safety_settings", "service_tier", "store", "stream", "system_instruction", "tools",
+    "webhook_config",
+})
+"""The create body's fields in google-genai 3.6.1 (``CreateModelInteraction`` and ``CreateAgentInteraction``):
+any other is a 400 ``parameter_unknown``, as the API answers."""
+
+
+def code_for(status: int) -> str:
+    return ERROR_CODES.get(status, "api_error" if status >= 500 else "invalid_request")
+
+
 class RequestError(Exception):
     """Turned into an ``{"error": {"code", "message"}}`` response with ``status``."""
 
@@ -41,14 +64,14 @@ def int_param(value: str | None, name: str, default: int, *, minimum: int = 0) -
     try:
         number = int(value)
     except ValueError:
-        raise RequestError(400, "invalid_argument", f"{name} must be a whole number, not {value[:40]!r}") from None
+        raise RequestError(400, "invalid_request", f"{name} must be a whole number, not {value[:40]!r}") from None
     if number < minimum:
-        raise RequestError(400, "invalid_argument", f"{name} must be at least {minimum}, not {number}")
+        raise RequestError(400, "invalid_request", f"{name} must be at least {minimum}, not {number}")
     return number
 
 
 class CreateRequest(BaseModel):
-    """What the server checks in a create body; unknown fields are kept and echoed."""
+    """What the server checks in a create body (fields it does not know are refused before this)."""
 
     model_config = ConfigDict(extra="allow", protected_namespaces=())
 
@@ -62,6 +85,7 @@ class CreateRequest(BaseModel):
     response_mime_type: str | None = None
     response_modalities: list[str] | None = None
     previous_interaction_id: str | None = None
+    continuation_token: str | None = None
     stream: bool = False
     background: bool = False
     store: bool = True
@@ -80,23 +104,31 @@ class CreateRequest(BaseModel):
 
 def parse_create(body: Any) -> CreateRequest:
     if not isinstance(body, dict):
-        raise RequestError(400, "invalid_argument", "the request body must be a JSON object")
+        raise RequestError(400, "invalid_request", "the request body must be a JSON object")
+    unknown = sorted(set(body) - CREATE_FIELDS)
+    if unknown:
+        raise RequestError(400, "parameter_unknown", f"unknown parameter{'s' if len(unknown) > 1 else ''}: "
+                           + ", ".join(repr(name) for name in unknown[:5]))  # fmt: skip
     try:
         request = CreateRequest.model_validate(body)
     except ValidationError as exc:
         err = exc.errors()[0]
         field = ".".join(str(p) for p in err["loc"]) or "body"
         raise RequestError(
-            400, "invalid_argument", f"invalid value for field '{field}': {err['msg']}"
+            400, "invalid_request", f"invalid value for field '{field}': {err['msg']}"
         ) from None
     if request.model and request.agent:
-        raise RequestError(400, "invalid_argument", "give either 'model' or 'agent', not both")
+        raise RequestError(400, "invalid_request", "give either 'model' or 'agent', not both")
     if not request.model and not request.agent:
-        raise RequestError(400, "invalid_argument", "missing field 'model' (or 'agent')")
+        raise RequestError(400, "invalid_request", "missing field 'model' (or 'agent')")
     if request.input is None and not request.previous_interaction_id:
-        raise RequestError(400, "invalid_argument", "missing field 'input'")
+        raise RequestError(400, "invalid_request", "missing field 'input'")
+    for item in request.response_format if isinstance(request.response_format, list) else [request.response_format]:
+        kind = item.get("mime_type") if isinstance(item, dict) and item.get("type") == "image" else None
+        if kind not in (None, "image/jpeg"):
+            raise RequestError(400, "invalid_request", f"response_format: an image's mime_type must be 'image/jpeg', not {kind!r}")
     if request.background and not request.store:
-        raise RequestError(400, "invalid_argument", "background=true requires store=true")
+        raise RequestError(400, "invalid_request", "background=true requires store=true")
     return request
 
 
@@ -104,11 +136,11 @@ def _content_block(block: Any, where: str) -> dict[str, Any]:
     if isinstance(block, str):
         return {"type": "text", "text": block}
     if not isinstance(block, dict):
-        raise RequestError(400, "invalid_argument", f"invalid content in '{where}': expected an object")
+        raise RequestError(400, "invalid_request", f"invalid content in '{where}': expected an object")
     if "type" not in block and "text" in block:
         return {"type": "text", **block}
     if not isinstance(block.get("type"), str):
-        raise RequestError(400, "invalid_argument", f"invalid content in '{where}': missing 'type'")
+        raise RequestError(400, "invalid_request", f"invalid content in '{where}': missing 'type'")
     return block
 
 
@@ -121,7 +153,7 @@ def normalize_input(value: Any) -> list[dict[str, Any]]:
     if isinstance(value, dict):
         return [{"type": "user_input", "content": [_content_block(value, "input")]}]
     if not isinstance(value, list):
-        raise RequestError(400, "invalid_argument", "invalid value for field 'input'")
+        raise RequestError(400, "invalid_request", "invalid value for field 'input'")
     steps: list[dict[str, Any]] = []
     pending: list[dict[str, Any]] = []
     for i, item in enumerate(value):

@@ -258,14 +258,11 @@ class InteractionResult:
             bundle["application/json"] = data_json if isinstance(data_json, dict) else {"items": data_json}
         else:
             bundle["text/markdown"] = "\n\n".join(markdown)
-            # the first image as PNG too (for frontends without Markdown), unless it is too big to embed
+            # the first image as an image bundle too (for frontends without Markdown), unless too big to embed
             first = images[0] if images else None
-            if (
-                first is not None
-                and (first.mime_type or "image/png") == "image/png"
-                and self._fits(first.as_bytes())
-            ):
-                bundle["image/png"] = first.data
+            kind = (first.mime_type or "image/png") if first is not None else ""
+            if first is not None and kind in ("image/png", "image/jpeg") and self._fits(first.as_bytes()):
+                bundle[kind] = first.data
         metadata = {"gemini_magics": {
             "model": self.served_by,
             "requested_model": self.model, "interaction_id": self.id, "chain": self.chain, "turn": self.turn,

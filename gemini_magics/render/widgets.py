@@ -179,7 +179,7 @@ class _BlockWidget:
         return f"{html.escape(block.mime_type or 'image')} · {dims}{size / 1024:.1f} KB"
 
     def _save(self, _button: Any) -> None:
-        extension = (self.block.mime_type or "image/png").split("/")[-1]
+        extension = (self.block.mime_type or "image/png").split("/")[-1].replace("jpeg", "jpg")
         path = Path.cwd() / f"interact-{self._interaction_id() or 'image'}-{next(_save_counter)}.{extension}"
         path.write_bytes(self.block.data)
         self._caption.value = f"{self._caption_text(self.block)} · saved to {html.escape(str(path))}"

@@ -107,15 +107,35 @@ class Interactions:
 
         >>> client.interactions.create(model="gemini-3-flash-preview", input="Hi").text
         """
+        from .._continuation import MAX_HOPS, continuation_body, merge_hops, next_token
+
         body = build_create_body(params, extra_body)
         client = self._client
+        # an answer handed back in hops (requires_continuation) is continued here, as the SDKs do; a
+        # background run is continued by the server itself
+        continues = not body.get("background")
         if not stream:
-            return parse_interaction(client._post("interactions", json=body, extra_headers=extra_headers,
-                                                  timeout=timeout, max_retries=max_retries))  # fmt: skip
+            hops = [parse_interaction(client._post("interactions", json=body, extra_headers=extra_headers,
+                                                   timeout=timeout, max_retries=max_retries))]  # fmt: skip
+            sent: str | None = None
+            while continues and len(hops) < MAX_HOPS and (token := next_token(hops[-1], sent)):
+                hop = continuation_body(body, token, hops[-1].id)
+                hops.append(parse_interaction(client._post("interactions", json=hop, extra_headers=extra_headers,
+                                                           timeout=timeout, max_retries=max_retries)))  # fmt: skip
+                sent = token
+            return merge_hops(hops)
         body["stream"] = True
         response = client._post("interactions", json=body, extra_headers=extra_headers, accept="text/event-stream",
                                 stream=True, timeout=timeout, max_retries=max_retries)  # fmt: skip
-        return self._stream(response, extra_headers, resumable=body.get("store", True) is not False)
+
+        def next_hop(token: str, owner_id: str) -> httpx.Response:
+            hop = {**continuation_body(body, token, owner_id), "stream": True}
+            return client._post("interactions", json=hop, extra_headers=extra_headers, accept="text/event-stream",
+                                stream=True, timeout=timeout, max_retries=max_retries)  # fmt: skip
+
+        stream_ = self._stream(response, extra_headers, resumable=body.get("store", True) is not False)
+        stream_.next_hop = next_hop if continues else None
+        return stream_
 
     def _stream(
         self, response: httpx.Response, extra_headers: Mapping[str, str] | None, *, resumable: bool

@@ -437,6 +437,8 @@ class _RowRun:
             self.outcomes[i] = each = outcome if n == 0 else replace(outcome, duplicate=True)
             count(stats, each)
         stats.concurrency, stats.lowest = self.limiter.allowed, self.limiter.lowest
+        if outcome.kind == "quota":
+            stats.stopped = "quota"
         if self.request.budget is not None and stats.tokens >= self.request.budget:
             stats.stopped = "budget"
             self.halt.set()
@@ -444,8 +446,8 @@ class _RowRun:
 
 
 def _why(stopped: str | None) -> str:
-    return {"budget": "the --budget was reached", "stopped": "stopped by you",
-            "server": "the server stopped"}.get(stopped or "", "cancelled")  # fmt: skip
+    return {"budget": "the --budget was reached", "stopped": "stopped by you", "server": "the server stopped",
+            "quota": "the API quota is exceeded; re-run when it resets"}.get(stopped or "", "cancelled")  # fmt: skip
 
 
 async def _gather_until(
@@ -495,7 +497,10 @@ async def _attempts(
                 outcome: RowOutcome = await send()
             except APIStatusError as exc:
                 last = describe_api_error(exc, "the server")
-                if not is_retryable_status(exc.status_code, exc.response.headers):
+                if exc.code == "quota_exceeded":  # no later row can pass today: none is sent
+                    halt.set()
+                    return RowOutcome("error", error=one_line(last), kind="quota")
+                if not is_retryable_status(exc.status_code, exc.response.headers, exc.code):
                     return RowOutcome("error", error=one_line(last), kind="server")
                 overload = exc.status_code in (408, 429, 503)
                 errors += not overload

@@ -216,7 +216,7 @@ def steps_from_outputs(outputs: list[Content]) -> list[Step]:
     return steps
 
 
-ENDED_STATUSES = TERMINAL_STATUSES | {"requires_action"}
+ENDED_STATUSES = TERMINAL_STATUSES | {"requires_action", "requires_continuation"}
 ANSWERED_STATUSES = frozenset({"completed", "incomplete", "requires_action"})
 
 

@@ -31,7 +31,8 @@ class EngineRequest:
     mcp_hosts: frozenset[str] = frozenset()
     policy: Policy = field(default_factory=Policy)
     """What the stand-ins may do on this machine (run code, fetch which hosts)."""
-    """Hosts besides loopback that ``mcp_server`` tools may dial."""
+    continuation: tuple[str, int] | None = None
+    """A hop continuing an answer handed back in hops: the text still to come, and the hops after this one."""
 
     @property
     def last_user_text(self) -> str:
@@ -61,6 +62,15 @@ class EngineRequest:
         return "image" in [m.lower() for m in self.response_modalities] or any(
             isinstance(f, dict) and f.get("type") == "image" for f in formats
         )
+
+    def image_mime(self) -> str:
+        """The image type to answer with: the image ``response_format``'s (JPEG, the one type the current
+        API allows), or PNG for the older ``response_modalities`` requests."""
+        fmt = self.response_format
+        for item in fmt if isinstance(fmt, list) else [fmt]:
+            if isinstance(item, dict) and item.get("type") == "image":
+                return str(item.get("mime_type") or "image/jpeg")
+        return "image/png"
 
     def image_shape(self) -> tuple[str | None, str | None]:
         """(aspect ratio, image size) asked for: an image ``response_format``'s fields, or the older

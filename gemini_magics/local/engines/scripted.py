@@ -72,6 +72,10 @@ class ScriptedEngine:
 
             if is_agent(request.model):
                 return deep_research(out, request, request.agent_config)
+        if request.continuation is not None:  # the next part of an answer handed back in hops
+            out.hops = request.continuation[1]
+            out.text(request.continuation[0])
+            return out.ending()
         prompt = request.last_user_text
         record.add_usage(input_tokens=self._count_input(request))
 
@@ -89,7 +93,8 @@ class ScriptedEngine:
             out.thought(prompt)
         if request.wants_image():
             for n in range(_images_asked(prompt)):
-                out.image(f"{prompt} ({n + 1})" if n else prompt, image_pixels(*request.image_shape()))
+                out.image(f"{prompt} ({n + 1})" if n else prompt, image_pixels(*request.image_shape()),
+                          request.image_mime())
         schema = request.json_schema()
         if schema is not None:
             text = json.dumps(instance_of(schema, prompt), indent=None)

@@ -298,10 +298,10 @@ class SmolLM2Engine:
         if schema is not None:
             return self._call_a_tool(request, record, schema)
         if request.wants_image():
-            # a 135M text model cannot draw: the scripted engine's labelled stand-in PNG comes first
+            # a 135M text model cannot draw: the scripted engine's labelled stand-in picture comes first
             from .writer import StepWriter
 
-            StepWriter(record).image(request.last_user_text)
+            StepWriter(record).image(request.last_user_text, mime_type=request.image_mime())
         messages = self.messages(request)
         args = self.completion_args(request)
         llama = self.llama()

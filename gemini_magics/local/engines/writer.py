@@ -42,7 +42,8 @@ def word_chunks(text: str) -> list[str]:
     return re.findall(r"\S+\s*|\s+", text) or [text]
 
 
-def draw_png(prompt: str, size: tuple[int, int] = (320, 200)) -> bytes:
+def draw_png(prompt: str, size: tuple[int, int] = (320, 200), mime_type: str = "image/png") -> bytes:
+    """A labelled stand-in picture of ``prompt``, encoded as ``mime_type`` (PNG or JPEG)."""
     from PIL import Image, ImageDraw
 
     digest = hashlib.sha256(prompt.encode()).digest()
@@ -61,7 +62,7 @@ def draw_png(prompt: str, size: tuple[int, int] = (320, 200)) -> bytes:
     for i, text in enumerate(lines[:8]):
         draw.text((20, 20 + 18 * i), text, fill=(255, 255, 255))
     out = io.BytesIO()
-    image.save(out, format="PNG")
+    image.save(out, format="JPEG" if mime_type == "image/jpeg" else "PNG", quality=90)
     return out.getvalue()
 
 
@@ -78,9 +79,15 @@ class StepWriter:
         self.token_limit: int | None = None
         """Text chunks (the engine's tokens) an answer may have; past it the answer is cut."""
         self.cut = False
+        self.hops = 0
+        """Hops still to come (``X-Scripted-Continuation: N``): the text is handed back in N + 1 parts, each
+        interaction but the last ending ``requires_continuation``."""
 
     def ending(self) -> str:
-        """The status to finish with: ``incomplete`` (and why) when the token limit cut the answer."""
+        """The status to finish with: ``requires_continuation`` when text is left for a next hop,
+        ``incomplete`` (and why) when the token limit cut the answer."""
+        if self.record.continuation is not None:
+            return "requires_continuation"
         if not self.cut:
             return "completed"
         self.record.incomplete_details = {
@@ -93,7 +100,9 @@ class StepWriter:
     def for_request(cls, record: Record, headers: Mapping[str, str]) -> StepWriter:
         deltas = headers.get("x-scripted-deltas")
         delay_ms = int(headers.get("x-scripted-delay-ms", "0") or 0)
-        return cls(record, delay=delay_ms / 1000.0, pieces=int(deltas) if deltas else None)
+        writer = cls(record, delay=delay_ms / 1000.0, pieces=int(deltas) if deltas else None)
+        writer.hops = int(headers.get("x-scripted-continuation", "0") or 0)
+        return writer
 
     def pace(self, seconds: float | None = None) -> None:
         """Wait ``seconds`` (default: the per-delta delay), stopping at once if the interaction is cancelled."""
@@ -111,6 +120,10 @@ class StepWriter:
         chunks = split_into(text, self.pieces) if self.pieces else word_chunks(text)
         if self.token_limit is not None and len(chunks) > self.token_limit:
             chunks, self.cut = chunks[: self.token_limit], True
+        if self.hops > 0 and len(chunks) > 1:  # this hop's share; the rest waits for the continuation token
+            share = max(1, len(chunks) // (self.hops + 1))
+            chunks, rest = chunks[:share], chunks[share:]
+            record.continuation = ("".join(rest), self.hops - 1)
         record.begin_step({"type": "model_output"})
         for chunk in chunks:
             self.pace()
@@ -132,17 +145,17 @@ class StepWriter:
         )
         record.add_usage(thought_tokens=len(summary.split()))
 
-    def image(self, prompt: str, size: tuple[int, int] = (320, 200)) -> None:
+    def image(self, prompt: str, size: tuple[int, int] = (320, 200), mime_type: str = "image/png") -> None:
         record = self.record
-        data = base64.b64encode(draw_png(prompt, size)).decode()
+        data = base64.b64encode(draw_png(prompt, size, mime_type)).decode()
         record.begin_step({"type": "model_output"})
         # media arrives in chunks on the real API too; two here, so joining is exercised
         half = len(data) // 2 // 4 * 4
         for piece in (data[:half], data[half:]):
             self.pace()
-            record.delta({"type": "image", "mime_type": "image/png", "data": piece})
+            record.delta({"type": "image", "mime_type": mime_type, "data": piece})
         record.end_step(
-            {"type": "model_output", "content": [{"type": "image", "mime_type": "image/png", "data": data}]}
+            {"type": "model_output", "content": [{"type": "image", "mime_type": mime_type, "data": data}]}
         )
         record.add_usage(output_tokens=258)
 

@@ -1,0 +1,157 @@
+"""Today's Interactions API as the official SDKs define it (google-genai 3.6.1): what our client and magic
+send and do, and what the local server enforces and produces, checked through the official SDK where it
+can drive it and through our own client otherwise."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+import httpx
+import pytest
+
+from conftest import Shell, requests_to
+from gemini_magics import Client
+from gemini_magics.local import LocalServer
+
+genai = pytest.importorskip("google.genai", reason="the 'test' extra installs google-genai")
+from google.genai import types  # noqa: E402
+
+HOPS = {"X-Scripted-Continuation": "2"}  # the answer comes back in three hops
+
+
+def sdk_client(server: LocalServer, headers: dict[str, str] | None = None) -> Any:
+    return genai.Client(api_key="k", http_options=types.HttpOptions(
+        base_url=server.base_url, api_version="v1beta", headers=headers or {},
+        retry_options=types.HttpRetryOptions(attempts=1)))  # fmt: skip
+
+
+def creates(server: LocalServer) -> list[dict[str, Any]]:
+    return [r["json"] for r in requests_to(server, "/interactions") if r["path"].endswith("/interactions")]
+
+
+# -- requires_continuation ---------------------------------------------------------------------------
+
+
+def test_the_official_sdk_continues_the_local_servers_hops(server: LocalServer) -> None:
+    plain = sdk_client(server)  # held: a client nobody holds closes its connection pool
+    whole = plain.interactions.create(model="m", input="Tell me about foxes").output_text
+    sdk = sdk_client(server, HOPS)
+    before = len(creates(server))
+    answer = sdk.interactions.create(model="m", input="Tell me about foxes")
+    sent = creates(server)[before:]
+    assert answer.status == "completed" and answer.output_text == whole
+    assert len(sent) == 3 and [bool(s.get("continuation_token")) for s in sent] == [False, True, True]
+    assert all("input" not in s and s["previous_interaction_id"] for s in sent[1:])  # stateful hops
+    streamed = "".join(e.delta.text for e in sdk.interactions.create(model="m", input="Tell me about foxes", stream=True)
+                       if e.event_type == "step.delta" and getattr(e.delta, "type", None) == "text")  # fmt: skip
+    assert streamed == whole
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_our_client_continues_hops_into_one_answer(server: LocalServer, stream: bool) -> None:
+    with Client(base_url=server.base_url) as client:
+        whole = client.interactions.create(model="m", input="Tell me about owls")
+        before = len(creates(server))
+        if stream:
+            with client.interactions.create(model="m", input="Tell me about owls", stream=True, extra_headers=HOPS) as events:
+                seen = list(events)
+                answer = events.interaction
+            assert [e.event_type for e in seen].count("interaction.created") == 1
+            assert [e.event_type for e in seen].count("interaction.completed") == 1  # one answer, one end
+            indexes = [e.index for e in seen if e.event_type == "step.start"]
+            assert indexes == sorted(set(indexes)) == [0, 1, 2]  # later hops' steps follow the first's
+        else:
+            answer = client.interactions.create(model="m", input="Tell me about owls", extra_headers=HOPS)
+    hops = creates(server)[before:]
+    assert answer.status == "completed" and answer.text == whole.text and len(hops) == 3
+    assert answer.continuation_ids[-1] == answer.id and len(answer.continuation_ids) == 3  # type: ignore[attr-defined]
+    assert answer.usage is not None and answer.usage.total_output_tokens == whole.usage.total_output_tokens  # type: ignore[union-attr]
+
+
+def test_a_cell_whose_answer_comes_in_hops_is_one_turn(shell: Shell, server: LocalServer) -> None:
+    shell.run("%%interact\nHi, my name is Hope.")
+    shell.ip.run_line_magic("config", 'InteractMagics.headers = {"X-Scripted-Continuation": "2"}')
+    answer = shell.run("%%interact -o hopped\nWhat is my name?")
+    assert answer.text == "Your name is Hope." and shell.ip.user_ns["hopped"] is answer
+    shell.ip.run_line_magic("config", "InteractMagics.headers = {}")
+    turns = shell.magics.chains.turns("default")
+    assert len(turns) == 2 and turns[-1].interaction_ids[-1] == answer.id  # the chain goes on from the last hop
+    assert shell.run("%%interact\nWhat is my name?").text == "Your name is Hope."
+
+
+def test_a_continuation_token_continues_once_and_only_from_its_issuer(server: LocalServer) -> None:
+    first = httpx.post(f"{server.base_url}/v1beta/interactions", headers=HOPS,
+                       json={"model": "m", "input": "Tell me about bats"}).json()  # fmt: skip
+    assert first["status"] == "requires_continuation" and first["continuation_token"]
+    token = first["continuation_token"]
+    wrong = httpx.post(f"{server.base_url}/v1beta/interactions", json={
+        "model": "m", "continuation_token": token, "previous_interaction_id": "v1_someone_else"})  # fmt: skip
+    assert wrong.status_code == 400 and wrong.json()["error"]["code"] == "invalid_request"
+    again = httpx.post(f"{server.base_url}/v1beta/interactions", json={
+        "model": "m", "continuation_token": token, "previous_interaction_id": first["id"]})  # fmt: skip
+    assert again.status_code == 400 and "used already" in again.json()["error"]["message"]
+
+
+# -- images ------------------------------------------------------------------------------------------
+
+
+def test_images_are_asked_for_and_answered_as_jpeg(server: LocalServer) -> None:
+    sdk = sdk_client(server)
+    made = sdk.interactions.create(model="m", input="Draw a fox",
+                                   response_format=[{"type": "image", "mime_type": "image/jpeg"}])  # fmt: skip
+    image = next(c for s in made.steps if s.type == "model_output" for c in s.content if c.type == "image")
+    assert image.mime_type == "image/jpeg" and base64.b64decode(image.data).startswith(b"\xff\xd8\xff")
+    refused = httpx.post(f"{server.base_url}/v1beta/interactions", json={
+        "model": "m", "input": "Draw a fox", "response_format": [{"type": "image", "mime_type": "image/png"}]})  # fmt: skip
+    assert refused.status_code == 400 and refused.json()["error"]["code"] == "invalid_request"
+    assert "image/jpeg" in refused.json()["error"]["message"]
+
+
+# -- error codes and retries ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("fail", "status", "code"), [
+    ("429", 429, "rate_limit_exceeded"), ("429=quota_exceeded", 429, "quota_exceeded"), ("501", 501, "unimplemented"),
+    ("503", 503, "unavailable"), ("500", 500, "api_error"), ("504", 504, "deadline_exceeded"), ("401", 401, "authentication"),
+])  # fmt: skip
+def test_errors_carry_the_documented_codes(server: LocalServer, fail: str, status: int, code: str) -> None:
+    sdk = sdk_client(server, {"X-Scripted-Fail": f"{fail}:1:{code}-{status}"})
+    with pytest.raises(Exception) as info:
+        sdk.interactions.create(model="m", input="x")
+    assert getattr(info.value, "status_code", None) == status
+    assert info.value.body["error"]["code"] == code  # type: ignore[attr-defined]
+
+
+def test_an_unknown_parameter_is_refused_by_name(server: LocalServer) -> None:
+    with Client(base_url=server.base_url, max_retries=0) as client, pytest.raises(Exception) as info:
+        client.interactions.create(model="m", input="x", extra_body={"temprature": 0.2})
+    assert info.value.status_code == 400 and info.value.code == "parameter_unknown"  # type: ignore[attr-defined]
+    assert "'temprature'" in str(info.value)
+
+
+@pytest.mark.parametrize(("fail", "attempts"), [
+    ("429", 2), ("503", 2), ("500", 2), ("429=quota_exceeded", 1), ("501", 1), ("400", 1),
+])  # fmt: skip
+def test_only_what_another_attempt_can_fix_is_retried(server: LocalServer, fail: str, attempts: int) -> None:
+    tag = f"retry-{fail}"
+    with Client(base_url=server.base_url, max_retries=3) as client:
+        client._sleep = lambda seconds: None
+        try:
+            client.interactions.create(model="m", input=tag, extra_headers={"X-Scripted-Fail": f"{fail}:1:{tag}"})
+        except Exception as exc:  # not retried: the one failure is the answer
+            assert attempts == 1 and getattr(exc, "status_code", None) == int(fail[:3])
+    assert sum(1 for body in creates(server) if body.get("input") == tag) == attempts
+
+
+def test_an_exceeded_quota_stops_an_over_run_at_once(shell: Shell, server: LocalServer) -> None:
+    shell.ip.user_ns["texts"] = [f"quota row {i}" for i in range(30)]
+    shell.ip.run_line_magic("config", 'InteractMagics.headers = {"X-Scripted-Fail": "429=quota_exceeded:1000:quota"}')
+    before = len(creates(server))
+    result = shell.run("%%interact --over texts -o out --concurrency 2 --no-cache\nSay {{row}}")
+    shell.ip.run_line_magic("config", "InteractMagics.headers = {}")
+    sent = len(creates(server)) - before
+    frame = shell.ip.user_ns["out"]
+    assert sent <= 2  # the rows in flight when the quota answered; nothing after, and nothing retried
+    assert "not run (the API quota is exceeded; re-run when it resets)" in result.summary
+    assert (frame["_status"] == "not run").sum() >= 28
