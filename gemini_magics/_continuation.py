@@ -14,8 +14,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .types.interaction import Interaction, Usage
 from .types.content import UserInputStep
+from .types.interaction import Interaction, Usage
 
 __all__ = ["MAX_HOPS", "continuation_body", "merge_hops", "next_token"]
 

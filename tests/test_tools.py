@@ -10,7 +10,6 @@ import asyncio
 import http.server
 import json
 import threading
-import time
 from collections.abc import Iterator
 from typing import Any, Literal, Optional
 
