@@ -155,3 +155,19 @@ def test_an_exceeded_quota_stops_an_over_run_at_once(shell: Shell, server: Local
     assert sent <= 2  # the rows in flight when the quota answered; nothing after, and nothing retried
     assert "not run (the API quota is exceeded; re-run when it resets)" in result.summary
     assert (frame["_status"] == "not run").sum() >= 28
+
+
+def test_a_flex_row_that_times_out_is_not_sent_again(shell: Shell, server: LocalServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    import gemini_magics.run.rows as rows
+
+    monkeypatch.setattr(rows, "FLEX_TIMEOUT_SECONDS", 0.5)  # minutes on the real API; a fraction of a second here
+    shell.ip.user_ns["texts"] = ["flex row a", "flex row b"]
+    shell.ip.run_line_magic("config", "InteractMagics.timeout = 0.5")
+    shell.ip.run_line_magic("config", 'InteractMagics.headers = {"X-Scripted-Delay-Ms": "200", "X-Scripted-Deltas": "10"}')
+    before = len(creates(server))
+    shell.run("%%interact --over texts -o out --service-tier flex --no-cache\nSay {{row}}")
+    shell.ip.run_line_magic("config", "InteractMagics.headers = {}")
+    sent = creates(server)[before:]
+    assert len(sent) == 2 and all(body["service_tier"] == "flex" for body in sent)  # each row once
+    errors = list(shell.ip.user_ns["out"]["_error"])
+    assert all(e.startswith("no flex answer within 0.5 s; not sent again") for e in errors), errors

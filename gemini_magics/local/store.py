@@ -20,6 +20,12 @@ def now_iso() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+SERVED_BY_FIELD = "x_gemini_magics_served_by"
+"""What answered (the local engine), beside the requested ``model``; the client's ``Interaction.served_by``."""
+INCOMPLETE_FIELD = "x_gemini_magics_incomplete_details"
+"""Why an ``incomplete`` interaction stopped (``max_output_tokens``); the client's ``Interaction.incomplete_details``."""
+
+
 def new_id(prefix: str = "v1_") -> str:
     return prefix + secrets.token_hex(12)
 
@@ -162,10 +168,11 @@ class Record:
         for key in ("model", "agent"):
             if req.get(key):
                 out[key] = req[key]
+        # what no SDK defines goes under our own namespaced names (the SDKs keep unknown fields)
         if self.served_by:
-            out["served_by"] = self.served_by
+            out[SERVED_BY_FIELD] = self.served_by
         if self.incomplete_details:
-            out["incomplete_details"] = dict(self.incomplete_details)
+            out[INCOMPLETE_FIELD] = dict(self.incomplete_details)
         if self.continuation_token:
             out["continuation_token"] = self.continuation_token
         if self.usage:
@@ -180,8 +187,9 @@ class Record:
             out["input"] = self.request.get("input")
         if self.errors:
             out["errors"] = list(self.errors)
+        # store and background are input-only in the SDK types: not echoed
         for key in ("system_instruction", "tools", "generation_config", "response_format", "response_mime_type",
-                    "response_modalities", "previous_interaction_id", "agent_config", "store", "background"):  # fmt: skip
+                    "response_modalities", "previous_interaction_id", "agent_config", "service_tier"):  # fmt: skip
             if self.request.get(key) is not None:
                 out[key] = self.request[key]
         return out

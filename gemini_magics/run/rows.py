@@ -39,8 +39,9 @@ MAX_ATTEMPTS = 20
 """Attempts per row at most while the server is overloaded (429, 503, timeouts)."""
 MAX_ERROR_ATTEMPTS = 3
 """Attempts per row at most on other server errors (500, 502, ...): they rarely pass on a fourth try."""
-FLEX_TIMEOUT_FACTOR = 3.0
-"""Flex is slower and shed under load: its rows wait this much longer."""
+FLEX_TIMEOUT_SECONDS = 900.0
+"""Flex answers take minutes at busy times (variable latency, best-effort): a flex row waits this long at
+least, and one that times out is not sent again (the first request may still be answered, and billed)."""
 MEDIA_TOKENS = 258
 """What the dry run counts for an image, audio, video or document part (the API's figure for an image)."""
 
@@ -99,8 +100,9 @@ class RowsRequest:
 
     @property
     def timeout(self) -> float:
-        factor = FLEX_TIMEOUT_FACTOR if self.service_tier == "flex" else 1.0
-        return self.template.timeout * factor
+        if self.service_tier == "flex":
+            return max(self.template.timeout, FLEX_TIMEOUT_SECONDS)
+        return self.template.timeout
 
 
 # -- building (pure: nothing is sent) -------------------------------------------------------------
@@ -481,7 +483,7 @@ async def _attempts(
     request: RowsRequest,
 ) -> RowOutcome | None:
     """One row, retried on overload (429, 503, timeouts) within :data:`MAX_ATTEMPTS`."""
-    from .._exceptions import APIConnectionError, APIStatusError
+    from .._exceptions import APIConnectionError, APIStatusError, APITimeoutError
     from .._retry import is_retryable_status, parse_retry_after, retry_delay
     from ..errors import describe_api_error
 
@@ -517,6 +519,10 @@ async def _attempts(
                     halt.set()
                     return RowOutcome("error", error=one_line(died), kind="server")
                 last = str(exc) or type(exc).__name__
+                if isinstance(exc, APITimeoutError) and request.service_tier == "flex":
+                    return RowOutcome("error", error=one_line(
+                        f"no flex answer within {request.timeout:g} s; not sent again, since the first request may "
+                        "still be answered and billed (re-run the cell to try the row again)"), kind="timeout")  # fmt: skip
                 limiter.overloaded(None)
                 delay = retry_delay(attempt)
             else:

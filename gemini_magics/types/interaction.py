@@ -256,6 +256,19 @@ class Interaction(BaseModel):
     _derived: set[str] = PrivateAttr(default_factory=set)
 
     @property
+    def served_by(self) -> str | None:
+        """What answered, when the server says (the local server: its engine, beside the requested model)."""
+        extra = self.model_extra or {}
+        return extra.get("x_gemini_magics_served_by") or extra.get("served_by")
+
+    @property
+    def incomplete_details(self) -> dict[str, Any] | None:
+        """Why an ``incomplete`` interaction stopped, when the server says (e.g. ``max_output_tokens``)."""
+        extra = self.model_extra or {}
+        details = extra.get("x_gemini_magics_incomplete_details") or extra.get("incomplete_details")
+        return details if isinstance(details, dict) else None
+
+    @property
     def ended(self) -> bool:
         """No more events will come: a final status, or ``requires_action`` (the caller acts next). The
         one answer to "has it ended?" for waiting, following and the magic's runs."""
