@@ -384,9 +384,14 @@ class Transcript:
 
     def add(self, interaction: Any) -> None:
         self.interactions.append(interaction)
-        self.steps += [
-            s.to_dict() for s in interaction.steps or [] if getattr(s, "type", None) != "user_input"
-        ]
+        self.steps += [s.to_dict() for s in interaction.steps or [] if _sent_back(s)]
+
+
+def _sent_back(step: Any) -> bool:
+    """Whether a step of an answer goes back in a stateless history: not the input, and not a thought
+    without its signature (the API refuses one; a summary alone carries nothing the model needs)."""
+    kind = getattr(step, "type", None)
+    return kind != "user_input" and not (kind == "thought" and not getattr(step, "signature", None))
 
 
 class ToolLoopCapped(Exception):

@@ -171,3 +171,65 @@ def test_a_flex_row_that_times_out_is_not_sent_again(shell: Shell, server: Local
     assert len(sent) == 2 and all(body["service_tier"] == "flex" for body in sent)  # each row once
     errors = list(shell.ip.user_ns["out"]["_error"])
     assert all(e.startswith("no flex answer within 0.5 s; not sent again") for e in errors), errors
+
+
+# -- what a turn must send back ------------------------------------------------------------------------
+
+WEATHER = [{"type": "function", "name": "get_weather", "description": "weather",
+            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}]  # fmt: skip
+
+
+def test_a_function_result_must_answer_a_waiting_call(server: LocalServer) -> None:
+    sdk = sdk_client(server)
+    asked = sdk.interactions.create(model="m", input="Call get_weather for Paris", tools=WEATHER)
+    call = next(s for s in asked.steps if s.type == "function_call")
+    wrong = {"type": "function_result", "name": "get_weather", "call_id": "call_nobody_made", "result": {"temp": 9}}
+    with pytest.raises(Exception) as info:
+        sdk.interactions.create(model="m", previous_interaction_id=asked.id, tools=WEATHER, input=[wrong])
+    assert info.value.status_code == 400 and "answers no function_call waiting for one" in str(info.value)  # type: ignore[attr-defined]
+    right = {**wrong, "call_id": call.id}
+    done = sdk.interactions.create(model="m", previous_interaction_id=asked.id, tools=WEATHER, input=[right])
+    assert done.status == "completed"
+    with pytest.raises(Exception) as twice:  # answered already: nothing waits for a second result
+        sdk.interactions.create(model="m", previous_interaction_id=done.id, tools=WEATHER, input=[right])
+    assert twice.value.status_code == 400  # type: ignore[attr-defined]
+
+
+def test_a_stateless_turn_must_send_thought_signatures_back(server: LocalServer) -> None:
+    thinking = {"thinking_level": "high", "thinking_summaries": "auto"}
+    question = {"type": "user_input", "content": [{"type": "text", "text": "Call get_weather for Rome"}]}
+    with Client(base_url=server.base_url, max_retries=0) as client:
+        asked = client.interactions.create(model="m", input=[question], tools=WEATHER, store=False, generation_config=thinking)
+        thought, call = asked.steps[0].to_dict(), asked.steps[1].to_dict()
+        assert thought["type"] == "thought" and thought["signature"] and call["type"] == "function_call"
+        result = {"type": "function_result", "name": "get_weather", "call_id": call["id"], "result": {"temp": 20}}
+
+        def send(*steps: dict[str, Any]) -> Any:
+            return client.interactions.create(model="m", input=[question, *steps, result], tools=WEATHER, store=False,
+                                              generation_config=thinking)  # fmt: skip
+
+        with pytest.raises(Exception) as lost:  # the client lost the thought: the API refuses the call
+            send(call)
+        assert lost.value.status_code == 400 and "without the thought signature" in str(lost.value)  # type: ignore[attr-defined]
+        unsigned = {k: v for k, v in thought.items() if k != "signature"}
+        with pytest.raises(Exception) as bare:  # a summary without its signature is refused too
+            send(unsigned, call)
+        assert bare.value.status_code == 400 and "without its signature" in str(bare.value)  # type: ignore[attr-defined]
+        assert send(thought, call).status == "completed"
+
+
+def test_the_magic_sends_signed_thoughts_back_and_drops_unsigned_ones(shell: Shell, server: LocalServer) -> None:
+    from gemini_magics.tools import Transcript
+    from gemini_magics.types import Interaction
+
+    shell.run('def get_weather(city: str) -> dict:\n    """The weather now."""\n    return {"city": city, "temp": 21}')
+    result = shell.run("%%interact --no-store --thinking high --chain signed --tools get_weather\nUse get_weather.")
+    assert result.status == "completed"
+    follow_up = creates(server)[-1]
+    kinds = [s["type"] for s in follow_up["input"]]
+    assert kinds[:3] == ["user_input", "thought", "function_call"] and follow_up["input"][1]["signature"]
+    transcript = Transcript()
+    transcript.add(Interaction.model_validate({"id": "v1_x", "status": "requires_action", "steps": [
+        {"type": "thought", "summary": [{"type": "text", "text": "summary only"}]},
+        {"type": "function_call", "id": "c1", "name": "f", "arguments": {}}]}))  # fmt: skip
+    assert [s["type"] for s in transcript.steps] == ["function_call"]  # an unsigned thought is not sent back

@@ -26,11 +26,13 @@ from .store import Cancelled, Record, Retention, Store, StoredFile, Upload, even
 from .wire import (
     LegacyTranslator,
     RequestError,
+    check_turn,
     code_for,
     int_param,
     legacy_interaction,
     normalize_input,
     parse_create,
+    signed_calls_of,
     sse_frame,
     wants_legacy,
 )
@@ -342,6 +344,7 @@ class LocalAPI:
                 raise RequestError(400, "failed_precondition",
                                    f"previous interaction {previous.id} ended {previous.status}; continue from a completed one")  # fmt: skip
             history = previous.chain()
+        check_turn(history, normalize_input(params.input), self.store.signed_calls)
         record = Record(
             id=new_id(), request=body, input_steps=normalize_input(params.input), history=history,
             stored=params.store, background=params.background, served_by=self.engine.served_by,
@@ -404,6 +407,7 @@ class LocalAPI:
             status = self.engine.run(engine_request, record)
             if status == "requires_continuation":
                 record.continuation_token = self.store.issue_continuation(record)
+            self.store.remember_signed_calls(signed_calls_of(record.steps))
         except Cancelled:
             status = "cancelled"
         except Exception as exc:  # the engine's failure becomes the interaction's, not the server's

@@ -343,6 +343,8 @@ class Store:
         self.files: dict[str, StoredFile] = {}
         self.uploads: dict[str, Upload] = {}
         self.fail_budget: dict[str, int] = {}
+        self.signed_calls: dict[str, str] = {}
+        """Function calls the model made after a thought, and the signature they must come back with."""
         self.continuations: dict[str, str] = {}
         """Continuation tokens not used yet, and the interaction that issued each."""
         self.lock = threading.Lock()
@@ -428,6 +430,12 @@ class Store:
     def resolve_file(self, uri: str) -> StoredFile | None:
         marker = uri.rfind("files/")
         return self.files.get(uri[marker:]) if marker >= 0 else None
+
+    def remember_signed_calls(self, signed: dict[str, str], keep: int = 10_000) -> None:
+        with self.lock:
+            self.signed_calls.update(signed)
+            while len(self.signed_calls) > keep:  # the oldest go first
+                self.signed_calls.pop(next(iter(self.signed_calls)))
 
     def issue_continuation(self, record: Record) -> str:
         token = "ct_" + secrets.token_hex(12)

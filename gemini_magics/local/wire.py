@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError, field_validator
@@ -130,6 +130,55 @@ def parse_create(body: Any) -> CreateRequest:
     if request.background and not request.store:
         raise RequestError(400, "invalid_request", "background=true requires store=true")
     return request
+
+
+def check_turn(before: list[dict[str, Any]], sent: list[dict[str, Any]], signed_calls: Mapping[str, str]) -> None:
+    """What the API refuses in a turn's input, given the chain ``before`` it (a 400 ``invalid_request``):
+    a thought sent back without its signature; a function call the model made after a thought, sent back
+    without that thought's signature; a function result that answers no call waiting for one."""
+    waiting = [s for s in before if s.get("type") == "function_call"]
+    for step in before:
+        if step.get("type") == "function_result":
+            _answer(waiting, step)
+    signatures = set()
+    for position, step in enumerate(sent):
+        kind = step.get("type")
+        if kind == "thought":
+            if not step.get("signature"):
+                raise RequestError(400, "invalid_request", f"input step {position}: a thought sent back without its "
+                                   "signature; send thoughts back whole, or leave them out")  # fmt: skip
+            signatures.add(step["signature"])
+        elif kind == "function_call":
+            needed = signed_calls.get(str(step.get("id")))
+            if needed is not None and needed not in signatures:
+                raise RequestError(400, "invalid_request", f"input step {position}: function_call {step.get('name')} "
+                                   "is sent back without the thought signature that came with it")  # fmt: skip
+            waiting.append(step)
+        elif kind == "function_result" and not _answer(waiting, step):
+            raise RequestError(400, "invalid_request", f"input step {position}: function_result for "
+                               f"{step.get('call_id') or step.get('name')!s} answers no function_call waiting for one")  # fmt: skip
+
+
+def signed_calls_of(steps: list[dict[str, Any]]) -> dict[str, str]:
+    """The function calls an answer made after a signed thought, and that thought's signature."""
+    signed: dict[str, str] = {}
+    signature = None
+    for step in steps:
+        if step.get("type") == "thought" and step.get("signature"):
+            signature = step["signature"]
+        elif step.get("type") == "function_call" and signature and step.get("id"):
+            signed[str(step["id"])] = signature
+    return signed
+
+
+def _answer(waiting: list[dict[str, Any]], result: dict[str, Any]) -> bool:
+    """Take the call ``result`` answers off ``waiting`` (by id, or by name when it has none)."""
+    call_id = result.get("call_id")
+    for i, call in enumerate(waiting):
+        if (call.get("id") == call_id) if call_id else (call.get("name") == result.get("name")):
+            del waiting[i]
+            return True
+    return False
 
 
 def _content_block(block: Any, where: str) -> dict[str, Any]:
