@@ -59,11 +59,20 @@ def iter_lines(chunks: Iterator[str]) -> Iterator[list[str]]:
 
 
 def iter_data(response: httpx.Response) -> Iterator[str]:
-    """The ``data`` of each event frame, until ``[DONE]`` or the end of the body."""
+    """The ``data`` of each event frame, until ``[DONE]`` or the end of the body.
+
+    A bare JSON error line in the stream (no ``data:``; the API has sent refusals that way, js-genai#1973)
+    comes out as an ``error`` event's data, so the caller sees the error and its code, never a silent cut.
+    """
     data: list[str] = []
     for lines in iter_lines(response.iter_text()):
         for line in lines:
             if line:
+                if line.startswith("{"):
+                    bare = _bare_error(line)
+                    if bare is not None:
+                        yield bare
+                    continue
                 # only data lines matter; event/id/retry and comments are ignored
                 if line.startswith("data"):
                     if line.startswith("data: "):
@@ -79,6 +88,18 @@ def iter_data(response: httpx.Response) -> Iterator[str]:
                 if joined == DONE:
                     return
                 yield joined
+
+
+def _bare_error(line: str) -> str | None:
+    import json
+
+    try:
+        value = json.loads(line)
+    except ValueError:
+        return None
+    if isinstance(value, dict) and isinstance(value.get("error"), dict):
+        return json.dumps({"event_type": "error", "error": value["error"]})
+    return None
 
 
 def _event_model(data: str) -> type[Any] | None:

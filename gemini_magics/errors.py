@@ -46,6 +46,9 @@ class BackendUnavailable(MagicError):
     """No backend can be had; the message says how to get one."""
 
 
+BLOCKED_CODES = frozenset({"safety", "prohibited_content", "blocklist", "spii", "recitation", "image_safety"})
+"""Error codes of a generation the API blocked (not a failure that another attempt would get past)."""
+
 def describe_api_error(exc: GeminiError, base_url: str, not_found: str | None = None) -> str:
     """A client error as one line saying what happened and what to do about it."""
     from ._exceptions import APIConnectionError, APIStatusError, StreamError
@@ -67,7 +70,10 @@ def describe_api_error(exc: GeminiError, base_url: str, not_found: str | None = 
     if isinstance(exc, APIConnectionError):
         return f"cannot reach {base_url}: {exc.message} (check the server, or GEMINI_BASE_URL)"
     if isinstance(exc, StreamError):
-        return f"the stream reported an error: {exc.server_message} (re-run the cell)"
+        if exc.code in BLOCKED_CODES:  # re-running the same prompt gets the same answer
+            return f"the model's answer was blocked ({exc.code}): {exc.server_message} (rephrase the prompt)"
+        code = f" ({exc.code})" if exc.code else ""
+        return f"the stream reported an error{code}: {exc.server_message} (re-run the cell)"
     return str(exc)
 
 

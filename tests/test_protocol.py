@@ -233,3 +233,15 @@ def test_the_magic_sends_signed_thoughts_back_and_drops_unsigned_ones(shell: She
         {"type": "thought", "summary": [{"type": "text", "text": "summary only"}]},
         {"type": "function_call", "id": "c1", "name": "f", "arguments": {}}]}))  # fmt: skip
     assert [s["type"] for s in transcript.steps] == ["function_call"]  # an unsigned thought is not sent back
+
+
+@pytest.mark.parametrize("how", ["event", "bare"])
+def test_a_refusal_is_said_with_its_code_however_it_arrives(shell: Shell, how: str) -> None:
+    first = shell.run("%%interact\nHi, my name is Rae.")
+    shell.ip.run_line_magic("config", f'InteractMagics.headers = {{"X-Scripted-Refusal": "{how}"}}')
+    error = shell.fail("%%interact -o refused\nSomething the model will not answer.")
+    shell.ip.run_line_magic("config", "InteractMagics.headers = {}")
+    message = str(error)
+    assert "prohibited_content" in message and "blocked" in message and "\n" not in message, message
+    assert "404" not in message and "refused" not in shell.ip.user_ns  # not a resume that found nothing
+    assert [t.interaction_id for t in shell.magics.chains.turns("default")] == [first.id]

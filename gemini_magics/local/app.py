@@ -57,10 +57,12 @@ SCRIPTED_NUMBERS = ("X-Scripted-Deltas", "X-Scripted-Delay-Ms", "X-Scripted-Cut-
 @dataclass(frozen=True)
 class StreamFaults:
     """The scripted faults of one stream: cut the connection (``X-Scripted-Cut-After: N``) or go silent
-    (``X-Scripted-Stall-After: N``) after N events."""
+    (``X-Scripted-Stall-After: N``) after N events; send an error as a bare JSON line, not an SSE event,
+    and hang up (``X-Scripted-Refusal: bare``, as the API has sent refusals: js-genai#1973)."""
 
     cut_after: int | None = None
     stall_after: int | None = None
+    bare_errors: bool = False
 
     @classmethod
     def of(cls, request: Request) -> StreamFaults:
@@ -69,7 +71,8 @@ class StreamFaults:
             request.headers.get("x-scripted-stall-after"),
         )
         return cls(int_param(cut, "X-Scripted-Cut-After", 0) if cut else None,
-                   int_param(stall, "X-Scripted-Stall-After", 0) if stall else None)  # fmt: skip
+                   int_param(stall, "X-Scripted-Stall-After", 0) if stall else None,
+                   request.headers.get("x-scripted-refusal") == "bare")  # fmt: skip
 
 
 NO_FAULTS = StreamFaults()
@@ -447,6 +450,9 @@ class LocalAPI:
                     for out in translator.translate(event) if translator else (event,):
                         if event_position(out.get("event_id")) <= after:
                             continue
+                        if faults.bare_errors and out.get("event_type") == "error":
+                            yield b"".join(frames) + json.dumps({"error": out["error"]}).encode() + b"\n"
+                            return
                         frames.append(sse_frame(out))
                         sent += 1
                         if cut_after is not None and sent >= cut_after:

@@ -328,7 +328,7 @@ class Runner:
         result.notes.extend(request.notes)
         self.session.remember(result)
         if not final.answered:
-            reason = "; ".join(e.message for e in final.errors or []) or "no reason given"
+            reason = "; ".join(f"{e.message} ({e.code})" if e.code else e.message for e in final.errors or []) or "no reason given"
             raise InteractionEnded(
                 f"the interaction ended {final.status}: {reason} (chain {request.chain!r} unchanged)"
             )

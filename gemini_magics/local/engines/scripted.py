@@ -72,6 +72,8 @@ class ScriptedEngine:
 
             if is_agent(request.model):
                 return deep_research(out, request, request.agent_config)
+        if request.headers.get("x-scripted-refusal"):  # a blocked generation, as the API ends one
+            return out.refusal()
         if request.continuation is not None:  # the next part of an answer handed back in hops
             out.hops = request.continuation[1]
             out.text(request.continuation[0])

@@ -96,6 +96,13 @@ class StepWriter:
         }
         return "incomplete"
 
+    def refusal(self, code: str = "prohibited_content") -> str:
+        """A generation blocked by the safety system: an error, and the interaction ends ``failed``."""
+        error = {"code": code, "message": "the response was blocked: it may contain prohibited content"}
+        self.record.errors.append(error)
+        self.record.emit({"event_type": "error", "error": error})
+        return "failed"
+
     @classmethod
     def for_request(cls, record: Record, headers: Mapping[str, str]) -> StepWriter:
         deltas = headers.get("x-scripted-deltas")
