@@ -19,24 +19,36 @@ from .errors import TemplateError
 
 __all__ = ["Media", "media", "api_mime_type", "part_kind", "ACCEPTED"]
 
+_OFFICE = (
+    "application/vnd.openxmlformats-officedocument.presentationml.presentation", "application/vnd.ms-powerpoint",
+    "application/vnd.oasis.opendocument.presentation",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document", "application/msword",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.template", "application/vnd.oasis.opendocument.text",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "application/vnd.ms-excel",
+    "application/vnd.oasis.opendocument.spreadsheet",
+)  # fmt: skip
 ACCEPTED = {
-    "image": ("image/png", "image/jpeg", "image/webp", "image/heic", "image/heif", "image/gif"),
-    "audio": ("audio/wav", "audio/mp3", "audio/aiff", "audio/aac", "audio/ogg", "audio/flac"),
+    "image": ("image/png", "image/jpeg", "image/webp", "image/heic", "image/heif", "image/gif", "image/bmp",
+              "image/tiff"),
+    "audio": ("audio/wav", "audio/mp3", "audio/aiff", "audio/aac", "audio/ogg", "audio/flac", "audio/mpeg",
+              "audio/m4a", "audio/l16", "audio/opus", "audio/alaw", "audio/mulaw", "audio/webm"),
     "video": ("video/mp4", "video/mpeg", "video/mov", "video/avi", "video/x-flv", "video/mpg", "video/webm",
               "video/wmv", "video/3gpp"),
     "document": ("application/pdf", "text/plain", "text/html", "text/css", "text/csv", "text/markdown", "text/xml",
                  "text/rtf", "application/rtf", "application/json", "text/javascript", "application/x-javascript",
-                 "text/x-python", "application/x-python-code", "text/x-typescript", "application/x-typescript"),
+                 "text/x-python", "application/x-python-code", "text/x-typescript", "application/x-typescript", *_OFFICE),
 }  # fmt: skip
-"""What the API documents for image, audio, video and document understanding."""
+"""The MIME types google-genai 3.6.1's image, audio, video and document content take (its ``*Content``
+types), with the text types the API documents for document understanding. A type it names is kept as
+it is (``audio/mpeg`` and ``audio/mp3`` are both its own names)."""
 
 _ALIASES = {
     "image/jpg": "image/jpeg", "image/pjpeg": "image/jpeg",
     "audio/x-wav": "audio/wav", "audio/wave": "audio/wav", "audio/vnd.wave": "audio/wav",
-    "audio/mpeg": "audio/mp3", "audio/mpeg3": "audio/mp3", "audio/x-mp3": "audio/mp3",
+    "audio/mpeg3": "audio/mp3", "audio/x-mp3": "audio/mp3",
     "audio/x-aiff": "audio/aiff", "audio/aif": "audio/aiff", "audio/x-aac": "audio/aac", "audio/aacp": "audio/aac",
-    "audio/mp4": "audio/aac", "audio/x-m4a": "audio/aac", "audio/vorbis": "audio/ogg", "audio/opus": "audio/ogg",
-    "audio/x-flac": "audio/flac",
+    "audio/mp4": "audio/m4a", "audio/x-m4a": "audio/m4a", "audio/vorbis": "audio/ogg", "audio/x-flac": "audio/flac",
+    "image/x-ms-bmp": "image/bmp", "image/x-bmp": "image/bmp", "image/tif": "image/tiff",
     "video/quicktime": "video/mov", "video/x-msvideo": "video/avi", "video/msvideo": "video/avi",
     "video/x-ms-wmv": "video/wmv", "video/3gpp2": "video/3gpp", "video/x-matroska": "video/webm",
     "application/x-pdf": "application/pdf", "text/x-markdown": "text/markdown", "application/xml": "text/xml",
@@ -44,9 +56,9 @@ _ALIASES = {
 }  # fmt: skip
 _EXTENSIONS = {
     ".md": "text/markdown", ".py": "text/x-python", ".ts": "text/x-typescript", ".webm": "video/webm",
-    ".heic": "image/heic", ".heif": "image/heif", ".flac": "audio/flac", ".aac": "audio/aac", ".m4a": "audio/aac",
+    ".heic": "image/heic", ".heif": "image/heif", ".flac": "audio/flac", ".aac": "audio/aac", ".m4a": "audio/m4a",
     ".mov": "video/mov", ".avi": "video/avi", ".wmv": "video/wmv", ".3gp": "video/3gpp", ".mpg": "video/mpg",
-    ".flv": "video/x-flv", ".aiff": "audio/aiff", ".aif": "audio/aiff", ".opus": "audio/ogg", ".ogg": "audio/ogg",
+    ".flv": "video/x-flv", ".aiff": "audio/aiff", ".aif": "audio/aiff", ".opus": "audio/opus", ".ogg": "audio/ogg",
 }  # fmt: skip
 _YOUTUBE = re.compile(
     r"^https?://(www\.|m\.)?(youtube\.com/(watch|shorts|live|embed)|youtu\.be/)", re.IGNORECASE

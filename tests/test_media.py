@@ -90,7 +90,13 @@ def test_mime_types_are_the_apis_names(shell: Shell, server: Any, tmp_path: Path
     for name, data, expected in [
         ("beep.wav", b"RIFF\x24\x00\x00\x00WAVEfmt " + bytes(28), "audio/wav"),
         ("clip.mov", mp4(1.0), "video/mov"),
-        ("song.mp3", b"ID3" + bytes(64), "audio/mp3"),
+        ("song.mp3", b"ID3" + bytes(64), "audio/mpeg"),  # the SDK's own name for it: kept, not rewritten
+        ("voice.opus", b"OggS" + bytes(64), "audio/opus"),
+        ("memo.m4a", b"\x00\x00\x00\x20ftypM4A " + bytes(64), "audio/m4a"),
+        ("scan.bmp", b"BM" + bytes(64), "image/bmp"),
+        ("scan.tiff", b"II*\x00" + bytes(64), "image/tiff"),
+        ("plan.docx", b"PK\x03\x04" + bytes(64), "application/vnd.openxmlformats-officedocument.wordprocessingml.document"),
+        ("sheet.ods", b"PK\x03\x04" + bytes(64), "application/vnd.oasis.opendocument.spreadsheet"),
         ("notes.md", b"# notes", "text/markdown"),
     ]:
         path = tmp_path / name
