@@ -245,3 +245,35 @@ def test_a_refusal_is_said_with_its_code_however_it_arrives(shell: Shell, how: s
     assert "prohibited_content" in message and "blocked" in message and "\n" not in message, message
     assert "404" not in message and "refused" not in shell.ip.user_ns  # not a resume that found nothing
     assert [t.interaction_id for t in shell.magics.chains.turns("default")] == [first.id]
+
+
+# -- usage and streamed tool payloads ------------------------------------------------------------------
+
+
+def test_usage_reports_the_fields_the_sdk_defines(server: LocalServer) -> None:
+    sdk = sdk_client(server)
+    first = sdk.interactions.create(model="m", input="Hi, my name is Uli.")
+    second = sdk.interactions.create(model="m", input="Search for owls and draw one", previous_interaction_id=first.id,
+                                     tools=[{"type": "google_search"}],
+                                     response_format=[{"type": "image", "mime_type": "image/jpeg"}, {"type": "text"}])  # fmt: skip
+    usage = second.usage
+    assert usage.total_cached_tokens and usage.total_cached_tokens < usage.total_input_tokens  # the chain before
+    assert {m.modality: m.tokens for m in usage.output_tokens_by_modality}["image"] == 258
+    assert sum(m.tokens for m in usage.input_tokens_by_modality) == usage.total_input_tokens
+    assert [(g.type, g.count) for g in usage.grounding_tool_count] == [("google_search", 1)]
+    assert usage.total_tool_use_tokens and usage.total_tokens == (
+        usage.total_input_tokens + usage.total_output_tokens + usage.total_tool_use_tokens)
+
+
+def test_tool_payloads_stream_in_their_own_deltas(server: LocalServer) -> None:
+    sdk = sdk_client(server)
+    events = list(sdk.interactions.create(model="m", input="Search for owls", stream=True, tools=[{"type": "google_search"}]))
+    starts = {e.step.type: e.step for e in events if e.event_type == "step.start"}
+    deltas = {e.delta.type: e.delta for e in events if e.event_type == "step.delta"}
+    assert starts["google_search_call"].arguments.queries is None  # the step opens with its id only
+    assert deltas["google_search_call"].arguments.queries and deltas["google_search_result"].result is not None
+    with Client(base_url=server.base_url) as client:  # our client folds them back into whole steps
+        streamed = client.interactions.create(model="m", input="Search for owls", stream=True,
+                                              tools=[{"type": "google_search"}]).until_done()  # fmt: skip
+        whole = client.interactions.create(model="m", input="Search for owls", tools=[{"type": "google_search"}])
+    assert [s.to_dict() for s in streamed.steps] == [s.to_dict() for s in whole.steps]

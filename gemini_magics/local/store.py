@@ -134,7 +134,7 @@ class Record:
     steps: list[dict[str, Any]] = field(default_factory=list)
     events: Sequence[dict[str, Any]] = field(default_factory=list)
     """The event log: a list while the interaction runs, a :class:`CompactLog` once it is finished."""
-    usage: dict[str, int] = field(default_factory=dict)
+    usage: dict[str, Any] = field(default_factory=dict)
     errors: list[dict[str, Any]] = field(default_factory=list)
     created: str = field(default_factory=now_iso)
     updated: str = field(default_factory=now_iso)
@@ -268,16 +268,41 @@ class Record:
         self.steps.append(final)
         self.emit({"event_type": "step.stop", "index": index})
 
-    def add_usage(self, *, input_tokens: int = 0, output_tokens: int = 0, thought_tokens: int = 0) -> None:
+    def add_usage(self, *, input_tokens: int = 0, output_tokens: int = 0, thought_tokens: int = 0,
+                  cached_tokens: int = 0, tool_use_tokens: int = 0, modality: str = "text",
+                  grounding: str | None = None) -> None:  # fmt: skip
+        """Count tokens as the API's ``usage`` does: totals, and input/output/cached by modality, tool-use
+        tokens (what built-in tools fed back) and how often each grounding tool ran."""
         u = self.usage
         u["total_input_tokens"] = u.get("total_input_tokens", 0) + input_tokens
         u["total_output_tokens"] = u.get("total_output_tokens", 0) + output_tokens
-        if thought_tokens:
-            u["total_thought_tokens"] = u.get("total_thought_tokens", 0) + thought_tokens
+        for name, tokens in (("total_thought_tokens", thought_tokens), ("total_cached_tokens", cached_tokens),
+                             ("total_tool_use_tokens", tool_use_tokens)):  # fmt: skip
+            if tokens:
+                u[name] = u.get(name, 0) + tokens
+        for name, tokens in (("input_tokens_by_modality", input_tokens), ("output_tokens_by_modality", output_tokens),
+                             ("cached_tokens_by_modality", cached_tokens)):  # fmt: skip
+            if tokens:
+                _count_in(u.setdefault(name, []), "modality", modality, "tokens", tokens)
+        if grounding in GROUNDING_TOOLS:
+            _count_in(u.setdefault("grounding_tool_count", []), "type", grounding, "count", 1)
         u["total_tokens"] = (
             u["total_input_tokens"] + u["total_output_tokens"] + u.get("total_thought_tokens", 0)
+            + u.get("total_tool_use_tokens", 0)
         )
 
+
+
+GROUNDING_TOOLS = frozenset({"google_search", "google_maps", "retrieval"})
+"""The grounding tools ``usage.grounding_tool_count`` counts (the SDK's ``GroundingToolCount`` types)."""
+
+
+def _count_in(entries: list[dict[str, Any]], key: str, value: str, field_name: str, amount: int) -> None:
+    for entry in entries:
+        if entry[key] == value:
+            entry[field_name] += amount
+            return
+    entries.append({key: value, field_name: amount})
 
 @dataclass
 class StoredFile:

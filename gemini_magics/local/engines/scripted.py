@@ -79,7 +79,7 @@ class ScriptedEngine:
             out.text(request.continuation[0])
             return out.ending()
         prompt = request.last_user_text
-        record.add_usage(input_tokens=self._count_input(request))
+        self._count_input(request, record)
 
         calls = self._functions_to_call(request, prompt)
         if calls:
@@ -169,12 +169,20 @@ class ScriptedEngine:
             calls.append({"name": tool["name"], "arguments": args if isinstance(args, dict) else {}})
         return calls
 
-    def _count_input(self, request: EngineRequest) -> int:
-        words = 0
-        for step in request.history:
+    def _count_input(self, request: EngineRequest, record: Record) -> None:
+        """Input tokens by modality (a word a token, a media part 258), the chain before this input counted
+        as cached too (what the API's implicit caching reports for a continued chain)."""
+        counts: dict[tuple[str, bool], int] = {("text", False): len((request.system_instruction or "").split())}
+        last_input = max((i for i, s in enumerate(request.history) if s.get("type") == "user_input"), default=0)
+        for position, step in enumerate(request.history):
             for block in step.get("content", []) if isinstance(step.get("content"), list) else []:
-                words += len(str(block.get("text", "")).split()) or 1
-        return words + len((request.system_instruction or "").split())
+                kind = str(block.get("type", "text"))
+                modality = kind if kind in ("image", "audio", "video", "document") else "text"
+                tokens = 258 if modality != "text" else len(str(block.get("text", "")).split()) or 1
+                key = (modality, position < last_input)
+                counts[key] = counts.get(key, 0) + tokens
+        for (modality, cached), tokens in counts.items():
+            record.add_usage(input_tokens=tokens, cached_tokens=tokens if cached else 0, modality=modality)
 
     def _builtin_tools(self, out: StepWriter, request: EngineRequest, prompt: str) -> list[str]:
         """Run the built-in tools offered; what each found, for the answer."""

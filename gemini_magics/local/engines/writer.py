@@ -164,7 +164,7 @@ class StepWriter:
         record.end_step(
             {"type": "model_output", "content": [{"type": "image", "mime_type": mime_type, "data": data}]}
         )
-        record.add_usage(output_tokens=258)
+        record.add_usage(output_tokens=258, modality="image")
 
     def function_call(self, call: dict[str, Any]) -> None:
         record = self.record
@@ -196,7 +196,11 @@ class StepWriter:
         answer: dict[str, Any] = {"type": f"{kind}_result", "call_id": call_id, "result": result, "is_error": is_error}
         if local_note:
             answer[LOCAL_NOTE_FIELD] = local_note
-        for step in ({"type": f"{kind}_call", "id": call_id, "arguments": arguments}, answer):
-            record.begin_step(step)
+        call = {"type": f"{kind}_call", "id": call_id, "arguments": arguments}
+        # as the SDK types carry them: the step opens with its ids, its payload comes in a *_call / *_result delta
+        for step, payload in ((call, {"arguments": arguments}), (answer, {k: v for k, v in answer.items() if k != "call_id"})):
+            record.begin_step({k: v for k, v in step.items() if k not in payload or k == "type"})
             self.pace()
+            record.delta({"type": step["type"], **{k: v for k, v in payload.items() if k != "type"}})
             record.end_step(step)
+        record.add_usage(tool_use_tokens=len(json.dumps(result).split()), grounding=kind)
