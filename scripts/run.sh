@@ -89,6 +89,21 @@ browser() {
     fi
 }
 
+JS_SDK_VERSION=3.3.0
+
+js_sdk() {
+    # the official JavaScript SDK, a second real client of the local server (tests/test_js_sdk.py)
+    if ! command -v node >/dev/null 2>&1; then
+        local sudo=""
+        [ "$(id -u)" = 0 ] || sudo="sudo"
+        $sudo apt-get update -q && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q nodejs npm
+    fi
+    if [ "$(cat .jsdk/.version 2>/dev/null)" != "$JS_SDK_VERSION" ]; then
+        npm install --silent --no-audit --no-fund --prefix .jsdk "@google/genai@$JS_SDK_VERSION"
+        echo "$JS_SDK_VERSION" >.jsdk/.version
+    fi
+}
+
 jupyter_home() {
     # keep Jupyter, IPython and matplotlib out of $HOME
     local dir=$ROOT/.artifacts/home
@@ -110,6 +125,7 @@ quickstart() {
 run_tests() {
     setup
     browser
+    js_sdk
     jupyter_home
     unset GEMINI_API_KEY GOOGLE_API_KEY GEMINI_BASE_URL
     export GEMINI_MAGICS_ENGINE=scripted
