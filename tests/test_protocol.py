@@ -277,3 +277,18 @@ def test_tool_payloads_stream_in_their_own_deltas(server: LocalServer) -> None:
                                               tools=[{"type": "google_search"}]).until_done()  # fmt: skip
         whole = client.interactions.create(model="m", input="Search for owls", tools=[{"type": "google_search"}])
     assert [s.to_dict() for s in streamed.steps] == [s.to_dict() for s in whole.steps]
+
+
+def test_a_queued_start_is_followed_to_its_answer(shell: Shell, server: LocalServer) -> None:
+    sdk = sdk_client(server, {"X-Scripted-Queued-Ms": "300"})
+    started = sdk.interactions.create(model="m", input="queued hello", background=True)
+    assert started.status == "queued"
+    statuses = [e.status for e in sdk.interactions.create(model="m", input="queued stream", stream=True)
+                if e.event_type == "interaction.status_update"]  # fmt: skip
+    assert statuses == ["queued", "in_progress"]
+    shell.ip.run_line_magic("config", 'InteractMagics.headers = {"X-Scripted-Queued-Ms": "300"}')
+    run = shell.run("%%interact --background -o later\nqueued in a cell")
+    result = shell.ip.run_line_magic("interact", f"wait {run.id}")
+    shell.ip.run_line_magic("config", "InteractMagics.headers = {}")
+    assert result.text.endswith("to: queued in a cell") and shell.ip.user_ns["later"].id == run.id
+    assert shell.run("%%interact\nqueued no more").status == "completed"

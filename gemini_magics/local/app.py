@@ -20,6 +20,7 @@ from starlette.routing import Route
 
 from .engines.base import Engine, EngineRequest
 from .engines.scripted import failing_status
+from .engines.writer import StepWriter
 from .guard import BODY_SECONDS
 from .policy import Policy
 from .store import Cancelled, Record, Retention, Store, StoredFile, Upload, event_position, new_id
@@ -51,7 +52,7 @@ Handler = Callable[[Request], Awaitable[Response]]
 
 STALL_SECONDS = 600.0
 SCRIPTED_NUMBERS = ("X-Scripted-Deltas", "X-Scripted-Delay-Ms", "X-Scripted-Cut-After", "X-Scripted-Stall-After",
-                    "X-Scripted-Open-Delay-Ms")  # fmt: skip
+                    "X-Scripted-Open-Delay-Ms", "X-Scripted-Queued-Ms", "X-Scripted-Continuation")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -353,10 +354,11 @@ class LocalAPI:
             stored=params.store, background=params.background, served_by=self.engine.served_by,
         )  # fmt: skip
         self.store.add(record)
+        queued = int_param(request.headers.get("x-scripted-queued-ms"), "X-Scripted-Queued-Ms", 0)
+        if queued:  # waits its turn first, as a busy API (or a flex request) starts: queued, then in_progress
+            record.status = "queued"
         record.emit({"event_type": "interaction.created", "interaction": record.summary()})
-        record.emit(
-            {"event_type": "interaction.status_update", "interaction_id": record.id, "status": "in_progress"}
-        )
+        record.emit({"event_type": "interaction.status_update", "interaction_id": record.id, "status": record.status})
         self._start(record, request, continued)
         legacy = wants_legacy(request.headers, self.schema)
         if params.stream:
@@ -407,6 +409,10 @@ class LocalAPI:
 
     def _run(self, record: Record, engine_request: EngineRequest) -> None:
         try:
+            if record.status == "queued":
+                StepWriter(record).pace(int(engine_request.headers.get("x-scripted-queued-ms", "0")) / 1000)
+                record.status = "in_progress"
+                record.emit({"event_type": "interaction.status_update", "interaction_id": record.id, "status": "in_progress"})
             status = self.engine.run(engine_request, record)
             if status == "requires_continuation":
                 record.continuation_token = self.store.issue_continuation(record)
