@@ -292,3 +292,30 @@ def test_a_queued_start_is_followed_to_its_answer(shell: Shell, server: LocalSer
     shell.ip.run_line_magic("config", "InteractMagics.headers = {}")
     assert result.text.endswith("to: queued in a cell") and shell.ip.user_ns["later"].id == run.id
     assert shell.run("%%interact\nqueued no more").status == "completed"
+
+
+# -- batch jobs ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("end", "said"), [("failed", "failed before running its requests"),
+                                           ("expired", "did not finish within 48 hours")])  # fmt: skip
+def test_a_batch_job_that_fails_or_expires_says_so_and_binds_nothing(shell: Shell, end: str, said: str) -> None:
+    shell.ip.user_ns["texts"] = ["one", "two", "three"]
+    shell.ip.run_line_magic("config", f'InteractMagics.headers = {{"X-Scripted-Batch-End": "{end}"}}')
+    run = shell.run("%%interact --over texts --batch --no-cache -o out\nSay {{row}}")
+    shell.ip.run_line_magic("config", "InteractMagics.headers = {}")
+    assert run.done.wait(30) and run.status == end
+    assert run.error.startswith(f"the batch job ended {end} (the batch job {said}); re-run the cell")
+    assert "'out' was not bound" in run.error
+    assert "out" not in shell.ip.user_ns
+
+
+def test_batch_request_errors_carry_rpc_codes(server: LocalServer) -> None:
+    job = httpx.post(f"{server.base_url}/v1beta/models/m:batchGenerateContent", json={"batch": {"input_config": {
+        "requests": {"requests": [{"request": {"contents": [{"parts": [{"text": "[fail 503] no"}]}]}}]}}}}).json()  # fmt: skip
+    with Client(base_url=server.base_url) as client:
+        batch = client.batches.get(job["name"])
+        while not batch.done:
+            batch = client.batches.get(job["name"])
+        (result,) = list(client.batches.results(batch))
+    assert result.error == {"code": 14, "message": "scripted failure for this request", "status": "UNAVAILABLE"}

@@ -30,6 +30,21 @@ __all__ = ["BatchJob", "BatchRunner", "engine_request_of"]
 WORKERS = 4
 BATCH_TYPE = "type.googleapis.com/google.ai.generativelanguage.v1main.GenerateContentBatch"
 TERMINAL = ("BATCH_STATE_SUCCEEDED", "BATCH_STATE_FAILED", "BATCH_STATE_CANCELLED", "BATCH_STATE_EXPIRED")
+RPC_CODES = {400: (3, "INVALID_ARGUMENT"), 401: (16, "UNAUTHENTICATED"), 403: (7, "PERMISSION_DENIED"),
+             404: (5, "NOT_FOUND"), 429: (8, "RESOURCE_EXHAUSTED"), 499: (1, "CANCELLED"), 500: (13, "INTERNAL"),
+             501: (12, "UNIMPLEMENTED"), 503: (14, "UNAVAILABLE"), 504: (4, "DEADLINE_EXCEEDED")}  # fmt: skip
+"""A failed request's ``error`` in a batch's results is a ``google.rpc.Status``: its code is a
+``google.rpc.Code`` number, not an HTTP status."""
+ENDINGS = {
+    "failed": ("BATCH_STATE_FAILED", {"code": 13, "message": "the batch job failed before running its requests"}),
+    "expired": ("BATCH_STATE_EXPIRED", {"code": 4, "message": "the batch job did not finish within 48 hours"}),
+}
+"""``X-Scripted-Batch-End: failed|expired``: how a job ends instead of running, as real jobs sometimes do."""
+
+
+def rpc_error(http_status: int, message: str) -> dict[str, Any]:
+    code, status = RPC_CODES.get(http_status, (2, "UNKNOWN"))
+    return {"code": code, "message": message, "status": status}
 
 
 @dataclass
@@ -53,6 +68,8 @@ class BatchJob:
     lock: threading.Lock = field(default_factory=threading.Lock)
     ended_at: float | None = None
     """When it ended (monotonic), for retention."""
+    error: dict[str, Any] | None = None
+    """Why a FAILED or EXPIRED job ended (a ``google.rpc.Status``)."""
 
     def resource(self) -> dict[str, Any]:
         """The job as the API shows it: an operation whose metadata is the GenerateContentBatch."""
@@ -74,7 +91,9 @@ class BatchJob:
                 batch["output"] = ({"responsesFile": self.output_file} if self.from_file
                                    else {"inlinedResponses": {"inlinedResponses": list(self.results)}})  # fmt: skip
         operation: dict[str, Any] = {"name": self.name, "metadata": batch, "done": done}
-        if done:
+        if self.error is not None:
+            operation["error"] = dict(self.error)
+        elif done:
             operation["response"] = batch
         return operation
 
@@ -189,8 +208,15 @@ class BatchRunner:
             self.jobs.pop(name, None)
 
     def _run(self, job: BatchJob) -> None:
+        ending = ENDINGS.get(job.headers.get("x-scripted-batch-end", ""))
         with job.lock:
             job.state, job.updated = "BATCH_STATE_RUNNING", now_iso()
+        if ending is not None:
+            with job.lock:
+                job.state, job.error = ending[0], dict(ending[1])
+                job.ended = job.updated = now_iso()
+                job.ended_at = time.monotonic()
+            return
         with ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix=f"{job.name}-") as pool:
             for entry in job.entries:
                 pool.submit(self._one, job, entry)
@@ -222,14 +248,14 @@ class BatchRunner:
 
         failing = failing_status(request.get("contents")) if self.engine.name == "scripted" else None
         if failing is not None:
-            return {"error": {"code": failing, "message": "scripted failure for this request"}}
+            return {"error": rpc_error(failing, "scripted failure for this request")}
         record = Record(id=new_id(), request={}, input_steps=[], history=[], stored=False, background=True)
         try:
             status = self.engine.run(engine_request_of(request, job.model, job.headers), record)
         except Cancelled:
-            return {"error": {"code": 499, "message": "cancelled"}}
+            return {"error": rpc_error(499, "cancelled")}
         except Exception as exc:  # one bad request fails alone, as on the real API
-            return {"error": {"code": 500, "message": f"{type(exc).__name__}: {exc}"}}
+            return {"error": rpc_error(500, f"{type(exc).__name__}: {exc}")}
         parts = [{"text": block.get("text", "")} for step in record.steps if step.get("type") == "model_output"
                  for block in step.get("content", []) if block.get("type") == "text"]  # fmt: skip
         usage = record.usage

@@ -136,7 +136,7 @@ def _follow_to_end(request: RowsRequest, session: Session, client: Client, run: 
     session.journal_end(run.id, run.status)
     if batch.state != "BATCH_STATE_SUCCEEDED":
         reason = (batch.error or {}).get("message") or "no reason given"
-        raise MagicError(f"the batch job ended {run.status} ({reason})")
+        raise MagicError(f"the batch job ended {run.status} ({reason}); re-run the cell to send the rows again")
     result = _finish(request, session, client, batch, run.started)
     session.bind(request.out, result.frame)
     session.remember(result)
@@ -198,8 +198,9 @@ def _outcome(result: BatchResult, schema: Any, model: str) -> RowOutcome:
 
     if result.error is not None or result.response is None:
         error = result.error or {}
-        return RowOutcome("error", error=one_line(f"the server answered {error.get('code', '?')}: "
-                                                   f"{error.get('message', 'no response')}"), kind="server")  # fmt: skip
+        code = error.get("status") or error.get("code", "?")  # a google.rpc.Status: its name says more than its number
+        return RowOutcome("error", error=one_line(f"the request failed ({code}): {error.get('message', 'no response')}"),
+                          kind="server")  # fmt: skip
     response = result.response
     candidate = (response.get("candidates") or [{}])[0]
     text = "".join(p.get("text", "") for p in (candidate.get("content") or {}).get("parts") or [])
