@@ -319,3 +319,46 @@ def test_batch_request_errors_carry_rpc_codes(server: LocalServer) -> None:
             batch = client.batches.get(job["name"])
         (result,) = list(client.batches.results(batch))
     assert result.error == {"code": 14, "message": "scripted failure for this request", "status": "UNAVAILABLE"}
+
+
+# -- citations -------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def page() -> Any:
+    import http.server
+    import threading
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.end_headers()
+            self.wfile.write(b"<title>Owl facts</title><p>Owls hunt at night.</p>")
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    served = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=served.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{served.server_address[1]}/owls"
+    served.shutdown()
+    served.server_close()
+
+
+def test_answers_from_pages_cite_them(allow_local: LocalServer, page: str) -> None:
+    sdk = sdk_client(allow_local)
+    answer = sdk.interactions.create(model="m", input=f"What does {page} say?", tools=[{"type": "url_context"}])
+    block = next(c for s in answer.steps if s.type == "model_output" for c in s.content if c.type == "text")
+    (citation,) = block.annotations
+    assert citation.type == "url_citation" and citation.url == page and citation.title == "Owl facts"
+    assert block.text[citation.start_index : citation.end_index].startswith("Owl facts: Owls hunt at night.")
+    events = list(sdk.interactions.create(model="m", input=f"What does {page} say?", tools=[{"type": "url_context"}],
+                                          stream=True))  # fmt: skip
+    deltas = [e.delta for e in events if e.event_type == "step.delta" and e.delta.type == "text_annotation_delta"]
+    assert [a.url for d in deltas for a in d.annotations] == [page]
+    with Client(base_url=allow_local.base_url) as client:  # our client folds the delta onto the text
+        streamed = client.interactions.create(model="m", input=f"What does {page} say?", stream=True,
+                                              tools=[{"type": "url_context"}]).until_done()  # fmt: skip
+    text = next(c for s in streamed.steps or [] if s.type == "model_output" for c in s.content)
+    assert [a["url"] for a in text.annotations] == [page]  # type: ignore[union-attr]

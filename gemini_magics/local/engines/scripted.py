@@ -53,6 +53,29 @@ def _images_asked(prompt: str) -> int:
     return _COUNTS.get(word) or int(word)
 
 
+class Cited(str):
+    """A part of an answer drawn from a page: the text, and the page it cites."""
+
+    url: str
+    page_title: str
+
+    def __new__(cls, text: str, url: str, page_title: str = "") -> Cited:
+        cited = super().__new__(cls, text)
+        cited.url, cited.page_title = url, page_title
+        return cited
+
+
+def citations(parts: list[str], separator: str) -> list[dict[str, Any]]:
+    """``url_citation`` annotations for the cited parts of ``separator.join(parts)`` (character offsets)."""
+    found, offset = [], 0
+    for part in parts:
+        if isinstance(part, Cited):
+            found.append({"type": "url_citation", "url": part.url, "title": part.page_title or part.url,
+                          "start_index": offset, "end_index": offset + len(part)})  # fmt: skip
+        offset += len(part) + len(separator)
+    return found
+
+
 class ScriptedEngine:
     """Decides what to answer; a per-request :class:`StepWriter` writes it (the engine is shared)."""
 
@@ -102,6 +125,8 @@ class ScriptedEngine:
             text = json.dumps(instance_of(schema, prompt), indent=None)
         elif from_tools:
             text = "\n\n".join(from_tools)
+            out.text(text, annotations=citations(from_tools, "\n\n"))
+            return out.ending()
         else:
             text = self._reply(request, prompt)
         out.text(text)
@@ -196,8 +221,8 @@ class ScriptedEngine:
             found += self._mcp_server(out, request, declaration, prompt)
         if "url_context" in kinds:
             for page in read_pages(out, request, prompt):
-                found.append(f"{page.url} ({page.title or 'untitled'}): {page.text[:300]}" if page.status == "success"
-                             else f"{page.url} could not be read: {page.error}")  # fmt: skip
+                found.append(Cited(f"{page.title or 'untitled'}: {page.text[:300]}", page.url, page.title)
+                             if page.status == "success" else f"{page.url} could not be read: {page.error}")  # fmt: skip
         return found
 
     def _code_execution(self, out: StepWriter, request: EngineRequest, prompt: str) -> str:

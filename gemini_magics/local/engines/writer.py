@@ -122,7 +122,8 @@ class StepWriter:
                 record.check_cancelled()
                 time.sleep(min(0.02, max(0.0, deadline - time.monotonic())))
 
-    def text(self, text: str) -> None:
+    def text(self, text: str, annotations: list[dict[str, Any]] | None = None) -> None:
+        """The answer's text, in deltas; ``annotations`` (citations) follow it in a ``text_annotation_delta``."""
         record = self.record
         chunks = split_into(text, self.pieces) if self.pieces else word_chunks(text)
         if self.token_limit is not None and len(chunks) > self.token_limit:
@@ -135,7 +136,12 @@ class StepWriter:
         for chunk in chunks:
             self.pace()
             record.delta({"type": "text", "text": chunk})
-        record.end_step({"type": "model_output", "content": [{"type": "text", "text": "".join(chunks)}]})
+        whole = "".join(chunks)
+        kept = [a for a in annotations or [] if a["end_index"] <= len(whole)]  # a cut answer cites what it kept
+        if kept:
+            record.delta({"type": "text_annotation_delta", "annotations": kept})
+        block = {"type": "text", "text": whole, **({"annotations": kept} if kept else {})}
+        record.end_step({"type": "model_output", "content": [block]})
         record.add_usage(output_tokens=len(chunks))
 
     def thought(self, prompt: str) -> None:
