@@ -362,3 +362,32 @@ def test_answers_from_pages_cite_them(allow_local: LocalServer, page: str) -> No
                                               tools=[{"type": "url_context"}]).until_done()  # fmt: skip
     text = next(c for s in streamed.steps or [] if s.type == "model_output" for c in s.content)
     assert [a["url"] for a in text.annotations] == [page]  # type: ignore[union-attr]
+
+
+# -- agents ----------------------------------------------------------------------------------------------
+
+
+def test_collaborative_planning_stops_at_the_plan_until_it_is_confirmed(server: LocalServer) -> None:
+    import time
+
+    sdk = sdk_client(server)
+    config = {"type": "deep-research", "collaborative_planning": True}
+
+    def finished(interaction_id: str) -> Any:
+        deadline = time.monotonic() + 20
+        got = sdk.interactions.get(interaction_id)
+        while got.status == "in_progress" and time.monotonic() < deadline:
+            time.sleep(0.05)
+            got = sdk.interactions.get(interaction_id)
+        return got
+
+    planned = finished(sdk.interactions.create(agent="deep-research-pro-preview-12-2025", agent_config=config,
+                                               background=True, input="What do owls eat?").id)  # fmt: skip
+    kinds = [s.type for s in planned.steps]
+    assert planned.status == "completed" and planned.output_text.startswith("## Research plan")
+    assert "google_search_call" not in kinds and "url_context_call" not in kinds  # no research before the go-ahead
+    report = finished(sdk.interactions.create(agent="deep-research-pro-preview-12-2025", agent_config=config,
+                                              background=True, previous_interaction_id=planned.id,
+                                              input="Looks good, focus on barn owls").id)  # fmt: skip
+    assert report.output_text.startswith("# Research report\n\n**Question:** What do owls eat?")
+    assert "google_search_call" in [s.type for s in report.steps]

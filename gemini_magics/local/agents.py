@@ -61,12 +61,20 @@ def deep_research(
     """Write the research steps and the report; the final status."""
     from .tools.web import URL_PATTERN, read_pages, search_offline
 
-    question = request.last_user_text.strip() or "the question"
+    confirmed = _confirmed_question(request.history)
+    question = confirmed or request.last_user_text.strip() or "the question"
     pause = step_seconds()
     summaries = agent_config.get("thinking_summaries", "auto") != "none"
     plan = planner(question)
-    if agent_config.get("collaborative_planning"):
-        plan.insert(0, "Share the plan before researching")
+    if agent_config.get("collaborative_planning") and confirmed is None:
+        # human in the loop: the plan is the answer; research starts when the next turn confirms it
+        if summaries:
+            out.thought("Drafting a research plan to agree on first")
+        out.text(PLAN_HEADING + "\n\n" + "\n".join(f"{n}. {step}" for n, step in enumerate(plan, 1))
+                 + "\n\nReply to confirm the plan (or say what to change), continuing from this interaction.")
+        return out.ending()
+    if confirmed is not None and request.last_user_text.strip():
+        plan.append(f"As agreed: {request.last_user_text.strip()[:120]}")
     if summaries:
         out.thought("Plan: " + "; ".join(plan))
     out.pace(pause)
@@ -80,6 +88,22 @@ def deep_research(
     findings = writer(question, pages) if writer is not None else None
     out.text(_report(question, pages, agent_config, findings))
     return out.ending()
+
+
+PLAN_HEADING = "## Research plan"
+
+
+def _confirmed_question(history: list[dict[str, Any]]) -> str | None:
+    """With collaborative planning, the question whose plan the agent shared in the turn before this one
+    (this turn confirms it); None when no plan waits for confirmation."""
+    outputs = [s for s in history if s.get("type") == "model_output"]
+    last = outputs[-1] if outputs else None
+    texts = [b.get("text", "") for b in (last or {}).get("content", []) if b.get("type") == "text"]
+    if not texts or not texts[0].startswith(PLAN_HEADING):
+        return None
+    asked = [b.get("text", "") for s in history if s.get("type") == "user_input"
+             for b in s.get("content", []) if b.get("type") == "text"]  # fmt: skip
+    return asked[-2].strip() if len(asked) >= 2 else None
 
 
 def _report(
