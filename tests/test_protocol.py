@@ -114,6 +114,7 @@ def test_images_are_asked_for_and_answered_as_jpeg(server: LocalServer) -> None:
 @pytest.mark.parametrize(("fail", "status", "code"), [
     ("429", 429, "rate_limit_exceeded"), ("429=quota_exceeded", 429, "quota_exceeded"), ("501", 501, "unimplemented"),
     ("503", 503, "unavailable"), ("500", 500, "api_error"), ("504", 504, "deadline_exceeded"), ("401", 401, "authentication"),
+    ("402", 402, "payment_required"), ("404=model_not_found", 404, "model_not_found"),
 ])  # fmt: skip
 def test_errors_carry_the_documented_codes(server: LocalServer, fail: str, status: int, code: str) -> None:
     sdk = sdk_client(server, {"X-Scripted-Fail": f"{fail}:1:{code}-{status}"})
@@ -121,6 +122,24 @@ def test_errors_carry_the_documented_codes(server: LocalServer, fail: str, statu
         sdk.interactions.create(model="m", input="x")
     assert getattr(info.value, "status_code", None) == status
     assert info.value.body["error"]["code"] == code  # type: ignore[attr-defined]
+
+
+def test_the_servers_own_refusals_carry_the_documented_codes() -> None:
+    from gemini_magics.local import start_server
+
+    with start_server(engine="scripted", api_key="the-key") as guarded:
+        url = f"{guarded.base_url}/v1beta/interactions"
+        no_key = httpx.post(url, json={"model": "m", "input": "x"})
+        assert no_key.status_code == 401 and no_key.json()["error"]["code"] == "authentication"
+        foreign = httpx.post(url, json={"model": "m", "input": "x"}, headers={"x-goog-api-key": "the-key", "Host": "evil.example"})
+        assert foreign.status_code == 403 and foreign.json()["error"]["code"] == "permission_denied"
+        key = {"x-goog-api-key": "the-key"}
+        missing = httpx.get(f"{url}/v1_nobody", headers=key)
+        assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
+        running = httpx.post(url, json={"model": "m", "input": "slow", "background": True},
+                             headers={**key, "X-Scripted-Delay-Ms": "200"}).json()  # fmt: skip
+        early = httpx.post(url, json={"model": "m", "input": "next", "previous_interaction_id": running["id"]}, headers=key)
+        assert early.status_code == 400 and early.json()["error"]["code"] == "failed_precondition"
 
 
 def test_an_unknown_parameter_is_refused_by_name(server: LocalServer) -> None:
@@ -131,7 +150,7 @@ def test_an_unknown_parameter_is_refused_by_name(server: LocalServer) -> None:
 
 
 @pytest.mark.parametrize(("fail", "attempts"), [
-    ("429", 2), ("503", 2), ("500", 2), ("429=quota_exceeded", 1), ("501", 1), ("400", 1),
+    ("429", 2), ("503", 2), ("500", 2), ("504", 2), ("429=quota_exceeded", 1), ("501", 1), ("400", 1), ("402", 1),
 ])  # fmt: skip
 def test_only_what_another_attempt_can_fix_is_retried(server: LocalServer, fail: str, attempts: int) -> None:
     tag = f"retry-{fail}"
