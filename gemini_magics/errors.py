@@ -48,6 +48,15 @@ class BackendUnavailable(MagicError):
 
 BLOCKED_CODES = frozenset({"safety", "prohibited_content", "blocklist", "spii", "recitation", "image_safety"})
 """Error codes of a generation the API blocked (not a failure that another attempt would get past)."""
+CODE_HINTS = {
+    "model_not_found": "no such model: check the name given to -m (or %config InteractMagics.model)",
+    "quota_exceeded": "the API quota is used up: re-run when it resets, or raise the quota",
+    "payment_required": "the prepaid credit is used up: add credit (retrying will not help)",
+    "parameter_unknown": "the API does not know a field this request sent: update gemini-magics",
+    "unimplemented": "the API does not offer this (for this model): retrying will not help",
+}
+"""What to do, for documented error codes that say more than their HTTP status."""
+
 
 def describe_api_error(exc: GeminiError, base_url: str, not_found: str | None = None) -> str:
     """A client error as one line saying what happened and what to do about it."""
@@ -55,6 +64,8 @@ def describe_api_error(exc: GeminiError, base_url: str, not_found: str | None = 
 
     if isinstance(exc, APIStatusError):
         message = exc.server_message or exc.message
+        if exc.code in CODE_HINTS:
+            return f"the server answered {exc.status_code} {exc.code}: {message} ({CODE_HINTS[str(exc.code)]})"
         hints = {
             401: "check GEMINI_API_KEY",
             403: "check that the key may use this model",

@@ -410,3 +410,13 @@ def test_collaborative_planning_stops_at_the_plan_until_it_is_confirmed(server: 
                                               input="Looks good, focus on barn owls").id)  # fmt: skip
     assert report.output_text.startswith("# Research report\n\n**Question:** What do owls eat?")
     assert "google_search_call" in [s.type for s in report.steps]
+
+
+@pytest.mark.parametrize(("fail", "hint"), [("404=model_not_found", "check the name given to -m"),
+                                            ("429=quota_exceeded", "the API quota is used up")])  # fmt: skip
+def test_a_cell_says_what_a_documented_code_means(shell: Shell, fail: str, hint: str) -> None:
+    shell.ip.run_line_magic("config", f'InteractMagics.headers = {{"X-Scripted-Fail": "{fail}:1:hint-{fail}"}}')
+    error = shell.fail("%%interact -o nothing\nHello")
+    shell.ip.run_line_magic("config", "InteractMagics.headers = {}")
+    message = str(error)
+    assert f"{fail[:3]} {fail[4:]}" in message and hint in message and "\n" not in message, message
