@@ -77,6 +77,11 @@ OPTIONS: list[Callable[[Callable[..., Any]], Callable[..., Any]]] = [
     ),
     argument("--limit", type=int, metavar="K", help="with --over: the first K rows only"),
     argument(
+        "--keep-missing",
+        action="store_true",
+        help="with --over: send rows whose referenced values are missing (NaN, None, empty); default: flag them",
+    ),
+    argument(
         "--concurrency",
         type=int,
         metavar="N",

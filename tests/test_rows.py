@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -54,10 +55,12 @@ def test_forty_rows_give_the_schema_columns_on_the_input_index(rows_shell: Shell
     result = rows_shell.run(CELL)
     frame = rows_shell.ip.user_ns["extracted"]
     assert list(frame.index) == [f"R{i:02}" for i in range(40)] and creates(server) - before == 40 + 2  # 2 retries of R21
-    assert list(frame.columns) == ["product", "rating", "_status", "_error", "_id", "_input_tokens", "_output_tokens"]
+    assert list(frame.columns) == ["product", "rating", "_status", "_error", "_raw", "_id", "_input_tokens", "_output_tokens"]
     assert str(frame["rating"].dtype) == "Int64" and str(frame["product"].dtype) == "string"
     assert frame.loc["R03", "rating"] == 4 and frame.loc["R03", "_status"] == "ok" and frame.loc["R03", "_id"].startswith("v1_")
     assert frame.loc["R07", "_status"] == "error" and "a rating is 1 to 5 stars" in frame.loc["R07", "_error"]
+    assert json.loads(frame.loc["R07", "_raw"])["rating"] == 9  # what the model said, out of range
+    assert pd.isna(frame.loc["R03", "_raw"]) and pd.isna(frame.loc["R03", "_error"])  # <NA>, not None or NaN
     assert frame.loc["R21", "_status"] == "error" and "500" in frame.loc["R21", "_error"] and "after 3 attempts" in frame.loc["R21", "_error"]
     assert pd.isna(frame.loc["R07", "rating"]) and (frame["_status"] == "ok").sum() == 38
     assert result.summary.startswith("40 rows: 38 ok, 2 failed (1 server, 1 validation)")
@@ -84,7 +87,7 @@ def test_row_references_and_lists(shell: Shell, server: Any) -> None:
 def test_limit_and_dry_run_send_only_what_they_say(rows_shell: Shell, server: Any) -> None:
     before = creates(server)
     dry = rows_shell.run(CELL.replace("-o extracted", "-o extracted --dry-run"))
-    assert creates(server) == before and "extracted" not in rows_shell.ip.user_ns
+    assert creates(server) == before and rows_shell.ip.user_ns["extracted"] is dry  # bound like a single cell's
     text = repr(dry)
     assert "dry run, nothing sent" in text and "R00" in text and "40 requests (one per row); 0 answered by the cache, 40 would be sent" in text
     assert dry.estimated_tokens > 40 * 10
@@ -118,7 +121,8 @@ def test_stop_keeps_finished_rows_and_a_rerun_sends_only_the_rest(rows_shell: Sh
     rows_shell.ip.run_line_magic("config", 'InteractMagics.headers = {"X-Scripted-Delay-Ms": "30"}')
     before = creates(server)
     error = rows_shell.fail(CELL.replace("-o extracted", "-o extracted --concurrency 4"))
-    assert "stopped by you: the" in str(error) and "'extracted' not bound" in str(error) and "extracted" not in rows_shell.ip.user_ns
+    assert "stopped by you: the" in str(error) and "the partial frame is bound to 'extracted'" in str(error)
+    assert rows_shell.ip.user_ns["extracted"] is rows_shell.magics.session.last_result.frame
     first_run = creates(server) - before
     partial = rows_shell.magics.session.last_result
     finished = partial.stats.done + partial.stats.failed
@@ -247,3 +251,62 @@ def test_store_keeps_row_interactions_on_the_server(shell: Shell, server: Any) -
 
     with Client(base_url=server.base_url) as client:
         assert client.interactions.get(shell.ip.user_ns["kept"].loc[0, "_id"]).status == "completed"
+
+
+# -- the everyday --over ----------------------------------------------------------------------------------
+
+
+def test_over_takes_a_reference_into_a_variable(shell: Shell, server: Any) -> None:
+    shell.run('import pandas as pd\nnotes = pd.DataFrame({"text": ["tea", "cake"], "n": [1, 2]}, index=["a", "b"])')
+    for over in ("notes.text", 'notes["text"]', "notes[text]"):  # the line's quotes may be gone: a column still
+        before = creates(server)
+        shell.run(f"%%interact --over {over} -o said --no-cache\nSay {{{{row.text}}}}")
+        frame = shell.ip.user_ns["said"]
+        assert list(frame.index) == ["a", "b"] and creates(server) - before == 2, over
+        assert frame.loc["b", "text"].endswith("Say cake")
+    for bad, words in (("notes.nope", "no attribute 'nope'"), ("nobody.text", "no such variable"),
+                       ("notes.text()", "give a variable, or a column of one")):  # fmt: skip
+        error = shell.fail(f"%%interact --over {bad}\nSay {{{{row}}}}")
+        assert words in str(error) and "\n" not in str(error), str(error)
+
+
+def test_rows_with_missing_values_are_flagged_not_sent_as_nan(shell: Shell, server: Any) -> None:
+    shell.run('import pandas as pd\nimport numpy as np\n'
+              'gaps = pd.DataFrame({"text": ["fine", np.nan, None, "  ", "also fine"]})')  # fmt: skip
+    before = creates(server)
+    result = shell.run("%%interact --over gaps -o out --no-cache\nSay {{row.text}}")
+    frame = shell.ip.user_ns["out"]
+    assert creates(server) - before == 2 and list(frame["_status"]) == ["ok", "skipped", "skipped", "skipped", "ok"]
+    assert frame.loc[1, "_error"] == "not sent: {{row.text}} is NaN (--keep-missing sends such rows)"
+    assert frame.loc[2, "_error"].startswith("not sent: {{row.text}} is") and "is empty" in frame.loc[3, "_error"]
+    assert "5 rows: 2 ok, 3 skipped (missing input)" in result.summary
+    sent = [r["json"]["input"] for r in requests_to(server, "/interactions") if "input" in (r["json"] or {})]
+    assert not any("nan" in str(text).lower() for text in sent[-2:])
+    before = creates(server)
+    shell.run("%%interact --over gaps -o out --no-cache --keep-missing\nSay {{row.text}}")
+    assert creates(server) - before == 4 and (shell.ip.user_ns["out"]["_status"] == "ok").all()  # two NaN rows: one request
+    shell.ip.user_ns["listed"] = [{"text": None}, {"text": "here"}]
+    shell.run("%%interact --over listed -o out --no-cache\nSay {{row.text}}")
+    assert shell.ip.user_ns["out"].loc[0, "_error"].startswith("not sent: {{row.text}} is None")
+
+
+def test_columns_are_typed_as_the_schema_says(shell: Shell) -> None:
+    shell.run('''
+from typing import Literal, Optional
+from pydantic import BaseModel
+import pandas as pd
+
+class Mood(BaseModel):
+    mood: Literal["happy", "sad"]
+    stars: Optional[int]
+    score: Optional[float]
+    fine: bool
+
+moods = ["one", "two", "three"]
+''')
+    shell.run("%%interact --over moods --schema Mood -o typed --no-cache\nRate {{row.text}}")
+    frame = shell.ip.user_ns["typed"]
+    assert str(frame["stars"].dtype) == "Int64" and str(frame["score"].dtype) == "Float64"
+    assert str(frame["fine"].dtype) == "boolean" and str(frame["mood"].dtype) == "category"
+    assert list(frame["mood"].cat.categories) == ["happy", "sad"]
+    assert str(frame["_status"].dtype) == str(frame["_error"].dtype) == "string"

@@ -13,7 +13,7 @@ __all__ = ["NullRowsProgress", "TerminalRowsProgress", "progress_text"]
 
 def progress_text(stats: Any) -> str:
     """``12/40 rows · 1 failed · 3.1 rows/s · ETA 9 s · 1,234 tokens · concurrency 8``."""
-    finished = stats.done + stats.failed
+    finished = stats.done + stats.failed + stats.skipped
     bits = [f"{finished}/{stats.total} rows"]
     if stats.failed:
         bits.append(f"{stats.failed} failed")
@@ -113,7 +113,7 @@ class RowsProgressWidget:
         stats = self._stats
         if stats is None:
             return
-        self._bar.value = stats.done + stats.failed
+        self._bar.value = stats.done + stats.failed + stats.skipped
         if not self.stopped:
             self._label.value = progress_text(stats)
         if stats.failed:

@@ -73,7 +73,7 @@ def start_batch(request: RowsRequest, session: Session, views: Views) -> BatchRu
     client = backend.client
     cache = session.row_cache() if request.use_cache else None
     cached = cache.get_many([r.key for r in request.rows]) if cache is not None else {}
-    unique = {r.key: r for r in request.rows if r.key not in cached}
+    unique = {r.key: r for r in request.rows if r.key not in cached and not r.missing}
     if not unique:
         raise OptionError(
             "--batch: every row is answered by the row cache already: run the cell without --batch"
@@ -145,12 +145,12 @@ def _follow_to_end(request: RowsRequest, session: Session, client: Client, run: 
 
 def _finish(request: RowsRequest, session: Session, client: Client, batch: Batch, started: float) -> Any:
     from ..render.result import RowsResult
-    from .rows import RowOutcome, summary_line, to_frame
+    from .rows import RowOutcome, skipped_outcome, summary_line, to_frame
 
     outcomes = _outcomes(session, client, batch, [r.key for r in request.rows], request.template.schema,
                          request.template.model, request.use_cache)  # fmt: skip
-    ordered = [outcomes.get(r.key) or RowOutcome("error", error="the job returned no result for this row", kind="server")
-               for r in request.rows]  # fmt: skip
+    ordered = [skipped_outcome(r) if r.missing else outcomes.get(r.key)
+               or RowOutcome("error", error="the job returned no result for this row", kind="server") for r in request.rows]  # fmt: skip
     stats = _stats(ordered, started)
     return RowsResult(
         to_frame(request, ordered), "batch " + summary_line(stats, ordered, request), ordered, stats

@@ -270,10 +270,10 @@ class Runner:
         if stats.stopped == "stopped":
             self.views.show(result)
             kept = f"the {stats.done} finished rows are cached" if cache is not None else "nothing was cached"
-            unbound = f"; {request.out!r} not bound" if request.out else ""
-            raise Stopped(
-                f"stopped by you: {kept}; re-run the cell to send only the rest (%interact last shows them){unbound}"
-            )
+            # the frame so far is bound (rows not run say so), and the cell still raises: Run All stops here
+            self.session.bind(request.out, result.frame)
+            bound = f"; the partial frame is bound to {request.out!r}" if request.out else ""
+            raise Stopped(f"stopped by you: {kept}{bound}; re-run the cell to send only the rest")
         return result
 
     # -- the background ---------------------------------------------------------------------------
@@ -347,12 +347,11 @@ class Runner:
 
 
 def _binds_now(made: Any) -> bool:
-    """A foreground result binds ``-o`` as its cell ends: an ``--over`` frame, a single cell's dry run. A
-    batch job binds its frame when the job ends; an ``--over`` dry run has no frame, so binds nothing."""
-    from ..render.result import RowsDryRun
+    """A foreground result binds ``-o`` as its cell ends: an ``--over`` frame, a dry run. A batch job
+    binds its frame when the job ends."""
     from .handle import RunHandle
 
-    return not isinstance(made, RunHandle | RowsDryRun)
+    return not isinstance(made, RunHandle)
 
 
 def _commit_notes(request: CellRequest, commit: Commit) -> list[str]:

@@ -69,6 +69,8 @@ class RowWork:
     body: dict[str, Any]
     key: str
     """The hash of the row's full request: the cache key."""
+    missing: str | None = None
+    """Why the row is not sent: a value it references is missing (``--keep-missing`` sends it anyway)."""
 
 
 @dataclass(frozen=True)
@@ -111,7 +113,7 @@ class RowsRequest:
 def check_row_options(args: argparse.Namespace) -> None:
     """Options that only mean something with ``--over``, or that cannot go with it."""
     if args.over is None:
-        for flag, value in (("--limit", args.limit), ("--concurrency", args.concurrency),
+        for flag, value in (("--limit", args.limit), ("--concurrency", args.concurrency), ("--keep-missing", args.keep_missing or None),
                             ("--budget", args.budget), ("--no-cache", args.no_cache or None), ("--batch", args.batch or None)):  # fmt: skip
             if value is not None:
                 raise OptionError(f"{flag} applies to rows: add --over NAME (a DataFrame, Series or list)")
@@ -164,6 +166,26 @@ def records_of(source: Any, name: str) -> tuple[list[Row], Any]:
     )
 
 
+def over_source(expr: str, namespace: Mapping[str, Any]) -> Any:
+    """What ``--over EXPR`` names: a variable, or a reference into one (``reviews.text``, ``df["col"]``;
+    the line's quotes may be gone, so ``df[col]`` is a column too)."""
+    import re
+
+    from ..errors import TemplateError
+    from ..inputs import REFERENCE, resolve
+
+    expr = re.sub(r"\[\s*([A-Za-z_][\w ]*?)\s*\]", lambda m: f'["{m.group(1)}"]', expr.strip())
+    if REFERENCE.fullmatch("{{" + expr + "}}") is None:
+        raise OptionError(f"--over {expr}: give a variable, or a column of one (reviews, reviews.text, df[\"text\"])")
+    name = expr.split(".", 1)[0].split("[", 1)[0].strip()
+    if name not in namespace:
+        raise OptionError(f"--over {name}: no such variable (a DataFrame, Series or list of rows)")
+    try:
+        return resolve(expr, namespace)
+    except TemplateError as exc:
+        raise OptionError(f"--over {expr}: {str(exc).split(': ', 1)[-1]}") from None
+
+
 def build_rows_request(
     args: argparse.Namespace, cell: str, namespace: Mapping[str, Any], settings: Settings, backend: str
 ) -> RowsRequest:
@@ -174,9 +196,7 @@ def build_rows_request(
     from ..inputs import Options, render_parts
     from ..request import build_request
 
-    if args.over not in namespace:
-        raise OptionError(f"--over {args.over}: no such variable (a DataFrame, Series or list of rows)")
-    records, index = records_of(namespace[args.over], args.over)
+    records, index = records_of(over_source(args.over, namespace), args.over)
     if not records:
         raise OptionError(f"--over {args.over}: it has no rows")
     limit = min(args.limit or len(records), len(records))
@@ -199,12 +219,47 @@ def build_rows_request(
         except TemplateError as exc:
             raise OptionError(_row_hint(str(exc), records[position], position)) from None
         body = template.body(parts)
-        rows.append(RowWork(labels[position], body, request_key(_keyable(body), backend)))
+        missing = None if args.keep_missing else missing_value(template.prompt, records[position])
+        rows.append(RowWork(labels[position], body, request_key(_keyable(body), backend), missing))
     return RowsRequest(
         template=template, source=args.over, rows=tuple(rows), index=index, total=len(records),
         concurrency=args.concurrency or settings.concurrency, use_cache=not args.no_cache, budget=args.budget,
         service_tier=args.service_tier, dry_run=args.dry_run, batch=args.batch,
     )  # fmt: skip
+
+
+def missing_value(prompt: str, record: Row) -> str | None:
+    """The first ``{{row…}}`` reference of ``prompt`` whose value is missing (None, NaN, NA or blank text),
+    said as what to show the user; None when every value is there."""
+    from ..errors import TemplateError
+    from ..inputs import find_references, resolve
+
+    for expr in find_references(prompt):
+        if not expr.startswith("row"):
+            continue
+        try:
+            value = resolve(expr, {"row": record})
+        except (TemplateError, KeyError):
+            continue
+        why = _missing(value)
+        if why:
+            return f"{{{{{expr}}}}} is {why}"
+    return None
+
+
+def _missing(value: Any) -> str | None:
+    if value is None:
+        return "None"
+    if isinstance(value, str):
+        return "empty" if not value.strip() else None
+    if isinstance(value, float) and value != value:
+        return "NaN"
+    pd = sys.modules.get("pandas")
+    if pd is not None and value is pd.NA:
+        return "missing (NA)"
+    if pd is not None and value is pd.NaT:
+        return "missing (NaT)"
+    return None
 
 
 def _row_hint(message: str, row: Row, position: int) -> str:
@@ -312,6 +367,8 @@ class RowStats:
     total: int
     done: int = 0
     failed: int = 0
+    skipped: int = 0
+    """Rows not sent: a value they reference is missing."""
     cached: int = 0
     duplicates: int = 0
     input_tokens: int = 0
@@ -397,7 +454,10 @@ class _RowRun:
         cached = self.cache.get_many([r.key for r in rows]) if self.cache is not None else {}
         same: dict[str, list[int]] = {}
         for i, work in enumerate(rows):
-            if work.key in cached:
+            if work.missing:
+                self.outcomes[i] = skipped = skipped_outcome(work)
+                count(self.stats, skipped)
+            elif work.key in cached:
                 self.outcomes[i] = hit = RowOutcome("ok", cached[work.key], cached=True)
                 count(self.stats, hit)
             else:
@@ -463,9 +523,15 @@ async def _gather_until(
             return
 
 
+def skipped_outcome(work: RowWork) -> RowOutcome:
+    return RowOutcome("skipped", error=f"not sent: {work.missing} (--keep-missing sends such rows)", kind="missing")
+
+
 def count(stats: RowStats, outcome: RowOutcome) -> None:
     if outcome.status == "ok":
         stats.done += 1
+    elif outcome.status == "skipped":
+        stats.skipped += 1
     else:
         stats.failed += 1
     stats.cached += outcome.cached
@@ -586,24 +652,49 @@ def frame_of(schema: Any, index: Any, outcomes: list[RowOutcome]) -> Any:
             record.update({name: values.get(name) for name in properties})
         else:
             record["text"] = answer.get("text") if outcome.status == "ok" else None
-        record.update(_status=outcome.status, _error=outcome.error, _id=answer.get("id"),
+        # a failed row keeps what the model said, so a schema miss can be read and the prompt fixed
+        raw = answer.get("text") if outcome.status == "error" and answer.get("text") else None
+        record.update(_status=outcome.status, _error=outcome.error, _raw=raw, _id=answer.get("id"),
                       _input_tokens=answer.get("input_tokens"), _output_tokens=answer.get("output_tokens"))  # fmt: skip
         records.append(record)
     frame = pd.DataFrame.from_records(records, index=index if hasattr(index, "name") else pd.Index(index))
     for name, spec in properties.items():
-        dtype = _DTYPES.get(str(spec.get("type"))) if isinstance(spec, dict) else None
+        dtype = _dtype_of(spec, pd)
         if dtype is not None:
             with contextlib.suppress(TypeError, ValueError):  # a value the type cannot hold: kept as it came
                 frame[name] = frame[name].astype(dtype)
+    if "text" in frame.columns:
+        frame["text"] = frame["text"].astype("string")
+    for name in ("_status", "_error", "_raw", "_id"):  # one missing-value convention: <NA>, whatever the outcome
+        frame[name] = frame[name].astype("string")
     for name in ("_input_tokens", "_output_tokens"):
         frame[name] = frame[name].astype("Int64")
     return frame
+
+
+def _dtype_of(spec: Any, pd: Any) -> Any:
+    """The pandas dtype a JSON-schema property asks for: nullable ints, floats, booleans and strings
+    (``Optional[...]`` included), a category for an enum (``Literal``); None to leave it as it comes."""
+    if not isinstance(spec, dict):
+        return None
+    choices = [s for s in spec.get("anyOf") or spec.get("oneOf") or [] if not (isinstance(s, dict) and s.get("type") == "null")]
+    if len(choices) == 1:
+        return _dtype_of(choices[0], pd)
+    enum = spec.get("enum")
+    if isinstance(enum, list) and enum and all(isinstance(v, str) for v in enum):
+        return pd.CategoricalDtype(categories=enum)
+    kind = spec.get("type")
+    if isinstance(kind, list):
+        kinds = [k for k in kind if k != "null"]
+        kind = kinds[0] if len(kinds) == 1 else None
+    return _DTYPES.get(str(kind)) if kind else None
 
 
 def summary_line(stats: RowStats, outcomes: list[RowOutcome], request: RowsRequest) -> str:
     """Rows ok / failed by kind, what came from the cache, wall time, tokens, concurrency."""
     failed = Counter(o.kind or "error" for o in outcomes if o.status == "error")
     not_run = sum(o.status == "not run" for o in outcomes)
+    skipped = sum(o.status == "skipped" for o in outcomes)
     bits = [f"{len(outcomes)} row{'s' if len(outcomes) != 1 else ''}: {stats.done} ok"]
     if failed:
         bits[0] += (
@@ -613,6 +704,8 @@ def summary_line(stats: RowStats, outcomes: list[RowOutcome], request: RowsReque
         )
     if not_run:
         bits[0] += f", {not_run} not run ({_why(stats.stopped)})"
+    if skipped:
+        bits[0] += f", {skipped} skipped (missing input)"
     if stats.cached:
         bits.append(f"{stats.cached} from the cache")
     if stats.duplicates:
