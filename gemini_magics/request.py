@@ -41,7 +41,8 @@ class Settings:
     mcp_bridge: str = "auto"
     mcp_headers: Mapping[str, str] = field(default_factory=dict)
     agent_config: Mapping[str, Any] = field(default_factory=dict)
-    concurrency: int = 8
+    concurrency: int = 0
+    """0: by backend (:func:`run.rows.default_concurrency`)."""
 
 
 @dataclass(frozen=True)

@@ -52,9 +52,11 @@ class InteractSettings(Configurable):
         "",
         help="Directory of the row cache and the journal of long runs (default: the platform's user cache dir).",
     ).tag(config=True)
-    concurrency = Int(8, help="Rows of an --over cell sent at once (--concurrency overrides it).").tag(
-        config=True
-    )
+    concurrency = Int(
+        0,
+        help="Rows of an --over cell sent at once (--concurrency overrides it); 0 follows the backend: 1 for the "
+        "embedded SmolLM2 engine (it answers one request at a time), 8 otherwise.",
+    ).tag(config=True)
     local_code_execution = Bool(
         False,
         help="Let the embedded local server run code_execution calls on this machine (isolated, with limits).",

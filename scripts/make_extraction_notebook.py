@@ -67,7 +67,7 @@ cells = [
     new_code_cell('sample[["product", "rating", "_status"]]', metadata=CHECK),
     new_markdown_cell(
         "## All rows\n\n"
-        "Rows run concurrently (`--concurrency N`, default `%config InteractMagics.concurrency`, 8); on 429 or "
+        "Rows run concurrently (`--concurrency N`, default `%config InteractMagics.concurrency`: 8, or 1 on the embedded SmolLM2 engine, which answers one request at a time); on 429 or "
         "503 the run slows down and honours `Retry-After`, then speeds up again. The progress bar has a "
         "**Stop** button: finished rows are kept in the cache. The three rows tried above come from the "
         "cache, and the duplicate review is sent once."

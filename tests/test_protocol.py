@@ -189,7 +189,7 @@ def test_a_flex_row_that_times_out_is_not_sent_again(shell: Shell, server: Local
     sent = creates(server)[before:]
     assert len(sent) == 2 and all(body["service_tier"] == "flex" for body in sent)  # each row once
     errors = list(shell.ip.user_ns["out"]["_error"])
-    assert all(e.startswith("no flex answer within 0.5 s; not sent again") for e in errors), errors
+    assert all(e.startswith("no flex answer within 0.5 s (the client's timeout); not sent again") for e in errors), errors
 
 
 # -- what a turn must send back ------------------------------------------------------------------------

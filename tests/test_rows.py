@@ -156,12 +156,14 @@ def test_a_second_kernel_rerunning_the_cell_sends_nothing(rows_shell: Shell, ser
     assert creates(server) - before == 1 + 3  # only the failed rows are sent again (R07 once, R21 three times)
 
 
-def test_budget_stops_cleanly_and_says_so(rows_shell: Shell) -> None:
-    result = rows_shell.run(CELL.replace("-o extracted", "-o extracted --budget 100 --concurrency 2"))
+@pytest.mark.parametrize("concurrency", [2, 16])
+def test_budget_holds_and_says_what_was_spent(rows_shell: Shell, concurrency: int) -> None:
+    result = rows_shell.run(CELL.replace("-o extracted", f"-o extracted --budget 100 --concurrency {concurrency} --no-cache"))
     frame = rows_shell.ip.user_ns["extracted"]
     not_run = (frame["_status"] == "not run").sum()
-    assert not_run > 0 and "not run (the --budget was reached)" in result.summary and "budget 100" in result.summary
-    assert result.stats.tokens >= 100
+    assert not_run > 0 and "not run (the --budget was reached)" in result.summary
+    assert 0 < result.stats.tokens <= 100  # what is in flight counts: the budget is never passed
+    assert f"{result.stats.tokens} of the 100-token budget" in result.summary
 
 
 def test_cache_subcommand_shows_and_clears(rows_shell: Shell) -> None:
@@ -310,3 +312,29 @@ moods = ["one", "two", "three"]
     assert str(frame["fine"].dtype) == "boolean" and str(frame["mood"].dtype) == "category"
     assert list(frame["mood"].cat.categories) == ["happy", "sad"]
     assert str(frame["_status"].dtype) == str(frame["_error"].dtype) == "string"
+
+
+def test_concurrency_follows_the_backend_unless_set(shell: Shell, monkeypatch: pytest.MonkeyPatch) -> None:
+    shell.ip.user_ns["texts"] = ["a", "b"]
+    seen = []
+    for backend, configured, expected in (("local:smollm2", 0, 1), ("local:scripted", 0, 8),
+                                          ("https://generativelanguage.googleapis.com", 0, 8), ("local:smollm2", 3, 3)):  # fmt: skip
+        monkeypatch.setattr(shell.magics.session, "backend_identity", lambda b=backend: b)
+        shell.ip.run_line_magic("config", f"InteractMagics.concurrency = {configured}")
+        dry = shell.run("%%interact --over texts --dry-run\nSay {{row.text}}")
+        seen.append(dry.concurrency)
+        assert dry.concurrency == expected, (backend, configured)
+    assert shell.run("%%interact --over texts --dry-run --concurrency 5\nSay {{row.text}}").concurrency == 5
+
+
+def test_a_row_that_times_out_is_not_sent_twice(shell: Shell, server: Any) -> None:
+    shell.ip.user_ns["texts"] = ["slow one", "slow two"]
+    shell.ip.run_line_magic("config", "InteractMagics.timeout = 0.5")
+    shell.ip.run_line_magic("config", 'InteractMagics.headers = {"X-Scripted-Delay-Ms": "200", "X-Scripted-Deltas": "10"}')
+    before = creates(server)
+    result = shell.run("%%interact --over texts -o out --no-cache\nSay {{row}}")
+    shell.ip.run_line_magic("config", "InteractMagics.headers = {}")
+    errors = list(shell.ip.user_ns["out"]["_error"])
+    assert creates(server) - before == 2  # one request each: slow is not lost
+    assert all(e.startswith("no answer within 0.5 s (the client's timeout); not sent again") for e in errors), errors
+    assert "lowered to" not in result.summary  # a client timeout is not the server's doing

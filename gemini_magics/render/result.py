@@ -348,10 +348,11 @@ class RowsDryRun(DryRun):
     """``--over … --dry-run``: the first row's request, with how many requests and tokens in its notes."""
 
     def __init__(self, body: dict[str, Any], plan: Plan, notes: Sequence[str], *, requests: int,
-                 estimated_tokens: int) -> None:  # fmt: skip
+                 estimated_tokens: int, concurrency: int) -> None:  # fmt: skip
         super().__init__(body, plan, notes)
         self.requests = requests
         self.estimated_tokens = estimated_tokens
+        self.concurrency = concurrency
 
 
 class TextTable:

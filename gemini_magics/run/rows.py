@@ -166,6 +166,12 @@ def records_of(source: Any, name: str) -> tuple[list[Row], Any]:
     )
 
 
+def default_concurrency(backend: str) -> int:
+    """Rows at once when neither ``--concurrency`` nor the config says: the embedded SmolLM2 engine answers
+    one request at a time (more would only queue, and time out), anything else takes eight."""
+    return 1 if backend == "local:smollm2" else 8
+
+
 def over_source(expr: str, namespace: Mapping[str, Any]) -> Any:
     """What ``--over EXPR`` names: a variable, or a reference into one (``reviews.text``, ``df["col"]``;
     the line's quotes may be gone, so ``df[col]`` is a column too)."""
@@ -223,7 +229,8 @@ def build_rows_request(
         rows.append(RowWork(labels[position], body, request_key(_keyable(body), backend), missing))
     return RowsRequest(
         template=template, source=args.over, rows=tuple(rows), index=index, total=len(records),
-        concurrency=args.concurrency or settings.concurrency, use_cache=not args.no_cache, budget=args.budget,
+        concurrency=args.concurrency or settings.concurrency or default_concurrency(backend), use_cache=not args.no_cache,
+        budget=args.budget,
         service_tier=args.service_tier, dry_run=args.dry_run, batch=args.batch,
     )  # fmt: skip
 
@@ -430,6 +437,8 @@ class _RowRun:
         """Set when no more rows may be sent: the budget is spent, or the server died."""
         self.died: list[str] = []
         self.headers = dict(request.template.headers) or None
+        self.reserved = 0
+        """Tokens the rows in flight are expected to spend (``--budget`` counts them before sending more)."""
 
     async def run(self) -> tuple[list[RowOutcome], RowStats]:
         waiting = self._from_cache()
@@ -473,6 +482,24 @@ class _RowRun:
             stats.stopped, stats.death = "server", self.died[0]
         self.progress.finish(stats)  # also when the kernel interrupts the run: no live bar is left behind
 
+    def _estimate(self, work: RowWork) -> int:
+        """What a row will likely spend: the average of the rows sent so far, or twice its input at first."""
+        if self.request.budget is None:
+            return 0
+        stats = self.stats
+        sent = stats.done + stats.failed - stats.cached - stats.duplicates
+        return stats.tokens // sent if sent > 0 and stats.tokens else 2 * estimate_input_tokens(work.body)
+
+    def _admit(self, estimate: int) -> bool:
+        """Whether a row may be sent now: ``--budget`` holds what is spent plus what is in flight."""
+        budget = self.request.budget
+        if budget is not None and self.stats.tokens + self.reserved + estimate > budget:
+            self.stats.stopped = "budget"
+            self.halt.set()
+            return False
+        self.reserved += estimate
+        return True
+
     def _gone_once(self) -> str | None:
         if not self.died and (line := self.gone()):
             self.died.append(line)
@@ -490,10 +517,12 @@ class _RowRun:
 
     async def _one(self, positions: list[int], loop: asyncio.AbstractEventLoop, pool: ThreadPoolExecutor) -> None:
         work = self.request.rows[positions[0]]
+        estimate = self._estimate(work)
         outcome = await _attempts(lambda: loop.run_in_executor(pool, self._send, work), self.limiter, self.halt,
-                                  self._gone_once, self.request)  # fmt: skip
+                                  self._gone_once, self.request, admit=lambda: self._admit(estimate))  # fmt: skip
         if outcome is None:
             return  # dispatch stopped before this row was sent: "not run"
+        self.reserved -= estimate
         stats = self.stats
         for n, i in enumerate(positions):  # identical rows: one request, one answer for each of them
             self.outcomes[i] = each = outcome if n == 0 else replace(outcome, duplicate=True)
@@ -547,8 +576,10 @@ async def _attempts(
     halt: asyncio.Event,
     gone: Callable[[], str | None],
     request: RowsRequest,
+    admit: Callable[[], bool] = lambda: True,
 ) -> RowOutcome | None:
-    """One row, retried on overload (429, 503, timeouts) within :data:`MAX_ATTEMPTS`."""
+    """One row, retried on overload (429, 503, dropped connections) within :data:`MAX_ATTEMPTS`; None when
+    dispatch stopped before it was sent, or ``admit`` (the budget) says no when its turn comes."""
     from .._exceptions import APIConnectionError, APIStatusError, APITimeoutError
     from .._retry import is_retryable_status, parse_retry_after, retry_delay
     from ..errors import describe_api_error
@@ -559,7 +590,7 @@ async def _attempts(
         if halt.is_set():
             return None
         async with limiter:
-            if halt.is_set():
+            if halt.is_set() or (attempt == 0 and not admit()):
                 return None
             try:
                 outcome: RowOutcome = await send()
@@ -585,10 +616,8 @@ async def _attempts(
                     halt.set()
                     return RowOutcome("error", error=one_line(died), kind="server")
                 last = str(exc) or type(exc).__name__
-                if isinstance(exc, APITimeoutError) and request.service_tier == "flex":
-                    return RowOutcome("error", error=one_line(
-                        f"no flex answer within {request.timeout:g} s; not sent again, since the first request may "
-                        "still be answered and billed (re-run the cell to try the row again)"), kind="timeout")  # fmt: skip
+                if isinstance(exc, APITimeoutError):  # slow is not lost: a second request could be billed twice
+                    return RowOutcome("error", error=_timed_out(request), kind="timeout")
                 limiter.overloaded(None)
                 delay = retry_delay(attempt)
             else:
@@ -596,6 +625,13 @@ async def _attempts(
                 return outcome
         await asyncio.sleep(delay)
     return RowOutcome("error", error=one_line(f"{last} (after {MAX_ATTEMPTS} attempts)"), kind="server")
+
+
+def _timed_out(request: RowsRequest) -> str:
+    flex = request.service_tier == "flex"
+    return (f"no {'flex ' if flex else ''}answer within {request.timeout:g} s (the client's timeout); not sent again, "
+            "since the first request may still be answered and billed (re-run the cell to try the row again"
+            + ("" if flex else "; a server that answers one row at a time needs a lower --concurrency") + ")")
 
 
 def outcome_of(interaction: Interaction, template: CellRequest) -> RowOutcome:
@@ -713,7 +749,7 @@ def summary_line(stats: RowStats, outcomes: list[RowOutcome], request: RowsReque
     bits.append(f"{stats.elapsed:.1f} s")
     bits.append(f"{stats.input_tokens:,} in / {stats.output_tokens:,} out tokens")
     if request.budget is not None:
-        bits.append(f"budget {request.budget:,}")
+        bits.append(f"{stats.tokens:,} of the {request.budget:,}-token budget")
     if stats.lowest is not None and stats.lowest < request.concurrency:
         bits.append(f"concurrency {request.concurrency} (lowered to {stats.lowest} by the server)")
     if request.total > len(outcomes):
@@ -730,6 +766,8 @@ def dry_run_of(request: RowsRequest, cached: int) -> RowsDryRun:
     sent = len(request.rows) - cached
     line = (f"{len(request.rows)} request{'s' if len(request.rows) != 1 else ''} (one per row"
             f"{f', of {request.total}' if request.total > len(request.rows) else ''}); {cached} answered by the cache, "
-            f"{sent} would be sent · about {tokens:,} input tokens in all (~4 characters a token, {MEDIA_TOKENS} a media part)")  # fmt: skip
+            f"{sent} would be sent, {request.concurrency} at a time · about {tokens:,} input tokens in all "
+            f"(~4 characters a token, {MEDIA_TOKENS} a media part)")  # fmt: skip
     notes = [f"row {first.label!r} of --over {request.source}", line]
-    return RowsDryRun(first.body, request.template.plan, notes, requests=len(request.rows), estimated_tokens=tokens)
+    return RowsDryRun(first.body, request.template.plan, notes, requests=len(request.rows), estimated_tokens=tokens,
+                      concurrency=request.concurrency)  # fmt: skip
