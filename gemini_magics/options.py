@@ -77,6 +77,13 @@ OPTIONS: list[Callable[[Callable[..., Any]], Callable[..., Any]]] = [
     ),
     argument("--limit", type=int, metavar="K", help="with --over: the first K rows only"),
     argument(
+        "--sample",
+        type=int,
+        metavar="K",
+        help="with --over: K rows drawn at random, the same ones each run (iterate on a prompt before paying for all)",
+    ),
+    argument("--sample-seed", type=int, default=0, metavar="N", help="with --sample: another draw (default 0)"),
+    argument(
         "--keep-missing",
         action="store_true",
         help="with --over: send rows whose referenced values are missing (NaN, None, empty); default: flag them",

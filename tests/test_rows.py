@@ -338,3 +338,19 @@ def test_a_row_that_times_out_is_not_sent_twice(shell: Shell, server: Any) -> No
     assert creates(server) - before == 2  # one request each: slow is not lost
     assert all(e.startswith("no answer within 0.5 s (the client's timeout); not sent again") for e in errors), errors
     assert "lowered to" not in result.summary  # a client timeout is not the server's doing
+
+
+def test_a_sample_is_random_reproducible_and_cached(rows_shell: Shell, server: Any) -> None:
+    cell = CELL.replace("-o extracted", "-o picked --sample 5")
+    before = creates(server)
+    result = rows_shell.run(cell)
+    first = list(rows_shell.ip.user_ns["picked"].index)
+    assert creates(server) - before == 5 and len(first) == 5 and first != [f"R{i:02}" for i in range(5)]
+    assert first == sorted(first) and "--sample: 5 of 40 rows" in result.summary
+    again = creates(server)
+    rows_shell.run(cell)
+    assert list(rows_shell.ip.user_ns["picked"].index) == first and creates(server) == again  # the same draw: cached
+    rows_shell.run(cell.replace("--sample 5", "--sample 5 --sample-seed 7"))
+    assert list(rows_shell.ip.user_ns["picked"].index) != first
+    error = rows_shell.fail(cell.replace("--sample 5", "--sample 5 --limit 3"))
+    assert "use one of them" in str(error)

@@ -91,6 +91,9 @@ class RowsRequest:
     dry_run: bool = False
     batch: bool = False
     """``--batch``: the rows go to the Batch API as one job instead of live calls."""
+    positions: tuple[int, ...] = ()
+    """Where ``rows`` are in the input (all, the first ``--limit``, or a ``--sample``)."""
+    sampled: bool = False
 
     @property
     def out(self) -> str | None:
@@ -113,7 +116,8 @@ class RowsRequest:
 def check_row_options(args: argparse.Namespace) -> None:
     """Options that only mean something with ``--over``, or that cannot go with it."""
     if args.over is None:
-        for flag, value in (("--limit", args.limit), ("--concurrency", args.concurrency), ("--keep-missing", args.keep_missing or None),
+        for flag, value in (("--limit", args.limit), ("--sample", args.sample), ("--concurrency", args.concurrency),
+                            ("--keep-missing", args.keep_missing or None),
                             ("--budget", args.budget), ("--no-cache", args.no_cache or None), ("--batch", args.batch or None)):  # fmt: skip
             if value is not None:
                 raise OptionError(f"{flag} applies to rows: add --over NAME (a DataFrame, Series or list)")
@@ -131,6 +135,8 @@ def check_row_options(args: argparse.Namespace) -> None:
         )
     if args.limit is not None and args.limit < 1:
         raise OptionError(f"--limit must be at least 1, got {args.limit}")
+    if args.sample is not None and (args.sample < 1 or args.limit is not None):
+        raise OptionError("--sample K takes K ≥ 1 rows at random; --limit takes the first ones: use one of them")
     if args.concurrency is not None and not 1 <= args.concurrency <= 256:
         raise OptionError(f"--concurrency must be between 1 and 256, got {args.concurrency}")
     if args.budget is not None and args.budget < 1:
@@ -164,6 +170,16 @@ def records_of(source: Any, name: str) -> tuple[list[Row], Any]:
     raise OptionError(
         f"--over {name}: expected a pandas DataFrame, a Series or a list of dicts/strings, got {type(source).__name__}"
     )
+
+
+def _positions(total: int, limit: int | None, sample: int | None, seed: int) -> list[int]:
+    """Which rows run: all, the first ``limit``, or ``sample`` of them drawn with ``seed`` (in input order,
+    and the same draw every run, so a re-run is answered from the cache)."""
+    import random
+
+    if sample is not None:
+        return sorted(random.Random(seed).sample(range(total), min(sample, total)))
+    return list(range(min(limit or total, total)))
 
 
 def default_concurrency(backend: str) -> int:
@@ -205,7 +221,7 @@ def build_rows_request(
     records, index = records_of(over_source(args.over, namespace), args.over)
     if not records:
         raise OptionError(f"--over {args.over}: it has no rows")
-    limit = min(args.limit or len(records), len(records))
+    positions = _positions(len(records), args.limit, args.sample, args.sample_seed)
     row_args = argparse.Namespace(
         **{**vars(args), "no_store": not args.store, "no_stream": True, "over": None}
     )
@@ -219,7 +235,7 @@ def build_rows_request(
     options = Options(table_budget=settings.table_budget, max_rows=settings.table_rows, lazy_files=True)
     rows = []
     labels = list(index)
-    for position in range(limit):
+    for position in positions:
         try:
             parts = render_parts(template.prompt, ChainMap({"row": records[position]}, shared), options, [])
         except TemplateError as exc:
@@ -230,7 +246,7 @@ def build_rows_request(
     return RowsRequest(
         template=template, source=args.over, rows=tuple(rows), index=index, total=len(records),
         concurrency=args.concurrency or settings.concurrency or default_concurrency(backend), use_cache=not args.no_cache,
-        budget=args.budget,
+        budget=args.budget, positions=tuple(positions), sampled=args.sample is not None,
         service_tier=args.service_tier, dry_run=args.dry_run, batch=args.batch,
     )  # fmt: skip
 
@@ -669,7 +685,8 @@ def to_frame(request: RowsRequest, outcomes: list[RowOutcome]) -> Any:
     """The result DataFrame on the input's index: schema columns (typed as the schema says) or ``text``,
     then ``_status``, ``_error``, ``_id`` and token columns."""
     labels = [work.label for work in request.rows]
-    index = request.index[: len(labels)] if hasattr(request.index, "name") else labels
+    positions = list(request.positions) or list(range(len(labels)))
+    index = request.index.take(positions) if hasattr(request.index, "take") else labels
     return frame_of(request.template.schema, index, outcomes)
 
 
@@ -753,7 +770,7 @@ def summary_line(stats: RowStats, outcomes: list[RowOutcome], request: RowsReque
     if stats.lowest is not None and stats.lowest < request.concurrency:
         bits.append(f"concurrency {request.concurrency} (lowered to {stats.lowest} by the server)")
     if request.total > len(outcomes):
-        bits.append(f"--limit: {len(outcomes)} of {request.total} rows")
+        bits.append(f"{'--sample' if request.sampled else '--limit'}: {len(outcomes)} of {request.total} rows")
     return " · ".join(bits)
 
 
