@@ -82,6 +82,11 @@ OPTIONS: list[Callable[[Callable[..., Any]], Callable[..., Any]]] = [
         metavar="K",
         help="with --over: K rows drawn at random, the same ones each run (iterate on a prompt before paying for all)",
     ),
+    argument(
+        "--flatten",
+        action="store_true",
+        help="with --over and --schema: nested objects become columns of their own (address.city, address.zip)",
+    ),
     argument("--sample-seed", type=int, default=0, metavar="N", help="with --sample: another draw (default 0)"),
     argument(
         "--keep-missing",

@@ -354,3 +354,27 @@ def test_a_sample_is_random_reproducible_and_cached(rows_shell: Shell, server: A
     assert list(rows_shell.ip.user_ns["picked"].index) != first
     error = rows_shell.fail(cell.replace("--sample 5", "--sample 5 --limit 3"))
     assert "use one of them" in str(error)
+
+
+def test_flatten_gives_nested_objects_columns_of_their_own(shell: Shell) -> None:
+    shell.run('''
+from pydantic import BaseModel
+
+class Address(BaseModel):
+    city: str
+    zip: int
+
+class Shop(BaseModel):
+    name: str
+    address: Address
+
+shops = ["north shop", "south shop"]
+''')
+    shell.run("%%interact --over shops --schema Shop -o nested --no-cache\nWhere is {{row.text}}?")
+    nested = shell.ip.user_ns["nested"]
+    assert list(nested.columns[:2]) == ["name", "address"] and isinstance(nested.iloc[0]["address"], dict)
+    shell.run("%%interact --over shops --schema Shop --flatten -o flat\nWhere is {{row.text}}?")
+    flat = shell.ip.user_ns["flat"]
+    assert list(flat.columns[:3]) == ["name", "address.city", "address.zip"]
+    assert str(flat["address.zip"].dtype) == "Int64" and flat.iloc[0]["address.city"] == nested.iloc[0]["address"]["city"]
+    assert "--flatten applies to rows" in str(shell.fail("%%interact --flatten\nHi"))

@@ -94,6 +94,8 @@ class RowsRequest:
     positions: tuple[int, ...] = ()
     """Where ``rows`` are in the input (all, the first ``--limit``, or a ``--sample``)."""
     sampled: bool = False
+    flatten: bool = False
+    """``--flatten``: nested schema objects become columns of their own."""
 
     @property
     def out(self) -> str | None:
@@ -117,7 +119,7 @@ def check_row_options(args: argparse.Namespace) -> None:
     """Options that only mean something with ``--over``, or that cannot go with it."""
     if args.over is None:
         for flag, value in (("--limit", args.limit), ("--sample", args.sample), ("--concurrency", args.concurrency),
-                            ("--keep-missing", args.keep_missing or None),
+                            ("--keep-missing", args.keep_missing or None), ("--flatten", args.flatten or None),
                             ("--budget", args.budget), ("--no-cache", args.no_cache or None), ("--batch", args.batch or None)):  # fmt: skip
             if value is not None:
                 raise OptionError(f"{flag} applies to rows: add --over NAME (a DataFrame, Series or list)")
@@ -246,7 +248,7 @@ def build_rows_request(
     return RowsRequest(
         template=template, source=args.over, rows=tuple(rows), index=index, total=len(records),
         concurrency=args.concurrency or settings.concurrency or default_concurrency(backend), use_cache=not args.no_cache,
-        budget=args.budget, positions=tuple(positions), sampled=args.sample is not None,
+        budget=args.budget, positions=tuple(positions), sampled=args.sample is not None, flatten=args.flatten,
         service_tier=args.service_tier, dry_run=args.dry_run, batch=args.batch,
     )  # fmt: skip
 
@@ -687,14 +689,16 @@ def to_frame(request: RowsRequest, outcomes: list[RowOutcome]) -> Any:
     labels = [work.label for work in request.rows]
     positions = list(request.positions) or list(range(len(labels)))
     index = request.index.take(positions) if hasattr(request.index, "take") else labels
-    return frame_of(request.template.schema, index, outcomes)
+    return frame_of(request.template.schema, index, outcomes, flatten=request.flatten)
 
 
-def frame_of(schema: Any, index: Any, outcomes: list[RowOutcome]) -> Any:
+def frame_of(schema: Any, index: Any, outcomes: list[RowOutcome], *, flatten: bool = False) -> Any:
     """:func:`to_frame` from its parts (``load`` rebuilds a batch's frame from the journal with them)."""
     import pandas as pd
 
-    properties: dict[str, Any] = (schema.json_schema.get("properties") or {}) if schema is not None else {}
+    root: dict[str, Any] = schema.json_schema if schema is not None else {}
+    columns = _columns(root, root.get("properties") or {}, (), flatten) if schema is not None else []
+    properties = {name: spec for name, _, spec in columns}
     records = []
     for outcome in outcomes:
         answer = outcome.answer
@@ -702,7 +706,7 @@ def frame_of(schema: Any, index: Any, outcomes: list[RowOutcome]) -> Any:
         if schema is not None:
             data = answer.get("data") if outcome.status == "ok" else None
             values = data if isinstance(data, dict) else {}
-            record.update({name: values.get(name) for name in properties})
+            record.update({name: _at(values, path) for name, path, _ in columns})
         else:
             record["text"] = answer.get("text") if outcome.status == "ok" else None
         # a failed row keeps what the model said, so a schema miss can be read and the prompt fixed
@@ -723,6 +727,46 @@ def frame_of(schema: Any, index: Any, outcomes: list[RowOutcome]) -> Any:
     for name in ("_input_tokens", "_output_tokens"):
         frame[name] = frame[name].astype("Int64")
     return frame
+
+
+def _columns(root: dict[str, Any], properties: dict[str, Any], path: tuple[str, ...],
+             flatten: bool) -> list[tuple[str, tuple[str, ...], Any]]:  # fmt: skip
+    """The frame's schema columns: (name, path into the answer, property schema); with ``flatten``, an
+    object property's own properties instead of it, named ``outer.inner``."""
+    found: list[tuple[str, tuple[str, ...], Any]] = []
+    for name, spec in properties.items():
+        spec = _resolved(root, spec)
+        inner = spec.get("properties") if isinstance(spec, dict) else None
+        if flatten and isinstance(inner, dict) and inner:
+            found += _columns(root, inner, (*path, name), flatten)
+        else:
+            found.append((".".join((*path, name)), (*path, name), spec))
+    return found
+
+
+def _resolved(root: dict[str, Any], spec: Any) -> Any:
+    """A property schema with its ``$ref`` (pydantic's nested models) or single non-null ``anyOf`` followed."""
+    for _ in range(8):  # refs to refs, but never a loop
+        if not isinstance(spec, dict):
+            return spec
+        if "$ref" in spec and str(spec["$ref"]).startswith("#/"):
+            target: Any = root
+            for key in str(spec["$ref"])[2:].split("/"):
+                target = target.get(key, {}) if isinstance(target, dict) else {}
+            spec = target
+            continue
+        choices = [s for s in spec.get("anyOf") or [] if not (isinstance(s, dict) and s.get("type") == "null")]
+        if len(choices) == 1 and isinstance(choices[0], dict) and "$ref" in choices[0]:
+            spec = choices[0]
+            continue
+        return spec
+    return spec
+
+
+def _at(values: Any, path: tuple[str, ...]) -> Any:
+    for key in path:
+        values = values.get(key) if isinstance(values, dict) else None
+    return values
 
 
 def _dtype_of(spec: Any, pd: Any) -> Any:
