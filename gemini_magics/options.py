@@ -87,6 +87,11 @@ OPTIONS: list[Callable[[Callable[..., Any]], Callable[..., Any]]] = [
         action="store_true",
         help="with --over and --schema: nested objects become columns of their own (address.city, address.zip)",
     ),
+    argument(
+        "--check",
+        metavar="LABELS",
+        help="with --over: score the answers against labels you have (a DataFrame/Series or an --over column)",
+    ),
     argument("--sample-seed", type=int, default=0, metavar="N", help="with --sample: another draw (default 0)"),
     argument(
         "--keep-missing",

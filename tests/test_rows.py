@@ -378,3 +378,43 @@ shops = ["north shop", "south shop"]
     assert list(flat.columns[:3]) == ["name", "address.city", "address.zip"]
     assert str(flat["address.zip"].dtype) == "Int64" and flat.iloc[0]["address.city"] == nested.iloc[0]["address"]["city"]
     assert "--flatten applies to rows" in str(shell.fail("%%interact --flatten\nHi"))
+
+
+def test_check_scores_answers_against_labels(rows_shell: Shell) -> None:
+    rows_shell.run(CELL)
+    answers = rows_shell.ip.user_ns["extracted"]
+    rows_shell.run("truth = extracted[['rating']].astype('object').copy()\n"
+                   "truth.loc['R03', 'rating'] = 1\ntruth.loc['R05', 'rating'] = 2")  # two labels the answers miss
+    result = rows_shell.run(CELL.replace("-o extracted", "-o rechecked --check truth"))
+    report = result.check
+    rated = int(answers["rating"].notna().sum())
+    assert report.scored == {"rating": rated} and report.accuracy["rating"] == (rated - 2) / rated
+    assert list(report.disagreements.index) == ["R03", "R05"]
+    assert list(report.disagreements.columns) == ["rating (label)", "rating"]
+    assert f"check: rating {(rated - 2) / rated:.0%} of {rated} · 2 rows disagree" in repr(result)
+    rows_shell.run('reviews["product"] = "example product"')  # labels in a column of the --over frame itself
+    by_column = rows_shell.run(CELL.replace("-o extracted", "-o again --check product"))
+    assert by_column.check.accuracy == {"product": 1.0} and by_column.check.disagreements.empty
+    wrong_name = rows_shell.fail(CELL.replace("-o extracted", "-o x --check truth.rating.astype"))
+    assert "labels must be a DataFrame or Series, not method" in str(wrong_name)
+    error = rows_shell.fail(CELL.replace("-o extracted", "-o x --check nothing_here"))
+    assert "--check nothing_here: no such variable or --over column" in str(error)
+
+
+def test_check_makes_a_confusion_table_for_literal_fields(shell: Shell) -> None:
+    shell.run('''
+from typing import Literal
+from pydantic import BaseModel
+import pandas as pd
+
+class Mood(BaseModel):
+    mood: Literal["happy", "sad"]
+
+said = pd.DataFrame({"text": ["great day", "awful day", "fine day"]})
+labels = pd.Series(["happy", "sad", "happy"], name="mood")
+''')
+    result = shell.run("%%interact --over said --schema Mood -o moods --check labels --no-cache\nMood of: {{row.text}}")
+    table = result.check.confusion["mood"]
+    assert table.index.name == "mood (label)" and table.columns.name == "mood (answer)"
+    assert int(table.to_numpy().sum()) == 3
+    assert "<table" in result._repr_mimebundle_()["text/html"].split("gm-rows-check", 1)[1]

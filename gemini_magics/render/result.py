@@ -327,21 +327,28 @@ class DryRun:
 class RowsResult:
     """What an ``--over`` cell shows: one summary line and the DataFrame's head. ``-o`` binds ``.frame``."""
 
-    def __init__(self, frame: Any, summary: str, outcomes: list[Any], stats: Any) -> None:
+    def __init__(self, frame: Any, summary: str, outcomes: list[Any], stats: Any, check: Any = None) -> None:
         self.frame = frame
         self.summary = summary
+        self.check = check
+        """``--check``'s report (``run.check.CheckReport``): accuracy, confusion tables, disagreeing rows."""
         self.outcomes = outcomes
         """Each row's outcome (``run.rows.RowOutcome``), in the frame's order."""
         self.stats = stats
         """The run's counts and timings (``run.rows.RowStats``)."""
 
     def __repr__(self) -> str:
-        return f"{self.summary}\n{self.frame.head(10).to_string()}"
+        check = f"\n{self.check.line()}" if self.check is not None else ""
+        return f"{self.summary}{check}\n{self.frame.head(10).to_string()}"
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
         head = self.frame.head(10).to_html(na_rep="")
+        check = ""
+        if self.check is not None:
+            check = f"<p class='gm-rows-check'>{html.escape(self.check.line())}</p>" + "".join(
+                table.to_html() for table in self.check.confusion.values())
         return {"text/plain": repr(self),
-                "text/html": f"<p class='gm-rows-summary'>{html.escape(self.summary)}</p>{head}"}  # fmt: skip
+                "text/html": f"<p class='gm-rows-summary'>{html.escape(self.summary)}</p>{check}{head}"}  # fmt: skip
 
 
 class RowsDryRun(DryRun):

@@ -237,7 +237,7 @@ class Runner:
         """Every row (cached ones from the cache), then the DataFrame: bound to ``-o`` unless stopped."""
         from ..render.result import RowsResult
         from ..types.interaction import Usage
-        from .rows import dry_run_of, run_rows, summary_line, to_frame
+        from .rows import dry_run_of, run_rows, scored, summary_line, to_frame
 
         cache = self.session.row_cache() if request.use_cache else None
         if request.dry_run:
@@ -255,9 +255,8 @@ class Runner:
         except (asyncio.CancelledError, KeyboardInterrupt):
             kept = "the rows that finished are cached" if cache else "nothing was cached (--no-cache)"
             raise Stopped(f"interrupted: {kept}; re-run the cell to send only the rest") from None
-        result = RowsResult(
-            to_frame(request, outcomes), summary_line(stats, outcomes, request), outcomes, stats
-        )
+        frame = to_frame(request, outcomes)
+        result = RowsResult(frame, summary_line(stats, outcomes, request), outcomes, stats, check=scored(request, frame))
         fresh = [o.answer for o in outcomes if o.answer and not (o.cached or o.duplicate)]  # paid for now
         for answer in fresh:
             self.session.add_usage(request.template.model, Usage(total_input_tokens=answer.get("input_tokens"),

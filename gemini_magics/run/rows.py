@@ -96,6 +96,8 @@ class RowsRequest:
     sampled: bool = False
     flatten: bool = False
     """``--flatten``: nested schema objects become columns of their own."""
+    labels: Any = None
+    """``--check``: the labels the answers are scored against."""
 
     @property
     def out(self) -> str | None:
@@ -120,6 +122,7 @@ def check_row_options(args: argparse.Namespace) -> None:
     if args.over is None:
         for flag, value in (("--limit", args.limit), ("--sample", args.sample), ("--concurrency", args.concurrency),
                             ("--keep-missing", args.keep_missing or None), ("--flatten", args.flatten or None),
+                            ("--check", args.check),
                             ("--budget", args.budget), ("--no-cache", args.no_cache or None), ("--batch", args.batch or None)):  # fmt: skip
             if value is not None:
                 raise OptionError(f"{flag} applies to rows: add --over NAME (a DataFrame, Series or list)")
@@ -184,6 +187,36 @@ def _positions(total: int, limit: int | None, sample: int | None, seed: int) -> 
     return list(range(min(limit or total, total)))
 
 
+def _labels(name: str | None, source: Any, namespace: Mapping[str, Any]) -> Any:
+    """The labels ``--check NAME`` names: a variable (a DataFrame or Series on the input's index), a
+    reference into one, or a column of the ``--over`` input itself."""
+    if name is None:
+        return None
+    columns = getattr(source, "columns", None)
+    if columns is not None and name in columns and name.split(".", 1)[0].split("[", 1)[0] not in namespace:
+        return source[name]
+    try:
+        labels = over_source(name, namespace)
+    except OptionError:
+        raise OptionError(f"--check {name}: no such variable or --over column (labels: a DataFrame or Series "
+                          "on the rows' index, with columns named like the schema's fields)") from None
+    pd = sys.modules.get("pandas")
+    if pd is None or not isinstance(labels, pd.DataFrame | pd.Series):  # said before anything is sent
+        raise OptionError(f"--check {name}: labels must be a DataFrame or Series, not {type(labels).__name__}")
+    return labels
+
+
+def scored(request: RowsRequest, frame: Any) -> Any:
+    """``--check``'s report on the frame, or None without ``--check``."""
+    if request.labels is None:
+        return None
+    from .check import check_answers
+
+    fields = [c for c in frame.columns if not str(c).startswith("_")]
+    kinds = {c: "enum" for c in fields if str(frame[c].dtype) == "category"}
+    return check_answers(frame, request.labels, fields, kinds)
+
+
 def default_concurrency(backend: str) -> int:
     """Rows at once when neither ``--concurrency`` nor the config says: the embedded SmolLM2 engine answers
     one request at a time (more would only queue, and time out), anything else takes eight."""
@@ -220,7 +253,8 @@ def build_rows_request(
     from ..inputs import Options, render_parts
     from ..request import build_request
 
-    records, index = records_of(over_source(args.over, namespace), args.over)
+    source = over_source(args.over, namespace)
+    records, index = records_of(source, args.over)
     if not records:
         raise OptionError(f"--over {args.over}: it has no rows")
     positions = _positions(len(records), args.limit, args.sample, args.sample_seed)
@@ -249,6 +283,7 @@ def build_rows_request(
         template=template, source=args.over, rows=tuple(rows), index=index, total=len(records),
         concurrency=args.concurrency or settings.concurrency or default_concurrency(backend), use_cache=not args.no_cache,
         budget=args.budget, positions=tuple(positions), sampled=args.sample is not None, flatten=args.flatten,
+        labels=_labels(args.check, source, namespace),
         service_tier=args.service_tier, dry_run=args.dry_run, batch=args.batch,
     )  # fmt: skip
 
