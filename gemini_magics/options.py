@@ -14,7 +14,7 @@ from ._constants import ASPECT_RATIOS, IMAGE_SIZES, THINKING_LEVELS
 __all__ = ["OPTIONS", "cell_options"]
 
 OPTIONS: list[Callable[[Callable[..., Any]], Callable[..., Any]]] = [
-    argument("-m", "--model", help="model id (default: %%config InteractMagics.model)"),
+    argument("-m", "--model", help="model id (default: %%config InteractMagics.model); with --over, a,b runs every row on each"),
     argument(
         "--agent",
         help="an agent id instead of a model (e.g. deep-research-pro-preview-12-2025); agents run in the background",

@@ -418,3 +418,22 @@ labels = pd.Series(["happy", "sad", "happy"], name="mood")
     assert table.index.name == "mood (label)" and table.columns.name == "mood (answer)"
     assert int(table.to_numpy().sum()) == 3
     assert "<table" in result._repr_mimebundle_()["text/html"].split("gm-rows-check", 1)[1]
+
+
+def test_two_models_answer_every_row_side_by_side(rows_shell: Shell, server: Any) -> None:
+    models = "gemini-3-flash-preview,gemini-3-pro-preview"
+    before = creates(server)
+    result = rows_shell.run(CELL.replace("-o extracted", f"-o compared -m {models} --limit 6"))
+    frame = rows_shell.ip.user_ns["compared"]
+    assert creates(server) - before == 12 and len(frame) == 6
+    assert list(frame.columns[:4]) == ["product@gemini-3-flash-preview", "product@gemini-3-pro-preview",
+                                       "rating@gemini-3-flash-preview", "rating@gemini-3-pro-preview"]  # fmt: skip
+    sent = {r["json"].get("model") for r in requests_to(server, "/interactions") if "input" in (r["json"] or {})}
+    assert {"gemini-3-flash-preview", "gemini-3-pro-preview"} <= sent
+    assert result.summary.startswith("6 rows × 2 models: 12 ok")
+    assert "models agree: product 100%, rating 100%" in result.summary  # the scripted engine answers alike
+    rows_shell.run('truth = pd.DataFrame({"rating": compared["rating@gemini-3-flash-preview"]})')
+    checked = rows_shell.run(CELL.replace("-o extracted", f"-o compared -m {models} --limit 6 --check truth"))
+    assert set(checked.check) == set(models.split(",")) and all(r.accuracy["rating"] == 1.0 for r in checked.check.values())
+    assert "gemini-3-pro-preview: check: rating 100%" in repr(checked)
+    assert "compares models on live rows" in str(rows_shell.fail(CELL.replace("-o extracted", f"-m {models} --batch")))

@@ -337,16 +337,22 @@ class RowsResult:
         self.stats = stats
         """The run's counts and timings (``run.rows.RowStats``)."""
 
+    def _checks(self) -> list[tuple[str, Any]]:
+        """(what was scored, report): one report, or one per model with ``-m a,b``."""
+        if self.check is None:
+            return []
+        if isinstance(self.check, dict):
+            return [(f"{model}: ", report) for model, report in self.check.items()]
+        return [("", self.check)]
+
     def __repr__(self) -> str:
-        check = f"\n{self.check.line()}" if self.check is not None else ""
+        check = "".join(f"\n{who}{report.line()}" for who, report in self._checks())
         return f"{self.summary}{check}\n{self.frame.head(10).to_string()}"
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
         head = self.frame.head(10).to_html(na_rep="")
-        check = ""
-        if self.check is not None:
-            check = f"<p class='gm-rows-check'>{html.escape(self.check.line())}</p>" + "".join(
-                table.to_html() for table in self.check.confusion.values())
+        check = "".join(f"<p class='gm-rows-check'>{html.escape(who + report.line())}</p>"
+                        + "".join(table.to_html() for table in report.confusion.values()) for who, report in self._checks())  # fmt: skip
         return {"text/plain": repr(self),
                 "text/html": f"<p class='gm-rows-summary'>{html.escape(self.summary)}</p>{check}{head}"}  # fmt: skip
 

@@ -237,7 +237,7 @@ class Runner:
         """Every row (cached ones from the cache), then the DataFrame: bound to ``-o`` unless stopped."""
         from ..render.result import RowsResult
         from ..types.interaction import Usage
-        from .rows import dry_run_of, run_rows, scored, summary_line, to_frame
+        from .rows import agreement, dry_run_of, run_rows, scored, summary_line, to_frame
 
         cache = self.session.row_cache() if request.use_cache else None
         if request.dry_run:
@@ -256,11 +256,15 @@ class Runner:
             kept = "the rows that finished are cached" if cache else "nothing was cached (--no-cache)"
             raise Stopped(f"interrupted: {kept}; re-run the cell to send only the rest") from None
         frame = to_frame(request, outcomes)
-        result = RowsResult(frame, summary_line(stats, outcomes, request), outcomes, stats, check=scored(request, frame))
-        fresh = [o.answer for o in outcomes if o.answer and not (o.cached or o.duplicate)]  # paid for now
-        for answer in fresh:
-            self.session.add_usage(request.template.model, Usage(total_input_tokens=answer.get("input_tokens"),
-                                                                 total_output_tokens=answer.get("output_tokens")))  # fmt: skip
+        summary = summary_line(stats, outcomes, request)
+        if request.models:
+            summary += " · models agree: " + ", ".join(f"{k} {v:.0%}" for k, v in agreement(frame, request.models).items())
+        result = RowsResult(frame, summary, outcomes, stats, check=scored(request, frame))
+        paid = [(w.model or request.template.model, o.answer) for w, o in zip(request.rows, outcomes, strict=True)
+                if o.answer and not (o.cached or o.duplicate)]  # paid for now, by the model each went to  # fmt: skip
+        for model, answer in paid:
+            self.session.add_usage(model, Usage(total_input_tokens=answer.get("input_tokens"),
+                                                total_output_tokens=answer.get("output_tokens")))  # fmt: skip
         self.session.remember(result)
         if stats.stopped == "server":
             self.views.show(result)

@@ -71,6 +71,8 @@ class RowWork:
     """The hash of the row's full request: the cache key."""
     missing: str | None = None
     """Why the row is not sent: a value it references is missing (``--keep-missing`` sends it anyway)."""
+    model: str | None = None
+    """With ``-m a,b``: which of the models this request is for."""
 
 
 @dataclass(frozen=True)
@@ -98,6 +100,8 @@ class RowsRequest:
     """``--flatten``: nested schema objects become columns of their own."""
     labels: Any = None
     """``--check``: the labels the answers are scored against."""
+    models: tuple[str, ...] = ()
+    """``-m a,b``: every row goes to each model (``rows`` holds a request per row and model, row by row)."""
 
     @property
     def out(self) -> str | None:
@@ -134,6 +138,8 @@ def check_row_options(args: argparse.Namespace) -> None:
         raise OptionError(
             f"--over runs one stateless interaction per row, so {', '.join(clashes)} cannot be used with it"
         )
+    if args.batch and args.model and "," in args.model:
+        raise OptionError("-m a,b compares models on live rows: a Batch API job runs one model (drop --batch)")
     if args.batch and (args.concurrency is not None or args.budget is not None or args.service_tier):
         raise OptionError(
             "--batch hands the rows to the Batch API: --concurrency, --budget and --service-tier apply to live rows"
@@ -207,14 +213,20 @@ def _labels(name: str | None, source: Any, namespace: Mapping[str, Any]) -> Any:
 
 
 def scored(request: RowsRequest, frame: Any) -> Any:
-    """``--check``'s report on the frame, or None without ``--check``."""
+    """``--check``'s report on the frame (with ``-m a,b``, one per model), or None without ``--check``."""
     if request.labels is None:
         return None
     from .check import check_answers
 
-    fields = [c for c in frame.columns if not str(c).startswith("_")]
-    kinds = {c: "enum" for c in fields if str(frame[c].dtype) == "category"}
-    return check_answers(frame, request.labels, fields, kinds)
+    def report(answers: Any) -> Any:
+        fields = [c for c in answers.columns if not str(c).startswith("_")]
+        kinds = {c: "enum" for c in fields if str(answers[c].dtype) == "category"}
+        return check_answers(answers, request.labels, fields, kinds)
+
+    if not request.models:
+        return report(frame)
+    return {model: report(frame[[c for c in frame.columns if c.endswith(f"@{model}")]]
+                          .rename(columns=lambda c: c.rsplit("@", 1)[0])) for model in request.models}  # fmt: skip
 
 
 def default_concurrency(backend: str) -> int:
@@ -258,9 +270,11 @@ def build_rows_request(
     if not records:
         raise OptionError(f"--over {args.over}: it has no rows")
     positions = _positions(len(records), args.limit, args.sample, args.sample_seed)
+    models = [m.strip() for m in (args.model or "").split(",") if m.strip()] if args.model and "," in args.model else []
     row_args = argparse.Namespace(
-        **{**vars(args), "no_store": not args.store, "no_stream": True, "over": None}
-    )
+        **{**vars(args), "no_store": not args.store, "no_stream": True, "over": None,
+           "model": models[0] if models else args.model}
+    )  # fmt: skip
     empty_plan = ChainRegistry().plan("rows", "rows", stateless=True)
     shared = dict(namespace)  # one copy: each row's namespace is its record in front of it
     first = ChainMap({"row": records[0]}, shared)  # the shared options, checked once
@@ -278,12 +292,14 @@ def build_rows_request(
             raise OptionError(_row_hint(str(exc), records[position], position)) from None
         body = template.body(parts)
         missing = None if args.keep_missing else missing_value(template.prompt, records[position])
-        rows.append(RowWork(labels[position], body, request_key(_keyable(body), backend), missing))
+        for model in models or [None]:
+            each = {**body, "model": model} if model else body
+            rows.append(RowWork(labels[position], each, request_key(_keyable(each), backend), missing, model))
     return RowsRequest(
         template=template, source=args.over, rows=tuple(rows), index=index, total=len(records),
         concurrency=args.concurrency or settings.concurrency or default_concurrency(backend), use_cache=not args.no_cache,
         budget=args.budget, positions=tuple(positions), sampled=args.sample is not None, flatten=args.flatten,
-        labels=_labels(args.check, source, namespace),
+        labels=_labels(args.check, source, namespace), models=tuple(models),
         service_tier=args.service_tier, dry_run=args.dry_run, batch=args.batch,
     )  # fmt: skip
 
@@ -721,10 +737,38 @@ _DTYPES = {"integer": "Int64", "number": "Float64", "boolean": "boolean", "strin
 def to_frame(request: RowsRequest, outcomes: list[RowOutcome]) -> Any:
     """The result DataFrame on the input's index: schema columns (typed as the schema says) or ``text``,
     then ``_status``, ``_error``, ``_id`` and token columns."""
-    labels = [work.label for work in request.rows]
+    per_row = max(1, len(request.models))
+    labels = [work.label for work in request.rows][::per_row]
     positions = list(request.positions) or list(range(len(labels)))
     index = request.index.take(positions) if hasattr(request.index, "take") else labels
-    return frame_of(request.template.schema, index, outcomes, flatten=request.flatten)
+    if not request.models:
+        return frame_of(request.template.schema, index, outcomes, flatten=request.flatten)
+    frames = [frame_of(request.template.schema, index, outcomes[k::per_row], flatten=request.flatten)
+              for k in range(per_row)]  # fmt: skip
+    return side_by_side(frames, list(request.models))
+
+
+def side_by_side(frames: list[Any], models: list[str]) -> Any:
+    """One frame per model as one: each answer column, then ``_status`` and ``_error``, as ``name@model``."""
+    import pandas as pd
+
+    fields = [c for c in frames[0].columns if not str(c).startswith("_")]
+    columns = {f"{name}@{model}": frame[name] for name in [*fields, "_status", "_error"]
+               for model, frame in zip(models, frames, strict=True)}  # fmt: skip
+    return pd.DataFrame(columns, index=frames[0].index)
+
+
+def agreement(frame: Any, models: tuple[str, ...]) -> dict[str, float]:
+    """Per answer field, the share of rows every model answered where all of them agree."""
+    fields = [c.rsplit("@", 1)[0] for c in frame.columns if c.endswith(f"@{models[0]}") and not c.startswith("_")]
+    shares = {}
+    for name in fields:
+        values = frame[[f"{name}@{m}" for m in models]].astype("object")
+        answered = values.notna().all(axis=1)
+        if answered.any():
+            same = values[answered].apply(lambda row: len({str(v).strip().casefold() for v in row}) == 1, axis=1)
+            shares[name] = float(same.mean())
+    return shares
 
 
 def frame_of(schema: Any, index: Any, outcomes: list[RowOutcome], *, flatten: bool = False) -> Any:
@@ -827,7 +871,9 @@ def summary_line(stats: RowStats, outcomes: list[RowOutcome], request: RowsReque
     failed = Counter(o.kind or "error" for o in outcomes if o.status == "error")
     not_run = sum(o.status == "not run" for o in outcomes)
     skipped = sum(o.status == "skipped" for o in outcomes)
-    bits = [f"{len(outcomes)} row{'s' if len(outcomes) != 1 else ''}: {stats.done} ok"]
+    models = len(request.models)
+    rows = len(outcomes) // max(1, models)
+    bits = [f"{rows} row{'s' if rows != 1 else ''}{f' × {models} models' if models else ''}: {stats.done} ok"]
     if failed:
         bits[0] += (
             f", {sum(failed.values())} failed ("
