@@ -278,7 +278,7 @@ def test_subcommands(shell: Shell, capsys: pytest.CaptureFixture[str]) -> None:
     assert ip.run_line_magic("interact", f"get {first.id}").text == first.text
     assert ip.run_line_magic("interact", f"wait {first.id}").status == "completed"
     assert ip.run_line_magic("interact", "last").id == first.id
-    ip.run_line_magic("config", 'InteractMagics.headers = {"X-Scripted-Delay-Ms": "200"}')
+    ip.run_line_magic("config", 'InteractMagics.headers = {"X-Scripted-Delay-Ms": "200", "X-Scripted-Deltas": "100"}')
     running = shell.run("%%interact --background\nslow one")
     ip.run_line_magic("interact", f"cancel {running.id}")
     assert "cancelled" in capsys.readouterr().out
