@@ -179,7 +179,7 @@ def test_cache_subcommand_shows_and_clears(rows_shell: Shell) -> None:
     ("--over reviews --chain x", "--chain cannot be used with it"),
     ("--limit 3", "--limit applies to rows: add --over NAME"),
     ("--over reviews --limit 0", "--limit must be at least 1"),
-    ("--over shop_name", "expected a pandas DataFrame, a Series or a list"),
+    ("--over shop_name", "expected a DataFrame (pandas or polars), a Series, a pyarrow Table"),
 ])  # fmt: skip
 def test_row_mistakes_are_one_line(rows_shell: Shell, line: str, expected: str) -> None:
     rows_shell.run('shop_name = "north"')
@@ -437,3 +437,38 @@ def test_two_models_answer_every_row_side_by_side(rows_shell: Shell, server: Any
     assert set(checked.check) == set(models.split(",")) and all(r.accuracy["rating"] == 1.0 for r in checked.check.values())
     assert "gemini-3-pro-preview: check: rating 100%" in repr(checked)
     assert "compares models on live rows" in str(rows_shell.fail(CELL.replace("-o extracted", f"-m {models} --batch")))
+
+
+# -- rows from where the data lives ---------------------------------------------------------------------
+
+
+def test_rows_from_polars_pyarrow_and_files(shell: Shell, server: Any, tmp_path: Any) -> None:
+    import polars as pl
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    texts = ["ant", "bee", "cat"]
+    pq.write_table(pa.table({"text": texts[:2]}), tmp_path / "part-1.parquet")
+    pq.write_table(pa.table({"text": texts[2:]}), tmp_path / "part-2.parquet")
+    (tmp_path / "rows.csv").write_text("text,n\nant,1\nbee,2\ncat,3\n")
+    (tmp_path / "rows.jsonl").write_text("".join(f'{{"text": "{t}"}}\n' for t in texts))
+    shell.ip.user_ns.update(frame_pl=pl.DataFrame({"text": texts}), table_pa=pa.table({"text": texts}))
+    for over in ("frame_pl", "table_pa", f"{tmp_path}/part-*.parquet", f"{tmp_path}/rows.csv", f"{tmp_path}/rows.jsonl"):
+        shell.run(f'%%interact --over "{over}" -o said\nSay {{{{row.text}}}}')
+        frame = shell.ip.user_ns["said"]
+        assert list(frame.index) == [0, 1, 2] and [t.rsplit(" ", 1)[-1] for t in frame["text"]] == texts, over
+    for bad, words in ((f"{tmp_path}/none-*.parquet", "no such file"), (f"{tmp_path}/rows.txt", "no such file")):
+        assert words in str(shell.fail(f'%%interact --over "{bad}"\nSay {{{{row.text}}}}'))
+    (tmp_path / "mixed.csv").write_text("text\nx\n")
+    assert "must all be Parquet" in str(shell.fail(f'%%interact --over "{tmp_path}/*.*"\nSay {{{{row.text}}}}'))
+
+
+def test_the_extension_imports_no_columnar_library_until_asked() -> None:
+    import subprocess
+    import sys
+
+    probe = ("import sys; from IPython.testing.globalipapp import start_ipython; ip = start_ipython(); "
+             "ip.run_line_magic('load_ext', 'gemini_magics'); "
+             "print(sorted(m for m in ('polars', 'pyarrow', 'pandas') if m in sys.modules))")  # fmt: skip
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert done.stdout.strip().splitlines()[-1] == "[]", done.stdout + done.stderr

@@ -20,6 +20,7 @@ from collections import ChainMap, Counter
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..answers import cut_note, one_line, structured
@@ -155,7 +156,13 @@ def check_row_options(args: argparse.Namespace) -> None:
 
 
 def records_of(source: Any, name: str) -> tuple[list[Row], Any]:
-    """The rows of a DataFrame, Series or list, as records, and the labels to index the result with."""
+    """The rows of a DataFrame, Series or list, a polars DataFrame, a pyarrow Table, or files (Parquet,
+    CSV, JSON lines; a path or a glob), as records, and the labels to index the result with."""
+    from .sources import columnar_records
+
+    columnar = columnar_records(source, name)
+    if columnar is not None:
+        return [Row(record) for record in columnar], list(range(len(columnar)))
     pd = sys.modules.get("pandas")  # a DataFrame or Series means pandas is imported already
     if pd is not None and isinstance(source, pd.DataFrame):
         columns = [str(c) for c in source.columns]
@@ -179,7 +186,8 @@ def records_of(source: Any, name: str) -> tuple[list[Row], Any]:
                 )
         return rows, list(range(len(rows)))
     raise OptionError(
-        f"--over {name}: expected a pandas DataFrame, a Series or a list of dicts/strings, got {type(source).__name__}"
+        f"--over {name}: expected a DataFrame (pandas or polars), a Series, a pyarrow Table, a list of dicts/strings "
+        f"or a path to Parquet, CSV or JSON-lines files, got {type(source).__name__}"
     )
 
 
@@ -242,7 +250,10 @@ def over_source(expr: str, namespace: Mapping[str, Any]) -> Any:
 
     from ..errors import TemplateError
     from ..inputs import REFERENCE, resolve
+    from .sources import looks_like_files
 
+    if looks_like_files(expr):
+        return Path(expr).expanduser()
     expr = re.sub(r"\[\s*([A-Za-z_][\w ]*?)\s*\]", lambda m: f'["{m.group(1)}"]', expr.strip())
     if REFERENCE.fullmatch("{{" + expr + "}}") is None:
         raise OptionError(f"--over {expr}: give a variable, or a column of one (reviews, reviews.text, df[\"text\"])")
