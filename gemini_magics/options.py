@@ -32,9 +32,9 @@ OPTIONS: list[Callable[[Callable[..., Any]], Callable[..., Any]]] = [
     argument(
         "--background",
         action="store_true",
-        help="run in the background; the result is bound to --out when done",
+        help="run in the background; the result is bound to -o when done",
     ),
-    argument("-o", "--out", help="bind the result object to this variable"),
+    argument("-o", dest="out", metavar="NAME", help="bind the result object to this variable"),
     argument(
         "--schema", help="name of a pydantic model class or JSON-schema dict: structured output into .data"
     ),
@@ -86,6 +86,12 @@ OPTIONS: list[Callable[[Callable[..., Any]], Callable[..., Any]]] = [
         "--flatten",
         action="store_true",
         help="with --over and --schema: nested objects become columns of their own (address.city, address.zip)",
+    ),
+    argument(
+        "--out",
+        dest="out_file",
+        metavar="PATH",
+        help="with --over: write the rows to a .jsonl or .csv file as they are answered (or a .parquet at the end)",
     ),
     argument(
         "--check",

@@ -161,7 +161,7 @@ def build_request(
 
 def _check_options(args: argparse.Namespace) -> None:
     if args.out and not args.out.isidentifier():
-        raise OptionError(f"-o/--out needs a Python identifier, got {args.out!r}")
+        raise OptionError(f"-o needs a Python identifier, got {args.out!r}")
     if args.chain is not None and not args.chain.replace("-", "_").isidentifier():
         raise OptionError(f"--chain needs a simple name (letters, digits, _ or -), got {args.chain!r}")
     if args.agent and args.model:

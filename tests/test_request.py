@@ -113,7 +113,7 @@ def test_references_become_parts_and_a_trailing_semicolon_silences() -> None:
 @pytest.mark.parametrize(
     ("line", "cell", "namespace", "expected"),
     [
-        ("-o 1bad", "hi", {}, "-o/--out needs a Python identifier"),
+        ("-o 1bad", "hi", {}, "-o needs a Python identifier"),
         ("--chain 'bad name!'", "hi", {}, "--chain needs a simple name"),
         ("--agent a -m b", "hi", {}, "not both"),
         ("--agent a --seed 1", "hi", {}, "apply to models, not to --agent"),

@@ -472,3 +472,25 @@ def test_the_extension_imports_no_columnar_library_until_asked() -> None:
              "print(sorted(m for m in ('polars', 'pyarrow', 'pandas') if m in sys.modules))")  # fmt: skip
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
     assert done.stdout.strip().splitlines()[-1] == "[]", done.stdout + done.stderr
+
+
+@pytest.mark.parametrize("suffix", ["jsonl", "csv", "parquet"])
+def test_out_writes_rows_as_they_come_and_a_rerun_adds_only_the_rest(rows_shell: Shell, tmp_path: Any, suffix: str) -> None:
+    import pandas as pd
+
+    path = tmp_path / f"results.{suffix}"
+    first = rows_shell.run(CELL.replace("-o extracted", f"-o extracted --limit 10 --out {path} --no-cache"))
+    read = {"jsonl": lambda: pd.read_json(path, lines=True, dtype=False), "csv": lambda: pd.read_csv(path),
+            "parquet": lambda: pd.read_parquet(path)}[suffix]  # fmt: skip
+    held = read()
+    assert sorted(held["_row"].astype(str)) == [f"R{i:02}" for i in range(10)]
+    assert {"_row", "product", "rating", "_status", "_error"} <= set(held.columns) and f"10 rows written to {path}" in first.summary
+    frame = rows_shell.ip.user_ns["extracted"]
+    assert float(held.set_index(held["_row"].astype(str)).loc["R03", "rating"]) == float(frame.loc["R03", "rating"])
+    again = rows_shell.run(CELL.replace("-o extracted", f"-o extracted --limit 15 --out {path}"))
+    held = read()
+    labels = list(held["_row"].astype(str))
+    assert sorted(set(labels)) == [f"R{i:02}" for i in range(15)]  # the five new rows added
+    assert labels.count("R03") == 1  # an answered row is never written twice
+    assert "--out applies to rows" in str(rows_shell.fail(f"%%interact --out {path}\nHi"))
+    assert "write .jsonl, .csv or .parquet" in str(rows_shell.fail(CELL.replace("-o extracted", f"--out {tmp_path}/r.xlsx")))

@@ -257,6 +257,9 @@ class Runner:
             raise Stopped(f"interrupted: {kept}; re-run the cell to send only the rest") from None
         frame = to_frame(request, outcomes)
         summary = summary_line(stats, outcomes, request)
+        if request.results is not None:
+            written = await in_thread(lambda: request.results.finish(frame))
+            summary += f" · {len(request.results.written) if request.results.kind != 'parquet' else written} rows written to {request.results.path}"
         if request.models:
             summary += " · models agree: " + ", ".join(f"{k} {v:.0%}" for k, v in agreement(frame, request.models).items())
         result = RowsResult(frame, summary, outcomes, stats, check=scored(request, frame))

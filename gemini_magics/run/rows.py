@@ -103,6 +103,8 @@ class RowsRequest:
     """``--check``: the labels the answers are scored against."""
     models: tuple[str, ...] = ()
     """``-m a,b``: every row goes to each model (``rows`` holds a request per row and model, row by row)."""
+    results: Any = None
+    """``--out``: the :class:`.out.ResultsFile` rows are written to as they are answered."""
 
     @property
     def out(self) -> str | None:
@@ -127,7 +129,7 @@ def check_row_options(args: argparse.Namespace) -> None:
     if args.over is None:
         for flag, value in (("--limit", args.limit), ("--sample", args.sample), ("--concurrency", args.concurrency),
                             ("--keep-missing", args.keep_missing or None), ("--flatten", args.flatten or None),
-                            ("--check", args.check),
+                            ("--check", args.check), ("--out", args.out_file),
                             ("--budget", args.budget), ("--no-cache", args.no_cache or None), ("--batch", args.batch or None)):  # fmt: skip
             if value is not None:
                 raise OptionError(f"{flag} applies to rows: add --over NAME (a DataFrame, Series or list)")
@@ -199,6 +201,14 @@ def _positions(total: int, limit: int | None, sample: int | None, seed: int) -> 
     if sample is not None:
         return sorted(random.Random(seed).sample(range(total), min(sample, total)))
     return list(range(min(limit or total, total)))
+
+
+def _results_file(path: str | None) -> Any:
+    if path is None:
+        return None
+    from .out import ResultsFile
+
+    return ResultsFile(path)
 
 
 def _labels(name: str | None, source: Any, namespace: Mapping[str, Any]) -> Any:
@@ -310,7 +320,7 @@ def build_rows_request(
         template=template, source=args.over, rows=tuple(rows), index=index, total=len(records),
         concurrency=args.concurrency or settings.concurrency or default_concurrency(backend), use_cache=not args.no_cache,
         budget=args.budget, positions=tuple(positions), sampled=args.sample is not None, flatten=args.flatten,
-        labels=_labels(args.check, source, namespace), models=tuple(models),
+        labels=_labels(args.check, source, namespace), models=tuple(models), results=_results_file(args.out_file),
         service_tier=args.service_tier, dry_run=args.dry_run, batch=args.batch,
     )  # fmt: skip
 
@@ -562,6 +572,18 @@ class _RowRun:
             stats.stopped, stats.death = "server", self.died[0]
         self.progress.finish(stats)  # also when the kernel interrupts the run: no live bar is left behind
 
+    def _write(self, positions: list[int]) -> None:
+        """``--out``: the answered rows go to the file now (a crash keeps them); with ``-m a,b``, at the end."""
+        request = self.request
+        if request.results is None or request.models:
+            return
+        import pandas as pd
+
+        labels = [request.rows[i].label for i in positions]
+        index = pd.Index(labels, name=getattr(request.index, "name", None))
+        outcomes = [o for i in positions if (o := self.outcomes[i]) is not None]
+        request.results.append(frame_of(request.template.schema, index, outcomes, flatten=request.flatten))
+
     def _estimate(self, work: RowWork) -> int:
         """What a row will likely spend: the average of the rows sent so far, or twice its input at first."""
         if self.request.budget is None:
@@ -607,6 +629,7 @@ class _RowRun:
         for n, i in enumerate(positions):  # identical rows: one request, one answer for each of them
             self.outcomes[i] = each = outcome if n == 0 else replace(outcome, duplicate=True)
             count(stats, each)
+        self._write(positions)
         stats.concurrency, stats.lowest = self.limiter.allowed, self.limiter.lowest
         if outcome.kind == "quota":
             stats.stopped = "quota"
