@@ -487,7 +487,7 @@ def test_out_writes_rows_as_they_come_and_a_rerun_adds_only_the_rest(rows_shell:
     assert {"_row", "product", "rating", "_status", "_error"} <= set(held.columns) and f"10 rows written to {path}" in first.summary
     frame = rows_shell.ip.user_ns["extracted"]
     assert float(held.set_index(held["_row"].astype(str)).loc["R03", "rating"]) == float(frame.loc["R03", "rating"])
-    again = rows_shell.run(CELL.replace("-o extracted", f"-o extracted --limit 15 --out {path}"))
+    rows_shell.run(CELL.replace("-o extracted", f"-o extracted --limit 15 --out {path}"))
     held = read()
     labels = list(held["_row"].astype(str))
     assert sorted(set(labels)) == [f"R{i:02}" for i in range(15)]  # the five new rows added
