@@ -87,8 +87,61 @@ cells = [
     new_code_cell('print(f"{extracted._input_tokens.sum()} input tokens, {extracted._output_tokens.sum()} output tokens")', metadata=CHECK),
     new_markdown_cell(
         "`%interact cache` shows where the cache lives and how big it is; `%interact cache clear` empties it; "
-        "`--no-cache` bypasses it for one run; `--budget TOKENS` stops a run cleanly at a token cap."
+        "`--no-cache` bypasses it for one run; `--budget TOKENS` stops a run cleanly before it would pass a "
+        "token cap (what is in flight counts). A row whose referenced value is missing (`NaN`, `None`, empty) "
+        "is flagged `skipped`, not sent as the text \"nan\" (`--keep-missing` sends it), and a failed row "
+        "keeps what the model said in `_raw`."
     ),
+    new_markdown_cell(
+        "## The exploratory loop\n\n"
+        "Iterate on a prompt on a few rows before paying for all of them: `--sample K` draws K rows at random, "
+        "the same ones every run (so a re-run comes from the cache; `--sample-seed N` draws others)."
+    ),
+    new_code_cell(
+        "%%interact --over reviews --schema Review --sample 4 -o tried\n"
+        "Extract the product and its star rating from this review: {{row.text}}"
+    ),
+    new_code_cell('list(tried.index)', metadata=CHECK),
+    new_markdown_cell(
+        "Labels you already have score the answers: `--check LABELS` (a DataFrame or Series on the same index, "
+        "columns named like the schema's fields, or a column of the `--over` frame) gives the accuracy per "
+        "field, a confusion table for `Literal` fields, and the rows that disagree."
+    ),
+    new_code_cell(
+        'truth = pd.DataFrame({"rating": [5, 1, 3, 4, 5, 2, 4, 5, 3, 1, 5, 4]}, index=reviews.index)\n'
+        "truth"
+    ),
+    new_code_cell(
+        "%%interact --over reviews --schema Review --check truth -o checked\n"
+        "Extract the product and its star rating from this review: {{row.text}}"
+    ),
+    new_code_cell('get_ipython().run_line_magic("interact", "last").check.disagreements', metadata=CHECK),
+    new_markdown_cell(
+        "Two models on the same rows, side by side (`field@model`), with where they agree per field: "
+        "`-m a,b`. (Offline, both are the scripted engine, so they agree.)"
+    ),
+    new_code_cell(
+        "%%interact --over reviews --schema Review -m gemini-3-flash-preview,gemini-3-pro-preview --limit 3 -o compared\n"
+        "Extract the product and its star rating from this review: {{row.text}}"
+    ),
+    new_code_cell('list(compared.columns[:4])', metadata=CHECK),
+    new_markdown_cell(
+        "## Rows from files, results to files\n\n"
+        "`--over` also takes a polars DataFrame, a pyarrow Table, or Parquet, CSV and JSON-lines files (a path "
+        "or a glob, read a batch at a time); `--out PATH` writes every row to `.jsonl` or `.csv` the moment it "
+        "is answered (`.parquet` at the end), keyed by `_row`, and a re-run adds only what the file lacks."
+    ),
+    new_code_cell(
+        "import tempfile, pathlib\n"
+        "folder = pathlib.Path(tempfile.mkdtemp())\n"
+        'reviews.reset_index().to_csv(folder / "reviews.csv", index=False)\n'
+        "csv_path = folder / \"reviews.csv\""
+    ),
+    new_code_cell(
+        '%%interact --over "{csv_path}" --schema Review --out {folder}/results.jsonl -o from_file\n'
+        "Extract the product and its star rating from this review: {{row.text}}"
+    ),
+    new_code_cell('pd.read_json(folder / "results.jsonl", lines=True)[["_row", "product", "rating", "_status"]].shape', metadata=CHECK),
     new_markdown_cell(
         "## Beyond one kernel: `--batch`\n\n"
         "For hundreds of thousands of rows, or half the price, `--batch` sends the rows as one job to the "

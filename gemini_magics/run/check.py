@@ -31,7 +31,7 @@ class CheckReport:
     def line(self) -> str:
         parts = [f"{name} {self.accuracy[name]:.0%} of {self.scored[name]}" for name in self.accuracy]
         disagreeing = 0 if self.disagreements is None else len(self.disagreements)
-        return f"check: {', '.join(parts)} · {disagreeing} row{'s' if disagreeing != 1 else ''} disagree"
+        return f"check: {', '.join(parts)} · {disagreeing} {'row disagrees' if disagreeing == 1 else 'rows disagree'}"
 
 
 def check_answers(frame: Any, labels: Any, fields: list[str], kinds: Mapping[str, Any]) -> CheckReport:
