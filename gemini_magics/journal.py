@@ -132,6 +132,11 @@ class Journal:
             db.execute("update runs set status = ?, ended = ?, detail = ? where id = ?",
                        (status, time.time(), json.dumps(merged), entry_id))  # fmt: skip
 
+    def forget(self, entry_id: str) -> bool:
+        """Drop a run from the journal (a job that cannot come back); whether it was there."""
+        with self._db() as db:
+            return db.execute("delete from runs where id = ?", (entry_id,)).rowcount > 0
+
     def get(self, entry_id: str) -> JournalEntry | None:
         with self._db() as db:
             row = db.execute("select * from runs where id = ?", (entry_id,)).fetchone()

@@ -116,8 +116,8 @@ def _parser() -> _Parser:
         "id", nargs="?", default=None, help="interaction id (default: the latest --background cell)"
     )
     add("mcp", mcp, "MCP servers this kernel is connected to, and their tools")
-    jobs = add("batch", batch, "--batch jobs: list | get NAME | cancel NAME | load NAME -o OUT")
-    jobs.add_argument("action", choices=["list", "get", "cancel", "load"])
+    jobs = add("batch", batch, "--batch jobs: list | get NAME | cancel NAME | load NAME -o OUT | forget NAME")
+    jobs.add_argument("action", choices=["list", "get", "cancel", "load", "forget"])
     jobs.add_argument("name", nargs="?", help="the job's name (batches/...)")
     jobs.add_argument("-o", "--out", help="load: bind the DataFrame to this variable")
     jobs.add_argument(
@@ -371,8 +371,11 @@ def cache(args: argparse.Namespace, context: Context) -> TextTable | None:
 def batch(args: argparse.Namespace, context: Context) -> Any:
     session = context.session
     if args.action == "list":
+        from .run.batch import lost
+
         here = str(session.backend().client.base_url)
-        rows = [[e.id, e.detail.get("source", ""), e.out or "", e.detail.get("requests", ""), e.status, e.age,
+        rows = [[e.id, e.detail.get("source", ""), e.out or "", e.detail.get("requests", ""),
+                 "lost: its embedded server ended with its kernel (forget NAME)" if lost(e, here) else e.status, e.age,
                  "this backend" if e.base_url == here else e.base_url] for e in session.journal().entries("batch")]  # fmt: skip
         return _table(["job", "--over", "-o", "requests", "status", "age", "on"], rows,
                       "batch jobs from this and earlier kernels", empty="(none: %%interact --over NAME --batch starts one)")  # fmt: skip
@@ -388,6 +391,11 @@ def batch(args: argparse.Namespace, context: Context) -> Any:
     if args.action == "cancel":
         _call("batch cancel", name, context, lambda c: c.batches.cancel(name))
         print(f"{name}: cancel requested")
+        return None
+    if args.action == "forget":
+        if not session.journal().forget(name):
+            raise OptionError(f"interact batch forget: {name} is not in the journal (%interact batch list)")
+        print(f"{name}: forgotten (the journal no longer lists it)")
         return None
     if args.out is not None and not args.out.isidentifier():
         raise OptionError(f"interact batch load: -o needs a Python identifier, got {args.out!r}")

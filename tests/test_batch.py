@@ -146,3 +146,18 @@ def test_the_official_sdk_runs_batches_inline_and_from_a_file(server: Any, tmp_p
         time.sleep(0.1)
     assert done.dest.file_name.startswith("files/batch-")
     assert b'"key": "b"' in sdk.files.download(file=done.dest.file_name) and inline.name in [j.name for j in sdk.batches.list()]
+
+
+def test_a_job_whose_embedded_server_ended_is_lost_and_can_be_forgotten(shell: Shell) -> None:
+    from gemini_magics.journal import JournalEntry
+
+    journal = shell.magics.session.journal()
+    journal.add(JournalEntry("batches/gone123", "batch", "m", "http://127.0.0.1:1", out="old",
+                             detail={"source": "reviews", "requests": 3, "embedded": True}))  # fmt: skip
+    listed = repr(shell.ip.run_line_magic("interact", "batch list"))
+    assert "batches/gone123" in listed and "lost: its embedded server ended with its kernel" in listed
+    error = shell.fail("%interact batch load batches/gone123 -o old")
+    assert "ran on the embedded server of an earlier kernel" in str(error) and "\n" not in str(error)
+    shell.ip.run_line_magic("interact", "batch forget batches/gone123")
+    assert "gone123" not in repr(shell.ip.run_line_magic("interact", "batch list"))
+    assert "is not in the journal" in str(shell.fail("%interact batch forget batches/gone123"))

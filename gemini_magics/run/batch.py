@@ -103,7 +103,8 @@ def start_batch(request: RowsRequest, session: Session, views: Views) -> BatchRu
     schema = request.template.schema
     detail = {"source": request.source, "keys": [r.key for r in request.rows],
               "labels": json.loads(json.dumps([r.label for r in request.rows], default=str)), "input": how,
-              "requests": len(entries), "schema": {"name": schema.name, "json_schema": schema.json_schema} if schema else None}  # fmt: skip
+              "requests": len(entries), "schema": {"name": schema.name, "json_schema": schema.json_schema} if schema else None,
+              "embedded": session.backend().kind == "local"}  # fmt: skip
     entry = JournalEntry(batch.name, "batch", model, str(client.base_url), out=request.out, detail=detail)
     session.journal_start(entry)
     view = views.background(run, cancel=lambda: client.batches.cancel(batch.name))
@@ -117,6 +118,12 @@ def _on_loopback(url: str) -> bool:
     from urllib.parse import urlsplit
 
     return (urlsplit(url).hostname or "") in ("127.0.0.1", "localhost", "::1")
+
+
+def lost(entry: Any, here: str) -> bool:
+    """A job that ran on an embedded server other than this kernel's: that server ended with its kernel,
+    and the job with it (it can never finish, and its results cannot be read)."""
+    return bool(entry.detail.get("embedded")) and entry.base_url != here and entry.status not in ("succeeded",)
 
 
 def _short(state: str) -> str:
@@ -226,6 +233,10 @@ def load_batch(name: str, session: Session, schema: Any = None) -> Any:
 
     name = name if name.startswith("batches/") else f"batches/{name}"
     entry = session.journal().get(name)
+    if entry is not None and lost(entry, str(session.backend().client.base_url)):
+        raise MagicError(f"interact batch load: {name} ran on the embedded server of an earlier kernel, which ended "
+                         "with that kernel and took the job's results with it; re-run its --over cell to send the rows "
+                         f"again (%interact batch forget {name} drops it from the list)")  # fmt: skip
     if entry is None or entry.kind != "batch":
         raise OptionError(
             f"interact batch load: {name} is not in the journal (%interact batch list shows the jobs)"
