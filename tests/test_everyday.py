@@ -10,6 +10,7 @@ import base64
 import os
 import signal
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -98,7 +99,18 @@ def test_ctrl_c_in_a_terminal_is_one_line_and_keeps_the_partial_answer(
 ) -> None:
     first = shell.run("%%interact\nHi, my name is Ivy.")
     shell.ip.run_line_magic("config", 'InteractMagics.headers = {"X-Scripted-Delay-Ms": "100", "X-Scripted-Deltas": "60"}')
-    timer = threading.Timer(1.0, os.kill, (os.getpid(), signal.SIGINT))
+    before = set(server.api.store.records)
+
+    def interrupt_once_streaming() -> None:  # Ctrl-C once a few deltas are out, however loaded the machine
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            fresh = [r for i, r in list(server.api.store.records.items()) if i not in before]
+            if fresh and len(fresh[0].events) > 6 and fresh[0].readers:
+                break
+            time.sleep(0.02)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    timer = threading.Thread(target=interrupt_once_streaming, daemon=True)
     timer.start()
     error = shell.fail("%%interact -o never\nTell me everything.")
     timer.join()
