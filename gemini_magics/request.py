@@ -125,9 +125,29 @@ def split_line(line: str) -> list[str]:
     import shlex
 
     try:
-        return shlex.split(line)
+        return _stdio_commands(shlex.split(line))
     except ValueError as exc:
         raise OptionError(f"cannot parse the %%interact line: {exc} (check its quotes)") from None
+
+
+def _stdio_commands(words: list[str]) -> list[str]:
+    """``--mcp stdio:python server.py`` unquoted: the words after ``stdio:`` up to the next option are the
+    command's (a word starting with ``-`` could be either, so the command stops there: quote it then)."""
+    import shlex
+
+    out: list[str] = []
+    i = 0
+    while i < len(words):
+        out.append(words[i])
+        i += 1
+        if out[-1] == "--mcp" and i < len(words) and words[i].startswith("stdio:"):
+            command = shlex.split(words[i].removeprefix("stdio:"))  # the quoted form: the whole command already
+            i += 1
+            while i < len(words) and not words[i].startswith("-"):
+                command.append(words[i])
+                i += 1
+            out.append("stdio:" + shlex.join(command))
+    return out
 
 
 def build_request(

@@ -95,6 +95,8 @@ def test_a_stdio_mcp_server_is_bridged(shell: Shell, server: Any, tmp_path: Path
     script.write_text(SERVER.format(name="stdio-glossary") + "\nserver.run('stdio')\n")
     result = shell.run(f"%%interact --mcp 'stdio:{sys.executable} {script}'\nUse add.")
     assert result.tool_calls[0].source == "stdio-glossary" and result.tool_calls[0].result == {"result": 2}
+    unquoted = shell.run(f"%%interact --mcp stdio:{sys.executable} {script} --max-steps 3\nUse add.")  # as typed
+    assert unquoted.tool_calls[0].source == "stdio-glossary" and unquoted.tool_calls[0].result == {"result": 2}
 
 
 def test_closing_the_bridge_ends_each_connection_in_its_own_task(shell: Shell, server: Any, tmp_path: Path, http_mcp: str) -> None:
