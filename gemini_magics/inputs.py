@@ -151,13 +151,22 @@ SYNTAX_HINT = (
 )
 
 
+_EXPRESSION = re.compile(r"\s*(\.\s*[A-Za-z_]|\(|\[)")
+"""What follows a name that makes ``{{name…}}`` read as code (a call, an attribute, an index), not prose."""
+
+
 def _refuse_lookalikes(text: str, namespace: Mapping[str, Any]) -> None:
     """A ``{{`` naming a kernel variable must be a whole reference: never sent silently as text."""
     valid = {m.start() for m in REFERENCE.finditer(text)}
     for match in _OPEN.finditer(text):
-        if match.start() in valid or match.group("name") not in namespace:
+        if match.start() in valid:
             continue
         end = text.find("}}", match.start())
+        if match.group("name") not in namespace:
+            inner = text[match.end() : end] if 0 <= end < match.start() + 60 else ""
+            if _EXPRESSION.match(inner):  # {{df.head()}}: meant as a reference, so said as {{nope}} is
+                raise TemplateError(f"unknown name in {{{{...}}}}: {match.group('name')} (define it, or write \\{{{{ for a literal)")
+            continue
         shown = (
             text[match.start() : end + 2]
             if 0 <= end < match.start() + 60

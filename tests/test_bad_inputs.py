@@ -111,3 +111,12 @@ def test_run_all_stops_at_the_failed_cell(shell: Shell) -> None:
         if not result.success:
             break
     assert len(ran) == 2 and "a3" not in shell.ip.user_ns
+
+
+def test_an_expression_on_an_undefined_name_is_the_same_error_as_an_undefined_name(shell: Shell) -> None:
+    for cell in ("%%interact\nSummarise {{df.head()}}", "%%interact\nSummarise {{nope}}", "%%interact\nSum {{xs[0] + 1}}"):
+        error = shell.fail(cell)
+        assert str(error).startswith("unknown name in {{...}}:") and "\n" not in str(error), str(error)
+    shell.run("df = 1")
+    assert "is not a reference" in str(shell.fail("%%interact\nSummarise {{df.head()}}"))  # defined: not run either
+    assert "{{name is}}" in shell.run("%%interact --dry-run\nA {{name is}} placeholder").request["input"]  # prose stays
