@@ -132,7 +132,9 @@ run_tests() {
     # each test worker makes its own row cache and journal (conftest.py): notebooks show what a first run
     # does; a file's tests stay in one worker (they share its servers and shells)
     "$PY" -m pytest tests notebooks --nbval-lax --nbval-current-env -p no:cacheprovider -q -rs \
-        -n "${GEMINI_MAGICS_TEST_WORKERS:-2}" --dist loadfile "$@"
+        -n "${GEMINI_MAGICS_TEST_WORKERS:-2}" --dist loadfile -m "not serial" "$@"
+    # tests that press Ctrl-C signal their whole process: in a process of their own
+    "$PY" -m pytest tests -p no:cacheprovider -q -rs -m serial "$@"
 }
 
 case "${1:-}" in

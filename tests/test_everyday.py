@@ -10,7 +10,6 @@ import base64
 import os
 import signal
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -94,20 +93,27 @@ def test_footers_history_and_metadata_name_what_really_answered(shell: Shell) ->
     assert "local:scripted" in repr(shell.ip.run_line_magic("interact", "history"))
 
 
+@pytest.mark.serial  # signals the whole test process: alone, not beside another file's tests
 def test_ctrl_c_in_a_terminal_is_one_line_and_keeps_the_partial_answer(
-    shell: Shell, server: Any, capsys: Any
+    shell: Shell, server: Any, capsys: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    import gemini_magics.run.cell as cell
+
+    shown = threading.Event()  # set once the cell has shown some ten deltas of the answer
+    deltas: list[Any] = []
+
+    def seen(event: Any) -> None:
+        deltas.append(event) if event.event_type == "step.delta" else None
+        if len(deltas) >= 10:
+            shown.set()
+
+    real_feed = cell.feed
+    monkeypatch.setattr(cell, "feed", lambda events, on_event, idle=None: real_feed(
+        events, lambda event: (on_event(event), seen(event)), idle))
     first = shell.run("%%interact\nHi, my name is Ivy.")
     shell.ip.run_line_magic("config", 'InteractMagics.headers = {"X-Scripted-Delay-Ms": "100", "X-Scripted-Deltas": "60"}')
-    before = set(server.api.store.records)
-
-    def interrupt_once_streaming() -> None:  # Ctrl-C once a few deltas are out, however loaded the machine
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            fresh = [r for i, r in list(server.api.store.records.items()) if i not in before]
-            if fresh and len(fresh[0].events) > 6 and fresh[0].readers:
-                break
-            time.sleep(0.02)
+    def interrupt_once_streaming() -> None:  # Ctrl-C once the answer shows, however loaded the machine
+        shown.wait(30)
         os.kill(os.getpid(), signal.SIGINT)
 
     timer = threading.Thread(target=interrupt_once_streaming, daemon=True)
@@ -116,7 +122,7 @@ def test_ctrl_c_in_a_terminal_is_one_line_and_keeps_the_partial_answer(
     timer.join()
     assert type(error).__name__ == "UsageError" and str(error).startswith("interrupted:") and "\n" not in str(error)
     out = capsys.readouterr().out
-    assert "**Scripted reply**" in out and "interrupted by you: partial answer, not added to chain default" in out
+    assert "**Scripted reply**" in out and "interrupted by you: partial answer, not added to chain default" in out, (str(error), out)
     assert chain_ids(shell) == [first.id] and "never" not in shell.ip.user_ns
     partial = shell.ip.run_line_magic("interact", "last")
     assert 0 < len(partial.text) < 400 and partial.status == "in_progress"

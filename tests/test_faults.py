@@ -185,6 +185,7 @@ def test_a_server_that_never_answers_ends_the_cell_at_the_timeout(silent_server:
 # -- Ctrl-C ------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.serial  # signals the whole test process: alone, not beside another file's tests
 def test_ctrl_c_while_streaming_closes_the_connection_and_changes_nothing(shell: Shell, server: LocalServer) -> None:
     first = shell.run("%%interact -o kept\nHi, my name is Uma.")
     shell.ip.run_line_magic("config", 'InteractMagics.headers = {"X-Scripted-Delay-Ms": "100", "X-Scripted-Deltas": "60"}')
@@ -203,6 +204,7 @@ def test_ctrl_c_while_streaming_closes_the_connection_and_changes_nothing(shell:
     assert shell.run("%%interact\nWhat is my name?").text == "Your name is Uma."
 
 
+@pytest.mark.serial  # signals the whole test process: alone, not beside another file's tests
 def test_an_interrupt_while_the_stream_is_still_opening_closes_it_when_it_opens(shell: Shell, server: LocalServer) -> None:
     shell.ip.run_line_magic("config", 'InteractMagics.headers = {"X-Scripted-Open-Delay-Ms": "1000", '
                                       '"X-Scripted-Delay-Ms": "100", "X-Scripted-Deltas": "60"}')  # fmt: skip

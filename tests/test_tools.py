@@ -352,6 +352,7 @@ def test_the_tool_loop_in_a_real_kernel_with_its_live_view(tmp_path: Any) -> Non
     assert notebook.cells[4].outputs[0].text.strip() == "21 2"
 
 
+@pytest.mark.serial  # signals the whole test process: alone, not beside another file's tests
 def test_an_interrupted_tool_loop_keeps_every_round_so_far(tools_shell: Shell) -> None:
     import os
     import signal
