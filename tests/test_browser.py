@@ -296,9 +296,9 @@ def test_extraction_progress_and_stop_in_jupyterlab(lab: tuple[str, str]) -> Non
         expect(slow.locator(".jp-OutputArea-output", has_text="stopped by you: the")).to_have_count(1, timeout=15_000)
         expect(slow.locator(".gm-rows")).to_have_count(0)
         expect(slow.locator(".jp-OutputArea-output", has_text="not run (stopped by you)")).to_have_count(1)
-        # the notebook's own cells above: the extraction's DataFrames and the batch job's
-        # (the live run, the batch job's final display, and %interact wait's result)
-        expect(page.locator(".jp-RenderedHTMLCommon", has_text="12 rows: 11 ok, 1 failed (1 validation)")).to_have_count(3)
+        # the notebook's own cells above: the extraction's DataFrames and the batch job's (the live run, the
+        # --check run, the run over the CSV file, the batch job's final display, and %interact wait's result)
+        expect(page.locator(".jp-RenderedHTMLCommon", has_text="12 rows: 11 ok, 1 failed (1 validation)")).to_have_count(5)
         expect(page.locator(".jp-OutputArea-output", has_text="succeeded · 11/11 requests done")).to_have_count(1)
         slow.scroll_into_view_if_needed()
         slow.screenshot(path=str(SHOTS / "rows-stopped.png"))
