@@ -12,7 +12,7 @@ if TYPE_CHECKING:
     from .request import Schema
     from .types.interaction import Interaction
 
-__all__ = ["Problem", "cut_note", "one_line", "structured"]
+__all__ = ["Problem", "answered_by", "cut_note", "one_line", "structured"]
 
 
 class Problem(NamedTuple):
@@ -47,3 +47,11 @@ def structured(text: str, schema: Schema, cut: str | None) -> tuple[Any, Problem
 def one_line(text: str) -> str:
     """``text`` folded onto one line, at most 300 characters (a DataFrame cell, a summary)."""
     return " ".join(text.split())[:300]
+
+
+def answered_by(requested: str, served: str | None) -> str:
+    """Who answered, as footers say it: the server's word for what served the request when it differs
+    from the model asked for (``local:scripted (asked for gemini-3-flash-preview)``), else the model."""
+    if served and served != requested:
+        return f"{served} (asked for {requested})"
+    return requested

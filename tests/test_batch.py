@@ -54,6 +54,8 @@ def test_inline_batch_end_to_end(rows_shell: Shell, server: Any) -> None:
     assert frame.loc["R03", "rating"] == 4 and frame.loc["R07", "_status"] == "error" and "1 to 5 stars" in frame.loc["R07", "_error"]
     assert frame.loc["R21", "_status"] == "error" and "(INTERNAL)" in frame.loc["R21", "_error"]  # a google.rpc.Code
     assert run.result.summary.startswith("batch 40 rows: 38 ok, 2 failed (1 server, 1 validation)")
+    status_line = run._repr_mimebundle_()["text/html"].split("<p class='gm-rows-summary'>")[0]
+    assert status_line.startswith("<p>Batch job batches/") and "`" not in status_line  # no raw Markdown in HTML
 
 
 def test_results_are_matched_by_key_and_cached(rows_shell: Shell, server: Any) -> None:

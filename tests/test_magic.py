@@ -273,7 +273,8 @@ def test_subcommands(shell: Shell, capsys: pytest.CaptureFixture[str]) -> None:
     assert "default" in repr(ip.run_line_magic("interact", "chains"))
     history = repr(ip.run_line_magic("interact", "history"))
     assert first.id in history and "Hi, my name is Finn." in history
-    assert "gemini-3-flash-preview" in repr(ip.run_line_magic("interact", "usage"))
+    usage = repr(ip.run_line_magic("interact", "usage"))
+    assert "local:scripted (asked for gemini-3-flash-preview)" in usage  # what answered, as the footers say
     assert "gemini-3-flash-preview" in repr(ip.run_line_magic("interact", "models"))
     assert ip.run_line_magic("interact", f"get {first.id}").text == first.text
     assert ip.run_line_magic("interact", f"wait {first.id}").status == "completed"

@@ -14,7 +14,7 @@ import asyncio
 from typing import TYPE_CHECKING, Any
 
 from .._threads import in_thread, run_blocking
-from ..answers import cut_note
+from ..answers import answered_by, cut_note
 from ..chains import Turn
 from ..errors import InteractionEnded, MagicError, OptionError, SchemaMismatch, Stopped
 from .stream import feed, within
@@ -266,7 +266,7 @@ class Runner:
         paid = [(w.model or request.template.model, o.answer) for w, o in zip(request.rows, outcomes, strict=True)
                 if o.answer and not (o.cached or o.duplicate)]  # paid for now, by the model each went to  # fmt: skip
         for model, answer in paid:
-            self.session.add_usage(model, Usage(total_input_tokens=answer.get("input_tokens"),
+            self.session.add_usage(answered_by(model, answer.get("model")), Usage(total_input_tokens=answer.get("input_tokens"),
                                                 total_output_tokens=answer.get("output_tokens")))  # fmt: skip
         self.session.remember(result)
         if stats.stopped == "server":
@@ -346,7 +346,8 @@ class Runner:
         turn = _turn(request, parts, transcript, result.answered_by)
         # every commit checks that no other turn (a background run's) landed meanwhile; if one did, this
         # turn is kept aside (restorable), never dropped or allowed to drop the other one silently
-        usage = [(request.model, interaction.usage) for interaction in transcript.interactions]
+        usage = [(answered_by(request.model, interaction.served_by), interaction.usage)
+                 for interaction in transcript.interactions]  # fmt: skip
         commit = self.session.commit(request.plan, turn, new=request.new, out=request.out, result=result, usage=usage)
         result.notes.extend(_commit_notes(request, commit))
         return result

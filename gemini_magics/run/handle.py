@@ -135,5 +135,6 @@ class BatchRun(RunHandle):
         if self.result is not None:
             shown = self.result._repr_mimebundle_()
             bundle["text/plain"] += "\n" + shown["text/plain"]
-            bundle["text/html"] = f"<p>{html.escape(bundle['text/markdown'])}</p>" + shown["text/html"]
+            # HTML of its own: the Markdown line's backticks would show as they are inside HTML
+            bundle["text/html"] = f"<p>Batch job {html.escape(self._line())}{html.escape(after)}</p>" + shown["text/html"]
         return bundle
