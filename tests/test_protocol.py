@@ -410,6 +410,7 @@ def test_collaborative_planning_stops_at_the_plan_until_it_is_confirmed(server: 
                                               input="Looks good, focus on barn owls").id)  # fmt: skip
     assert report.output_text.startswith("# Research report\n\n**Question:** What do owls eat?")
     assert "google_search_call" in [s.type for s in report.steps]
+    assert planned.usage.total_input_tokens and report.usage.total_input_tokens  # an agent's footer never says "0 in"
 
 
 @pytest.mark.parametrize(("fail", "hint"), [("404=model_not_found", "check the name given to -m"),

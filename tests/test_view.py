@@ -331,3 +331,13 @@ def test_live_views_tick_on_an_event_loop_not_on_threads_of_their_own(monkeypatc
     assert Handle.updates[-1]["text/plain"] == final  # nothing refreshed after the final display
     assert header_threads and set(header_threads) == {threading.main_thread().name}  # the cell's own loop
     assert set(threading.enumerate()) <= before  # neither view started a thread
+
+
+def test_progress_lines_are_cut_at_a_word_with_an_ellipsis() -> None:
+    from gemini_magics.render.view import _compact
+
+    text = "Plan: understand the question about barn owls; search for recent reliable sources; read them"
+    cut = _compact(text, 60)
+    assert len(cut) <= 60 and cut.endswith("…") and text.startswith(cut[:-1])
+    assert text[len(cut) - 1] in " ,;:"  # the kept text ends with a whole word
+    assert _compact("short", 60) == "short" and _compact("x" * 100, 10) == "x" * 9 + "…"  # one long word: cut

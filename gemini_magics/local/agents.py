@@ -63,6 +63,8 @@ def deep_research(
 
     confirmed = _confirmed_question(request.history)
     question = confirmed or request.last_user_text.strip() or "the question"
+    out.record.add_usage(input_tokens=sum(len(str(b.get("text", "")).split()) or 1 for s in request.history
+                                          for b in s.get("content", []) if isinstance(s.get("content"), list)))  # fmt: skip
     pause = step_seconds()
     summaries = agent_config.get("thinking_summaries", "auto") != "none"
     plan = planner(question)

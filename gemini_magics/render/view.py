@@ -42,8 +42,13 @@ def escape_markdown_html(text: str) -> str:
 
 
 def _compact(value: Any, limit: int = 80) -> str:
+    """``value`` as at most ``limit`` characters, cut at a word's end (within the last fifth) with an ellipsis."""
     text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    space = cut.rfind(" ")
+    return (cut[:space] if space >= limit * 4 // 5 else cut).rstrip(" ,;:") + "…"
 
 
 def _argument(step: Any, name: str) -> list[str]:
