@@ -55,8 +55,11 @@ cells = [
         '(`{{row["customer id"]}}` for names with spaces, `{{row}}` for the whole row).'
     ),
     new_code_cell(
-        "%%interact --over reviews --schema Review --dry-run\n"
-        "Extract the product and its star rating from this review: {{row.text}}",
+        "%%interact --over reviews --schema Review --dry-run -o plan\n"
+        "Extract the product and its star rating from this review: {{row.text}}"
+    ),
+    new_code_cell(  # what the plan says whatever the cache holds (it says how many rows it answers)
+        'plan.requests, plan.estimated_tokens, plan.request["response_format"]["schema"]["required"]',
         metadata=CHECK,
     ),
     new_markdown_cell("`--limit K` runs the first rows only: the usual way to try a prompt."),

@@ -113,3 +113,21 @@ def test_kernel_cells_expand_line_variables_and_honour_the_semicolon(tmp_path: P
     assert [o for o in notebook.cells[3].outputs if o.output_type == "execute_result"] == []
     assert notebook.cells[4].outputs[0].data["text/plain"] == "'**Scripted reply'"
     assert notebook.cells[5].outputs[0].data["text/plain"] == "'await_interact_cells'"
+
+
+def _checked_outputs(notebook: nbformat.NotebookNode) -> list[str]:
+    """The text of the cells nbval compares (tagged ``nbval-check-output``), in order."""
+    texts = []
+    for cell in notebook.cells:
+        if cell.cell_type == "code" and "nbval-check-output" in cell.get("metadata", {}).get("tags", []):
+            texts.append("".join(o.get("text", "") or o.get("data", {}).get("text/plain", "") for o in cell.outputs))
+    return texts
+
+
+def test_the_extraction_notebook_holds_on_a_fresh_and_a_warm_row_cache(tmp_path: Path) -> None:
+    saved = nbformat.read(ROOT / "notebooks" / "extraction.ipynb", as_version=4)
+    env = {"GEMINI_MAGICS_ENGINE": "scripted", "GEMINI_MAGICS_CACHE_DIR": str(tmp_path / "cache")}
+    fresh = execute(nbformat.read(ROOT / "notebooks" / "extraction.ipynb", as_version=4), env, tmp_path)
+    warm = execute(nbformat.read(ROOT / "notebooks" / "extraction.ipynb", as_version=4), env, tmp_path)  # same cache
+    assert _checked_outputs(fresh) == _checked_outputs(saved) == _checked_outputs(warm)
+    assert len(_checked_outputs(saved)) >= 8
