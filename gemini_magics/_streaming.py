@@ -42,6 +42,8 @@ class InteractionStream:
         self._iterator = self._events()
         self._hops: list[Interaction] = []
         """Earlier hops of an answer handed back in hops (``requires_continuation``), each whole."""
+        self._offset = 0
+        """Steps of the earlier hops: where this hop's step indexes start in the one answer."""
         self.next_hop: Callable[[str, str], httpx.Response] | None = None
         """Opens the stream of the hop continuing from a token (issued by the given interaction)."""
         self.resumes = 0
@@ -157,10 +159,10 @@ class InteractionStream:
             return None  # a later hop continues the same answer: no second start
         if self.next_hop is not None and event.event_type == "interaction.completed" and self._hop_token():
             return None  # not the end: the next hop follows
-        index = getattr(event, "index", None)
-        if self._hops and isinstance(index, int):
-            offset = sum(len(hop.steps or []) for hop in self._hops)
-            return event.model_copy(update={"index": index + offset})
+        if self._offset:
+            index = getattr(event, "index", None)
+            if isinstance(index, int):
+                return event.model_copy(update={"index": index + self._offset})
         return event
 
     def _hop_token(self) -> str | None:
@@ -184,6 +186,7 @@ class InteractionStream:
             self.response = self.next_hop(token, owner)
             # a later hop's steps continue the answer's: its user_input steps are not repeated
             self._hops.append(finished)
+            self._offset += len(finished.steps or [])
             self._accumulator = InteractionAccumulator()
         return True
 

@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 from .errors import MagicError, Stopped
 
-__all__ = ["in_thread", "run_blocking"]
+__all__ = ["SHARED_LOOP", "in_thread", "run_blocking", "shared_loop"]
 
 T = TypeVar("T")
 
@@ -74,6 +74,11 @@ class SharedLoop:
 
 
 SHARED_LOOP = SharedLoop()
+
+
+def shared_loop() -> asyncio.AbstractEventLoop:
+    """The shared loop (made on first use): where background followers run, and their views refresh."""
+    return SHARED_LOOP.get()
 
 
 def run_blocking(coroutine: Coroutine[Any, Any, T]) -> T:

@@ -187,10 +187,11 @@ class InteractMagics(Magics, InteractSettings):
     @property
     def runner(self) -> Runner:
         if self._runner is None:
+            from ._threads import shared_loop
             from .render.live import Views
             from .run.cell import Runner
 
-            self._runner = Runner(self.session, Views(self.shell, lambda: self.live))
+            self._runner = Runner(self.session, Views(self.shell, lambda: self.live, ticks=shared_loop))
         return self._runner
 
     def _request(self, line: str, cell: str) -> CellRequest | RowsRequest:
@@ -216,13 +217,14 @@ class InteractMagics(Magics, InteractSettings):
                         agent_config=dict(self.agent_config), concurrency=self.concurrency)  # fmt: skip
 
     def _context(self) -> Context:
+        from ._threads import shared_loop
         from .render.live import Views
         from .subcommands import Context
 
         configured = self.config.get("InteractMagics", {}) if self.config is not None else {}
         return Context(self.session, help_text=self.interact.__doc__ or "", settings=lambda: [
             (name, getattr(self, name), name in configured) for name in InteractSettings.class_own_traits(config=True)
-        ], views=Views(self.shell, lambda: self.live))  # fmt: skip
+        ], views=Views(self.shell, lambda: self.live, ticks=shared_loop))  # fmt: skip
 
     @contextlib.contextmanager
     def _one_line(self) -> Iterator[None]:
@@ -293,3 +295,4 @@ def unload(ipython: InteractiveShell) -> None:
         magics.close()
         with contextlib.suppress(ValueError):
             ipython.input_transformers_post.remove(magics.await_interact_cells)
+

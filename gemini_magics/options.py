@@ -82,6 +82,7 @@ OPTIONS: list[Callable[[Callable[..., Any]], Callable[..., Any]]] = [
         metavar="K",
         help="with --over: K rows drawn at random, the same ones each run (iterate on a prompt before paying for all)",
     ),
+    argument("--sample-seed", type=int, default=0, metavar="N", help="with --sample: another draw (default 0)"),
     argument(
         "--flatten",
         action="store_true",
@@ -98,7 +99,6 @@ OPTIONS: list[Callable[[Callable[..., Any]], Callable[..., Any]]] = [
         metavar="LABELS",
         help="with --over: score the answers against labels you have (a DataFrame/Series or an --over column)",
     ),
-    argument("--sample-seed", type=int, default=0, metavar="N", help="with --sample: another draw (default 0)"),
     argument(
         "--keep-missing",
         action="store_true",

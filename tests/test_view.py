@@ -319,7 +319,7 @@ def test_live_views_tick_on_an_event_loop_not_on_threads_of_their_own(monkeypatc
 
     asyncio.run(live_cell())
     run = BackgroundRun("v1_x", "agent", None, "default")
-    widget = BackgroundWidget(run, None)
+    widget = BackgroundWidget(run, None, ticks=SHARED_LOOP.get())  # where its follower would run
     labels = []
     while len(set(labels)) < 2:  # the status line is refreshed: the run's status changes, the label follows
         run.status = f"step {len(labels)}"

@@ -160,12 +160,12 @@ class PrintedBackgroundView:
 
 
 def make_background_view(
-    shell: Any, *, enabled: bool, run: Any, cancel: Callable[[], Any] | None
+    shell: Any, *, enabled: bool, run: Any, cancel: Callable[[], Any] | None, ticks: Callable[[], Any] | None = None
 ) -> BackgroundView:
     if enabled and in_kernel(shell):
         from .widgets import BackgroundWidget
 
-        return BackgroundWidget(run, cancel)
+        return BackgroundWidget(run, cancel, ticks=ticks() if ticks else None)
     return PrintedBackgroundView(run)
 
 
@@ -202,9 +202,11 @@ class PrintedProgress:
 class Views:
     """Chooses the live view of a cell and the status view of a background run, for one shell."""
 
-    def __init__(self, shell: Any, enabled: Callable[[], bool]) -> None:
+    def __init__(self, shell: Any, enabled: Callable[[], bool], ticks: Callable[[], Any] | None = None) -> None:
         self.shell = shell
         self.enabled = enabled
+        self.ticks = ticks
+        """The event loop a background run's view refreshes on (the one its follower runs on)."""
 
     def live(self, request: CellRequest, *, interactive: bool) -> LiveView:
         return make_live_view(self.shell, enabled=self.enabled(), model=request.model, stream=request.stream,
@@ -218,7 +220,7 @@ class Views:
             self.shell.display_pub.publish(data=data, metadata=metadata)
 
     def background(self, run: Any, cancel: Callable[[], Any]) -> BackgroundView:
-        return make_background_view(self.shell, enabled=self.enabled(), run=run, cancel=cancel)
+        return make_background_view(self.shell, enabled=self.enabled(), run=run, cancel=cancel, ticks=self.ticks)
 
     def rows(self, *, interactive: bool) -> Any:
         """The progress of an ``--over`` run: a bar with Stop in a kernel, one line in a terminal."""
@@ -237,5 +239,5 @@ class Views:
         if self.enabled() and in_kernel(self.shell):
             from .widgets import BackgroundWidget
 
-            return BackgroundWidget(run, None, waiting=True)
+            return BackgroundWidget(run, None, waiting=True, ticks=self.ticks() if self.ticks else None)
         return PrintedProgress(run)

@@ -138,8 +138,9 @@ class InteractionResult:
     @property
     def answered_by(self) -> str:
         """What answered, and what was asked for when that was something else."""
-        served = self.served_by
-        return served if served == self.model else f"{served} (asked for {self.model})"
+        from ..answers import answered_by
+
+        return answered_by(self.model, self.served_by)
 
     def footer(self) -> str:
         bits = [self.answered_by]

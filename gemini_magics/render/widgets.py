@@ -399,13 +399,14 @@ def _settle(future: Any, value: Any) -> None:
 
 class BackgroundWidget:
     """Status, elapsed time, the steps so far and Cancel for a background run, refreshed twice a second
-    on the shared event loop (where the run's follower runs): never from a thread of its own, and never
+    on ``ticks``, the event loop the run's follower runs on (the caller's to give): never from a thread of its own, and never
     after ``finish`` has written the final display.
 
     ``cancel=None`` (``%interact wait``, which blocks the kernel so no click could arrive) shows no button.
     """
 
-    def __init__(self, run: Any, cancel: Callable[[], Any] | None, *, waiting: bool = False) -> None:
+    def __init__(self, run: Any, cancel: Callable[[], Any] | None, *, waiting: bool = False,
+                 ticks: asyncio.AbstractEventLoop | None = None) -> None:  # fmt: skip
         self.run = run
         self._waiting = waiting
         self._cancel = cancel
@@ -430,9 +431,7 @@ class BackgroundWidget:
         # text stays, so a saved notebook shows the run's final state, not "in_progress" or a dead widget
         self._handle = display(self._bundle(), raw=True, display_id=True)
         run.displayed = True
-        from .._threads import SHARED_LOOP
-
-        self._ticker = Ticker(SHARED_LOOP.get(), 0.5, self._refresh).start()
+        self._ticker = Ticker(ticks, 0.5, self._refresh).start() if ticks is not None else None
 
     def _bundle(self) -> dict[str, Any]:
         bundle: dict[str, Any] = dict(self.run._repr_mimebundle_())
@@ -490,7 +489,8 @@ class BackgroundWidget:
     def finish(self, run: Any) -> None:
         """The run ended: its display becomes the plain final line and answer (what a saved notebook
         shows, with or without a kernel), and the widgets go."""
-        self._ticker.stop()
+        if self._ticker is not None:
+            self._ticker.stop()
         with self._lock:
             self._finished = True
             self._show_final(run)

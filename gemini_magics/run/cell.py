@@ -259,7 +259,7 @@ class Runner:
         summary = summary_line(stats, outcomes, request)
         if request.results is not None:
             written = await in_thread(lambda: request.results.finish(frame))
-            summary += f" · {len(request.results.written) if request.results.kind != 'parquet' else written} rows written to {request.results.path}"
+            summary += f" · {written} rows written to {request.results.path}"
         if request.models:
             summary += " · models agree: " + ", ".join(f"{k} {v:.0%}" for k, v in agreement(frame, request.models).items())
         result = RowsResult(frame, summary, outcomes, stats, check=scored(request, frame))

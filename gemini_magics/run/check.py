@@ -15,7 +15,7 @@ from typing import Any
 
 from ..errors import OptionError
 
-__all__ = ["CheckReport", "check_answers"]
+__all__ = ["CheckReport", "check_answers", "normal"]
 
 
 @dataclass
@@ -65,8 +65,12 @@ def check_answers(frame: Any, labels: Any, fields: list[str], kinds: Mapping[str
     return report
 
 
+def normal(value: Any) -> Any:
+    """A value as answers are compared: text without case or surrounding spaces, anything else as it is."""
+    return value.strip().casefold() if isinstance(value, str) else value
+
+
 def _normal(values: Any) -> Any:
     import pandas as pd
 
-    as_text = values.astype("object").map(lambda v: v.strip().casefold() if isinstance(v, str) else v)
-    return pd.Series(as_text, index=values.index).astype("object")
+    return pd.Series(values.astype("object").map(normal), index=values.index).astype("object")

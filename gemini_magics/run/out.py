@@ -71,13 +71,13 @@ class ResultsFile:
         self.written |= set(fresh[ROW])
 
     def finish(self, frame: Any) -> int:
-        """At the run's end: every row of ``frame`` the file lacks; Parquet written whole. Rows written."""
+        """At the run's end: every row of ``frame`` the file lacks; Parquet written whole. The rows this run
+        wrote in all."""
         import pandas as pd
 
         if self.kind != "parquet":
-            before = len(self.written)
             self.append(frame)
-            return len(self.written) - before
+            return len(self.written)
         fresh = self._fresh(frame)
         held = self._read() if self.path.exists() else None
         if held is not None:

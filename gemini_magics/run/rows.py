@@ -793,14 +793,17 @@ def side_by_side(frames: list[Any], models: list[str]) -> Any:
 
 
 def agreement(frame: Any, models: tuple[str, ...]) -> dict[str, float]:
-    """Per answer field, the share of rows every model answered where all of them agree."""
+    """Per answer field, the share of rows every model answered where all of them agree (compared as
+    ``--check`` compares)."""
+    from .check import normal
+
     fields = [c.rsplit("@", 1)[0] for c in frame.columns if c.endswith(f"@{models[0]}") and not c.startswith("_")]
     shares = {}
     for name in fields:
         values = frame[[f"{name}@{m}" for m in models]].astype("object")
         answered = values.notna().all(axis=1)
         if answered.any():
-            same = values[answered].apply(lambda row: len({str(v).strip().casefold() for v in row}) == 1, axis=1)
+            same = values[answered].apply(lambda row: len({str(normal(v)) for v in row}) == 1, axis=1)
             shares[name] = float(same.mean())
     return shares
 
