@@ -42,6 +42,9 @@ class RedactedHeaders(dict[str, str]):
     __str__ = __repr__
 
 
+CONNECTION_LIMITS = httpx.Limits(max_connections=256, max_keepalive_connections=256)
+
+
 class Client:
     """A synchronous client for the Gemini Interactions API.
 
@@ -76,7 +79,9 @@ class Client:
         self.timeout = timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout)
         self._default_headers = dict(default_headers or {})
         self._owns_http = http_client is None
-        self._http = http_client or httpx.Client(timeout=self.timeout)
+        # as many kept-alive connections as --over may have rows in flight (256): with httpx's default of
+        # 20, every row past the 20th would open (and close) a connection of its own
+        self._http = http_client or httpx.Client(timeout=self.timeout, limits=CONNECTION_LIMITS)
         self._sleep: Callable[[float], None] = time.sleep
 
     def __repr__(self) -> str:

@@ -29,10 +29,30 @@ _SCHEMA = (
 
 def request_key(body: dict[str, Any], backend: str) -> str:
     """The hash of a row's full request (model, config, schema, input parts) and of what answers it."""
-    canonical = json.dumps(
-        {"backend": backend, "body": body}, sort_keys=True, ensure_ascii=False, default=str
-    )
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    return KeyMaker(backend)(body)
+
+
+class KeyMaker:
+    """:func:`request_key` for many rows of one run: what all rows share (model, config, schema) is written
+    out once, and only each row's input is serialized per row (a million rows in seconds)."""
+
+    def __init__(self, backend: str) -> None:
+        self.backend = backend
+        self._shared: dict[str, Any] | None = None
+        self._prefix = b""
+
+    def __call__(self, body: dict[str, Any]) -> str:
+        shared = {k: v for k, v in body.items() if k != "input"}
+        if shared != self._shared:
+            self._shared = shared
+            self._prefix = _canonical({"backend": self.backend, "body": shared}).encode()
+        digest = hashlib.sha256(self._prefix)
+        digest.update(b"\0" + _canonical(body.get("input")).encode())
+        return digest.hexdigest()
+
+
+def _canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, ensure_ascii=False, default=str)
 
 
 class RowCache:

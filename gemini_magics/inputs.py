@@ -101,21 +101,18 @@ def resolve(expr: str, namespace: Mapping[str, Any]) -> Any:
 
 
 def render_parts(
-    text: str, namespace: Mapping[str, Any], options: Options | None = None, notes: list[str] | None = None
+    text: str, namespace: Mapping[str, Any], options: Options | None = None, notes: list[str] | None = None,
+    *, checked: bool = False,
 ) -> list[dict[str, Any] | PendingUpload | PendingInline]:
     """The cell text as content parts, references replaced by their objects' parts, in order.
 
-    ``notes`` receives one line per object that was not sent whole (a sampled table).
+    ``notes`` receives one line per object that was not sent whole (a sampled table). ``checked``: the
+    text's references were already checked against names the namespace still has (``--over`` rows).
     """
     options = options or Options()
     notes = notes if notes is not None else []
-    _refuse_lookalikes(text, namespace)
-    missing = sorted({e.split(".")[0].split("[")[0].strip() for e in find_references(text)} - set(namespace))
-    if missing:
-        names = ", ".join(missing)
-        raise TemplateError(
-            f"unknown name{'s' if len(missing) > 1 else ''} in {{{{...}}}}: {names} (define it, or write \\{{{{ for a literal)"
-        )
+    if not checked:
+        _check_names(text, namespace)
     parts: list[dict[str, Any] | PendingUpload | PendingInline] = []
     pending_text: list[str] = []
 
@@ -153,6 +150,17 @@ SYNTAX_HINT = (
 
 _EXPRESSION = re.compile(r"\s*(\.\s*[A-Za-z_]|\(|\[)")
 """What follows a name that makes ``{{name…}}`` read as code (a call, an attribute, an index), not prose."""
+
+
+def _check_names(text: str, namespace: Mapping[str, Any]) -> None:
+    """Every reference names a variable, and nothing that looks like one is left as text."""
+    _refuse_lookalikes(text, namespace)
+    missing = sorted({e.split(".")[0].split("[")[0].strip() for e in find_references(text)} - set(namespace))
+    if missing:
+        names = ", ".join(missing)
+        raise TemplateError(
+            f"unknown name{'s' if len(missing) > 1 else ''} in {{{{...}}}}: {names} (define it, or write \\{{{{ for a literal)"
+        )
 
 
 def _refuse_lookalikes(text: str, namespace: Mapping[str, Any]) -> None:

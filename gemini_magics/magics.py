@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from IPython.core.error import UsageError
-from IPython.core.magic import Magics, line_cell_magic, magics_class, output_can_be_silenced
+from IPython.core.magic import Magics, line_cell_magic, magics_class, no_var_expand, output_can_be_silenced
 from traitlets import observe
 
 from .errors import InteractionEnded, MagicError, client_error_line, connection_broke
@@ -90,6 +90,7 @@ class InteractMagics(Magics, InteractSettings):
 
     @cell_options
     @output_can_be_silenced
+    @no_var_expand  # the line as written, as in a kernel's awaited cells: --budget $5 is dollars, not $5 expanded
     @line_cell_magic
     def interact(self, line: str = "", cell: str | None = None) -> Any:
         """Send the cell to a Gemini model (cell magic), or manage state (line magic).
@@ -139,11 +140,11 @@ class InteractMagics(Magics, InteractSettings):
         DataFrame on the input's index: the schema's columns (or ``text``), ``_status``, ``_error``, ``_id``
         and token columns. Every answered row is cached on disk, so a re-run (after Stop, a crash, a
         restart) sends only the missing rows; ``--no-cache`` bypasses it. ``--limit K`` tries the first K
-        rows, ``--dry-run`` shows the first row's request and a token estimate, ``--budget TOKENS`` stops
-        cleanly at a cap, ``--service-tier flex`` asks for the cheaper, slower tier. ``--batch`` sends the
-        rows as one Gemini Batch API job instead and returns at once: the cell's display follows the job,
-        and ``-o`` is bound when it ends; jobs are journaled, so ``%interact batch load NAME -o OUT`` gets
-        a job's DataFrame in a new kernel.
+        rows, ``--dry-run`` shows the first row's request, tokens and cost per tier, ``--budget 50k`` or
+        ``--budget $5`` stops cleanly at a cap. ``--over`` reads files too; ``--out PATH`` writes rows as
+        they come. ``--batch`` hands the rows to the Batch API as jobs (written to disk a chunk at a time)
+        and returns at once; ``-o`` is bound when they end, and a re-run after a restart follows the jobs
+        still running (``%interact batch load NAME -o OUT`` in a new kernel).
 
         Line magic subcommands (each takes --help)::
 
@@ -214,7 +215,8 @@ class InteractMagics(Magics, InteractSettings):
                         table_budget=self.table_budget, table_rows=self.table_rows, headers=dict(self.headers),
                         tool_timeout=self.tool_timeout, timeout=self.timeout, preview_px=self.preview_px,
                         mcp_bridge=self.mcp_bridge, mcp_headers=dict(self.mcp_headers),
-                        agent_config=dict(self.agent_config), concurrency=self.concurrency)  # fmt: skip
+                        agent_config=dict(self.agent_config), concurrency=self.concurrency, prices=dict(self.prices),
+                        max_frame_rows=self.max_frame_rows, batch_job_rows=self.batch_job_rows)  # fmt: skip
 
     def _context(self) -> Context:
         from ._threads import shared_loop

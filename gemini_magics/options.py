@@ -117,9 +117,8 @@ OPTIONS: list[Callable[[Callable[..., Any]], Callable[..., Any]]] = [
     ),
     argument(
         "--budget",
-        type=int,
-        metavar="TOKENS",
-        help="with --over: stop cleanly once the run has used this many tokens",
+        metavar="LIMIT",
+        help="with --over: stop cleanly before the run passes this many tokens (300, 50k) or dollars ($5)",
     ),
     argument("--store", action="store_true", help="with --over: store each row's interaction on the server"),
     argument(

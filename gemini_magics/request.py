@@ -43,6 +43,9 @@ class Settings:
     agent_config: Mapping[str, Any] = field(default_factory=dict)
     concurrency: int = 0
     """0: by backend (:func:`run.rows.default_concurrency`)."""
+    prices: Mapping[str, Any] = field(default_factory=dict)
+    max_frame_rows: int = 200_000
+    batch_job_rows: int = 200_000
 
 
 @dataclass(frozen=True)

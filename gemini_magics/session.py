@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from .backend import Backend
     from .cache import RowCache
     from .journal import Journal, JournalEntry
+    from .ledger import Ledger
     from .local.child import Starting
     from .local.policy import Policy
     from .run.handle import BackgroundRun
@@ -83,6 +84,7 @@ class Session:
         self._starting: Starting | None = None
         self._prestarting: threading.Thread | None = None
         self._row_cache: RowCache | None = None
+        self._ledger: Ledger | None = None
         self._backend: Backend | None = None
         self._backend_env: tuple[str | None, ...] | None = None
         self._lock = threading.RLock()
@@ -299,6 +301,18 @@ class Session:
                 self._row_cache = RowCache(directory, notify=self._notice)
             return self._row_cache
 
+    def ledger(self) -> Ledger:
+        """Where ``--batch`` runs keep their rows and results (beside the row cache), opened at first use."""
+        from .ledger import Ledger
+
+        with self._lock:
+            directory = self.cache_dir()
+            if self._ledger is None or self._ledger.path.parent != directory:
+                if self._ledger is not None:
+                    self._ledger.close()
+                self._ledger = Ledger(directory)
+            return self._ledger
+
     def journal(self) -> Journal:
         from .journal import Journal
 
@@ -341,6 +355,9 @@ class Session:
         self.close_backend()
         if self._row_cache is not None:
             self._row_cache.close()
+        if self._ledger is not None:
+            self._ledger.close()
+            self._ledger = None
         if self._mcp is not None:
             self._mcp.close()
 

@@ -57,6 +57,20 @@ class InteractSettings(Configurable):
         help="Rows of an --over cell sent at once (--concurrency overrides it); 0 follows the backend: 1 for the "
         "embedded SmolLM2 engine (it answers one request at a time), 8 otherwise.",
     ).tag(config=True)
+    max_frame_rows = Int(
+        200_000,
+        help="An --over result with more rows than this is not bound to -o as a DataFrame: -o gets a handle on "
+        "the results file (--out, or one in the cache folder) that loads them on request.",
+    ).tag(config=True)
+    batch_job_rows = Int(
+        200_000,
+        help="Requests per Batch API job at most: a bigger --batch run is split into several jobs (each also "
+        "under the API's 2 GB input file limit), followed together and resumed job by job.",
+    ).tag(config=True)
+    prices = Dict(
+        help='$ per million tokens by model, over the shipped price table: {"model": {"input": 0.5, "output": 3.0}} '
+        '(optionally "batch" and "flex" pairs; they default to half).',
+    ).tag(config=True)
     local_code_execution = Bool(
         False,
         help="Let the embedded local server run code_execution calls on this machine (isolated, with limits).",

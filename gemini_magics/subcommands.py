@@ -374,10 +374,18 @@ def batch(args: argparse.Namespace, context: Context) -> Any:
         from .run.batch import lost
 
         here = str(session.backend().client.base_url)
-        rows = [[e.id, e.detail.get("source", ""), e.out or "", e.detail.get("requests", ""),
+        journaled = session.journal().entries("batch")
+        first: dict[str, float] = {}
+        for e in journaled:
+            run = e.detail.get("run") or e.id
+            first[run] = min(first.get(run, e.started), e.started)
+        # a run's jobs together, in part order; newest run first
+        entries = sorted(journaled, key=lambda e: (-first[e.detail.get("run") or e.id], e.detail.get("part", 0)))
+        rows = [[e.id, f"{e.detail['run']} ({e.detail.get('part', 1)}/{e.detail.get('parts', 1)})" if e.detail.get("run") else "",
+                 e.detail.get("source", ""), e.out or "", e.detail.get("requests", ""),
                  "lost: its embedded server ended with its kernel (forget NAME)" if lost(e, here) else e.status, e.age,
-                 "this backend" if e.base_url == here else e.base_url] for e in session.journal().entries("batch")]  # fmt: skip
-        return _table(["job", "--over", "-o", "requests", "status", "age", "on"], rows,
+                 "this backend" if e.base_url == here else e.base_url] for e in entries]  # fmt: skip
+        return _table(["job", "run (part)", "--over", "-o", "requests", "status", "age", "on"], rows,
                       "batch jobs from this and earlier kernels", empty="(none: %%interact --over NAME --batch starts one)")  # fmt: skip
     if not args.name:
         raise OptionError(f"interact batch {args.action}: give the job's name (see %interact batch list)")

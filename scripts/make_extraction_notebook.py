@@ -50,8 +50,10 @@ cells = [
     ),
     new_markdown_cell(
         "## Look before you pay\n\n"
-        "`--dry-run` shows the first row's request, how many requests the run makes and about how many "
-        "input tokens, sending nothing. `{{row.text}}` is the current row's column "
+        "`--dry-run` shows the first row's request, how many requests the run makes, about how many tokens, "
+        "and what the rows still to send would cost on each tier (standard, flex, batch) from the price "
+        "table shipped with the package (dated; `%config InteractMagics.prices` overrides it), sending "
+        "nothing. `{{row.text}}` is the current row's column "
         '(`{{row["customer id"]}}` for names with spaces, `{{row}}` for the whole row).'
     ),
     new_code_cell(
@@ -60,6 +62,11 @@ cells = [
     ),
     new_code_cell(  # what the plan says whatever the cache holds (it says how many rows it answers)
         'plan.requests, plan.estimated_tokens, plan.request["response_format"]["schema"]["required"]',
+        metadata=CHECK,
+    ),
+    new_code_cell(  # the cost line's shape, whatever the cache holds
+        'cost = plan.notes[-1]\n'
+        '[tier in cost for tier in (" standard", " flex", " batch (the price table of")]',
         metadata=CHECK,
     ),
     new_markdown_cell("`--limit K` runs the first rows only: the usual way to try a prompt."),
@@ -90,8 +97,9 @@ cells = [
     new_code_cell('print(f"{extracted._input_tokens.sum()} input tokens, {extracted._output_tokens.sum()} output tokens")', metadata=CHECK),
     new_markdown_cell(
         "`%interact cache` shows where the cache lives and how big it is; `%interact cache clear` empties it; "
-        "`--no-cache` bypasses it for one run; `--budget TOKENS` stops a run cleanly before it would pass a "
-        "token cap (what is in flight counts). A row whose referenced value is missing (`NaN`, `None`, empty) "
+        "`--no-cache` bypasses it for one run; `--budget 50k` (tokens) or `--budget $5` (dollars, at the "
+        "price table's rates) stops a run cleanly before it would pass the cap (what is in flight counts), and "
+        "the summary line says what the run spent. A row whose referenced value is missing (`NaN`, `None`, empty) "
         "is flagged `skipped`, not sent as the text \"nan\" (`--keep-missing` sends it), and a failed row "
         "keeps what the model said in `_raw`."
     ),
@@ -131,8 +139,10 @@ cells = [
     new_markdown_cell(
         "## Rows from files, results to files\n\n"
         "`--over` also takes a polars DataFrame, a pyarrow Table, or Parquet, CSV and JSON-lines files (a path "
-        "or a glob, read a batch at a time); `--out PATH` writes every row to `.jsonl` or `.csv` the moment it "
-        "is answered (`.parquet` at the end), keyed by `_row`, and a re-run adds only what the file lacks."
+        "or a glob, read a chunk at a time, never whole); `--out PATH` writes every row to `.jsonl` or `.csv` the "
+        "moment it is answered (`.parquet` a row group at a time), keyed by `_row`, and a re-run adds only what "
+        "the file lacks. Past `%config InteractMagics.max_frame_rows` rows, `-o` is a handle on the file "
+        "(`.load()`, `.head(n)`) rather than a DataFrame."
     ),
     new_code_cell(
         "import tempfile, pathlib\n"
@@ -147,11 +157,14 @@ cells = [
     new_code_cell('pd.read_json(folder / "results.jsonl", lines=True)[["_row", "product", "rating", "_status"]].shape', metadata=CHECK),
     new_markdown_cell(
         "## Beyond one kernel: `--batch`\n\n"
-        "For hundreds of thousands of rows, or half the price, `--batch` sends the rows as one job to the "
-        "Gemini Batch API (inline up to 20 MB, else as a JSONL file) and returns at once; the cell follows the "
-        "job, and `-o` is bound when it ends. Results are matched to rows by key, and jobs are journaled on "
-        "disk: `%interact batch list` shows them and `%interact batch load NAME -o OUT` gets a job's DataFrame "
-        "in a new kernel. (`--no-cache` here, since every row is cached already.)"
+        "For millions of rows, or half the price, `--batch` hands the rows to the Gemini Batch API and returns "
+        "at once. The requests are written a chunk at a time to JSONL files on disk (never one payload in "
+        "memory), split into jobs of at most `%config InteractMagics.batch_job_rows` rows (and 2 GB), uploaded "
+        "resumably and followed together; each job's results are read as a stream into the row cache (and "
+        "`--out`), matched to rows by key, and `-o` is bound when the last job ends. Jobs are journaled: after a "
+        "kernel restart, re-running the cell follows the jobs still running instead of sending their rows again; "
+        "`%interact batch list` shows each run's jobs and `%interact batch load NAME -o OUT` gets a run's "
+        "DataFrame in a new kernel. (`--no-cache` here, since every row is cached already.)"
     ),
     new_code_cell(
         "%%interact --over reviews --schema Review --batch --no-cache -o batched\n"

@@ -25,6 +25,14 @@ def batch_creates(server: Any) -> list[dict[str, Any]]:
     return [r["json"]["batch"] for r in requests_to(server, ":batchGenerateContent")]
 
 
+def sent_lines(server: Any, create: dict[str, Any]) -> list[dict[str, Any]]:
+    """The JSONL lines a job was created from (its input file, as the server holds it)."""
+    import json
+
+    stored = server.api.store.files[create["inputConfig"]["fileName"]]
+    return [json.loads(line) for line in stored.data.decode().splitlines() if line.strip()]
+
+
 def test_a_batch_watcher_can_be_stopped_and_the_job_runs_on(rows_shell: Shell, server: Any) -> None:
     rows_shell.ip.run_line_magic("config", 'InteractMagics.headers = {"X-Scripted-Delay-Ms": "100", "X-Scripted-Deltas": "5"}')
     run = rows_shell.run(CELL.replace("-o extracted", "-o extracted --batch --no-cache"))
@@ -38,14 +46,16 @@ def test_a_batch_watcher_can_be_stopped_and_the_job_runs_on(rows_shell: Shell, s
         assert client.batches.get(run.id).state in ("BATCH_STATE_RUNNING", "BATCH_STATE_PENDING", "BATCH_STATE_SUCCEEDED")
 
 
-def test_inline_batch_end_to_end(rows_shell: Shell, server: Any) -> None:
+def test_a_batch_run_end_to_end(rows_shell: Shell, server: Any) -> None:
     from gemini_magics.run.batch import BatchRun
 
     run = rows_shell.run(CELL.replace("-o extracted", "-o extracted --batch"))
     assert isinstance(run, BatchRun) and not run.done.is_set() and "extracted" not in rows_shell.ip.user_ns
     assert rows_shell.run("1 + 1") == 2  # the kernel stays free
-    sent = batch_creates(server)[-1]["inputConfig"]["requests"]["requests"]
-    assert len(sent) == 40 and all(len(r["metadata"]["key"]) == 64 for r in sent)
+    create = batch_creates(server)[-1]
+    assert "requests" not in create["inputConfig"]  # spooled to a JSONL file on disk, uploaded: never one payload
+    sent = sent_lines(server, create)
+    assert len(sent) == 40 and all(len(r["key"]) == 64 for r in sent)
     config = sent[0]["request"]["generationConfig"]
     assert config["responseMimeType"] == "application/json" and config["responseJsonSchema"]["required"] == ["product", "rating"]
     assert run.done.wait(30) and run.error is None
@@ -65,23 +75,25 @@ def test_results_are_matched_by_key_and_cached(rows_shell: Shell, server: Any) -
     for label in ("R00", "R13", "R39"):  # the server answers in completion order: each answer is its own row's
         assert frame.loc[label, "text"].endswith(rows_shell.ip.user_ns["reviews"].loc[label, "review text"])
     again = rows_shell.run(TEXT_CELL)  # only the row without an answer (R21 failed) goes again
-    assert again.requests == 1 and len(batch_creates(server)[-1]["inputConfig"]["requests"]["requests"]) == 1
+    assert again.requests == 1 and len(sent_lines(server, batch_creates(server)[-1])) == 1
     assert again.done.wait(30) and rows_shell.ip.user_ns["said"].loc["R21", "_status"] == "error"
     before = server.api.creates
     rows_shell.run(TEXT_CELL.replace(" --batch", ""))
     assert server.api.creates - before == 3  # only R21 (three attempts at its 500): the rest came from the cache
 
 
-def test_a_big_job_goes_as_a_jsonl_file(rows_shell: Shell, server: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    import gemini_magics.resources.batches as batches
-
-    monkeypatch.setattr(batches, "INLINE_LIMIT_BYTES", 1000)
+def test_a_big_run_is_split_into_jobs_followed_together(rows_shell: Shell, server: Any) -> None:
+    rows_shell.ip.run_line_magic("config", "InteractMagics.batch_job_rows = 15")
+    before = len(batch_creates(server))
     run = rows_shell.run(TEXT_CELL)
-    config = batch_creates(server)[-1]["inputConfig"]
-    assert config["fileName"].startswith("files/") and "requests" not in config
-    assert run.done.wait(30) and run.error is None and run.batch.responses_file.startswith("files/batch-")
+    creates = batch_creates(server)[before:]
+    assert [len(sent_lines(server, c)) for c in creates] == [15, 15, 10] and len(run.jobs) == 3
+    assert run.done.wait(30) and run.error is None
     frame = rows_shell.ip.user_ns["said"]
-    assert frame.loc["R05", "text"].endswith("order 1005.") and (frame["_status"] == "ok").sum() == 39
+    assert list(frame.index) == [f"R{i:02}" for i in range(40)] and frame.loc["R05", "text"].endswith("order 1005.")
+    assert (frame["_status"] == "ok").sum() == 39 and frame.loc["R21", "_status"] == "error"
+    listed = rows_shell.ip.run_line_magic("interact", "batch list")
+    assert sorted(row[1] for row in listed.rows[:3]) == [f"{run.run} ({k}/3)" for k in (1, 2, 3)]
 
 
 def test_a_new_kernel_lists_and_loads_a_job(make_shell: Any, server: Any, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -95,7 +107,8 @@ def test_a_new_kernel_lists_and_loads_a_job(make_shell: Any, server: Any, monkey
     second = make_shell()
     second.run(SETUP)
     listed = second.ip.run_line_magic("interact", "batch list")
-    assert [row[:3] for row in listed.rows][0] == [run.id, "reviews", "extracted"] and listed.rows[0][6] == "this backend"
+    assert [row[:4] for row in listed.rows][0] == [run.id, f"{run.run} (1/1)", "reviews", "extracted"]
+    assert listed.rows[0][7] == "this backend"
     loaded = second.ip.run_line_magic("interact", f"batch load {run.id} -o again --schema Review")
     frame = second.ip.user_ns["again"]
     assert loaded.frame is frame and list(frame.index) == [f"R{i:02}" for i in range(40)]
@@ -112,11 +125,13 @@ def test_cancel_ends_the_job_and_binds_nothing(rows_shell: Shell) -> None:
     assert "ended cancelled" in run.error and "'said' was not bound" in run.error and "said" not in rows_shell.ip.user_ns
 
 
-def test_a_job_every_row_of_which_is_cached_is_refused(rows_shell: Shell) -> None:
+def test_a_run_the_cache_answers_whole_sends_nothing(rows_shell: Shell, server: Any) -> None:
     cell = TEXT_CELL.replace("--over reviews", "--over reviews --limit 3")
     assert rows_shell.run(cell).done.wait(30)
-    error = rows_shell.fail(cell)
-    assert "every row is answered by the row cache already" in str(error) and "\n" not in str(error)
+    before = len(batch_creates(server))
+    again = rows_shell.run(cell)
+    assert again.done.is_set() and not again.jobs and len(batch_creates(server)) == before
+    assert "answered by the row cache: nothing sent" in repr(again) and len(rows_shell.ip.user_ns["said"]) == 3
 
 
 @pytest.mark.parametrize(("line", "expected"), [
@@ -163,3 +178,89 @@ def test_a_job_whose_embedded_server_ended_is_lost_and_can_be_forgotten(shell: S
     shell.ip.run_line_magic("interact", "batch forget batches/gone123")
     assert "gone123" not in repr(shell.ip.run_line_magic("interact", "batch list"))
     assert "is not in the journal" in str(shell.fail("%interact batch forget batches/gone123"))
+
+
+def test_a_new_kernel_resumes_a_run_without_sending_a_row_twice(make_shell: Any, server: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GEMINI_BASE_URL", server.base_url)
+    first = make_shell()
+    first.run(SETUP)
+    first.ip.run_line_magic("config", "InteractMagics.batch_job_rows = 15")
+    first.ip.run_line_magic("config", 'InteractMagics.headers = {"X-Scripted-Delay-Ms": "40"}')
+    before = len(batch_creates(server))
+    run = first.run(TEXT_CELL)
+    jobs = list(run.jobs)
+    assert len(jobs) == 3
+    run.stopping.set()  # the kernel goes away mid-run: its jobs run on
+    first.close()
+    second = make_shell()  # a new kernel, the same cell
+    second.run(SETUP)
+    second.ip.run_line_magic("config", "InteractMagics.batch_job_rows = 15")
+    again = second.run(TEXT_CELL)
+    assert len(batch_creates(server)) == before + 3  # no job sent again: the run follows the three still running
+    assert list(again.jobs) == jobs and again.requests == 0 and again.followed == 40
+    assert again.done.wait(30) and again.error is None
+    frame = second.ip.user_ns["said"]
+    assert list(frame.index) == [f"R{i:02}" for i in range(40)] and (frame["_status"] == "ok").sum() == 39
+    third = second.run(TEXT_CELL)  # once read, the answers are cached: only the failed row (R21) goes again
+    assert third.requests == 1 and third.done.wait(30)
+
+
+def test_rows_from_a_parquet_file_to_an_out_file_past_max_frame_rows(rows_shell: Shell, tmp_path: Any) -> None:
+    pytest.importorskip("pyarrow")
+    source, out = tmp_path / "reviews.parquet", tmp_path / "said.parquet"
+    rows_shell.run(f"reviews.reset_index(drop=True).to_parquet({str(source)!r})")
+    rows_shell.ip.run_line_magic("config", "InteractMagics.max_frame_rows = 10")
+    run = rows_shell.run(TEXT_CELL.replace("--over reviews", f"--over {source} --out {out}"))
+    assert run.done.wait(30) and run.error is None
+    said = rows_shell.ip.user_ns["said"]
+    from gemini_magics.render.result import RowsOnDisk
+
+    assert isinstance(said, RowsOnDisk) and len(said) == 40 and said.path == out
+    assert "40 rows in" in repr(said) and "max_frame_rows" in repr(said)
+    frame = said.load()
+    assert list(frame["_row"]) == [str(i) for i in range(40)] and (frame["_status"] == "ok").sum() == 39
+    assert frame.loc[5, "text"].endswith("order 1005.") and list(said.head(2)["_row"]) == ["0", "1"]
+
+
+def test_an_upload_cut_off_mid_way_resumes_where_the_server_stopped(server: Any, tmp_path: Any) -> None:
+    import httpx
+
+    from gemini_magics import Client
+
+    data = b"".join(b'{"key": "k%d", "request": {"contents": [{"parts": [{"text": "row %d"}]}]}}\n' % (i, i) for i in range(3000))
+    path = tmp_path / "requests.jsonl"
+    path.write_bytes(data)
+    with Client(base_url=server.base_url) as client:
+        send = client._http.send
+        cut: list[str] = []
+
+        def flaky(request: httpx.Request, **kwargs: Any) -> httpx.Response:
+            offset = request.headers.get("x-goog-upload-offset")
+            if offset not in (None, "0") and not cut:  # the second chunk is lost on the way, once
+                cut.append(offset)
+                raise httpx.ConnectError("connection reset", request=request)
+            return send(request, **kwargs)
+
+        client._http.send = flaky  # type: ignore[method-assign]
+        uploaded = client.files.upload(path, mime_type="application/jsonl", chunk_size=40_000)
+        client._http.send = send  # type: ignore[method-assign]
+        assert cut and client.files.download(uploaded.name) == data
+        queries = [r for r in server.api.requests if (r.get("headers") or {}).get("x-goog-upload-command") == "query"]
+        assert queries, "the client asked the server how much it held before going on"
+
+
+def test_a_results_line_that_is_not_json_fails_alone(server: Any, tmp_path: Any) -> None:
+    from gemini_magics import Client
+
+    path = tmp_path / "requests.jsonl"
+    path.write_text('{"key": "a", "request": {"contents": [{"parts": [{"text": "Hello"}]}]}}\nnot json\n'
+                    '{"key": "c", "request": {"contents": [{"parts": [{"text": "Bye"}]}]}}\n')  # fmt: skip
+    with Client(base_url=server.base_url) as client:
+        uploaded = client.files.upload(path, mime_type="application/jsonl")
+        job = client.batches.create(model="m", file_name=uploaded.name)
+        deadline = time.monotonic() + 30
+        while not (job := client.batches.get(job.name)).done and time.monotonic() < deadline:
+            time.sleep(0.05)
+        results = list(client.batches.results(job))
+    assert job.batch_stats.request_count == 3 and job.batch_stats.failed_request_count == 1
+    assert sorted(r.key or "" for r in results if r.response) == ["a", "c"] and sum(r.error is not None for r in results) == 1

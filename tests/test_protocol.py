@@ -324,7 +324,7 @@ def test_a_batch_job_that_fails_or_expires_says_so_and_binds_nothing(shell: Shel
     run = shell.run("%%interact --over texts --batch --no-cache -o out\nSay {{row}}")
     shell.ip.run_line_magic("config", "InteractMagics.headers = {}")
     assert run.done.wait(30) and run.status == end
-    assert run.error.startswith(f"the batch job ended {end} (the batch job {said}); re-run the cell")
+    assert run.error.startswith(f"the batch job {run.id} ended {end} (the batch job {said}); re-run the cell")
     assert "'out' was not bound" in run.error
     assert "out" not in shell.ip.user_ns
 

@@ -166,6 +166,42 @@ def test_budget_holds_and_says_what_was_spent(rows_shell: Shell, concurrency: in
     assert f"{result.stats.tokens} of the 100-token budget" in result.summary
 
 
+def test_a_dollar_budget_holds_at_the_configured_price(rows_shell: Shell) -> None:
+    rows_shell.ip.run_line_magic("config", 'InteractMagics.prices = {"gemini-3-flash-preview": {"input": 200.0, "output": 400.0}}')
+    result = rows_shell.run(CELL.replace("-o extracted", "-o extracted --budget $0.05 --concurrency 4 --no-cache"))
+    assert 0 < result.stats.cost <= 0.05 and result.stats.not_run > 0  # in flight counts: never passed
+    expected = (result.stats.input_tokens * 200 + result.stats.output_tokens * 400) / 1e6
+    assert abs(result.stats.cost - expected) < 1e-9
+    assert "of the $0.05 budget" in result.summary and "at standard prices had the API answered" in result.summary
+    error = rows_shell.fail(CELL.replace("-o extracted", "-o extracted -m unknown-model --budget $1"))
+    assert "no price is known for unknown-model" in str(error) and "\n" not in str(error)
+    assert "--budget 5x" in str(rows_shell.fail(CELL.replace("-o extracted", "-o extracted --budget 5x")))
+
+
+def test_the_dry_run_prices_every_tier(rows_shell: Shell) -> None:
+    from gemini_magics.prices import PRICES_AS_OF
+
+    dry = rows_shell.run(CELL.replace("-o extracted", "-o extracted --dry-run"))
+    line = next(n for n in dry.notes if n.startswith("the 40 rows to send"))
+    tokens_in = int(line.split("~")[1].split(" in")[0].replace(",", ""))
+    tokens_out = int(line.split("+ ~")[1].split(" out")[0].replace(",", ""))
+    standard = (tokens_in * 0.50 + tokens_out * 3.00) / 1e6  # gemini-3-flash-preview, standard
+    assert f"${standard:.4f}".rstrip("0") + " standard" in line and " flex · " in line and " batch (" in line
+    assert f"price table of {PRICES_AS_OF}" in line and "schema of" in line
+    rows_shell.run(CELL.replace("-o extracted", "-o extracted --limit 5"))
+    again = rows_shell.run(CELL.replace("-o extracted", "-o extracted --dry-run"))
+    assert any(n.startswith("the 35 rows to send") for n in again.notes)  # cached rows cost nothing
+
+
+def test_past_max_frame_rows_o_is_a_handle_on_the_out_file(rows_shell: Shell, tmp_path: Any) -> None:
+    out = tmp_path / "out.jsonl"
+    rows_shell.ip.run_line_magic("config", "InteractMagics.max_frame_rows = 5")
+    rows_shell.run(CELL.replace("-o extracted", f"-o extracted --limit 8 --out {out}"))
+    handle = rows_shell.ip.user_ns["extracted"]
+    assert type(handle).__name__ == "RowsOnDisk" and len(handle) == 8 and len(handle.load()) == 8
+    assert list(handle.head(3)["_row"]) == ["R00", "R01", "R02"]
+
+
 def test_cache_subcommand_shows_and_clears(rows_shell: Shell) -> None:
     rows_shell.run(CELL.replace("-o extracted", "-o extracted --limit 3"))
     table = rows_shell.ip.run_line_magic("interact", "cache")

@@ -561,6 +561,8 @@ class LocalAPI:
         if upload is None:
             raise RequestError(404, "not_found", "unknown or finished upload session")
         command = request.headers.get("x-goog-upload-command", "")
+        if command.strip() == "query":  # resumable: how much is held, so a broken upload goes on from there
+            return Response(headers={"x-goog-upload-status": "active", "x-goog-upload-size-received": str(len(upload.data))})
         offset = int_param(request.headers.get("x-goog-upload-offset"), "X-Goog-Upload-Offset", 0)
         if offset != len(upload.data):
             raise RequestError(

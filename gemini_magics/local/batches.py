@@ -53,15 +53,23 @@ class BatchJob:
     model: str
     display_name: str | None
     entries: list[dict[str, Any]]
-    """``{"key"|"metadata": …, "request": GenerateContentRequest}`` in input order."""
+    """Inline: ``{"metadata": …, "request": GenerateContentRequest}`` in input order (a file job's lines are
+    read from ``source`` as they run, never all parsed at once)."""
     from_file: bool
+    source: bytes = b""
+    """A file job's JSONL input."""
+    count: int = 0
+    """Requests in the job."""
     headers: dict[str, str] = field(default_factory=dict)
     state: str = "BATCH_STATE_PENDING"
     created: str = field(default_factory=now_iso)
     updated: str = field(default_factory=now_iso)
     ended: str | None = None
     results: list[dict[str, Any]] = field(default_factory=list)
-    """Responses in completion order (not input order)."""
+    """Inline responses in completion order (not input order)."""
+    output: bytearray = field(default_factory=bytearray)
+    """A file job's result lines, in completion order."""
+    answered: int = 0
     failed: int = 0
     output_file: str | None = None
     cancel: threading.Event = field(default_factory=threading.Event)
@@ -75,13 +83,13 @@ class BatchJob:
         """The job as the API shows it: an operation whose metadata is the GenerateContentBatch."""
         with self.lock:
             done = self.state in TERMINAL
-            succeeded = len(self.results) - self.failed
+            succeeded = self.answered - self.failed
             batch: dict[str, Any] = {
                 "@type": BATCH_TYPE, "name": self.name, "model": f"models/{self.model}", "state": self.state,
                 "createTime": self.created, "updateTime": self.updated,
-                "batchStats": {"requestCount": str(len(self.entries)), "successfulRequestCount": str(succeeded),
+                "batchStats": {"requestCount": str(self.count), "successfulRequestCount": str(succeeded),
                                "failedRequestCount": str(self.failed),
-                               "pendingRequestCount": str(len(self.entries) - len(self.results))},
+                               "pendingRequestCount": str(self.count - self.answered)},
             }  # fmt: skip
             if self.display_name:
                 batch["displayName"] = self.display_name
@@ -136,6 +144,32 @@ def _block(part: dict[str, Any]) -> dict[str, Any] | None:
     return None
 
 
+def _lines(data: bytes) -> Any:
+    """The non-blank lines of a JSONL file, as they are read."""
+    start = 0
+    while start < len(data):
+        end = data.find(b"\n", start)
+        end = len(data) if end < 0 else end
+        line = data[start:end]
+        start = end + 1
+        if line.strip():
+            yield line
+
+
+def _entries(job: BatchJob) -> Any:
+    """A job's entries in input order: inline ones as given, a file's parsed a line at a time (a line that
+    is not JSON becomes an entry without a request, which fails alone)."""
+    if not job.from_file:
+        yield from job.entries
+        return
+    for line in _lines(job.source):
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            entry = {}
+        yield entry if isinstance(entry, dict) else {}
+
+
 class BatchRunner:
     """The server's batch jobs, and the threads that run them."""
 
@@ -156,12 +190,15 @@ class BatchRunner:
             raise RequestError(
                 400, "invalid_request", "batch.inputConfig needs requests.requests or fileName"
             )
+        source = b""
         if file_name:
             stored = self.files.files.get(file_name)
             if stored is None:
                 raise RequestError(404, "not_found", f"input file {file_name} not found")
-            try:
-                entries = [json.loads(line) for line in stored.data.decode().splitlines() if line.strip()]
+            source = stored.data
+            try:  # the first line is checked now; a later bad line fails alone, as on the real API
+                first = next((line for line in _lines(source)), None)
+                entries = [json.loads(first)] if first is not None else []
             except ValueError as exc:
                 raise RequestError(400, "invalid_request", f"{file_name} is not JSONL: {exc}") from None
         else:
@@ -170,9 +207,11 @@ class BatchRunner:
             isinstance(e, dict) and isinstance(e.get("request"), dict) for e in entries
         ):
             raise RequestError(400, "invalid_request", "every batch entry needs a request object")
+        count = sum(1 for _ in _lines(source)) if file_name else len(entries)
         job = BatchJob(name=f"batches/{secrets.token_hex(8)}", model=model.removeprefix("models/"),
-                       display_name=batch.get("displayName") or batch.get("display_name"), entries=entries,
-                       from_file=bool(file_name), headers=headers)  # fmt: skip
+                       display_name=batch.get("displayName") or batch.get("display_name"),
+                       entries=[] if file_name else entries, from_file=bool(file_name), source=source, count=count,
+                       headers=headers)  # fmt: skip
         self.sweep()
         with self._lock:
             self.jobs[job.name] = job
@@ -217,9 +256,21 @@ class BatchRunner:
                 job.ended = job.updated = now_iso()
                 job.ended_at = time.monotonic()
             return
+        # the workers pull the job's entries one at a time: a million requests are never all queued at once
+        entries = _entries(job)
+        take = threading.Lock()
+
+        def work() -> None:
+            while not job.cancel.is_set():
+                with take:
+                    entry = next(entries, None)
+                if entry is None:
+                    return
+                self._one(job, entry)
+
         with ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix=f"{job.name}-") as pool:
-            for entry in job.entries:
-                pool.submit(self._one, job, entry)
+            for _ in range(WORKERS):
+                pool.submit(work)
         with job.lock:
             if job.cancel.is_set():
                 job.state = "BATCH_STATE_CANCELLED"
@@ -233,12 +284,19 @@ class BatchRunner:
     def _one(self, job: BatchJob, entry: dict[str, Any]) -> None:
         if job.cancel.is_set():
             return
-        answer = self._answer(job, entry["request"])
+        request = entry.get("request")
+        answer = (self._answer(job, request) if isinstance(request, dict)
+                  else {"error": rpc_error(400, "the line has no request object")})  # fmt: skip
         label = {"key": entry["key"]} if job.from_file and "key" in entry else {}
         if not job.from_file and "metadata" in entry:
             label = {"metadata": entry["metadata"]}
+        line = (json.dumps({**label, **answer}, ensure_ascii=False) + "\n").encode() if job.from_file else b""
         with job.lock:
-            job.results.append({**label, **answer})
+            if job.from_file:
+                job.output += line
+            else:
+                job.results.append({**label, **answer})
+            job.answered += 1
             job.failed += "error" in answer
             job.updated = now_iso()
 
@@ -270,7 +328,7 @@ class BatchRunner:
 
     def _write_results(self, job: BatchJob) -> str:
         name = f"files/batch-{job.name.split('/')[-1]}-results"
-        lines = "".join(json.dumps(result, ensure_ascii=False) + "\n" for result in job.results)
+        data, job.output, job.source = bytes(job.output), bytearray(), b""  # the input is done with
         self.files.add_file(StoredFile(name=name, display_name=f"{job.name} results", mime_type="application/jsonl",
-                                       data=lines.encode(), ready_at=time.monotonic()))  # fmt: skip
+                                       data=data, ready_at=time.monotonic()))  # fmt: skip
         return name

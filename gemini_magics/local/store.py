@@ -12,12 +12,18 @@ import time
 from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import Any, overload
+
+_NOW: tuple[int, str] = (0, "")
 
 
 def now_iso() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """The time to the second, as the API writes it (made once a second: every event carries one)."""
+    global _NOW
+    second = int(time.time())
+    if _NOW[0] != second:
+        _NOW = (second, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(second)))
+    return _NOW[1]
 
 
 SERVED_BY_FIELD = "x_gemini_magics_served_by"

@@ -358,6 +358,52 @@ class RowsResult:
                 "text/html": f"<p class='gm-rows-summary'>{html.escape(self.summary)}</p>{check}{head}"}  # fmt: skip
 
 
+class RowsOnDisk:
+    """``-o`` for an ``--over`` result with more rows than ``InteractMagics.max_frame_rows``: where the rows
+    are, and reading them on request (``.load()``, ``.head(n)``), instead of a DataFrame no kernel wants."""
+
+    def __init__(self, path: Any, rows: int, summary: str, stats: Any = None) -> None:
+        self.path = path
+        self.rows = rows
+        self.summary = summary
+        self.stats = stats
+
+    def __len__(self) -> int:
+        return self.rows
+
+    def load(self, columns: list[str] | None = None) -> Any:
+        """The rows as a DataFrame (``columns``: only these), read from the file."""
+        import pandas as pd
+
+        kind = str(self.path).rsplit(".", 1)[-1].lower()
+        if kind == "parquet":
+            return pd.read_parquet(self.path, columns=columns)
+        frame = pd.read_json(self.path, lines=True, dtype=False) if kind in ("jsonl", "ndjson") else pd.read_csv(self.path)
+        return frame[columns] if columns else frame
+
+    def head(self, n: int = 10) -> Any:
+        """The first ``n`` rows, read without loading the rest."""
+        import pandas as pd
+
+        if str(self.path).lower().endswith(".parquet"):
+            import pyarrow.parquet as pq  # type: ignore[import-untyped]
+
+            first = next(pq.ParquetFile(self.path).iter_batches(batch_size=n), None)
+            return first.to_pandas() if first is not None else pd.DataFrame()
+        if str(self.path).lower().endswith(".csv"):
+            return pd.read_csv(self.path, nrows=n)
+        return pd.read_json(self.path, lines=True, nrows=n, dtype=False)
+
+    def __repr__(self) -> str:
+        return (f"{self.summary}\n{self.rows:,} rows in {self.path} (more than InteractMagics.max_frame_rows): "
+                ".load() reads them, .head(n) the first n")  # fmt: skip
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        return {"text/plain": repr(self), "text/html": f"<p class='gm-rows-summary'>{html.escape(self.summary)}</p><p>"
+                f"{self.rows:,} rows in <code>{html.escape(str(self.path))}</code> (more than <code>InteractMagics.max_frame_rows"
+                "</code>): <code>.load()</code> reads them, <code>.head(n)</code> the first n</p>"}  # fmt: skip
+
+
 class RowsDryRun(DryRun):
     """``--over … --dry-run``: the first row's request, with how many requests and tokens in its notes."""
 

@@ -61,13 +61,16 @@ class Batches:
     def delete(self, name: str) -> None:
         self._client._delete(_batch_name(name))
 
-    def results(self, batch: Batch) -> Sequence[BatchResult]:
-        """A finished job's outcomes, each with its key (inline ``metadata.key`` or the JSONL line's)."""
+    def results(self, batch: Batch) -> Iterator[BatchResult]:
+        """A finished job's outcomes, each with its key (inline ``metadata.key`` or the JSONL line's); a
+        results file is read as a stream, a line at a time (it may hold a million of them)."""
         if batch.responses_file:
-            lines = self._client.files.download(batch.responses_file).decode().splitlines()
-            return [BatchResult.model_validate(json.loads(line)) for line in lines if line.strip()]
+            for line in self._client.files.lines(batch.responses_file):
+                if line.strip():
+                    yield BatchResult.model_validate(json.loads(line))
+            return
         inline = ((batch.output or {}).get("inlinedResponses") or {}).get("inlinedResponses") or []
-        return [
+        yield from [
             BatchResult(
                 key=(item.get("metadata") or {}).get("key"),
                 response=item.get("response"),

@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from .._constants import UPLOAD_CHUNK_SIZE
-from .._exceptions import APIResponseValidationError, GeminiError
+from .._exceptions import APIConnectionError, APIResponseValidationError, GeminiError
+from .._retry import retry_delay
 from ..types.files import File
 
 if TYPE_CHECKING:
@@ -43,16 +44,11 @@ class _Source:
             self.name = getattr(file, "name", None)
         self.size = self._path.stat().st_size if self._path is not None else len(self._data)
 
-    def chunks(self, size: int) -> Iterator[tuple[int, Any]]:
-        """``(length, content)`` for each upload chunk of ``size`` bytes (at least one: an empty file is one
-        empty chunk). From a file, the content is an iterator of pieces read as the chunk is sent."""
-        offsets = range(0, max(1, self.size), size)
-        for offset in offsets:
-            length = min(size, self.size - offset)
-            if self._path is None:
-                yield length, self._data[offset : offset + length]
-            else:
-                yield length, functools.partial(self._pieces, offset, length)
+    def piece(self, offset: int, length: int) -> Any:
+        """The bytes at ``offset``: from memory, or a callable reading the file as they are sent."""
+        if self._path is None:
+            return self._data[offset : offset + length]
+        return functools.partial(self._pieces, offset, length)
 
     def _pieces(self, offset: int, length: int) -> Iterator[bytes]:
         assert self._path is not None
@@ -83,8 +79,9 @@ class Files:
         mime_type = mime_type or (mimetypes.guess_type(source.name)[0] if source.name else None) or "application/octet-stream"
         upload_url = self._start_upload(source, mime_type, display_name, name, extra_headers)
         client = self._client
-        offset = 0
-        for length, chunk in source.chunks(chunk_size):
+        offset = failures = 0
+        while True:
+            length = min(chunk_size, source.size - offset)
             last = offset + length >= source.size
             headers = {
                 "X-Goog-Upload-Command": "upload, finalize" if last else "upload",
@@ -92,8 +89,17 @@ class Files:
                 "Content-Type": mime_type,
                 "Content-Length": str(length),
             }
-            # the upload URL is the credential: no API key on chunks
-            response = client.request("POST", upload_url, content=chunk, headers=headers)
+            try:  # the upload URL is the credential: no API key on chunks
+                response = client.request("POST", upload_url, content=source.piece(offset, length), headers=headers,
+                                          max_retries=0)  # fmt: skip
+            except APIConnectionError:
+                # resumable: ask the server how much it holds, and go on from there
+                failures += 1
+                if failures > client.max_retries:
+                    raise
+                client._sleep(retry_delay(failures - 1))
+                offset = self._received(upload_url)
+                continue
             status = response.headers.get("x-goog-upload-status")
             offset += length
             if last:
@@ -104,7 +110,14 @@ class Files:
                 return File.model_validate(response.json().get("file", {}))
             if status != "active":
                 raise APIResponseValidationError(f"upload interrupted (x-goog-upload-status={status!r})")
-        raise APIResponseValidationError(f"the file changed size while it was uploaded ({offset} of {source.size} bytes sent)")
+
+    def _received(self, upload_url: str) -> int:
+        """The resumable protocol's ``query``: how many bytes of the upload the server holds."""
+        response = self._client.request("POST", upload_url, headers={"X-Goog-Upload-Command": "query"})
+        received = response.headers.get("x-goog-upload-size-received")
+        if response.headers.get("x-goog-upload-status") != "active" or received is None:
+            raise APIResponseValidationError("the upload cannot be resumed (the server no longer holds it)")
+        return int(received)
 
     def _start_upload(
         self, source: _Source, mime_type: str, display_name: str | None, name: str | None,
@@ -144,6 +157,14 @@ class Files:
 
     def download(self, name: str) -> bytes:
         return self._client._get(f"{_file_id(name)}:download", params={"alt": "media"}, accept="*/*").content
+
+    def lines(self, name: str) -> Iterator[str]:
+        """A (JSONL) file's lines as they arrive: the file is never held whole."""
+        response = self._client._get(f"{_file_id(name)}:download", params={"alt": "media"}, accept="*/*", stream=True)
+        try:
+            yield from response.iter_lines()
+        finally:
+            response.close()
 
     def wait_active(self, name: str, *, timeout: float = 300.0, poll_interval: float = 1.0) -> File:
         """Poll until the file is ``ACTIVE`` (large and video files are processed first)."""

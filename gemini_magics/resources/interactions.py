@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, Literal, overload
 
 import httpx
@@ -136,6 +136,41 @@ class Interactions:
         stream_ = self._stream(response, extra_headers, resumable=body.get("store", True) is not False)
         stream_.next_hop = next_hop if continues else None
         return stream_
+
+    async def acreate(
+        self,
+        send: Callable[[httpx.Request, float | None], Awaitable[httpx.Response]],
+        *,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+        **params: Any,
+    ) -> Interaction:
+        """:meth:`create` (unary, no retries: the caller handles 429/503) sent with ``send``, an async
+        transport (``--over`` sends its rows from one event loop, see :mod:`gemini_magics._aio`).
+
+        Errors are the client's own (:class:`APIStatusError`, :class:`APITimeoutError`,
+        :class:`APIConnectionError`); hops of a ``requires_continuation`` answer are continued here too.
+        """
+        from .._continuation import MAX_HOPS, continuation_body, merge_hops, next_token
+
+        body = build_create_body(params, None)
+        hops = [await self._apost(send, body, extra_headers, timeout)]
+        sent: str | None = None
+        while not body.get("background") and len(hops) < MAX_HOPS and (token := next_token(hops[-1], sent)):
+            hops.append(await self._apost(send, continuation_body(body, token, hops[-1].id), extra_headers, timeout))
+            sent = token
+        return merge_hops(hops)
+
+    async def _apost(self, send: Callable[[httpx.Request, float | None], Awaitable[httpx.Response]],
+                     body: dict[str, Any], extra_headers: Mapping[str, str] | None, timeout: float | None) -> Interaction:  # fmt: skip
+        from .._exceptions import status_error_from_response
+
+        client = self._client
+        request = httpx.Request("POST", client.url("interactions"), json=body, headers=client.headers(extra_headers))
+        response = await send(request, timeout)
+        if response.status_code >= 400:
+            raise status_error_from_response(response)
+        return parse_interaction(response)
 
     def _stream(
         self, response: httpx.Response, extra_headers: Mapping[str, str] | None, *, resumable: bool

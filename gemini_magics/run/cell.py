@@ -11,6 +11,7 @@ the tool loop all end there. Client errors pass through; the magic words them.
 from __future__ import annotations
 
 import asyncio
+import threading
 from typing import TYPE_CHECKING, Any
 
 from .._threads import in_thread, run_blocking
@@ -235,18 +236,14 @@ class Runner:
 
     async def _rows(self, request: RowsRequest, interactive: bool) -> Any:
         """Every row (cached ones from the cache), then the DataFrame: bound to ``-o`` unless stopped."""
-        from ..render.result import RowsResult
         from ..types.interaction import Usage
-        from .rows import agreement, dry_run_of, run_rows, scored, summary_line, to_frame
+        from .rows import dry_run_of, run_rows
 
         cache = self.session.row_cache() if request.use_cache else None
         if request.dry_run:
-            cached = len(cache.get_many([r.key for r in request.rows])) if cache is not None else 0
-            return dry_run_of(request, cached)
+            return await in_thread(lambda: dry_run_of(request, cache))
         if request.batch:
-            from .batch import start_batch
-
-            return await in_thread(lambda: start_batch(request, self.session, self.views))
+            return await self._batch(request)
         client = self.session.backend().client
         progress = self.views.rows(interactive=interactive)
         try:
@@ -255,14 +252,7 @@ class Runner:
         except (asyncio.CancelledError, KeyboardInterrupt):
             kept = "the rows that finished are cached" if cache else "nothing was cached (--no-cache)"
             raise Stopped(f"interrupted: {kept}; re-run the cell to send only the rest") from None
-        frame = to_frame(request, outcomes)
-        summary = summary_line(stats, outcomes, request)
-        if request.results is not None:
-            written = await in_thread(lambda: request.results.finish(frame))
-            summary += f" · {written} rows written to {request.results.path}"
-        if request.models:
-            summary += " · models agree: " + ", ".join(f"{k} {v:.0%}" for k, v in agreement(frame, request.models).items())
-        result = RowsResult(frame, summary, outcomes, stats, check=scored(request, frame))
+        result = await self._rows_result(request, outcomes, stats)
         paid = [(w.model or request.template.model, o.answer) for w, o in zip(request.rows, outcomes, strict=True)
                 if o.answer and not (o.cached or o.duplicate)]  # paid for now, by the model each went to  # fmt: skip
         for model, answer in paid:
@@ -277,10 +267,37 @@ class Runner:
             self.views.show(result)
             kept = f"the {stats.done} finished rows are cached" if cache is not None else "nothing was cached"
             # the frame so far is bound (rows not run say so), and the cell still raises: Run All stops here
-            self.session.bind(request.out, result.frame)
+            self.session.bind(request.out, getattr(result, "frame", result))
             bound = f"; the partial frame is bound to {request.out!r}" if request.out else ""
             raise Stopped(f"stopped by you: {kept}{bound}; re-run the cell to send only the rest")
         return result
+
+    async def _batch(self, request: RowsRequest) -> Any:
+        from .batch import start_batch
+
+        stop = threading.Event()
+        try:
+            return await in_thread(lambda: start_batch(request, self.session, self.views, stop))
+        except (asyncio.CancelledError, KeyboardInterrupt):
+            stop.set()  # the requests being written: nothing is sent
+            raise Stopped("interrupted while the requests were written: nothing was sent") from None
+
+    @staticmethod
+    async def _rows_result(request: RowsRequest, outcomes: list[Any], stats: Any) -> Any:
+        """The frame, its summary, ``--out`` finished; past ``max_frame_rows`` with ``--out``, a handle on the file."""
+        from ..render.result import RowsOnDisk, RowsResult
+        from .rows import agreement, scored, summary_line, to_frame
+
+        frame = to_frame(request, outcomes)
+        summary = summary_line(stats, outcomes, request)
+        if request.results is not None:
+            written = await in_thread(lambda: request.results.finish(frame))
+            summary += f" · {written} rows written to {request.results.path}"
+        if request.models:
+            summary += " · models agree: " + ", ".join(f"{k} {v:.0%}" for k, v in agreement(frame, request.models).items())
+        if request.results is not None and len(frame) > request.max_frame_rows:  # -o gets the file, not the frame
+            return RowsOnDisk(request.results.path, len(frame), summary, stats)
+        return RowsResult(frame, summary, outcomes, stats, check=scored(request, frame))
 
     # -- the background ---------------------------------------------------------------------------
 

@@ -101,26 +101,56 @@ class BackgroundRun(RunHandle):
 
 
 class BatchRun(RunHandle):
-    """The handle a ``--batch`` cell returns at once; ``.result`` (a RowsResult) when the job ends."""
+    """The handle a ``--batch`` cell returns at once: the run's jobs (one, or several for a big run) and
+    how far they are; ``.result`` (a RowsResult, or a RowsOnDisk past ``max_frame_rows``) when they end."""
 
-    def __init__(self, name: str, model: str, out: str | None, requests: int, rows: int) -> None:
-        super().__init__(name, model, out, status="pending")
+    def __init__(self, run_id: str, model: str, out: str | None, requests: int, rows: int) -> None:
+        super().__init__(run_id, model, out, status="writing requests")
+        self.run = run_id
         self.requests = requests
         self.rows = rows
-        self.batch: Batch | None = None
+        self.jobs: dict[str, Batch | None] = {}
+        """Every job of the run by name (new ones, and ones an earlier run sent that still hold its rows)."""
+        self.followed = 0
+
+    @property
+    def batch(self) -> Batch | None:
+        """The first job (most runs have one)."""
+        return next(iter(self.jobs.values()), None)
+
+    def adopt(self, names: list[str], found: Any) -> None:
+        """The run's jobs are all created (or found): the handle is named by the first."""
+        for name in names:
+            self.jobs.setdefault(name, None)
+        self.id = names[0]
+        self.requests = sum(p.requests for p in found.parts)
+        self.followed = found.followed
+        self.status = self.summary_state()
+
+    def summary_state(self) -> str:
+        """``running`` for one job; ``3 jobs: 1 succeeded, 2 running`` for several."""
+        states = [(b.state.removeprefix("BATCH_STATE_").lower() if b is not None else "pending") for b in self.jobs.values()]
+        if len(states) == 1:
+            return states[0]
+        counts: dict[str, int] = {}
+        for state in states:
+            counts[state] = counts.get(state, 0) + 1
+        return f"{len(states)} jobs: " + ", ".join(f"{n} {state}" for state, n in counts.items())
 
     def _state(self) -> str:
-        batch = self.batch
-        if batch is None:
+        if not self.jobs:  # still writing requests or uploading, or nothing was sent
             return self.status
-        stats = batch.batch_stats
-        finished = stats.successful_request_count + stats.failed_request_count
-        return f"{self.status} · {finished}/{self.requests} requests done"
+        jobs = [b for b in self.jobs.values() if b is not None]
+        finished = sum(b.batch_stats.successful_request_count + b.batch_stats.failed_request_count for b in jobs)
+        total = sum(b.batch_stats.request_count for b in jobs) or self.requests
+        return f"{self.status} · {finished:,}/{total:,} requests done"
 
     def _line(self, code: str = "") -> str:
         where = f"; bound to {code}{self.out}{code}" if self.out and self.result is not None else ""
         error = f": {self.error}" if self.error else ""
-        head = f"{code}{self.id}{code} ({self.model}, {self.requests} requests for {self.rows} rows)"
+        more = f" + {len(self.jobs) - 1} more job{'s' if len(self.jobs) > 2 else ''}" if len(self.jobs) > 1 else ""
+        earlier = f", {self.followed:,} in a job sent earlier" if self.followed else ""
+        head = f"{code}{self.id}{code}{more} ({self.model}, {self.requests:,} requests for {self.rows:,} rows{earlier})"
         return f"{head}: {self._state()}{where}{error}"
 
     def __repr__(self) -> str:
@@ -136,5 +166,6 @@ class BatchRun(RunHandle):
             shown = self.result._repr_mimebundle_()
             bundle["text/plain"] += "\n" + shown["text/plain"]
             # HTML of its own: the Markdown line's backticks would show as they are inside HTML
-            bundle["text/html"] = f"<p>Batch job {html.escape(self._line())}{html.escape(after)}</p>" + shown["text/html"]
+            bundle["text/html"] = f"<p>Batch job {html.escape(self._line())}{html.escape(after)}</p>" + shown.get(
+                "text/html", f"<pre>{html.escape(shown['text/plain'])}</pre>")
         return bundle

@@ -14,11 +14,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import sys
 import time
 from collections import ChainMap, Counter
-from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -105,6 +105,21 @@ class RowsRequest:
     """``-m a,b``: every row goes to each model (``rows`` holds a request per row and model, row by row)."""
     results: Any = None
     """``--out``: the :class:`.out.ResultsFile` rows are written to as they are answered."""
+    budget_cost: float | None = None
+    """``--budget $N``: the most the run may cost, in dollars (at :attr:`tier`'s prices)."""
+    prices: Mapping[str, Any] = field(default_factory=dict)
+    """``InteractMagics.prices``: the config's prices over the shipped table."""
+    max_frame_rows: int = 200_000
+    batch_job_rows: int = 200_000
+    stream: Callable[[], Iterator[list[RowWork]]] | None = None
+    """``--batch``: the rows' requests a chunk at a time, rendered as they are read (``rows`` is then empty)."""
+
+    def chunks(self) -> Iterator[list[RowWork]]:
+        """Every row's requests, in input order, a chunk at a time."""
+        if self.stream is not None:
+            yield from self.stream()
+        elif self.rows:
+            yield list(self.rows)
 
     @property
     def out(self) -> str | None:
@@ -113,6 +128,17 @@ class RowsRequest:
     @property
     def silent(self) -> bool:
         return self.template.silent
+
+    @property
+    def tier(self) -> str:
+        """The price tier the run is billed at."""
+        return "batch" if self.batch else ("flex" if self.service_tier == "flex" else "standard")
+
+    def cost(self, model: str | None, input_tokens: int, output_tokens: int) -> float | None:
+        """What these tokens cost on ``model`` (the template's by default) at the run's tier; None: unknown."""
+        from ..prices import cost_of
+
+        return cost_of(model or self.template.model, input_tokens, output_tokens, self.tier, self.prices)
 
     @property
     def timeout(self) -> float:
@@ -153,44 +179,19 @@ def check_row_options(args: argparse.Namespace) -> None:
         raise OptionError("--sample K takes K ≥ 1 rows at random; --limit takes the first ones: use one of them")
     if args.concurrency is not None and not 1 <= args.concurrency <= 256:
         raise OptionError(f"--concurrency must be between 1 and 256, got {args.concurrency}")
-    if args.budget is not None and args.budget < 1:
-        raise OptionError(f"--budget is a number of tokens, at least 1, got {args.budget}")
+    if args.budget is not None:
+        from ..prices import parse_budget
+
+        parse_budget(args.budget)
 
 
 def records_of(source: Any, name: str) -> tuple[list[Row], Any]:
-    """The rows of a DataFrame, Series or list, a polars DataFrame, a pyarrow Table, or files (Parquet,
-    CSV, JSON lines; a path or a glob), as records, and the labels to index the result with."""
-    from .sources import columnar_records
+    """The rows of any source ``--over`` takes (see :mod:`.sources`), all of them, as records, and the labels
+    to index the result with."""
+    from .sources import record_stream
 
-    columnar = columnar_records(source, name)
-    if columnar is not None:
-        return [Row(record) for record in columnar], list(range(len(columnar)))
-    pd = sys.modules.get("pandas")  # a DataFrame or Series means pandas is imported already
-    if pd is not None and isinstance(source, pd.DataFrame):
-        columns = [str(c) for c in source.columns]
-        rows = [
-            Row(zip(columns, values, strict=True)) for values in source.itertuples(index=False, name=None)
-        ]
-        return rows, source.index
-    if pd is not None and isinstance(source, pd.Series):
-        column = str(source.name) if source.name is not None else "value"
-        return [Row({column: value}) for value in source.tolist()], source.index
-    if isinstance(source, list | tuple):
-        rows = []
-        for i, item in enumerate(source):
-            if isinstance(item, Mapping):
-                rows.append(Row({str(k): v for k, v in item.items()}))
-            elif isinstance(item, str):
-                rows.append(Row({"text": item}))
-            else:
-                raise OptionError(
-                    f"--over {name}: item {i} is a {type(item).__name__}; a list must hold dicts or strings"
-                )
-        return rows, list(range(len(rows)))
-    raise OptionError(
-        f"--over {name}: expected a DataFrame (pandas or polars), a Series, a pyarrow Table, a list of dicts/strings "
-        f"or a path to Parquet, CSV or JSON-lines files, got {type(source).__name__}"
-    )
+    stream = record_stream(source, name)
+    return [Row(record) for chunk in stream.chunks() for record in chunk], stream.labels()
 
 
 def _positions(total: int, limit: int | None, sample: int | None, seed: int) -> list[int]:
@@ -280,17 +281,17 @@ def build_rows_request(
     args: argparse.Namespace, cell: str, namespace: Mapping[str, Any], settings: Settings, backend: str
 ) -> RowsRequest:
     """Check the cell and render every row's request; nothing is sent."""
-    from ..cache import request_key
     from ..chains import ChainRegistry
     from ..errors import TemplateError
-    from ..inputs import Options, render_parts
+    from ..inputs import Options
     from ..request import build_request
+    from .sources import record_stream
 
     source = over_source(args.over, namespace)
-    records, index = records_of(source, args.over)
-    if not records:
+    stream = record_stream(source, args.over)
+    if not stream.total:
         raise OptionError(f"--over {args.over}: it has no rows")
-    positions = _positions(len(records), args.limit, args.sample, args.sample_seed)
+    positions = _positions(stream.total, args.limit, args.sample, args.sample_seed)
     models = [m.strip() for m in (args.model or "").split(",") if m.strip()] if args.model and "," in args.model else []
     row_args = argparse.Namespace(
         **{**vars(args), "no_store": not args.store, "no_stream": True, "over": None,
@@ -298,40 +299,103 @@ def build_rows_request(
     )  # fmt: skip
     empty_plan = ChainRegistry().plan("rows", "rows", stateless=True)
     shared = dict(namespace)  # one copy: each row's namespace is its record in front of it
-    first = ChainMap({"row": records[0]}, shared)  # the shared options, checked once
-    try:
-        template = build_request(row_args, cell, first, settings, lambda *_: empty_plan)
+    head = Row(next(stream.chunks())[0])
+    try:  # the shared options, checked once
+        template = build_request(row_args, cell, ChainMap({"row": head}, shared), settings, lambda *_: empty_plan)
     except TemplateError as exc:
-        raise OptionError(_row_hint(str(exc), records[0], 0)) from None
-    options = Options(table_budget=settings.table_budget, max_rows=settings.table_rows, lazy_files=True)
-    rows = []
-    labels = list(index)
-    for position in positions:
-        try:
-            parts = render_parts(template.prompt, ChainMap({"row": records[position]}, shared), options, [])
-        except TemplateError as exc:
-            raise OptionError(_row_hint(str(exc), records[position], position)) from None
-        body = template.body(parts)
-        missing = None if args.keep_missing else missing_value(template.prompt, records[position])
-        for model in models or [None]:
-            each = {**body, "model": model} if model else body
-            rows.append(RowWork(labels[position], each, request_key(_keyable(each), backend), missing, model))
+        raise OptionError(_row_hint(str(exc), head, 0)) from None
+    renderer = _Renderer(template, shared, Options(table_budget=settings.table_budget, max_rows=settings.table_rows,
+                         lazy_files=True), backend, models, args.keep_missing)  # fmt: skip
+
+    def chunks() -> Iterator[list[RowWork]]:
+        return renderer.chunks(stream, positions)
+
+    rows = () if args.batch else tuple(work for chunk in chunks() for work in chunk)
+    index = stream.labels()
+    budget, budget_cost = _budget(args.budget, models or [template.model], settings)
     return RowsRequest(
-        template=template, source=args.over, rows=tuple(rows), index=index, total=len(records),
+        template=template, source=args.over, rows=rows, index=index, total=stream.total, stream=chunks if args.batch else None,
         concurrency=args.concurrency or settings.concurrency or default_concurrency(backend), use_cache=not args.no_cache,
-        budget=args.budget, positions=tuple(positions), sampled=args.sample is not None, flatten=args.flatten,
+        budget=budget, budget_cost=budget_cost, prices=dict(settings.prices), max_frame_rows=settings.max_frame_rows,
+        batch_job_rows=settings.batch_job_rows, positions=tuple(positions), sampled=args.sample is not None, flatten=args.flatten,
         labels=_labels(args.check, source, namespace), models=tuple(models), results=_results_file(args.out_file),
         service_tier=args.service_tier, dry_run=args.dry_run, batch=args.batch,
     )  # fmt: skip
 
 
-def missing_value(prompt: str, record: Row) -> str | None:
+class _Renderer:
+    """Each row's requests from the checked template: its prompt rendered with the row, its body, its key."""
+
+    def __init__(self, template: CellRequest, shared: dict[str, Any], options: Any, backend: str, models: list[str],
+                 keep_missing: bool) -> None:  # fmt: skip
+        self.template, self.shared, self.options, self.backend = template, shared, options, backend
+        from ..cache import KeyMaker
+        from ..inputs import find_references
+
+        self.models: list[str | None] = list(models)
+        self.keep_missing = keep_missing
+        self.key = KeyMaker(backend)
+        self.row_references = [e for e in find_references(template.prompt) if e.startswith("row")]
+        self.checked = False
+        """The prompt's references were checked against the namespace (by the first row): later rows,
+        whose namespaces differ only in ``row``, skip that."""
+
+    def works(self, position: int, label: Any, record: Row) -> list[RowWork]:
+        from ..errors import TemplateError
+        from ..inputs import render_parts
+
+        template = self.template
+        try:
+            parts = render_parts(template.prompt, ChainMap({"row": record}, self.shared), self.options, [],
+                                 checked=self.checked)  # fmt: skip
+        except TemplateError as exc:
+            raise OptionError(_row_hint(str(exc), record, position)) from None
+        self.checked = True
+        body = template.body(parts)
+        missing = None if self.keep_missing else missing_value(template.prompt, record, self.row_references)
+        return [RowWork(label, each, self.key(_keyable(each)), missing, model)
+                for model in [*self.models] or [None] for each in [{**body, "model": model} if model else body]]  # fmt: skip
+
+    def chunks(self, stream: Any, positions: list[int]) -> Iterator[list[RowWork]]:
+        """Every chosen row's requests, a chunk of input at a time (a run never holds all of them at once)."""
+        wanted = set(positions) if len(positions) < stream.total else None
+        labels = stream.labels()
+        start = 0
+        for records in stream.chunks():
+            end = start + len(records)
+            names = labels[start:end]
+            names = names.tolist() if hasattr(names, "tolist") else list(names)
+            done = [w for n, (label, record) in enumerate(zip(names, records, strict=True))
+                    if wanted is None or start + n in wanted for w in self.works(start + n, label, Row(record))]  # fmt: skip
+            if done:
+                yield done
+            start = end
+            if start > positions[-1]:
+                return
+
+
+def _budget(text: str | None, models: list[str], settings: Settings) -> tuple[int | None, float | None]:
+    """``--budget``'s tokens or dollars; dollars need every model's price."""
+    if text is None:
+        return None, None
+    from ..prices import parse_budget, price_of
+
+    tokens, dollars = parse_budget(text)
+    unknown = [m for m in models if price_of(m, settings.prices) is None]
+    if dollars is not None and unknown:
+        raise OptionError(f"--budget {text}: no price is known for {', '.join(unknown)}; give the budget in tokens, "
+                          "or the price with %config InteractMagics.prices")  # fmt: skip
+    return tokens, dollars
+
+
+def missing_value(prompt: str, record: Row, references: list[str] | None = None) -> str | None:
     """The first ``{{row…}}`` reference of ``prompt`` whose value is missing (None, NaN, NA or blank text),
-    said as what to show the user; None when every value is there."""
+    said as what to show the user; None when every value is there. ``references``: the prompt's ``row``
+    references, found once for many rows."""
     from ..errors import TemplateError
     from ..inputs import find_references, resolve
 
-    for expr in find_references(prompt):
+    for expr in references if references is not None else find_references(prompt):
         if not expr.startswith("row"):
             continue
         try:
@@ -365,6 +429,9 @@ def _row_hint(message: str, row: Row, position: int) -> str:
 
 def _keyable(body: dict[str, Any]) -> dict[str, Any]:
     """The body with files still to upload named by path, size and time (their bytes are not in it)."""
+    raw = body.get("input")
+    if isinstance(raw, str) or (isinstance(raw, list) and all(isinstance(p, dict) and p.get("type") == "text" for p in raw)):
+        return body  # text alone (most rows): nothing to stand in for
 
     def walk(value: Any) -> Any:
         if isinstance(value, dict):
@@ -470,6 +537,13 @@ class RowStats:
     duplicates: int = 0
     input_tokens: int = 0
     output_tokens: int = 0
+    cost: float = 0.0
+    """Dollars the fresh rows cost at the run's tier (0 where no price is known)."""
+    kinds: Counter[str] = field(default_factory=Counter)
+    """Failed rows by kind (``validation``, ``server``, …)."""
+    not_run: int = 0
+    local: bool = False
+    """Some answer came from the embedded local server (which charges nothing)."""
     started: float = field(default_factory=time.monotonic)
     ended: float | None = None
     concurrency: int | None = None
@@ -527,25 +601,32 @@ class _RowRun:
         """Set when no more rows may be sent: the budget is spent, or the server died."""
         self.died: list[str] = []
         self.headers = dict(request.template.headers) or None
-        self.reserved = 0
-        """Tokens the rows in flight are expected to spend (``--budget`` counts them before sending more)."""
+        self._sender: Any = None
+        self._deliveries: set[asyncio.Future[RowOutcome]] = set()
+        """Requests in flight (each a task of its own)."""
+        self._closing: Any = None
+        self.reserved = 0.0
+        """What the rows in flight are expected to spend (``--budget`` counts them before sending more)."""
 
     async def run(self) -> tuple[list[RowOutcome], RowStats]:
+        from .._aio import AioSender
+
         waiting = self._from_cache()
         self.progress.start(self.stats)
-        # not a with-block: its exit would wait for in-flight requests, and Stop must not
-        pool = ThreadPoolExecutor(max_workers=self.request.concurrency, thread_name_prefix="interact-row")
-        loop = asyncio.get_running_loop()
-        tasks = [asyncio.ensure_future(self._one(positions, loop, pool)) for positions in waiting]
+        # one event loop sends every row (dozens of threads would spend the kernel's CPU on the GIL)
+        self._sender = AioSender(self.request.concurrency, self.client.base_url)
+        tasks = [asyncio.ensure_future(self._one(positions)) for positions in waiting]
         try:
             await _gather_until(tasks, self.halt, self.progress)
         finally:
             for task in tasks:
                 task.cancel()
-            pool.shutdown(wait=False, cancel_futures=True)
+            self._close_after_deliveries()
             self._ended()
         stopped = self.stats.stopped
-        return [o or RowOutcome("not run", error=f"not run: {_why(stopped)}", kind="not run") for o in self.outcomes], self.stats
+        outcomes = [o or RowOutcome("not run", error=f"not run: {_why(stopped)}", kind="not run") for o in self.outcomes]
+        self.stats.not_run = sum(o.status == "not run" for o in outcomes)
+        return outcomes, self.stats
 
     def _from_cache(self) -> list[list[int]]:
         """Fill in the cached rows; the rest grouped by request (identical rows are sent once)."""
@@ -584,18 +665,28 @@ class _RowRun:
         outcomes = [o for i in positions if (o := self.outcomes[i]) is not None]
         request.results.append(frame_of(request.template.schema, index, outcomes, flatten=request.flatten))
 
-    def _estimate(self, work: RowWork) -> int:
+    def _spent(self) -> float:
+        """What the run has spent in the budget's unit: tokens, or dollars for ``--budget $N``."""
+        return self.stats.cost if self.request.budget_cost is not None else self.stats.tokens
+
+    def _estimate(self, work: RowWork) -> float:
         """What a row will likely spend: the average of the rows sent so far, or twice its input at first."""
-        if self.request.budget is None:
+        request = self.request
+        if request.budget is None and request.budget_cost is None:
             return 0
         stats = self.stats
         sent = stats.done + stats.failed - stats.cached - stats.duplicates
-        return stats.tokens // sent if sent > 0 and stats.tokens else 2 * estimate_input_tokens(work.body)
+        if sent > 0 and self._spent():
+            return self._spent() / sent
+        tokens = estimate_input_tokens(work.body)
+        if request.budget_cost is not None:
+            return request.cost(work.model, tokens, tokens) or 0.0
+        return 2 * tokens
 
-    def _admit(self, estimate: int) -> bool:
+    def _admit(self, estimate: float) -> bool:
         """Whether a row may be sent now: ``--budget`` holds what is spent plus what is in flight."""
-        budget = self.request.budget
-        if budget is not None and self.stats.tokens + self.reserved + estimate > budget:
+        limit = self.request.budget_cost if self.request.budget_cost is not None else self.request.budget
+        if limit is not None and self._spent() + self.reserved + estimate > limit:
             self.stats.stopped = "budget"
             self.halt.set()
             return False
@@ -607,20 +698,40 @@ class _RowRun:
             self.died.append(line)
         return self.died[0] if self.died else None
 
-    def _send(self, work: RowWork) -> RowOutcome:
-        """One row's request, in a worker thread; its answer is cached there (one landing after Stop too)."""
-        sent = {**work.body, "input": as_sent(work.body["input"], self.client, self.uploads)}
-        interaction = self.client.interactions.create(stream=False, extra_headers=self.headers, max_retries=0,
-                                                      timeout=self.request.timeout, **sent)  # fmt: skip
+    def _close_after_deliveries(self) -> None:
+        """The HTTP client closes once the last request in flight lands (after Stop or an interrupt, a row
+        already sent still gets its answer cached: it was paid for)."""
+        deliveries, sender = set(self._deliveries), self._sender
+
+        async def close() -> None:
+            await asyncio.gather(*deliveries, return_exceptions=True)
+            await sender.aclose()
+
+        self._closing = asyncio.ensure_future(close())
+
+    def _send(self, work: RowWork) -> asyncio.Future[RowOutcome]:
+        """One row's request, as a task of its own: a row cancelled while in flight (Stop, an interrupt)
+        leaves it running, so its answer still lands in the cache."""
+        delivery = asyncio.ensure_future(self._deliver(work))
+        self._deliveries.add(delivery)
+        delivery.add_done_callback(self._deliveries.discard)
+        return asyncio.shield(delivery)
+
+    async def _deliver(self, work: RowWork) -> RowOutcome:
+        raw = work.body["input"]
+        files = isinstance(raw, list) and any(getattr(v, "path", None) is not None for v in raw)
+        sent_input = await asyncio.to_thread(as_sent, raw, self.client, self.uploads) if files else raw
+        interaction = await self.client.interactions.acreate(self._sender, extra_headers=self.headers,
+                                                             timeout=self.request.timeout, **{**work.body, "input": sent_input})  # fmt: skip
         outcome = outcome_of(interaction, self.request.template)
         if self.cache is not None and outcome.status == "ok":
             self.cache.put(work.key, outcome.answer)
         return outcome
 
-    async def _one(self, positions: list[int], loop: asyncio.AbstractEventLoop, pool: ThreadPoolExecutor) -> None:
+    async def _one(self, positions: list[int]) -> None:
         work = self.request.rows[positions[0]]
         estimate = self._estimate(work)
-        outcome = await _attempts(lambda: loop.run_in_executor(pool, self._send, work), self.limiter, self.halt,
+        outcome = await _attempts(lambda: self._send(work), self.limiter, self.halt,
                                   self._gone_once, self.request, admit=lambda: self._admit(estimate))  # fmt: skip
         if outcome is None:
             return  # dispatch stopped before this row was sent: "not run"
@@ -629,11 +740,15 @@ class _RowRun:
         for n, i in enumerate(positions):  # identical rows: one request, one answer for each of them
             self.outcomes[i] = each = outcome if n == 0 else replace(outcome, duplicate=True)
             count(stats, each)
+        answer = outcome.answer
+        stats.cost += self.request.cost(work.model, int(answer.get("input_tokens") or 0),
+                                        int(answer.get("output_tokens") or 0)) or 0.0  # fmt: skip
         self._write(positions)
         stats.concurrency, stats.lowest = self.limiter.allowed, self.limiter.lowest
         if outcome.kind == "quota":
             stats.stopped = "quota"
-        if self.request.budget is not None and stats.tokens >= self.request.budget:
+        limit = self.request.budget_cost if self.request.budget_cost is not None else self.request.budget
+        if limit is not None and self._spent() >= limit:
             stats.stopped = "budget"
             self.halt.set()
         self.progress.update(stats)
@@ -664,9 +779,14 @@ def count(stats: RowStats, outcome: RowOutcome) -> None:
         stats.done += 1
     elif outcome.status == "skipped":
         stats.skipped += 1
+    elif outcome.status == "not run":
+        stats.not_run += 1
     else:
         stats.failed += 1
+        stats.kinds[outcome.kind or "error"] += 1
     stats.cached += outcome.cached
+    if not stats.local and str(outcome.answer.get("model") or "").startswith("local:"):
+        stats.local = True
     stats.duplicates += outcome.duplicate
     if not (outcome.cached or outcome.duplicate):  # tokens this run paid for, once per request
         stats.input_tokens += int(outcome.answer.get("input_tokens") or 0)
@@ -904,49 +1024,91 @@ def _dtype_of(spec: Any, pd: Any) -> Any:
 
 
 def summary_line(stats: RowStats, outcomes: list[RowOutcome], request: RowsRequest) -> str:
-    """Rows ok / failed by kind, what came from the cache, wall time, tokens, concurrency."""
-    failed = Counter(o.kind or "error" for o in outcomes if o.status == "error")
-    not_run = sum(o.status == "not run" for o in outcomes)
-    skipped = sum(o.status == "skipped" for o in outcomes)
+    """Rows ok / failed by kind, what came from the cache, wall time, tokens, cost, concurrency (from the
+    run's figures: a big batch run's outcomes are never all in memory)."""
+    del outcomes  # the figures hold what the summary says
+    failed = {k: n for k, n in stats.kinds.items() if k not in ("not run", "missing")}
     models = len(request.models)
-    rows = len(outcomes) // max(1, models)
-    bits = [f"{rows} row{'s' if rows != 1 else ''}{f' × {models} models' if models else ''}: {stats.done} ok"]
+    rows = stats.total // max(1, models)
+    bits = [f"{rows:,} row{'s' if rows != 1 else ''}{f' × {models} models' if models else ''}: {stats.done:,} ok"]
     if failed:
         bits[0] += (
-            f", {sum(failed.values())} failed ("
-            + ", ".join(f"{n} {k}" for k, n in sorted(failed.items()))
+            f", {sum(failed.values()):,} failed ("
+            + ", ".join(f"{n:,} {k}" for k, n in sorted(failed.items()))
             + ")"
         )
-    if not_run:
-        bits[0] += f", {not_run} not run ({_why(stats.stopped)})"
-    if skipped:
-        bits[0] += f", {skipped} skipped (missing input)"
+    if stats.not_run:
+        bits[0] += f", {stats.not_run:,} not run ({_why(stats.stopped)})"
+    if stats.skipped:
+        bits[0] += f", {stats.skipped:,} skipped (missing input)"
     if stats.cached:
-        bits.append(f"{stats.cached} from the cache")
+        bits.append(f"{stats.cached:,} from the cache")
     if stats.duplicates:
-        bits.append(f"{stats.duplicates} identical to another row (sent once)")
+        bits.append(f"{stats.duplicates:,} identical to another row (sent once)")
     bits.append(f"{stats.elapsed:.1f} s")
     bits.append(f"{stats.input_tokens:,} in / {stats.output_tokens:,} out tokens")
-    if request.budget is not None:
-        bits.append(f"{stats.tokens:,} of the {request.budget:,}-token budget")
+    bits += _spend(stats, request)
     if stats.lowest is not None and stats.lowest < request.concurrency:
         bits.append(f"concurrency {request.concurrency} (lowered to {stats.lowest} by the server)")
-    if request.total > len(outcomes):
-        bits.append(f"{'--sample' if request.sampled else '--limit'}: {len(outcomes)} of {request.total} rows")
+    if request.total > rows:
+        bits.append(f"{'--sample' if request.sampled else '--limit'}: {rows:,} of {request.total:,} rows")
     return " · ".join(bits)
 
 
-def dry_run_of(request: RowsRequest, cached: int) -> RowsDryRun:
-    """``--over … --dry-run``: the first row's request, how many requests, about how many tokens."""
+def _spend(stats: RowStats, request: RowsRequest) -> list[str]:
+    """What the run cost at the run's tier, and how that stands against ``--budget``."""
+    from ..prices import money, price_of
+
+    bits = []
+    if price_of(request.template.model, request.prices) is not None and stats.tokens:
+        bits.append(f"{money(stats.cost)} at {request.tier} prices" + (" had the API answered" if stats.local else ""))
+    if request.budget is not None:
+        bits.append(f"{stats.tokens:,} of the {request.budget:,}-token budget")
+    if request.budget_cost is not None:
+        bits.append(f"{money(stats.cost)} of the {money(request.budget_cost)} budget")
+    return bits
+
+
+def dry_run_of(request: RowsRequest, cache: RowCache | None) -> RowsDryRun:
+    """``--over … --dry-run``: the first row's request, how many requests, about how many tokens, and what
+    they would cost on each tier (the rows are read a chunk at a time, never all at once)."""
+    from ..prices import tier_costs
     from ..render.result import RowsDryRun
 
-    first = request.rows[0]
-    tokens = sum(estimate_input_tokens(r.body) for r in request.rows)
-    sent = len(request.rows) - cached
-    line = (f"{len(request.rows)} request{'s' if len(request.rows) != 1 else ''} (one per row"
-            f"{f', of {request.total}' if request.total > len(request.rows) else ''}); {cached} answered by the cache, "
-            f"{sent} would be sent, {request.concurrency} at a time · about {tokens:,} input tokens in all "
-            f"(~4 characters a token, {MEDIA_TOKENS} a media part)")  # fmt: skip
-    notes = [f"row {first.label!r} of --over {request.source}", line]
-    return RowsDryRun(first.body, request.template.plan, notes, requests=len(request.rows), estimated_tokens=tokens,
+    first: RowWork | None = None
+    requests = cached = tokens = fresh_tokens = 0
+    for chunk in request.chunks():
+        first = first or chunk[0]
+        hits = cache.get_many([w.key for w in chunk]) if cache is not None else {}
+        for work in chunk:
+            spent = estimate_input_tokens(work.body)
+            tokens += spent
+            fresh_tokens += 0 if work.key in hits else spent
+        requests += len(chunk)
+        cached += len(hits)
+    assert first is not None
+    sent = requests - cached
+    per_row, basis = estimate_output_tokens(request.template)
+    line = (f"{requests:,} request{'s' if requests != 1 else ''} (one per row"
+            f"{f', of {request.total:,}' if request.total > requests else ''}); {cached:,} answered by the cache, "
+            f"{sent:,} would be sent{'' if request.batch else f', {request.concurrency} at a time'} · about {tokens:,} input "
+            f"tokens in all (~4 characters a token, {MEDIA_TOKENS} a media part)")  # fmt: skip
+    costs = tier_costs(request.template.model, fresh_tokens, sent * per_row, request.prices)
+    notes = [f"row {first.label!r} of --over {request.source}", line,
+             f"the {sent:,} rows to send: ~{fresh_tokens:,} in + ~{sent * per_row:,} out tokens ({basis}) ≈ {costs}"]  # fmt: skip
+    return RowsDryRun(first.body, request.template.plan, notes, requests=requests, estimated_tokens=tokens,
                       concurrency=request.concurrency)  # fmt: skip
+
+
+def estimate_output_tokens(template: CellRequest) -> tuple[int, str]:
+    """About how many tokens a row's answer takes, and on what that guess rests."""
+    cap = template.max_output_tokens
+    if template.schema is not None:
+        fields = json.dumps(template.schema.json_schema).count('"type"')
+        guess = 6 + 8 * max(1, fields)
+        basis = f"~{guess} a row for a schema of {fields} typed fields"
+    else:
+        guess, basis = 150, "~150 a row for free text"
+    if cap and cap < guess:
+        return cap, f"--max-tokens {cap} a row"
+    return guess, basis

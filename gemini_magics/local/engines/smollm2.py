@@ -122,6 +122,9 @@ class SmolLM2Engine:
     name = "smollm2"
     served_by = "local:SmolLM2-135M-Instruct"
     default_max_tokens = 256
+    default_schema_tokens = 512
+    """A schema answer's default cap: under :func:`bounded`'s grammar a whole answer fits in it, so a
+    row ends valid or wrong, never cut by the default setting."""
 
     def __init__(
         self, model_path: Path | None = None, n_ctx: int = 2048, n_threads: int | None = None
@@ -203,7 +206,9 @@ class SmolLM2Engine:
                 args[theirs] = config[ours]
         schema = request.json_schema()
         if schema is not None:
-            args["response_format"] = {"type": "json_object", "schema": schema}
+            args["response_format"] = {"type": "json_object", "schema": bounded(schema)}
+            if not config.get("max_output_tokens"):
+                args["max_tokens"] = self.default_schema_tokens
         return args
 
     def tool_choice_schema(self, request: EngineRequest) -> dict[str, Any] | None:
@@ -335,3 +340,23 @@ class SmolLM2Engine:
             }
             return "incomplete"
         return "completed"
+
+
+STRING_CHARACTERS = 160
+LIST_ITEMS = 12
+
+
+def bounded(schema: Any) -> Any:
+    """The schema the grammar is built from: strings and lists without a bound get one, so a small model
+    that starts repeating itself inside a value ends the value instead of running to the token limit (the
+    answer is checked against the user's own schema, as sent)."""
+    if isinstance(schema, list):
+        return [bounded(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    shaped = {key: bounded(value) for key, value in schema.items()}
+    if shaped.get("type") == "string" and "maxLength" not in shaped and "enum" not in shaped and "pattern" not in shaped:
+        shaped["maxLength"] = STRING_CHARACTERS
+    if shaped.get("type") == "array" and "maxItems" not in shaped:
+        shaped["maxItems"] = LIST_ITEMS
+    return shaped
