@@ -438,6 +438,8 @@ def assemble(request: RowsRequest | None, session: Session, run_id: str, found: 
     written = out.close() if out is not None else 0
     if request is not None:
         stats.cost = request.cost(None, stats.input_tokens, stats.output_tokens) or 0.0
+    backend = session.started_backend
+    stats.local = backend is not None and backend.kind == "local"  # the local server charges nothing
     stats.started = started if started is not None else stats.started
     stats.ended = time.monotonic()
     figures = summary_line(stats, [], request) if request is not None else ""

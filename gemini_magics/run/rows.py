@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
 import sys
 import time
 from collections import ChainMap, Counter
@@ -1100,13 +1099,25 @@ def dry_run_of(request: RowsRequest, cache: RowCache | None) -> RowsDryRun:
                       concurrency=request.concurrency)  # fmt: skip
 
 
+def _leaves(schema: Any) -> int:
+    """How many values an answer to ``schema`` holds (its scalar properties, however nested)."""
+    if isinstance(schema, list):
+        return sum(_leaves(item) for item in schema)
+    if not isinstance(schema, dict):
+        return 0
+    if schema.get("type") in ("string", "integer", "number", "boolean") or "enum" in schema:
+        return 1
+    return sum(_leaves(value) for key, value in schema.items() if key in ("properties", "items", "anyOf", "$defs")
+               or (isinstance(value, dict) and key not in ("required",)))  # fmt: skip
+
+
 def estimate_output_tokens(template: CellRequest) -> tuple[int, str]:
     """About how many tokens a row's answer takes, and on what that guess rests."""
     cap = template.max_output_tokens
     if template.schema is not None:
-        fields = json.dumps(template.schema.json_schema).count('"type"')
+        fields = _leaves(template.schema.json_schema)
         guess = 6 + 8 * max(1, fields)
-        basis = f"~{guess} a row for a schema of {fields} typed fields"
+        basis = f"~{guess} a row for a schema of {fields} field{'s' if fields != 1 else ''}"
     else:
         guess, basis = 150, "~150 a row for free text"
     if cap and cap < guess:
