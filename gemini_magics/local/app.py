@@ -369,7 +369,7 @@ class LocalAPI:
         if params.background:
             return self._json(record.resource(), legacy)
         while not record.finished:
-            await record.wait_for_events(len(record.events))
+            await record.wait_finished()
         self.store.discard_unstored(record)
         return self._json(record.resource(), legacy)
 

@@ -158,6 +158,8 @@ class Record:
     done: threading.Event = field(default_factory=threading.Event)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _waiters: set[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = field(default_factory=set)
+    _end_waiters: set[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = field(default_factory=set)
+    """Told only when the interaction finishes (a unary create waits for nothing else)."""
     _open_index: int | None = None
 
     @property
@@ -231,7 +233,7 @@ class Record:
             self.finished_at = time.monotonic()
         self.done.set()
         with self._lock:
-            waiters = list(self._waiters)
+            waiters = list(self._waiters) + list(self._end_waiters)
         for loop, flag in waiters:
             loop.call_soon_threadsafe(flag.set)
 
@@ -249,6 +251,22 @@ class Record:
         finally:
             with self._lock:
                 self._waiters.discard((loop, flag))
+
+    async def wait_finished(self, timeout: float = 15.0) -> None:
+        """Until the interaction finishes (or ``timeout``): one wake-up, not one per event."""
+        loop = asyncio.get_running_loop()
+        flag = asyncio.Event()
+        with self._lock:
+            if self.finished:
+                return
+            self._end_waiters.add((loop, flag))
+        try:
+            await asyncio.wait_for(flag.wait(), timeout)
+        except asyncio.TimeoutError:
+            pass
+        finally:
+            with self._lock:
+                self._end_waiters.discard((loop, flag))
 
     # -- the writer API engines use --------------------------------------------------------------
 
