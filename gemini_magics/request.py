@@ -120,6 +120,16 @@ class CellRequest:
         return body
 
 
+def parse_line(parser: argparse.ArgumentParser, line: str) -> argparse.Namespace:
+    """The ``%%interact`` line's options; a trailing ``;`` on it silences the cell, as one ending the cell
+    does (``-o out;``: bind, show nothing)."""
+    stripped = line.rstrip()
+    quiet = stripped.endswith(";")
+    args = parser.parse_args(split_line(stripped[:-1] if quiet else line))
+    args.silent_line = quiet
+    return args
+
+
 def split_line(line: str) -> list[str]:
     """The ``%%interact`` line as words, shell-style: ``-s "Be terse."`` gives ``Be terse.`` without quotes.
 
@@ -161,6 +171,7 @@ def build_request(
 
     _check_options(args)
     prompt, silent = _prompt(cell)
+    silent = silent or bool(getattr(args, "silent_line", False))
     schema = resolve_schema(args.schema, namespace)
     notes: list[str] = []
     options = Options(table_budget=settings.table_budget, max_rows=settings.table_rows)

@@ -376,3 +376,12 @@ def test_image_and_schema_results_show_every_part(shell: Shell) -> None:
     markdown = bundle["text/markdown"]
     assert '"name": "Bob"' in markdown and "![generated image 1](data:image/jpeg;base64," in markdown
     assert result.data == {"name": "Bob", "age": 31} and len(result.images) == 1
+
+
+def test_a_trailing_semicolon_on_the_line_binds_and_shows_nothing(shell: Shell, server) -> None:  # type: ignore[no-untyped-def]
+    result = shell.ip.run_cell("%%interact -o quiet;\nHello there")
+    assert result.success and result.result is None
+    assert isinstance(shell.ip.user_ns["quiet"], InteractionResult) and shell.ip.user_ns["quiet"].text.endswith("Hello there")
+    shell.ip.user_ns["five"] = 5
+    sent = shell.ip.run_cell('%%interact -s "costs $five"\nHi')  # the line as written: $-names are not expanded
+    assert sent.success and requests_to(server, "/interactions")[-1]["json"]["system_instruction"] == "costs $five"
