@@ -90,7 +90,7 @@ class InteractMagics(Magics, InteractSettings):
 
     @cell_options
     @output_can_be_silenced
-    @no_var_expand  # the line as written, here and in a kernel's awaited cells: --budget $5 is dollars
+    @no_var_expand  # expanded once, by _request, here and in a kernel's awaited cells: --budget $5 is dollars
     @line_cell_magic
     def interact(self, line: str = "", cell: str | None = None) -> Any:
         """Send the cell to a Gemini model (cell magic), or manage state (line magic).
@@ -178,7 +178,7 @@ class InteractMagics(Magics, InteractSettings):
 
     async def interact_async(self, line: str, cell: str) -> Any:
         """The cell magic as a coroutine, used in kernels so the event loop (and Stop) stays live."""
-        with self._one_line():  # the line as written (no $-expansion): the same as the blocking path
+        with self._one_line():  # the line is expanded in _request, as on the blocking path
             request = self._request(line, cell)
             result = await self.runner.run_async(request)
         return None if request.silent else _shown(result)
@@ -196,10 +196,10 @@ class InteractMagics(Magics, InteractSettings):
         return self._runner
 
     def _request(self, line: str, cell: str) -> CellRequest | RowsRequest:
-        from .request import build_request, parse_line
+        from .request import build_request, expand_line, parse_line
         from .run.rows import build_rows_request, check_row_options
 
-        args = parse_line(self.interact.parser, line)
+        args = parse_line(self.interact.parser, expand_line(line, self.session.namespace))
         check_row_options(args)
         self.session.check_server()  # a server that died since the last cell: its chains reset before planning
         if args.over is not None:

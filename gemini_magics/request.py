@@ -120,6 +120,20 @@ class CellRequest:
         return body
 
 
+def expand_line(line: str, namespace: Mapping[str, Any]) -> str:
+    """The line with ``{expr}`` and ``$name`` expanded from the kernel's namespace, as IPython expands magic
+    lines, except that ``$`` before a digit stays as written (``--budget $5`` is five dollars)."""
+    import re
+
+    from IPython.utils.text import DollarFormatter
+
+    escaped = re.sub(r"\$(?=[\d.])", "$$", line)
+    try:
+        return str(DollarFormatter().vformat(escaped, args=[], kwargs=dict(namespace)))
+    except Exception:  # as IPython does: a line that does not expand is used as written
+        return line
+
+
 def parse_line(parser: argparse.ArgumentParser, line: str) -> argparse.Namespace:
     """The ``%%interact`` line's options; a trailing ``;`` on it silences the cell, as one ending the cell
     does (``-o out;``: bind, show nothing)."""

@@ -383,5 +383,5 @@ def test_a_trailing_semicolon_on_the_line_binds_and_shows_nothing(shell: Shell, 
     assert result.success and result.result is None
     assert isinstance(shell.ip.user_ns["quiet"], InteractionResult) and shell.ip.user_ns["quiet"].text.endswith("Hello there")
     shell.ip.user_ns["five"] = 5
-    sent = shell.ip.run_cell('%%interact -s "costs $five"\nHi')  # the line as written: $-names are not expanded
-    assert sent.success and requests_to(server, "/interactions")[-1]["json"]["system_instruction"] == "costs $five"
+    sent = shell.ip.run_cell('%%interact -s "costs $five, {five + 1} or $5.50"\nHi')  # as IPython expands, but $5 stays
+    assert sent.success and requests_to(server, "/interactions")[-1]["json"]["system_instruction"] == "costs 5, 6 or $5.50"
