@@ -20,21 +20,17 @@ from typing import Any
 
 from .journal import connect
 
-__all__ = ["RowCache", "request_key"]
+__all__ = ["ROWS_SCHEMA", "KeyMaker", "RowCache"]
 
-_SCHEMA = (
+ROWS_SCHEMA = (
     "create table if not exists rows (key text primary key, answer text not null, created real not null)"
 )
 
 
-def request_key(body: dict[str, Any], backend: str) -> str:
-    """The hash of a row's full request (model, config, schema, input parts) and of what answers it."""
-    return KeyMaker(backend)(body)
-
-
 class KeyMaker:
-    """:func:`request_key` for many rows of one run: what all rows share (model, config, schema) is written
-    out once, and only each row's input is serialized per row (a million rows in seconds)."""
+    """A row's cache key: the hash of its full request (model, config, schema, input parts) and of what
+    answers it. What all rows of a run share is written out once, and only each row's input per row (a
+    million rows in seconds)."""
 
     def __init__(self, backend: str) -> None:
         self.backend = backend
@@ -73,7 +69,7 @@ class RowCache:
         self._db: sqlite3.Connection | None = None
         try:
             self._db = connect(self.path)
-            self._db.execute(_SCHEMA)
+            self._db.execute(ROWS_SCHEMA)
         except (sqlite3.Error, OSError) as exc:
             self._fail("cannot be opened", exc)
 
@@ -158,7 +154,7 @@ class RowCache:
             self._problem = None
             try:
                 self._db = connect(self.path)
-                self._db.execute(_SCHEMA)
+                self._db.execute(ROWS_SCHEMA)
             except (sqlite3.Error, OSError) as exc:
                 self._db = None
                 from .errors import MagicError

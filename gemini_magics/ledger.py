@@ -21,13 +21,14 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from .cache import ROWS_SCHEMA
 from .journal import connect
 
 __all__ = ["KEEP_RUNS", "Ledger"]
 
 KEEP_RUNS = 20
-_SCHEMA = """
-create table if not exists rows (key text primary key, answer text not null, created real not null);
+_SCHEMA = f"""
+{ROWS_SCHEMA};
 create table if not exists batch_runs (run text primary key, started real not null, detail text not null);
 create table if not exists batch_rows (run text not null, position integer not null, label text, key text not null,
                                        missing text, primary key (run, position)) without rowid;

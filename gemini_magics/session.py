@@ -293,25 +293,25 @@ class Session:
         """The on-disk cache of ``--over`` rows, opened at first use and kept open."""
         from .cache import RowCache
 
-        with self._lock:
-            directory = self.cache_dir()
-            if self._row_cache is None or self._row_cache.path.parent != directory:
-                if self._row_cache is not None:
-                    self._row_cache.close()
-                self._row_cache = RowCache(directory, notify=self._notice)
-            return self._row_cache
+        self._row_cache = self._in_cache_dir(self._row_cache, lambda directory: RowCache(directory, notify=self._notice))
+        return self._row_cache
 
     def ledger(self) -> Ledger:
         """Where ``--batch`` runs keep their rows and results (beside the row cache), opened at first use."""
         from .ledger import Ledger
 
+        self._ledger = self._in_cache_dir(self._ledger, Ledger)
+        return self._ledger
+
+    def _in_cache_dir(self, current: Any, make: Callable[[Path], Any]) -> Any:
+        """``current`` if it is open in the cache folder now configured, else ``make``'s (the old one closed)."""
         with self._lock:
             directory = self.cache_dir()
-            if self._ledger is None or self._ledger.path.parent != directory:
-                if self._ledger is not None:
-                    self._ledger.close()
-                self._ledger = Ledger(directory)
-            return self._ledger
+            if current is None or current.path.parent != directory:
+                if current is not None:
+                    current.close()
+                current = make(directory)
+            return current
 
     def journal(self) -> Journal:
         from .journal import Journal

@@ -238,35 +238,28 @@ class Record:
             loop.call_soon_threadsafe(flag.set)
 
     async def wait_for_events(self, seen: int, timeout: float = 15.0) -> None:
-        loop = asyncio.get_running_loop()
-        flag = asyncio.Event()
-        with self._lock:
-            if len(self.events) > seen or self.finished:
-                return
-            self._waiters.add((loop, flag))
-        try:
-            await asyncio.wait_for(flag.wait(), timeout)
-        except asyncio.TimeoutError:
-            pass
-        finally:
-            with self._lock:
-                self._waiters.discard((loop, flag))
+        """Until an event past the first ``seen`` (or the end, or ``timeout``)."""
+        await self._wait(self._waiters, lambda: len(self.events) > seen or self.finished, timeout)
 
     async def wait_finished(self, timeout: float = 15.0) -> None:
         """Until the interaction finishes (or ``timeout``): one wake-up, not one per event."""
+        await self._wait(self._end_waiters, lambda: self.finished, timeout)
+
+    async def _wait(self, waiters: set[tuple[asyncio.AbstractEventLoop, asyncio.Event]], ready: Any,
+                    timeout: float) -> None:  # fmt: skip
         loop = asyncio.get_running_loop()
         flag = asyncio.Event()
         with self._lock:
-            if self.finished:
+            if ready():
                 return
-            self._end_waiters.add((loop, flag))
+            waiters.add((loop, flag))
         try:
             await asyncio.wait_for(flag.wait(), timeout)
         except asyncio.TimeoutError:
             pass
         finally:
             with self._lock:
-                self._end_waiters.discard((loop, flag))
+                waiters.discard((loop, flag))
 
     # -- the writer API engines use --------------------------------------------------------------
 

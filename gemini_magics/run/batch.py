@@ -442,7 +442,7 @@ def assemble(request: RowsRequest | None, session: Session, run_id: str, found: 
     stats.local = backend is not None and backend.kind == "local"  # the local server charges nothing
     stats.started = started if started is not None else stats.started
     stats.ended = time.monotonic()
-    figures = summary_line(stats, [], request) if request is not None else ""
+    figures = summary_line(stats, request) if request is not None else ""
     summary = f"batch {figures}" if figures else f"batch run {run_id}: {stats.done:,} ok, {stats.failed:,} failed of {total:,} rows"
     if found is not None and found.followed:
         summary += f" · {found.followed:,} answered by a job sent earlier (not sent again)"

@@ -289,7 +289,7 @@ class Runner:
         from .rows import agreement, scored, summary_line, to_frame
 
         frame = to_frame(request, outcomes)
-        summary = summary_line(stats, outcomes, request)
+        summary = summary_line(stats, request)
         if request.results is not None:
             written = await in_thread(lambda: request.results.finish(frame))
             summary += f" · {written} rows written to {request.results.path}"

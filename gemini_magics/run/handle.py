@@ -113,11 +113,6 @@ class BatchRun(RunHandle):
         """Every job of the run by name (new ones, and ones an earlier run sent that still hold its rows)."""
         self.followed = 0
 
-    @property
-    def batch(self) -> Batch | None:
-        """The first job (most runs have one)."""
-        return next(iter(self.jobs.values()), None)
-
     def adopt(self, names: list[str], found: Any) -> None:
         """The run's jobs are all created (or found): the handle is named by the first."""
         for name in names:

@@ -184,15 +184,6 @@ def check_row_options(args: argparse.Namespace) -> None:
         parse_budget(args.budget)
 
 
-def records_of(source: Any, name: str) -> tuple[list[Row], Any]:
-    """The rows of any source ``--over`` takes (see :mod:`.sources`), all of them, as records, and the labels
-    to index the result with."""
-    from .sources import record_stream
-
-    stream = record_stream(source, name)
-    return [Row(record) for chunk in stream.chunks() for record in chunk], stream.labels()
-
-
 def _positions(total: int, limit: int | None, sample: int | None, seed: int) -> list[int]:
     """Which rows run: all, the first ``limit``, or ``sample`` of them drawn with ``seed`` (in input order,
     and the same draw every run, so a re-run is answered from the cache)."""
@@ -706,7 +697,7 @@ class _RowRun:
             await asyncio.gather(*deliveries, return_exceptions=True)
             await sender.aclose()
 
-        self._closing = asyncio.ensure_future(close())
+        self._closing = asyncio.ensure_future(close())  # held: the loop keeps only a weak reference to a task
 
     def _send(self, work: RowWork) -> asyncio.Future[RowOutcome]:
         """One row's request, as a task of its own: a row cancelled while in flight (Stop, an interrupt)
@@ -1022,10 +1013,9 @@ def _dtype_of(spec: Any, pd: Any) -> Any:
     return _DTYPES.get(str(kind)) if kind else None
 
 
-def summary_line(stats: RowStats, outcomes: list[RowOutcome], request: RowsRequest) -> str:
+def summary_line(stats: RowStats, request: RowsRequest) -> str:
     """Rows ok / failed by kind, what came from the cache, wall time, tokens, cost, concurrency (from the
     run's figures: a big batch run's outcomes are never all in memory)."""
-    del outcomes  # the figures hold what the summary says
     failed = {k: n for k, n in stats.kinds.items() if k not in ("not run", "missing")}
     models = len(request.models)
     rows = stats.total // max(1, models)
