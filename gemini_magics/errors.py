@@ -7,6 +7,7 @@ the row runner raise these (or let a client error through), and the magic turns 
 
 from __future__ import annotations
 
+import sys
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -14,7 +15,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "MagicError", "OptionError", "TemplateError", "SchemaMismatch", "InteractionEnded", "Stopped",
-    "BackendUnavailable", "describe_api_error", "client_error_line", "connection_broke",
+    "BackendUnavailable", "describe_api_error", "client_error_line", "connection_broke", "interrupted",
 ]  # fmt: skip
 
 
@@ -39,7 +40,13 @@ class InteractionEnded(MagicError):
 
 
 class Stopped(MagicError):
-    """The user stopped the answer (Stop, Kernel > Interrupt, Ctrl-C); what arrived is kept."""
+    """The user stopped the answer (Stop, Cancel, Kernel > Interrupt, Ctrl-C); what arrived is kept.
+    The cell ends with a neutral badge (``kind``: stopped, cancelled or interrupted), and still fails."""
+
+    def __init__(self, message: str, kind: str | None = None) -> None:
+        super().__init__(message)
+        self.kind = kind or ("interrupted" if message.startswith("interrupted") else
+                             "cancelled" if message.startswith("cancelled") else "stopped")  # fmt: skip
 
 
 class BackendUnavailable(MagicError):
@@ -90,17 +97,21 @@ def describe_api_error(exc: GeminiError, base_url: str, not_found: str | None = 
 
 def connection_broke(exc: Exception) -> bool:
     """Whether ``exc`` is the client's word for a connection that failed, timed out or broke mid-stream."""
-    import sys
-
     module = sys.modules.get("gemini_magics._exceptions")  # not loaded: cannot be one of its errors
     return module is not None and isinstance(exc, module.APIConnectionError | module.StreamError)
 
 
 def client_error_line(exc: Exception, base_url: str) -> str | None:
     """The one line for an error of the client's tree, or None for any other exception."""
-    import sys
-
     module = sys.modules.get("gemini_magics._exceptions")  # not loaded: cannot be one of its errors
     if module is None or not isinstance(exc, module.GeminiError):
         return None
     return describe_api_error(exc, base_url)
+
+
+def interrupted(exc: BaseException) -> bool:
+    """Ctrl-C, or Kernel > Interrupt (which cancels an awaited cell); asyncio is not imported for this."""
+    asyncio = sys.modules.get("asyncio")
+    return isinstance(exc, KeyboardInterrupt) or (
+        asyncio is not None and isinstance(exc, asyncio.CancelledError)
+    )

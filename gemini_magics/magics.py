@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import re
-import sys
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -19,8 +18,9 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class, no_var_expand, output_can_be_silenced
 from traitlets import observe
 
-from .errors import InteractionEnded, MagicError, client_error_line, connection_broke
+from .errors import InteractionEnded, MagicError, Stopped, client_error_line, connection_broke, interrupted
 from .options import cell_options
+from .render.stops import CellStopped, install, uninstall
 from .session import Session
 from .settings import InteractSettings
 
@@ -188,12 +188,16 @@ class InteractMagics(Magics, InteractSettings):
     @property
     def runner(self) -> Runner:
         if self._runner is None:
-            from ._threads import shared_loop
-            from .render.live import Views
             from .run.cell import Runner
 
-            self._runner = Runner(self.session, Views(self.shell, lambda: self.live, ticks=shared_loop))
+            self._runner = Runner(self.session, self._views())
         return self._runner
+
+    def _views(self) -> Any:
+        from ._threads import shared_loop
+        from .render.live import Views
+
+        return Views(self.shell, lambda: self.live, ticks=shared_loop)
 
     def _request(self, line: str, cell: str) -> CellRequest | RowsRequest:
         from .request import build_request, expand_line, parse_line
@@ -219,20 +223,20 @@ class InteractMagics(Magics, InteractSettings):
                         max_frame_rows=self.max_frame_rows, batch_job_rows=self.batch_job_rows)  # fmt: skip
 
     def _context(self) -> Context:
-        from ._threads import shared_loop
-        from .render.live import Views
         from .subcommands import Context
 
         configured = self.config.get("InteractMagics", {}) if self.config is not None else {}
         return Context(self.session, help_text=self.interact.__doc__ or "", settings=lambda: [
             (name, getattr(self, name), name in configured) for name in InteractSettings.class_own_traits(config=True)
-        ], views=Views(self.shell, lambda: self.live, ticks=shared_loop))  # fmt: skip
+        ], views=self._views())  # fmt: skip
 
     @contextlib.contextmanager
     def _one_line(self) -> Iterator[None]:
         """The one place where the pipeline's errors become one-line UsageErrors."""
         try:
             yield
+        except Stopped as exc:  # the user's own doing: a grey badge, no red block (the cell still fails)
+            raise CellStopped(str(exc), exc.kind) from None
         except MagicError as exc:
             raise UsageError(self._server_death(exc) or str(exc)) from None
         except Exception as exc:
@@ -242,11 +246,10 @@ class InteractMagics(Magics, InteractSettings):
                 raise
             raise UsageError(self._server_death(exc) or message) from None
         except BaseException as exc:  # Ctrl-C, or the cancellation Kernel > Interrupt sends an awaited cell
-            if not _interrupted(exc):
+            if not interrupted(exc):
                 raise
-            raise UsageError(
-                "interrupted before an answer arrived: nothing was kept; the chain is unchanged"
-            ) from None
+            raise CellStopped("interrupted before an answer arrived: nothing was kept; the chain is unchanged",
+                              "interrupted") from None
 
     def _server_death(self, exc: Exception) -> str | None:
         """The one line for a cell whose embedded server died under it, or None. A broken connection
@@ -255,14 +258,6 @@ class InteractMagics(Magics, InteractSettings):
             return None
         broken = connection_broke(exc) or isinstance(exc, InteractionEnded)
         return self.session.server_death(wait=1.0 if broken else 0.0)
-
-
-def _interrupted(exc: BaseException) -> bool:
-    """Ctrl-C, or Kernel > Interrupt (which cancels an awaited cell); asyncio is not imported for this."""
-    asyncio = sys.modules.get("asyncio")
-    return isinstance(exc, KeyboardInterrupt) or (
-        asyncio is not None and isinstance(exc, asyncio.CancelledError)
-    )
 
 
 def _shown(result: Any) -> Any:
@@ -287,6 +282,7 @@ def load(ipython: InteractiveShell) -> None:
     magics = InteractMagics(ipython)
     ipython.register_magics(magics)
     ipython._gemini_magics = magics  # type: ignore[attr-defined]
+    install(ipython)
     if getattr(ipython, "kernel", None) is not None:
         ipython.input_transformers_post.append(magics.await_interact_cells)
 
@@ -295,6 +291,7 @@ def unload(ipython: InteractiveShell) -> None:
     magics = getattr(ipython, "_gemini_magics", None)
     if magics is not None:
         magics.close()
+        uninstall(ipython)
         with contextlib.suppress(ValueError):
             ipython.input_transformers_post.remove(magics.await_interact_cells)
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._constants import BASE_URL_ENV_VAR
 from .chains import DEFAULT_CHAIN
-from .errors import MagicError, OptionError
+from .errors import MagicError, OptionError, Stopped
 
 if TYPE_CHECKING:
     from ._client import Client
@@ -280,13 +280,17 @@ def wait(args: argparse.Namespace, context: Context) -> InteractionResult | Text
     (in a new kernel) the list of runs the journal says are still going."""
     runs = context.session.background
     interaction_id = args.id
-    if interaction_id is None:
-        if not runs:
+    if interaction_id is None:  # the latest run whose end was not reported yet: a failed one fails one wait
+        waiting = [i for i, r in runs.items() if not getattr(r, "reported", False)]
+        if not waiting:
             return _journaled_runs(context)
-        interaction_id = next(reversed(runs))
+        interaction_id = waiting[-1]
     run = runs.get(interaction_id)
     if run is not None:
         _show_until_done(run, context)
+        run.reported = True
+        if run.error and run.status == "cancelled":  # the user's own doing: a neutral ending
+            raise Stopped(f"{run.id} {run.error}", kind="cancelled")
         if run.error:
             raise MagicError(f"interact wait: {run.id} ({run.status}): {run.error}")
         if run.result is not None:

@@ -81,8 +81,8 @@ def test_wait_shows_the_agents_progress_as_it_streams(
     result = shell.ip.run_line_magic("interact", "wait")
     printed = capsys.readouterr().out
     assert f"[{run.id}] in_progress (streaming)" in printed  # status and how it is followed
-    assert "💭 Thinking about the request: Plan: Understand the question" in printed  # thought summaries
-    assert "🔧 search · What is oolong tea?" in printed and "🔧 read URLs · " in printed  # tool steps
+    assert "Thought: Thinking about the request: Plan: Understand the question" in printed  # thought summaries
+    assert "Tool: search · What is oolong tea?" in printed and "Tool: read URLs · " in printed  # tool steps
     assert result.text.startswith("# Research report") and run.progress.mode == "ended"
 
 
@@ -145,4 +145,4 @@ def test_progress_lines_name_thoughts_tools_and_the_answer(server: Any) -> None:
         started = client.interactions.create(agent=AGENT, input="Tea?", background=True)
         final = client.interactions.wait(started.id, poll_interval=0.1)
     lines = progress_lines(final)
-    assert lines[0].startswith("💭 ") and lines[1] == "🔧 search · Tea?" and lines[-1].startswith("✍️ writing the answer (")
+    assert lines[0].startswith("Thought: ") and lines[1] == "Tool: search · Tea?" and lines[-1].startswith("Answer: writing (")

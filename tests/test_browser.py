@@ -263,8 +263,8 @@ def test_agent_progress_in_jupyterlab(lab: tuple[str, str]) -> None:
         expect(live.locator(".gm-status")).to_have_text("in_progress", timeout=90_000)
         expect(live.locator(".gm-elapsed")).to_contain_text(" s")
         expect(live.locator(".gm-cancel")).to_be_visible()
-        expect(live.locator(".gm-steps li", has_text="💭 Thinking about the request: Plan:")).to_have_count(1)
-        expect(live.locator(".gm-steps li", has_text="🔧 search · What makes oolong")).to_have_count(1, timeout=15_000)
+        expect(live.locator(".gm-steps li", has_text="Thought: Thinking about the request: Plan:")).to_have_count(1)
+        expect(live.locator(".gm-steps li", has_text="Tool: search · What makes oolong")).to_have_count(1, timeout=15_000)
         live.scroll_into_view_if_needed()
         live.screenshot(path=str(SHOTS / "agent-progress.png"))
 

@@ -120,9 +120,13 @@ def test_ctrl_c_in_a_terminal_is_one_line_and_keeps_the_partial_answer(
     timer.start()
     error = shell.fail("%%interact -o never\nTell me everything.")
     timer.join()
-    assert type(error).__name__ == "UsageError" and str(error).startswith("interrupted:") and "\n" not in str(error)
-    out = capsys.readouterr().out
+    assert type(error).__name__ == "CellStopped" and str(error).startswith("interrupted:") and "\n" not in str(error)
+    captured = capsys.readouterr()
+    out = captured.out
     assert "**Scripted reply**" in out and "interrupted by you: partial answer, not added to chain default" in out, (str(error), out)
+    footer = next(line for line in out.splitlines() if "interrupted by you" in line)
+    assert "(turn" not in footer  # the footer names no turn the answer did not join
+    assert f"■ Interrupted: {error}" in out and "Traceback" not in captured.err and "UsageError" not in captured.err
     assert chain_ids(shell) == [first.id] and "never" not in shell.ip.user_ns
     partial = shell.ip.run_line_magic("interact", "last")
     assert 0 < len(partial.text) < 400 and partial.status == "in_progress"
@@ -136,7 +140,9 @@ def test_a_cancelled_background_run_says_cancelled_and_that_out_was_not_bound(sh
     assert isinstance(run, BackgroundRun)
     shell.ip.run_line_magic("interact", f"cancel {run.id}")
     error = shell.fail("%interact wait")
+    assert type(error).__name__ == "CellStopped" and error.kind == "cancelled"  # a neutral badge, not a red block
     assert "cancelled" in str(error) and "'report' was not bound" in str(error) and "\n" not in str(error)
+    assert shell.run("%interact wait") is not None  # reported once: the next wait moves on (nothing left to wait for)
     assert run.status == "cancelled" and "'report' was not bound" in repr(run) and "report" not in shell.ip.user_ns
     assert "**cancelled**" in run._repr_mimebundle_()["text/markdown"]
 
@@ -266,8 +272,11 @@ def test_kernel_interrupt_is_one_line_and_keeps_the_partial_answer() -> None:
     km, kc = start_new_kernel(kernel_name="python3", env={**env, "GEMINI_MAGICS_ENGINE": "scripted"})
     try:
 
+        statuses: dict[str, str] = {}
+
         def run(code: str, interrupt_after: float | None = None) -> list[dict[str, Any]]:
             msg_id = kc.execute(code)
+            statuses["last"] = msg_id
             if interrupt_after is not None:
                 threading.Timer(interrupt_after, km.interrupt_kernel).start()
             outputs = []
@@ -276,6 +285,8 @@ def test_kernel_interrupt_is_one_line_and_keeps_the_partial_answer() -> None:
                 if msg["parent_header"].get("msg_id") != msg_id:
                     continue
                 if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
+                    reply = kc.get_shell_msg(timeout=10)
+                    statuses[msg_id] = reply["content"]["status"] if reply["parent_header"]["msg_id"] == msg_id else "?"
                     return outputs
                 if msg["msg_type"] in ("stream", "display_data", "execute_result", "error", "clear_output"):
                     outputs.append({"type": msg["msg_type"], **msg["content"]})
@@ -284,10 +295,12 @@ def test_kernel_interrupt_is_one_line_and_keeps_the_partial_answer() -> None:
         run("%%interact\nHi, my name is Zoe.")
         run('%config InteractMagics.headers = {"X-Scripted-Delay-Ms": "100", "X-Scripted-Deltas": "80"}')
         outputs = run("%%interact -o never\nTell me a long story.", interrupt_after=1.5)
-        # IPython shows a UsageError as its one line on stderr: no CancelledError wall through asyncio
-        errors = "".join(o["text"] for o in outputs if o["type"] == "stream" and o["name"] == "stderr")
-        assert errors.startswith("UsageError: interrupted:") and errors.count("\n") == 1, outputs
-        assert not [o for o in outputs if o["type"] == "error"]
+        # a grey badge, no red block: nothing on stderr, no error output; the cell still fails (Run All stops)
+        assert statuses[statuses["last"]] == "error"
+        assert not [o for o in outputs if o["type"] == "error" or o.get("name") == "stderr"], outputs
+        badges = [o["data"] for o in outputs if "gm-stopped" in o.get("data", {}).get("text/html", "")]
+        assert len(badges) == 1 and badges[0]["text/plain"].startswith("■ Interrupted: interrupted:"), outputs
+        assert "data-kind='interrupted'" in badges[0]["text/html"] and "var(--jp-ui-font-color1" in badges[0]["text/html"]
         kept = [o for o in outputs if o["type"] == "display_data" and "text/markdown" in o.get("data", {})]
         assert kept and "interrupted by you: partial answer" in kept[-1]["data"]["text/markdown"]
         run("%config InteractMagics.headers = {}")

@@ -12,7 +12,7 @@ import pytest
 
 from gemini_magics import Client
 from gemini_magics._exceptions import AuthenticationError, BadRequestError, NotFoundError
-from gemini_magics.local import start_server
+from gemini_magics.local import LocalServer, start_server
 
 
 def post(server, body, **headers):  # type: ignore[no-untyped-def]
@@ -294,3 +294,39 @@ def test_concurrent_requests_keep_their_own_pacing(server) -> None:  # type: ign
     for t in threads:
         t.join(30)
     assert counts == {7: 7, 31: 31, 53: 53}
+
+
+def test_answers_on_a_kept_alive_connection_are_not_held_back_by_nagle(server: LocalServer) -> None:
+    """Every accepted connection has TCP_NODELAY: without it an answer written in two pieces (headers,
+    body) waited for the client's delayed ACK, 40 ms a request on a kept-alive connection."""
+    import socket
+
+    with httpx.Client(base_url=server.base_url) as http:
+        for _ in range(2):  # the second request reuses the connection
+            assert http.post("/v1beta/interactions", json={"model": "m", "input": "hi"}).status_code == 200
+        protocols = list(server._server.server_state.connections)
+        assert protocols
+        for protocol in protocols:
+            sock = protocol.transport.get_extra_info("socket")
+            assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+
+
+def test_engine_runs_reuse_idle_worker_threads() -> None:
+    from gemini_magics.local.workers import Workers
+
+    workers = Workers(name="test-worker", idle_seconds=0.3)
+    done = threading.Semaphore(0)
+    names: list[str] = []
+    for _ in range(20):  # one after the other: the same worker takes each
+        workers.submit(lambda: (names.append(threading.current_thread().name), done.release()))
+        assert done.acquire(timeout=5)
+        time.sleep(0.01)  # the worker is back to idle
+    assert len(set(names)) == 1
+    gate = threading.Event()
+    for _ in range(3):  # three at once, all blocked: three workers
+        workers.submit(lambda: (gate.wait(5), done.release()))
+    gate.set()
+    for _ in range(3):
+        assert done.acquire(timeout=5)
+    time.sleep(1.0)  # past the idle time: every worker left
+    assert not [t for t in threading.enumerate() if t.name.startswith("test-worker")]

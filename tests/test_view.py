@@ -341,3 +341,13 @@ def test_progress_lines_are_cut_at_a_word_with_an_ellipsis() -> None:
     assert len(cut) <= 60 and cut.endswith("…") and text.startswith(cut[:-1])
     assert text[len(cut) - 1] in " ,;:"  # the kept text ends with a whole word
     assert _compact("short", 60) == "short" and _compact("x" * 100, 10) == "x" * 9 + "…"  # one long word: cut
+
+
+def test_a_stopped_runs_last_progress_line_has_no_eta() -> None:
+    from gemini_magics.render.progress import progress_text
+    from gemini_magics.run.rows import RowStats
+
+    stats = RowStats(total=40, done=12, started=0.0, ended=4.0)
+    assert "ETA" in progress_text(stats)  # while it runs
+    final = progress_text(stats, final=True)
+    assert "ETA" not in final and final.startswith("12/40 rows") and "3.0 rows/s" in final

@@ -37,6 +37,7 @@ from .wire import (
     sse_frame,
     wants_legacy,
 )
+from .workers import Workers
 
 log = logging.getLogger("gemini_magics.local")
 
@@ -210,6 +211,7 @@ class LocalAPI:
         """Browser origins allowed to call (none by default: pages cannot drive the server)."""
         self.store = Store(retention or Retention())
         self.requests = RequestLog()
+        self._workers = Workers()
         """A log of received requests (never the key), so tests can check what reached the server."""
         from .batches import BatchRunner
 
@@ -403,9 +405,7 @@ class LocalAPI:
             is_agent=bool(record.request.get("agent")),
             agent_config=record.request.get("agent_config") or {},
         )
-        threading.Thread(
-            target=self._run, args=(record, engine_request), daemon=True, name=f"run-{record.id}"
-        ).start()
+        self._workers.submit(lambda: self._run(record, engine_request))
 
     def _run(self, record: Record, engine_request: EngineRequest) -> None:
         try:

@@ -11,8 +11,9 @@ from typing import Any
 __all__ = ["NullRowsProgress", "TerminalRowsProgress", "progress_text"]
 
 
-def progress_text(stats: Any) -> str:
-    """``12/40 rows · 1 failed · 3.1 rows/s · ETA 9 s · 1,234 tokens · concurrency 8``."""
+def progress_text(stats: Any, *, final: bool = False) -> str:
+    """``12/40 rows · 1 failed · 3.1 rows/s · ETA 9 s · 1,234 tokens · concurrency 8``; ``final``: the line
+    that stays once the run ended (no ETA: a stopped run's would stay frozen, saved in the notebook too)."""
     finished = stats.done + stats.failed + stats.skipped
     bits = [f"{finished}/{stats.total} rows"]
     if stats.failed:
@@ -23,7 +24,7 @@ def progress_text(stats: Any) -> str:
     if rate:
         bits.append(f"{rate:.1f} rows/s")
     eta = stats.eta()
-    if eta is not None and finished < stats.total:
+    if eta is not None and finished < stats.total and not final:
         bits.append(f"ETA {eta:.0f} s")
     bits.append(f"{stats.tokens:,} tokens")
     if stats.concurrency is not None:
@@ -125,7 +126,7 @@ class RowsProgressWidget:
             self._ticker.cancel()
         self._stats = stats
         self._refresh()
-        line = progress_text(stats)
+        line = progress_text(stats, final=True)
         self._handle.update({"text/plain": line, "text/markdown": f"<sub>{line}</sub>"}, raw=True)
         for widget in (self._bar, self._label, self._button, self.root):
             widget.close()

@@ -283,21 +283,22 @@ class ViewModel:
 def progress_lines(interaction: Interaction, limit: int = 8) -> list[str]:
     """A run's steps so far as short lines (thought summaries, tool steps, the answer's length), newest last.
 
-    What a background run's progress view lists while the answer itself is not there yet.
+    What a background run's progress view lists while the answer itself is not there yet. Labels are words,
+    not emoji: where no emoji font is installed those show as empty boxes.
     """
     lines: list[str] = []
     for block in blocks_of(interaction, streaming=True):
         if block.kind == "thought":
             first = " ".join(block.body.split())
-            lines.append(f"💭 {_compact(first, 160)}")
+            lines.append(f"Thought: {_compact(first, 160)}")
         elif block.kind == "tool":
-            lines.append(f"🔧 {_compact(block.title, 160)}")
+            lines.append(f"Tool: {_compact(block.title, 160)}")
         elif block.kind == "markdown":
-            lines.append(f"✍️ writing the answer ({len(block.body.split())} words so far)")
+            lines.append(f"Answer: writing ({len(block.body.split())} words so far)")
         elif block.kind == "error":
-            lines.append(f"⚠️ {_compact(block.body, 160)}")
+            lines.append(f"Error: {_compact(block.body, 160)}")
         elif block.kind in ("image", "media"):
-            lines.append(f"🖼️ {block.title}")
+            lines.append(f"Image: {block.title}")
     return lines[-limit:]
 
 

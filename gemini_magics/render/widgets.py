@@ -56,15 +56,19 @@ class Ticker:
         self._loop.call_later(self._every, self._run)
 
 
+# JupyterLab's own theme variables (light and dark alike; the fallbacks are for other frontends), never fixed
+# greys: #5f6368 on JupyterLab Dark was 3.1:1, under the 4.5:1 WCAG AA asks of text
 CSS = """
 <style>
-.gm-live { border-left: 3px solid #4285f4; padding: 2px 0 2px 10px; margin: 4px 0; }
-.gm-header { color: #5f6368; font-size: 12px; }
-.gm-footer { color: #5f6368; font-size: 11px; border-top: 1px solid #e0e0e0; padding-top: 2px; }
-.gm-error { color: #b3261e; background: #fce8e6; border-radius: 4px; padding: 6px 10px; }
-.gm-caption { color: #5f6368; font-size: 11px; }
+.gm-live { border-left: 3px solid var(--jp-brand-color1, #1976d2); padding: 2px 0 2px 10px; margin: 4px 0; }
+.gm-header { color: var(--jp-ui-font-color2, #616161); font-size: 12px; }
+.gm-footer { color: var(--jp-ui-font-color2, #616161); font-size: 11px;
+             border-top: 1px solid var(--jp-border-color2, #e0e0e0); padding-top: 2px; }
+.gm-error { color: var(--jp-error-color1, #b3261e); background: var(--jp-rendermime-error-background, #fce8e6);
+            border-radius: 4px; padding: 6px 10px; }
+.gm-caption { color: var(--jp-ui-font-color2, #616161); font-size: 11px; }
 .gm-table table { border-collapse: collapse; font-size: 12px; }
-.gm-table th, .gm-table td { border: 1px solid #ddd; padding: 2px 6px; text-align: left; }
+.gm-table th, .gm-table td { border: 1px solid var(--jp-border-color2, #e0e0e0); padding: 2px 6px; text-align: left; }
 </style>
 """
 

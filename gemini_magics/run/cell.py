@@ -217,6 +217,7 @@ class Runner:
         """A stopped answer stays visible, marked as such, and in ``%interact last``; nothing is committed."""
         partial = self._result(request, transcript)
         partial.outcome = how
+        partial.chain = partial.turn = None  # the footer names no turn it did not join
         partial.notes.append(f"{how} by you: partial answer, not added to chain {request.chain}")
         partial.printed = shown
         self.session.remember(partial)
@@ -351,6 +352,8 @@ class Runner:
         result.notes.extend(request.notes)
         self.session.remember(result)
         if not final.answered:
+            if final.status == "cancelled" and not final.errors:  # a Cancel, the user's own: said neutrally
+                raise Stopped(f"cancelled: no answer was kept (chain {request.chain!r} unchanged)", kind="cancelled")
             reason = "; ".join(f"{e.message} ({e.code})" if e.code else e.message for e in final.errors or []) or "no reason given"
             raise InteractionEnded(
                 f"the interaction ended {final.status}: {reason} (chain {request.chain!r} unchanged)"

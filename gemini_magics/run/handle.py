@@ -40,6 +40,8 @@ class RunHandle:
         """Set to make the watcher stop following (the run itself goes on; ``%interact wait ID`` can re-attach)."""
         self.displayed = False
         """True when a view shows this run itself (and keeps that display up to date)."""
+        self.reported = False
+        """True once ``%interact wait`` has told how the run ended (a failed run fails one wait, not every one)."""
 
 
 def watch(handle: RunHandle, follow: Callable[[], Any], *, view: Any, base_url: str) -> threading.Thread:
