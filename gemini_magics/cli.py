@@ -56,6 +56,8 @@ def _access_options(serve: argparse.ArgumentParser) -> None:
 
 
 def _retention_options(serve: argparse.ArgumentParser) -> None:
+    serve.add_argument("--model-id", action="append", default=[], metavar="ID",
+                       help="answer for this model or agent id too (the known Gemini ids always; others get 404)")
     serve.add_argument("--keep-hours", type=float, default=24.0, help="hours finished interactions are kept (default 24)")
     serve.add_argument("--keep-max", type=int, default=2000, help="finished interactions kept at most (default 2000)")
     serve.add_argument("--keep-mb", type=float, default=256.0,
@@ -136,7 +138,7 @@ def _server(args: argparse.Namespace) -> tuple[Any, str | None, str]:
     try:
         server = create_server(engine=args.engine, host=args.host, port=args.port, api_key=key, schema=args.schema,
                                log_level="warning", allowed_origins=frozenset(args.allow_origin), retention=retention,
-                               mcp_hosts=frozenset(args.allow_mcp_host), policy=policy)  # fmt: skip
+                               mcp_hosts=frozenset(args.allow_mcp_host), policy=policy, models=args.model_id)  # fmt: skip
     except (RuntimeError, ValueError, OSError) as exc:
         raise _Refused(str(exc)) from None
     return server, key, key_from

@@ -28,20 +28,9 @@ if TYPE_CHECKING:
     from .session import Session
     from .types.interaction import Interaction
 
-__all__ = ["Context", "run_subcommand", "KNOWN_MODELS"]
+__all__ = ["Context", "run_subcommand"]
 
 QUIET_WAIT_SECONDS = 1.0
-
-KNOWN_MODELS = (
-    ("gemini-3-flash-preview", "fast general model (default)"),
-    ("gemini-3.1-pro-preview", "strongest reasoning"),
-    ("gemini-2.5-flash", "stable, fast"),
-    ("gemini-2.5-pro", "stable, strong"),
-    ("gemini-3-pro-image-preview", "image generation (--image default)"),
-    ("deep-research-pro-preview-12-2025", "agent: --agent (runs in the background; %interact wait)"),
-    ("deep-research-preview-04-2026", "agent: --agent"),
-    ("deep-research-max-preview-04-2026", "agent: --agent, the most thorough"),
-)
 
 
 @dataclass(frozen=True)
@@ -454,10 +443,12 @@ def models(args: argparse.Namespace, context: Context) -> TextTable:
     from .backend import key_source
 
     has_key = "✅" if key_source() else "❌ (no key)"
-    rows = [[m, note, has_key] for m, note in KNOWN_MODELS]
+    from .models import KNOWN_MODELS
+
+    rows = [[m.id, m.note, has_key] for m in KNOWN_MODELS]
     backend = context.session.started_backend
     if backend is not None and backend.kind != "gemini":
-        rows.insert(0, ["(any name)", f"answered by {backend.description}", "✅"])
+        rows.insert(0, ["(these ids)", f"answered by {backend.description}; others: 404 model_not_found", "✅"])
     return _table(["model", "notes", "usable"], rows, "models")
 
 

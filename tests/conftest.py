@@ -14,6 +14,9 @@ from gemini_magics import Client
 from gemini_magics.local import LocalServer, start_server
 
 LEGACY_REVISION = "2026-05-07"
+# the short model ids tests use, known to every local server they start (others get 404 model_not_found);
+# set before any fixture: the session's server reads it when it starts, and kernels and children inherit it
+os.environ["GEMINI_MAGICS_LOCAL_MODELS"] = "m,m-default,gemini-test,gemini-x,a,b"
 
 
 def _is_loopback(address: Any) -> bool:

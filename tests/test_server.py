@@ -6,6 +6,7 @@ import subprocess
 import sys
 import threading
 import time
+from typing import Any
 
 import httpx
 import pytest
@@ -330,3 +331,28 @@ def test_engine_runs_reuse_idle_worker_threads() -> None:
         assert done.acquire(timeout=5)
     time.sleep(1.0)  # past the idle time: every worker left
     assert not [t for t in threading.enumerate() if t.name.startswith("test-worker")]
+
+
+def test_unknown_model_ids_get_the_apis_404_and_known_ones_their_output_cap(server: LocalServer) -> None:
+    with Client(base_url=server.base_url) as client:
+        with pytest.raises(NotFoundError) as caught:
+            client.interactions.create(model="gemini-3-flsh-preview", input="hi")
+        assert caught.value.code == "model_not_found" and "gemini-3-flsh-preview" in str(caught.value)
+        with pytest.raises(BadRequestError, match="over gemini-3-flash-preview's limit of 65536"):
+            client.interactions.create(model="gemini-3-flash-preview", input="hi",
+                                       generation_config={"max_output_tokens": 100_000_000})  # fmt: skip
+        for known in ("gemini-2.5-pro", "models/gemini-3-flash-preview", "scripted", "m"):  # m: from the environment
+            assert client.interactions.create(model=known, input="hi").status == "completed"
+
+
+def test_a_server_takes_more_model_ids_by_config() -> None:
+    with start_server(engine="scripted", models=["my-tuned-model"]) as server, Client(base_url=server.base_url) as client:
+        assert client.interactions.create(model="my-tuned-model", input="hi").status == "completed"
+        with pytest.raises(NotFoundError):
+            client.interactions.create(model="my-other-model", input="hi")
+
+
+def test_a_typo_in_the_model_is_a_one_line_error_in_a_cell(shell: Any) -> None:
+    error = shell.fail("%%interact -m gemini-3-flsh-preview\nHi")
+    assert "404 model_not_found" in str(error) and "check the name given to -m" in str(error) and "\n" not in str(error)
+    assert shell.magics.chains.names() == []

@@ -13,6 +13,8 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from .app import LocalAPI
     from .policy import Policy
     from .store import Retention
@@ -93,6 +95,7 @@ def create_server(
     retention: Retention | None = None,
     mcp_hosts: frozenset[str] = frozenset(),
     policy: Policy | None = None,
+    models: Iterable[str] = (),
 ) -> LocalServer:
     """A server, not yet started. ``api_key=None`` serves without a key (the Host and Origin checks
     still hold): the magic and ``gemini-magics serve`` always give one."""
@@ -100,7 +103,8 @@ def create_server(
     from .engines import make_engine
 
     api = LocalAPI(make_engine(engine), api_key=api_key, schema=schema, allowed_hosts=frozenset({host}),
-                   allowed_origins=allowed_origins, retention=retention, mcp_hosts=mcp_hosts, policy=policy)  # fmt: skip
+                   allowed_origins=allowed_origins, retention=retention, mcp_hosts=mcp_hosts, policy=policy,
+                   models=models)  # fmt: skip
     return LocalServer(api, host, port, log_level)
 
 
@@ -115,8 +119,9 @@ def start_server(
     allowed_origins: frozenset[str] = frozenset(),
     retention: Retention | None = None,
     policy: Policy | None = None,
+    models: Iterable[str] = (),
 ) -> LocalServer:
     """Start a server in a background thread of this process and return once it accepts connections."""
     server = create_server(engine=engine, host=host, port=port, api_key=api_key, schema=schema, log_level=log_level,
-                           allowed_origins=allowed_origins, retention=retention, policy=policy)  # fmt: skip
+                           allowed_origins=allowed_origins, retention=retention, policy=policy, models=models)  # fmt: skip
     return server.start()

@@ -9,7 +9,7 @@ import secrets
 import threading
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from ..models import MODELS_ENV, known_ids, output_limit
 from .engines.base import Engine, EngineRequest
 from .engines.scripted import failing_status
 from .engines.writer import StepWriter
@@ -197,6 +198,7 @@ class LocalAPI:
         retention: Retention | None = None,
         mcp_hosts: frozenset[str] = frozenset(),
         policy: Policy | None = None,
+        models: Iterable[str] = (),
     ) -> None:
         self.engine = engine
         self.policy = policy or Policy()
@@ -211,8 +213,10 @@ class LocalAPI:
         """Browser origins allowed to call (none by default: pages cannot drive the server)."""
         self.store = Store(retention or Retention())
         self.requests = RequestLog()
-        self._workers = Workers()
         """A log of received requests (never the key), so tests can check what reached the server."""
+        self._workers = Workers()
+        self.models = known_ids(models)
+        """Model and agent ids answered for; any other gets the API's 404 ``model_not_found``."""
         from .batches import BatchRunner
 
         self.batches = BatchRunner(engine, self.store)
@@ -325,6 +329,7 @@ class LocalAPI:
 
     async def create(self, request: Request) -> Response:
         params = parse_create(self.json_body(request))
+        self._check_model(params.model or params.agent, params.generation_config)
         for header in SCRIPTED_NUMBERS:  # checked before anything runs: a bad one is a 400, not a failed run
             int_param(request.headers.get(header), header, 0)
         self.creates += 1
@@ -332,24 +337,8 @@ class LocalAPI:
         if status is not None:
             raise RequestError(status, code_for(status), f"scripted failure for this input ([fail {status}])")
         body = params.model_dump(exclude_none=True)
-        history: list[dict[str, Any]] = []
         continued = self._continued(params)
-        if params.previous_interaction_id:
-            previous = self.store.get(params.previous_interaction_id)
-            if previous is None or not previous.stored:
-                raise RequestError(
-                    404, "not_found", f"previous interaction {params.previous_interaction_id} not found"
-                )
-            if not previous.finished:
-                raise RequestError(
-                    400,
-                    "failed_precondition",
-                    f"previous interaction {previous.id} is still {previous.status}",
-                )
-            if previous.status not in ("completed", "requires_action", "incomplete") and continued is None:
-                raise RequestError(400, "failed_precondition",
-                                   f"previous interaction {previous.id} ended {previous.status}; continue from a completed one")  # fmt: skip
-            history = previous.chain()
+        history = self._history(params.previous_interaction_id, continued)
         check_turn(history, normalize_input(params.input), self.store.signed_calls)
         record = Record(
             id=new_id(), request=body, input_steps=normalize_input(params.input), history=history,
@@ -374,6 +363,33 @@ class LocalAPI:
             await record.wait_finished()
         self.store.discard_unstored(record)
         return self._json(record.resource(), legacy)
+
+    def _history(self, previous_id: str | None, continued: Any) -> list[dict[str, Any]]:
+        """The steps a create continues: its previous interaction's chain (which must be stored and done)."""
+        if not previous_id:
+            return []
+        previous = self.store.get(previous_id)
+        if previous is None or not previous.stored:
+            raise RequestError(404, "not_found", f"previous interaction {previous_id} not found")
+        if not previous.finished:
+            raise RequestError(400, "failed_precondition", f"previous interaction {previous.id} is still {previous.status}")
+        if previous.status not in ("completed", "requires_action", "incomplete") and continued is None:
+            raise RequestError(400, "failed_precondition",
+                               f"previous interaction {previous.id} ended {previous.status}; continue from a completed one")  # fmt: skip
+        return previous.chain()
+
+    def _check_model(self, name: str | None, config: Any = None) -> None:
+        """What the API refuses before anything runs: an unknown id (404), more output than the model gives."""
+        if name is None:
+            return
+        bare = name.removeprefix("models/")
+        if bare not in self.models and not bare.startswith("local:"):
+            raise RequestError(404, "model_not_found", f"models/{bare} is not found, or is not supported for "
+                               f"this API (the local server knows {len(self.models)} ids; {MODELS_ENV} adds more)")  # fmt: skip
+        asked, limit = getattr(config, "max_output_tokens", None), output_limit(bare)
+        if asked and limit and asked > limit:
+            raise RequestError(400, "invalid_request",
+                               f"max_output_tokens {asked} is over {bare}'s limit of {limit} output tokens")  # fmt: skip
 
     def _continued(self, params: Any) -> tuple[str, int] | None:
         """What a create with a ``continuation_token`` continues: the text its issuer left for this hop."""
@@ -618,6 +634,7 @@ class LocalAPI:
                 "not_found",
                 f"models/{model}:{method or '?'} is not served here (only :batchGenerateContent)",
             )
+        self._check_model(model)
         body = self.json_body(request)
         batch = body.get("batch") if isinstance(body, dict) else None
         if not isinstance(batch, dict):
