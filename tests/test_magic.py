@@ -6,6 +6,8 @@ Every check of what was sent is made on the request the server received (its req
 from __future__ import annotations
 
 import base64
+import json
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -212,7 +214,9 @@ def test_image_binds_pil_images_and_a_jpeg_bundle(shell: Shell, server) -> None:
     images = shell.ip.user_ns["pic"].images
     assert len(images) == 1 and images[0].size == (320, 200)
     bundle, _ = result._repr_mimebundle_()
-    assert base64.b64decode(bundle["image/jpeg"]).startswith(b"\xff\xd8\xff")  # JPEG: what the API sends
+    (embedded,) = re.findall(r"data:image/jpeg;base64,([A-Za-z0-9+/=]+)", bundle["text/markdown"])
+    assert base64.b64decode(embedded).startswith(b"\xff\xd8\xff")  # JPEG: what the API sends
+    assert json.dumps(bundle).count(embedded) == 1 and not {"image/jpeg", "image/png"} & set(bundle)  # stored once
     assert any(f.get("type") == "image" for f in last_create(server)["response_format"])
 
 

@@ -221,3 +221,12 @@ def test_an_exported_notebook_shows_every_image_and_the_json(tmp_path: Path) -> 
     assert page.count('src="data:image/jpeg;base64,') >= 3  # two for the fox, one for Bob
     assert "&quot;person&quot;" in page or '"person"' in page
     assert "Alice" in page and "Bob" in page
+
+
+def test_a_locally_drawn_image_says_it_is_a_stand_in(shell: Any) -> None:
+    result = shell.run("%%interact --image\nA lighthouse at dawn")
+    bundle, _ = result._repr_mimebundle_()
+    said = "a labelled stand-in drawn by the embedded local server"
+    assert f"*Image: {said}" in bundle["text/markdown"] and said in bundle["text/plain"]
+    (block,) = result._image_blocks
+    assert said in block.model_extra["x_gemini_magics_local"]  # carried by the stream's image delta

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import re
 from pathlib import Path
 
 import nbformat
@@ -52,7 +54,9 @@ def test_quickstart_saved_outputs_are_plain_and_free_of_live_views(tmp_path: Pat
         assert result.output_type == "execute_result", cell.source
         assert set(result.data) <= PLAIN and set(result.data) & {"text/markdown", "application/json"}
     image_cell = next(c for c in interact_cells if "--image" in c.source)
-    assert image_cell.outputs[-1].data["image/jpeg"]  # generated images are JPEG, as the API sends them
+    shown = image_cell.outputs[-1].data  # generated images are JPEG, as the API sends them; stored once
+    (embedded,) = re.findall(r"data:image/jpeg;base64,([A-Za-z0-9+/=]+)", shown["text/markdown"])
+    assert json.dumps(dict(shown)).count(embedded) == 1
     schema_cell = next(c for c in interact_cells if "--schema" in c.source)
     assert schema_cell.outputs[-1].data["application/json"] == {
         "person": "Alice",

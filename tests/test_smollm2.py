@@ -103,3 +103,10 @@ def test_deep_research_on_the_real_model_plans_and_writes(smol_client: Client) -
     findings = report.split("## Findings", 1)[1].split("## Sources", 1)[0]
     assert report.startswith("# Research report") and findings.strip()
     assert final.usage and final.usage.total_output_tokens and final.usage.total_input_tokens
+
+
+def test_an_image_asked_of_smollm2_is_a_stand_in_that_says_so(smol_client: Client) -> None:
+    answer = smol_client.interactions.create(model="smollm2", input="A red kite over a beach", response_modalities=["image", "text"],
+                                             generation_config={"max_output_tokens": 8})  # fmt: skip
+    (image,) = answer.images
+    assert "SmolLM2 is a text model and cannot paint" in image.model_extra["x_gemini_magics_local"]

@@ -201,6 +201,7 @@ class InteractionResult:
 
         pieces: list[str] = []
         images = 0
+        stand_ins: list[str] = []
         for i, interaction in enumerate(self.interactions):
             last = i == len(self.interactions) - 1
             blocks = blocks_of(interaction, structured=data_json is not None and last)
@@ -218,6 +219,8 @@ class InteractionResult:
                         pieces[-1] += " " + image  # consecutive images flow side by side: a gallery
                     else:
                         pieces.append(image)
+                    if block.body and block.body not in stand_ins:
+                        stand_ins.append(block.body)
                 elif block.kind == "json":
                     value = data_json if last else block.data
                     pieces.append("```json\n" + json.dumps(value, indent=2, ensure_ascii=False) + "\n```")
@@ -229,12 +232,13 @@ class InteractionResult:
                     pieces.append(f"**{block.title}**: {block.body}")
                 else:
                     pieces.append(block.body)
+        pieces += [f"*Image: {html.escape(note)}.*" for note in stand_ins]  # said where the picture is
         return pieces
 
     def _repr_mimebundle_(
         self, include: Any = None, exclude: Any = None
     ) -> tuple[dict[str, Any], dict[str, Any]]:
-        """Plain text, Markdown, the first image as PNG and structured data as JSON, with provenance.
+        """Plain text, and Markdown with every part (images inline, once) or structured data as JSON alone.
 
         Deterministic for a deterministic answer: no ids or timings in the data, only in metadata.
         """
@@ -248,7 +252,8 @@ class InteractionResult:
         plain = calls + plain
         images = self._image_blocks
         if images:
-            plain += f"\n[{len(images)} image(s)]"
+            drawn = {str((b.model_extra or {}).get("x_gemini_magics_local") or "") for b in images} - {""}
+            plain += f"\n[{len(images)} image(s){''.join(f': {n}' for n in sorted(drawn))}]"
         if self.printed:  # a terminal printed the text as it streamed: only say how it ended
             plain = ""
         bundle: dict[str, Any] = {"text/plain": f"{plain}\n-- {footer}".lstrip("\n")}
@@ -258,12 +263,9 @@ class InteractionResult:
         if json_alone:
             bundle["application/json"] = data_json if isinstance(data_json, dict) else {"items": data_json}
         else:
+            # images live in the Markdown only: an image/* entry beside it stored the first one twice in the
+            # .ipynb, though a frontend shows one type of a bundle (the Markdown)
             bundle["text/markdown"] = "\n\n".join(markdown)
-            # the first image as an image bundle too (for frontends without Markdown), unless too big to embed
-            first = images[0] if images else None
-            kind = (first.mime_type or "image/png") if first is not None else ""
-            if first is not None and kind in ("image/png", "image/jpeg") and self._fits(first.as_bytes()):
-                bundle[kind] = first.data
         metadata = {"gemini_magics": {
             "model": self.served_by,
             "requested_model": self.model, "interaction_id": self.id, "chain": self.chain, "turn": self.turn,

@@ -26,7 +26,8 @@ class Block:
     """``markdown``, ``thought``, ``tool``, ``image``, ``media``, ``json`` or ``error``."""
     title: str = ""
     body: str = ""
-    """Markdown (already safe: raw HTML escaped) or plain text, by kind."""
+    """Markdown (already safe: raw HTML escaped) or plain text, by kind; an image's: what drew it, when the
+    local server drew a stand-in."""
     data: Any = None
     """Image bytes (``image``), a JSON value (``json``)."""
     mime_type: str | None = None
@@ -178,7 +179,8 @@ def _output_blocks(i: int, step: c.ModelOutputStep, *, structured: bool, streami
                 data = base64.b64decode(part.data)
             except ValueError:  # a chunk boundary mid-stream
                 continue
-            blocks.append(Block(key, "image", "generated image", data=data, mime_type=part.mime_type or "image/png"))
+            stand_in = str((part.model_extra or {}).get("x_gemini_magics_local") or "")  # drawn locally, not painted
+            blocks.append(Block(key, "image", "generated image", stand_in, data, part.mime_type or "image/png"))
         elif isinstance(part, c.ImageContent | c.AudioContent | c.VideoContent | c.DocumentContent):
             blocks.append(Block(key, "media", f"{part.type} · {part.mime_type or '?'}", part.uri or ""))
     if step.error:

@@ -180,7 +180,8 @@ class _BlockWidget:
                 dims = f"{image.width}×{image.height}, "
         except Exception:  # a partial image while streaming: show its size only
             dims = ""
-        return f"{html.escape(block.mime_type or 'image')} · {dims}{size / 1024:.1f} KB"
+        stand_in = f" · {html.escape(block.body)}" if block.body else ""
+        return f"{html.escape(block.mime_type or 'image')} · {dims}{size / 1024:.1f} KB{stand_in}"
 
     def _save(self, _button: Any) -> None:
         extension = (self.block.mime_type or "image/png").split("/")[-1].replace("jpeg", "jpg")

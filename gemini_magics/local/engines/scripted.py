@@ -76,6 +76,9 @@ def citations(parts: list[str], separator: str) -> list[dict[str, Any]]:
     return found
 
 
+STAND_IN = "a labelled stand-in drawn by the embedded local server (its scripted engine draws the prompt as text)"
+
+
 class ScriptedEngine:
     """Decides what to answer; a per-request :class:`StepWriter` writes it (the engine is shared)."""
 
@@ -119,7 +122,7 @@ class ScriptedEngine:
         if request.wants_image():
             for n in range(_images_asked(prompt)):
                 out.image(f"{prompt} ({n + 1})" if n else prompt, image_pixels(*request.image_shape()),
-                          request.image_mime())
+                          request.image_mime(), stand_in=STAND_IN)
         schema = request.json_schema()
         if schema is not None:
             text = json.dumps(instance_of(schema, prompt), indent=None)

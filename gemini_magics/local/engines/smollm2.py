@@ -306,7 +306,9 @@ class SmolLM2Engine:
             # a 135M text model cannot draw: the scripted engine's labelled stand-in picture comes first
             from .writer import StepWriter
 
-            StepWriter(record).image(request.last_user_text, mime_type=request.image_mime())
+            StepWriter(record).image(request.last_user_text, mime_type=request.image_mime(),
+                                     stand_in="a labelled stand-in drawn by the embedded local server: SmolLM2 "
+                                              "is a text model and cannot paint (the API's image models do)")  # fmt: skip
         messages = self.messages(request)
         args = self.completion_args(request)
         llama = self.llama()

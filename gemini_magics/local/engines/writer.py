@@ -158,18 +158,21 @@ class StepWriter:
         )
         record.add_usage(thought_tokens=len(summary.split()))
 
-    def image(self, prompt: str, size: tuple[int, int] = (320, 200), mime_type: str = "image/png") -> None:
+    def image(self, prompt: str, size: tuple[int, int] = (320, 200), mime_type: str = "image/png", *,
+              stand_in: str = "") -> None:  # fmt: skip
+        """A drawn picture of the prompt; ``stand_in`` (why the engine could not paint it) goes in the image's
+        namespaced extension field, so the result says a local stand-in was drawn."""
         record = self.record
         data = base64.b64encode(draw_png(prompt, size, mime_type)).decode()
         record.begin_step({"type": "model_output"})
         # media arrives in chunks on the real API too; two here, so joining is exercised
         half = len(data) // 2 // 4 * 4
-        for piece in (data[:half], data[half:]):
+        note = {LOCAL_NOTE_FIELD: stand_in} if stand_in else {}
+        for piece, last in ((data[:half], False), (data[half:], True)):
             self.pace()
-            record.delta({"type": "image", "mime_type": mime_type, "data": piece})
-        record.end_step(
-            {"type": "model_output", "content": [{"type": "image", "mime_type": mime_type, "data": data}]}
-        )
+            record.delta({"type": "image", "mime_type": mime_type, "data": piece, **(note if last else {})})
+        block = {"type": "image", "mime_type": mime_type, "data": data, **note}
+        record.end_step({"type": "model_output", "content": [block]})
         record.add_usage(output_tokens=258, modality="image")
 
     def function_call(self, call: dict[str, Any]) -> None:
