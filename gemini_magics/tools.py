@@ -105,6 +105,9 @@ class ToolCall:
     step: int = 1
     source: str = "kernel"
     """``kernel`` (a local function), or the MCP server's name for bridged tools."""
+    decision: str | None = None
+    """For a ``confirm=True`` tool: ``approved by you``, ``denied by you``, ``stopped before approval``, or
+    why nobody could be asked. ``seconds`` is the call's own time, never the time the decision took."""
 
     @property
     def ok(self) -> bool:
@@ -256,7 +259,7 @@ def resolve_tools(names: list[str], namespace: Mapping[str, Any]) -> tuple[list[
 # -- running calls ----------------------------------------------------------------------------------
 
 
-Approver = Callable[[ToolCall], "asyncio.Future[bool] | bool | str"]
+Approver = Callable[[ToolCall], "asyncio.Future[bool | str] | bool | str"]
 """Asks whether a ``confirm=True`` call may run: a bool (or an awaitable of one), or why it cannot ask."""
 
 
@@ -291,9 +294,11 @@ class Toolbox:
             kwargs = tool.bind(call.arguments)
             if tool.confirm:
                 decision = await _approved(call, approve)
+                call.decision = "approved by you" if decision is True else (decision or "denied by you")
                 if decision is not True:
-                    call.error = decision or "the user denied this call"
+                    call.error = f"not run: {call.decision}"  # what the model reads back
                     return call
+                started = time.monotonic()  # the call's own time starts now, not when the question was asked
             value = await asyncio.wait_for(_invoke(tool.function, kwargs), self.timeout)
             call.result = self.convert(value, call.name)
         except asyncio.TimeoutError:
@@ -301,7 +306,7 @@ class Toolbox:
         except Exception as exc:  # the model gets the error as the result; the cell goes on
             call.error = _describe(exc)
         finally:
-            call.seconds = time.monotonic() - started
+            call.seconds = 0.0 if call.decision not in (None, "approved by you") else time.monotonic() - started
         return call
 
     def convert(self, value: Any, label: str = "result") -> Any:

@@ -145,4 +145,4 @@ def test_progress_lines_name_thoughts_tools_and_the_answer(server: Any) -> None:
         started = client.interactions.create(agent=AGENT, input="Tea?", background=True)
         final = client.interactions.wait(started.id, poll_interval=0.1)
     lines = progress_lines(final)
-    assert lines[0].startswith("Thought: ") and lines[1] == "Tool: search · Tea?" and lines[-1].startswith("Answer: writing (")
+    assert lines[0].startswith("Thought: ") and lines[1].startswith("Tool: search · Tea? → search results · ") and lines[-1].startswith("Answer: writing (")

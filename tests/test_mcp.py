@@ -196,4 +196,4 @@ def test_a_server_side_mcp_tool_from_a_cell(shell: Shell, http_mcp: str) -> None
     result = shell.run(f"%%interact --mcp {http_mcp}\nUse lookup for MCP.")
     assert result.tool_calls == [] and any(s.type == "mcp_server_tool_result" for s in result.steps)
     markdown = result._repr_mimebundle_()[0]["text/markdown"]
-    assert "mcp server tool call · lookup" in markdown and "mcp server tool result · lookup" in markdown
+    assert "<summary>✓ mcp server tool call · lookup → {&quot;result&quot;: &quot;Model Context Protocol&quot;}</summary>" in markdown

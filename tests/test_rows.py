@@ -199,7 +199,10 @@ def test_past_max_frame_rows_o_is_a_handle_on_the_out_file(rows_shell: Shell, tm
     rows_shell.run(CELL.replace("-o extracted", f"-o extracted --limit 8 --out {out}"))
     handle = rows_shell.ip.user_ns["extracted"]
     assert type(handle).__name__ == "RowsOnDisk" and len(handle) == 8 and len(handle.load()) == 8
-    assert list(handle.head(3)["_row"]) == ["R00", "R01", "R02"]
+    labels = [f"R0{i}" for i in range(8)]
+    assert sorted(handle.load()["_row"]) == labels  # the live path appends rows as they are answered
+    first = list(handle.head(3)["_row"])
+    assert len(first) == 3 and set(first) <= set(labels)
 
 
 def test_cache_subcommand_shows_and_clears(rows_shell: Shell) -> None:

@@ -181,7 +181,7 @@ def test_a_function_tool_is_called_and_its_result_reaches_the_model(tools_shell:
     assert (call.name, call.arguments, call.error) == ("get_weather", {"city": "example city", "unit": "example unit"}, None)
     assert call.seconds >= 0.3 and call.step == 1  # the tool itself sleeps 0.3 s
     markdown = result._repr_mimebundle_()[0]["text/markdown"]
-    assert "function call · get_weather(" in markdown and "function result · get_weather: {" in markdown
+    assert markdown.count("get_weather(") == 1 and "<summary>✓ get_weather(city=example city, unit=example unit) · {" in markdown
     # the chain holds the whole turn: the next cell continues from the last interaction of the loop
     assert tools_shell.magics.chains.turns("default")[-1].interaction_ids == [i.id for i in result.interactions]
 
@@ -199,7 +199,7 @@ def test_an_exception_in_a_tool_goes_back_to_the_model(tools_shell: Shell, serve
     (sent,) = creates(server)[-1]["input"]
     assert sent["is_error"] is True and sent["result"] == {"error": "ValueError: the sensor is offline"}
     assert result.tool_calls[0].error == "ValueError: the sensor is offline"
-    assert "function result · boom (error" in result._repr_mimebundle_()[0]["text/markdown"]
+    assert "<summary>✗ boom(x=1) · error: ValueError: the sensor is offline</summary>" in result._repr_mimebundle_()[0]["text/markdown"]
 
 
 def test_max_steps_caps_the_loop_in_one_line(tools_shell: Shell) -> None:
@@ -242,11 +242,15 @@ def test_confirm_asks_and_a_denial_goes_back_to_the_model(tools_shell: Shell, se
     answers = iter(["n", "y"])
     monkeypatch.setattr("builtins.input", lambda prompt: next(answers))
     denied = tools_shell.run("%%interact --tools delete_everything\nCall delete_everything.")
-    assert denied.tool_calls[0].error == "the user denied this call"
-    assert creates(server)[-1]["input"][0]["result"] == {"error": "the user denied this call"}
+    assert (denied.tool_calls[0].decision, denied.tool_calls[0].error) == ("denied by you", "not run: denied by you")
+    assert creates(server)[-1]["input"][0]["result"] == {"error": "not run: denied by you"}
     assert [c for c in tools_shell.ip.user_ns["calls"] if c[0] == "delete_everything"] == []
+    bundle, metadata = denied._repr_mimebundle_()
+    assert "<summary>– delete_everything(path=example path) · denied by you</summary>" in bundle["text/markdown"]  # no "error"
+    assert metadata["gemini_magics"]["tool_calls"][0]["decision"] == "denied by you"
     approved = tools_shell.run("%%interact --tools delete_everything\nCall delete_everything.")
-    assert approved.tool_calls[0].result == "deleted"
+    assert approved.tool_calls[0].result == "deleted" and approved.tool_calls[0].decision == "approved by you"
+    assert "<summary>✓ delete_everything(path=example path) · approved by you · deleted</summary>" in approved._repr_mimebundle_()[0]["text/markdown"]
 
 
 def test_bad_tool_options_are_one_line(tools_shell: Shell) -> None:
@@ -319,20 +323,37 @@ def test_google_search_says_it_cannot_work_offline(shell: Shell) -> None:
 def test_live_view_cards_and_approval_in_a_widget_view() -> None:
     pytest.importorskip("ipywidgets")
     from gemini_magics.render.widgets import WidgetView
+    from gemini_magics.types.interaction import Interaction
 
     view = WidgetView(model="m")
-    call = ToolCall("get_weather", {"city": "Paris"}, "c1", result={"temp": 21}, seconds=0.25)
+    calls = [{"type": "function_call", "id": i, "name": n, "arguments": a}
+             for i, n, a in (("c1", "get_weather", {"city": "Paris"}), ("c2", "boom", {}), ("c3", "delete", {"path": "/x"}))]  # fmt: skip
+    view.finish(Interaction.model_validate({"id": "v1_a", "status": "requires_action", "steps": calls}))
+    cards = [view._blocks[b.key] for b in view.view.blocks()]
+    assert [c.block.title for c in cards] == ["… get_weather(city=Paris)", "… boom()", "… delete(path=/x)"]
 
-    async def approve() -> bool:
-        decided = view.approve(ToolCall("delete", {"path": "/tmp/x"}))
-        card = view._approvals.children[-1]
-        card.children[1].click()  # Approve
+    async def approve(click: int | None) -> bool | str:
+        decided = view.approve(ToolCall("delete", {"path": "/x"}, "c3"))
+        (row,) = cards[2].decision.children  # Approve / Deny sit inside the call's own card
+        if click is None:
+            view._on_stop(None)
+        else:
+            row.children[click].click()
         return await decided
 
-    assert asyncio.run(approve()) is True
-    view.tool_results([call, ToolCall("boom", {}, "c2", error="ValueError: no", seconds=0.01)])
-    titles = [b.title for b in view.view.blocks()]
-    assert titles[0].startswith("function result · get_weather (0.25 s)") and "(error, 0.01 s)" in titles[1]
+    assert asyncio.run(approve(2)) is False  # Deny
+    assert asyncio.run(approve(None)) == "stopped before approval"  # Stop is not a denial
+    assert asyncio.run(approve(1)) is True  # Approve
+    view.tool_results([ToolCall("get_weather", {"city": "Paris"}, "c1", result={"temp": 21}, seconds=0.25),
+                       ToolCall("boom", {}, "c2", error="ValueError: no", seconds=0.01),
+                       ToolCall("delete", {"path": "/x"}, "c3", result="gone", seconds=0.02, decision="approved by you")])  # fmt: skip
+    blocks = view.view.blocks()
+    assert [b.title for b in blocks] == ["✓ get_weather(city=Paris) · 0.25 s · {\"temp\": 21}",
+                                         "✗ boom() · 0.01 s · error: ValueError: no",
+                                         "✓ delete(path=/x) · 0.02 s · approved by you · gone"]  # fmt: skip
+    view._render()
+    assert all(view._blocks[b.key] is card for b, card in zip(blocks, cards, strict=True))  # the same cards, updated in place
+    assert cards[2].decision.children == () and "gm-tool-error" in cards[1].widget._dom_classes
 
 
 def test_the_tool_loop_in_a_real_kernel_with_its_live_view(tmp_path: Any) -> None:
@@ -347,7 +368,7 @@ def test_the_tool_loop_in_a_real_kernel_with_its_live_view(tmp_path: Any) -> Non
     ]
     notebook = run_cells(cells, tmp_path)
     (result,) = [o for o in notebook.cells[3].outputs if o.output_type == "execute_result"]
-    assert "function result · get_weather: {" in result.data["text/markdown"]
+    assert "<summary>✓ get_weather(city=" in result.data["text/markdown"]
     assert result.metadata["gemini_magics"]["tool_calls"][0]["ok"] is True
     assert notebook.cells[4].outputs[0].text.strip() == "21 2"
 

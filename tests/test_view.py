@@ -148,21 +148,21 @@ def fold(raw: list[dict[str, Any]], **kwargs: Any) -> ViewModel:
 
 
 def check_every_step(blocks: list[Block]) -> None:
+    """One card a tool call: each call and its result (matched by id) share a card, marked by how it ended."""
     kinds = [b.kind for b in blocks]
     titles = [b.title for b in blocks]
     assert kinds[0] == "thought" and blocks[0].body == "Planning &lt;b>it&lt;/b>"
-    assert titles[1] == "function call · get_weather(city=Paris)" and '"city": "Paris"' in blocks[1].body
-    assert titles[2].startswith("function result · get_weather") and '"c": 21' in blocks[2].body
-    assert titles[3] == "code execution" and blocks[3].body == "```python\nprint(1)\n```"
-    assert titles[4] == "code output" and "1" in blocks[4].body
-    assert titles[5] == "search · tea history"
-    assert "Tea" in blocks[6].body and "https://t.example" in blocks[6].body
-    assert titles[7] == "read URLs · https://u.example" and "success" in blocks[8].body
-    assert titles[9] == "mcp server tool call · lookup" and titles[10] == "mcp server tool result · lookup"
-    assert titles[11] == "file search result"
-    image = blocks[12]
+    assert titles[1] == '✓ get_weather(city=Paris) → {"c": 21}' and '"city": "Paris"' in blocks[1].body and '"c": 21' in blocks[1].body
+    assert titles[2] == "✓ code execution → code output" and blocks[2].body.startswith("```python\nprint(1)\n```") and "1" in blocks[2].body
+    assert titles[3] == "✓ search · tea history → search results · 1"
+    assert "Tea" in blocks[3].body and "https://t.example" in blocks[3].body
+    assert titles[4] == "✓ read URLs · https://u.example → URL results" and "success" in blocks[4].body
+    assert titles[5] == "✓ mcp server tool call · lookup → ok"
+    assert titles[6] == "file search result"  # a result with no call to join keeps a card of its own
+    assert [b.call_id for b in blocks[1:6]] == ["c1", "x1", "s1", "u1", "m1"] and {b.state for b in blocks[1:6]} == {"ok"}
+    image = blocks[7]
     assert image.kind == "image" and image.mime_type == "image/png" and image.data.startswith(b"\x89PNG")
-    text = blocks[13]
+    text = blocks[8]
     assert (
         text.kind == "markdown"
         and "&lt;script>" in text.body
@@ -175,10 +175,10 @@ def test_every_step_type_in_the_steps_schema() -> None:
     view = fold(step_events(EVERY_STEP + STEPS_ONLY))
     blocks = view.blocks()
     check_every_step(blocks)
-    extra = {b.title.split(" · ")[0] for b in blocks[14:]}
-    assert extra == {"file search call", "google maps call", "google maps result", "retrieval call", "retrieval result",
-                     "tool search call", "tool search result", "processing call", "processing result", "brand new step"}  # fmt: skip
-    assert all(b.kind == "tool" for b in blocks[14:])
+    extra = [b.title for b in blocks[9:]]
+    assert extra == ["… file search call", '✓ google maps call → [{"places": [{"name": "Cafe"}]}]', "✓ retrieval call → done",
+                     '✓ tool search call → [{"name": "f"}]', "✓ processing call → done", "brand new step"]  # fmt: skip
+    assert all(b.kind == "tool" for b in blocks[9:]) and blocks[9].state == "called"
 
 
 def test_every_step_type_in_the_legacy_schema() -> None:

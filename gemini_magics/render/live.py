@@ -188,15 +188,21 @@ class PrintedProgress:
         if progress.status != self._status:
             self._status = progress.status
             print(f"[{self.run.id}] {progress.status} ({progress.mode})", flush=True)
-        if progress.interaction is None:
-            return
-        lines = progress_lines(progress.interaction, limit=10_000)[:-1]  # the last step may still grow
+        if progress.interaction is not None:
+            self._print(progress_lines(progress.interaction, limit=10_000)[:-1])  # the last step may still grow
+
+    def _print(self, lines: list[str]) -> None:
         for line in lines[self._printed :]:
             print(f"  {line}", flush=True)
         self._printed = max(self._printed, len(lines))
 
     def finish(self, run: Any) -> None:
-        pass  # the result (or the error) follows
+        from .view import progress_lines
+
+        progress = getattr(run, "progress", None)
+        if progress is not None and progress.interaction is not None:  # the steps not printed yet, the last too
+            self._print(progress_lines(progress.interaction, limit=10_000))
+        # the result (or the error) follows
 
 
 class Views:

@@ -197,7 +197,7 @@ class InteractionResult:
     def _markdown(self, data_json: Any) -> list[str]:
         """Every part of the turn in the order the model produced it: thoughts, tool steps and their
         results, text or structured data, images (the same blocks the live view showed)."""
-        from .view import blocks_of, call_block
+        from .view import blocks_of, with_calls
 
         pieces: list[str] = []
         images = 0
@@ -206,11 +206,7 @@ class InteractionResult:
             last = i == len(self.interactions) - 1
             blocks = blocks_of(interaction, structured=data_json is not None and last)
             # no timings in the saved text (it stays the same for the same answer): they are in the metadata
-            blocks += [
-                call_block(f"call.{j}", c, timed=False)
-                for j, c in enumerate(self.tool_calls)
-                if c.step == i + 1
-            ]
+            blocks = with_calls(blocks, [c for c in self.tool_calls if c.step == i + 1], f"{i}.", timed=False)
             for block in blocks:
                 if block.kind == "image":
                     images += 1
@@ -271,8 +267,8 @@ class InteractionResult:
             "requested_model": self.model, "interaction_id": self.id, "chain": self.chain, "turn": self.turn,
             "status": self.status, "usage": self.usage.to_dict() if self.usage else None,
             "notes": self.notes,
-            "tool_calls": [{"name": c.name, "step": c.step, "seconds": round(c.seconds, 3), "ok": c.error is None}
-                           for c in self.tool_calls],
+            "tool_calls": [{"name": c.name, "step": c.step, "seconds": round(c.seconds, 3), "ok": c.error is None,
+                            **({"decision": c.decision} if c.decision else {})} for c in self.tool_calls],
         }}  # fmt: skip
         return bundle, metadata
 

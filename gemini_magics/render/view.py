@@ -31,6 +31,14 @@ class Block:
     data: Any = None
     """Image bytes (``image``), a JSON value (``json``)."""
     mime_type: str | None = None
+    call_id: str | None = None
+    """A tool card's call: its result (a later step, or the kernel's run of it) lands in the same card."""
+    state: str = ""
+    """A tool card's state: ``called`` (no result yet), ``ok``, ``error`` or ``declined``."""
+
+
+MARKS = {"called": "…", "ok": "✓", "error": "✗", "declined": "–"}
+"""A tool card's state at a glance (text symbols every UI font has, not emoji)."""
 
 
 _CODE = re.compile(r"(```.*?(?:```|$)|`[^`\n]*`)", re.DOTALL)
@@ -89,44 +97,47 @@ def partial_json(text: str) -> Any:
 
 
 def tool_block(key: str, step: Any) -> Block:
-    kind = step.type
+    """A tool step as a card: a call (``…`` until its result joins it) or a result with no call to join."""
+    title, body = _tool_text(step)
+    if isinstance(step, c.FunctionCall | c.ToolCall):
+        return Block(key, "tool", f"{MARKS['called']} {title}", body, call_id=step.id, state="called")
+    failed = bool(getattr(step, "is_error", False))
+    return Block(key, "tool", title, body, state="error" if failed else "ok")
+
+
+_TITLED_RESULTS = (c.CodeExecutionResult, c.GoogleSearchResult, c.UrlContextResult)
+"""Results whose own title says more in a card than their raw value would."""
+
+
+def _tool_text(step: Any) -> tuple[str, str]:
     if isinstance(step, c.FunctionCall):
         args = ", ".join(f"{k}={_compact(v, 30)}" for k, v in step.arguments.items())
-        return Block(key, "tool", f"function call · {step.name}({args})", _fenced(step.arguments))
+        return f"{step.name}({args})", _fenced(step.arguments)
     if isinstance(step, c.FunctionResult):
         flag = " (error)" if step.is_error else ""
-        return Block(
-            key,
-            "tool",
-            f"function result · {step.name or step.call_id}{flag}: {_compact(step.result, 50)}",
-            _fenced(step.result),
-        )
+        return f"function result · {step.name or step.call_id}{flag}: {_compact(step.result, 50)}", _fenced(step.result)
     if isinstance(step, c.CodeExecutionCall):
         code = step.arguments if isinstance(step.arguments, dict) else {}
-        return Block(
-            key, "tool", "code execution", _fenced(code.get("code", ""), code.get("language", "python"))
-        )
+        return "code execution", _fenced(code.get("code", ""), code.get("language", "python"))
     if isinstance(step, c.CodeExecutionResult):
         local = (step.model_extra or {}).get("x_gemini_magics_local")
-        title = "code output" + (" (error)" if step.is_error else "") + (f" · {local}" if local else "")
-        return Block(key, "tool", title, _fenced(step.result, "text"))
+        return "code output" + (" (error)" if step.is_error else "") + (f" · {local}" if local else ""), _fenced(step.result, "text")
     if isinstance(step, c.GoogleSearchCall):
         queries = _argument(step, "queries")
-        return Block(key, "tool", "search · " + "; ".join(queries), _bullets(queries))
+        return "search · " + "; ".join(queries), _bullets(queries)
     if isinstance(step, c.GoogleSearchResult):
         lines = _result_lines(step, lambda i: f"{i.get('title') or i.get('url') or i} — {i.get('url', '')}")
-        return Block(key, "tool", f"search results · {len(lines)}", _bullets(lines) or _fenced(step.result))
+        return f"search results · {len(lines)}", _bullets(lines) or _fenced(step.result)
     if isinstance(step, c.UrlContextCall):
         urls = _argument(step, "urls")
-        return Block(key, "tool", "read URLs · " + ", ".join(urls), _bullets(urls))
+        return "read URLs · " + ", ".join(urls), _bullets(urls)
     if isinstance(step, c.UrlContextResult):
         lines = _result_lines(step, lambda i: f"{i.get('url')}: {i.get('status')}")
-        return Block(key, "tool", "URL results", _bullets(lines) or _fenced(step.result))
+        return "URL results", _bullets(lines) or _fenced(step.result)
     payload = step.to_dict()
     payload.pop("type", None)
     name = getattr(step, "name", None) or getattr(step, "server_name", None)
-    title = kind.replace("_", " ") + (f" · {name}" if name else "")
-    return Block(key, "tool", title, _fenced(payload))
+    return step.type.replace("_", " ") + (f" · {name}" if name else ""), _fenced(payload)
 
 
 def format_arguments(arguments: dict[str, Any]) -> str:
@@ -135,15 +146,47 @@ def format_arguments(arguments: dict[str, Any]) -> str:
 
 
 def call_block(key: str, call: Any, *, timed: bool = True) -> Block:
-    """A tool call the kernel ran (a ``tools.ToolCall``): its result or error, and (live) how long it took."""
-    took = f", {call.seconds:.2f} s" if timed else ""
-    if call.error is not None:
-        title = f"function result · {call.name} (error{took}): {_compact(call.error, 60)}"
-        return Block(key, "tool", title, _fenced({"error": call.error}))
-    title = f"function result · {call.name}{f' ({took[2:]})' if timed else ''}: {_compact(call.result, 50)}"
-    return Block(
-        key, "tool", title, _fenced(call.result, "json" if not isinstance(call.result, str) else "text")
-    )
+    """The one card of a call the kernel ran (a ``tools.ToolCall``): call, decision, and its result or error,
+    with (live) how long the call itself took."""
+    args = ", ".join(f"{k}={_compact(v, 30)}" for k, v in call.arguments.items())
+    declined = call.decision not in (None, "approved by you")
+    state = "declined" if declined else ("error" if call.error is not None else "ok")
+    bits = [f"{MARKS[state]} {call.name}({args})"]
+    if declined:
+        bits.append(str(call.decision))
+    else:
+        bits += [f"{call.seconds:.2f} s"] if timed else []
+        bits += [call.decision] if call.decision else []
+        bits.append(f"error: {_compact(call.error, 60)}" if call.error is not None else _compact(call.result, 50))
+    result = {"error": call.error} if call.error is not None else call.result
+    language = "json" if not isinstance(result, str) else "text"
+    body = f"**arguments**\n\n{_fenced(call.arguments)}\n\n**{'result' if state == 'ok' else 'sent back'}**\n\n{_fenced(result, language)}"
+    return Block(key, "tool", " · ".join(bits), body, call_id=call.call_id, state=state)
+
+
+def with_calls(blocks: list[Block], calls: list[Any], prefix: str, *, timed: bool = True) -> list[Block]:
+    """``blocks`` with each call the kernel ran in the card of the model's call (one card a call): by call id,
+    else appended."""
+    out = list(blocks)
+    where = {b.call_id: n for n, b in enumerate(out) if b.call_id}
+    for i, call in enumerate(calls):
+        n = where.get(call.call_id) if call.call_id else None
+        if n is None:
+            out.append(call_block(f"{prefix}call.{i}", call, timed=timed))
+        else:
+            out[n] = call_block(out[n].key, call, timed=timed)
+    return out
+
+
+def _paired(blocks: list[Block], result: Block, call_id: str | None) -> bool:
+    """A built-in tool's result joins its call's card (found by id); False when there is no such card."""
+    for n, block in enumerate(blocks):
+        if call_id and block.call_id == call_id and block.state == "called":
+            state = "error" if result.state == "error" else "ok"
+            title = f"{MARKS[state]} {block.title.removeprefix(MARKS['called'] + ' ')} → {result.title}"
+            blocks[n] = replace(block, title=title, body=f"{block.body}\n\n{result.body}", state=state)
+            return True
+    return False
 
 
 def blocks_of(interaction: Interaction, *, structured: bool = False, streaming: bool = False) -> list[Block]:
@@ -157,7 +200,10 @@ def blocks_of(interaction: Interaction, *, structured: bool = False, streaming: 
         elif isinstance(step, c.Thought):
             blocks.append(Block(str(i), "thought", "Thoughts", escape_markdown_html(step.text)))
         else:
-            blocks.append(tool_block(str(i), step))
+            block = tool_block(str(i), step)
+            summary = block.title if isinstance(step, _TITLED_RESULTS) else _compact(getattr(step, "result", None) or "done", 50)
+            if not _paired(blocks, replace(block, title=summary), getattr(step, "call_id", None)):
+                blocks.append(block)
     for n, error in enumerate(interaction.errors or []):
         blocks.append(Block(f"error.{n}", "error", f"error {error.code or ''}".strip(), escape_markdown_html(error.message)))
     return blocks
@@ -242,8 +288,7 @@ class ViewModel:
 
     def next_round(self, calls: list[Any]) -> None:
         """A tool loop sent results back: keep this answer's blocks and the calls', then follow the next."""
-        calls_done = [call_block(f"r{self._round}.call.{i}", call) for i, call in enumerate(calls)]
-        self._earlier = self.blocks() + calls_done
+        self._earlier = with_calls(self.blocks(), calls, f"r{self._round}.")
         self._round += 1
         self._final = None
         self.events_seen = 0
@@ -294,7 +339,8 @@ def progress_lines(interaction: Interaction, limit: int = 8) -> list[str]:
             first = " ".join(block.body.split())
             lines.append(f"Thought: {_compact(first, 160)}")
         elif block.kind == "tool":
-            lines.append(f"Tool: {_compact(block.title, 160)}")
+            title = block.title[2:] if block.title[:2] in {f"{m} " for m in MARKS.values()} else block.title
+            lines.append(f"Tool: {_compact(title, 160)}")
         elif block.kind == "markdown":
             lines.append(f"Answer: writing ({len(block.body.split())} words so far)")
         elif block.kind == "error":

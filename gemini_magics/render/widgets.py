@@ -135,7 +135,14 @@ class _BlockWidget:
             accordion.set_title(0, block.title)
             accordion.add_class(f"gm-{block.kind}")
             self._accordion = accordion
-            return accordion
+            if block.kind == "thought":
+                return accordion
+            self.decision = widgets.VBox([])  # a confirm=True call's Approve / Deny, inside its own card
+            card = widgets.VBox([accordion, self.decision])
+            card.add_class("gm-tool-card")
+            card.add_class(f"gm-tool-{block.state or 'ok'}")
+            self._card = card
+            return card
         if block.kind == "image":
             self._image = widgets.Image(
                 value=block.data, format=(block.mime_type or "image/png").split("/")[-1]
@@ -197,6 +204,12 @@ class _BlockWidget:
             _set_markdown(self._out, block.body)
             if block.kind != "markdown":
                 self._accordion.set_title(0, block.title)
+            if block.kind == "tool":
+                for state in ("called", "ok", "error", "declined"):
+                    self._card.remove_class(f"gm-tool-{state}")
+                self._card.add_class(f"gm-tool-{block.state or 'ok'}")
+                if block.state != "called":  # the result is in: the title says how it was decided
+                    self.decision.children = ()
         elif block.kind == "image":
             self._image.value = block.data
             self._caption.value = self._caption_text(block)
@@ -331,26 +344,33 @@ class WidgetView:
             return "approval needs the cell to run on its own: a magic stacked above %%interact blocks the buttons"
 
         loop = asyncio.get_running_loop()
-        decided: asyncio.Future[bool] = loop.create_future()
+        decided: asyncio.Future[bool | str] = loop.create_future()
         arguments = format_arguments(call.arguments)
         question = widgets.HTML(f"<b>Run {html.escape(call.name)}({html.escape(arguments)})?</b>")
         buttons = [
-            widgets.Button(description=d, button_style=s)
+            widgets.Button(description=d, button_style=s, layout=widgets.Layout(width="90px", flex="0 0 auto"))
             for d, s in (("Approve", "success"), ("Deny", "danger"))
         ]
-        card = widgets.HBox([question, *buttons])
-        card.add_class("gm-approval")
+        row = widgets.HBox([question, *buttons], layout=widgets.Layout(flex_flow="row wrap", align_items="center"))
+        row.add_class("gm-approval")
 
-        def decide(answer: bool) -> None:
+        def decide(answer: bool | str) -> None:
+            if decided.done() or buttons[0].disabled:
+                return
             for button in buttons:
                 button.disabled = True
-            question.value += " — approved" if answer else " — denied"
+            said = "approved by you — running" if answer is True else (answer or "denied by you")
+            question.value = f"{question.value} — {html.escape(said)}"
             loop.call_soon_threadsafe(_settle, decided, answer)
 
         buttons[0].on_click(lambda _: decide(True))
         buttons[1].on_click(lambda _: decide(False))
-        self._pending.append(lambda: decide(False))
-        self._approvals.children = (*self._approvals.children, card)
+        self._pending.append(lambda: decide("stopped before approval"))  # Stop: not the user's denial
+        card = next((b for b in self._blocks.values() if call.call_id and b.block.call_id == call.call_id), None)
+        if card is not None:
+            card.decision.children = (row,)
+        else:  # no card for the call (yet): below the answer
+            self._approvals.children = (*self._approvals.children, row)
         return decided
 
     def _elapsed(self) -> float:
