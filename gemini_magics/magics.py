@@ -197,7 +197,7 @@ class InteractMagics(Magics, InteractSettings):
         from ._threads import shared_loop
         from .render.live import Views
 
-        return Views(self.shell, lambda: self.live, ticks=shared_loop)
+        return Views(self.shell, lambda: self.live, ticks=shared_loop, notices=self.session.pop_notices)
 
     def _request(self, line: str, cell: str) -> CellRequest | RowsRequest:
         from .request import build_request, expand_line, parse_line

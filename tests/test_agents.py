@@ -146,3 +146,21 @@ def test_progress_lines_name_thoughts_tools_and_the_answer(server: Any) -> None:
         final = client.interactions.wait(started.id, poll_interval=0.1)
     lines = progress_lines(final)
     assert lines[0].startswith("Thought: ") and lines[1].startswith("Tool: search · Tea? → search results · ") and lines[-1].startswith("Answer: writing (")
+
+
+def test_a_cancelled_agent_keeps_the_steps_it_streamed(shell: Shell, monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    from gemini_magics.render.view import progress_lines
+    from gemini_magics.render.widgets import kept_steps
+
+    monkeypatch.setenv("GEMINI_MAGICS_AGENT_STEP_SECONDS", "0.5")
+    run = shell.run(f"%%interact --agent {AGENT} -o never\nWhat is oolong tea?")
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and not (run.progress and run.progress.interaction and progress_lines(run.progress.interaction)):
+        time.sleep(0.05)
+    shell.ip.run_line_magic("interact", f"cancel {run.id}")
+    assert run.done.wait(20) and run.status == "cancelled" and run.result is None
+    bundle = kept_steps(run)
+    assert "**cancelled**" in bundle["text/markdown"] and "Steps before it ended cancelled:" in bundle["text/markdown"]
+    assert "- Thought: Thinking about the request" in bundle["text/markdown"] and "Thought: " in bundle["text/plain"]

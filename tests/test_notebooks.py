@@ -135,3 +135,15 @@ def test_the_extraction_notebook_holds_on_a_fresh_and_a_warm_row_cache(tmp_path:
     warm = execute(nbformat.read(ROOT / "notebooks" / "extraction.ipynb", as_version=4), env, tmp_path)  # same cache
     assert _checked_outputs(fresh) == _checked_outputs(saved) == _checked_outputs(warm)
     assert len(_checked_outputs(saved)) >= 8
+
+
+@pytest.mark.parametrize("cell", [
+    "%%interact --over rows -o out\nRate: {{row}}",
+    "%%interact --agent deep-research-pro-preview-12-2025 -o report\nTea?",
+])  # fmt: skip
+def test_the_backend_notice_comes_first_in_every_kind_of_cell(tmp_path: Path, cell: str) -> None:
+    notebook = run_cells(["%load_ext gemini_magics", "rows = ['good', 'bad']", cell], tmp_path)
+    outputs = notebook.cells[2].outputs
+    said = [n for n, o in enumerate(outputs) if o.output_type == "stream" and "gemini-magics: " in o.text]
+    shown = [n for n, o in enumerate(outputs) if o.output_type in ("display_data", "execute_result")]
+    assert said and shown and said[0] < shown[0], outputs

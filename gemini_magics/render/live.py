@@ -208,28 +208,40 @@ class PrintedProgress:
 class Views:
     """Chooses the live view of a cell and the status view of a background run, for one shell."""
 
-    def __init__(self, shell: Any, enabled: Callable[[], bool], ticks: Callable[[], Any] | None = None) -> None:
+    def __init__(self, shell: Any, enabled: Callable[[], bool], ticks: Callable[[], Any] | None = None,
+                 notices: Callable[[], list[str]] = list) -> None:  # fmt: skip
         self.shell = shell
         self.enabled = enabled
         self.ticks = ticks
         """The event loop a background run's view refreshes on (the one its follower runs on)."""
+        self.notices = notices
+        """The session's pending notices (a backend started, a server replaced): said before any view, so
+        they come first in every kind of cell."""
+
+    def _notices_first(self) -> None:
+        for notice in self.notices():
+            print(notice, flush=True)
 
     def live(self, request: CellRequest, *, interactive: bool) -> LiveView:
+        self._notices_first()
         return make_live_view(self.shell, enabled=self.enabled(), model=request.model, stream=request.stream,
                               interactive=interactive, structured=request.structured, chain=request.chain,
                               silent=request.silent)  # fmt: skip
 
     def show(self, result: Any) -> None:
         """Show a result now (a stopped answer, which the cell does not return since it fails)."""
+        self._notices_first()
         if self.shell is not None:  # this shell's own display machinery, whichever shell is current
             data, metadata = self.shell.display_formatter.format(result)
             self.shell.display_pub.publish(data=data, metadata=metadata)
 
     def background(self, run: Any, cancel: Callable[[], Any]) -> BackgroundView:
+        self._notices_first()
         return make_background_view(self.shell, enabled=self.enabled(), run=run, cancel=cancel, ticks=self.ticks)
 
     def rows(self, *, interactive: bool) -> Any:
         """The progress of an ``--over`` run: a bar with Stop in a kernel, one line in a terminal."""
+        self._notices_first()
         if self.enabled() and interactive and in_kernel(self.shell):
             from .progress import RowsProgressWidget
 
@@ -242,6 +254,7 @@ class Views:
 
     def waiting(self, run: Any) -> BackgroundView:
         """The progress a blocking ``%interact wait`` shows until the run ends (no Cancel: the kernel is busy)."""
+        self._notices_first()
         if self.enabled() and in_kernel(self.shell):
             from .widgets import BackgroundWidget
 

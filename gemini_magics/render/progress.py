@@ -79,10 +79,11 @@ class RowsProgressWidget:
         self._label = widgets.HTML("starting…")
         self._label.add_class("gm-rows-status")
         self._button = widgets.Button(description="Stop", icon="stop", button_style="warning",
-                                      layout=widgets.Layout(width="80px"))  # fmt: skip
+                                      layout=widgets.Layout(width="80px", flex="0 0 auto"))  # fmt: skip
         self._button.add_class("gm-stop")
         self._button.on_click(self._on_stop)
-        self.root = widgets.HBox([self._bar, self._label, self._button])
+        self.root = widgets.HBox([self._bar, self._label, self._button],  # wraps in a narrow window
+                                 layout=widgets.Layout(flex_flow="row wrap", align_items="center", gap="4px 8px"))
         self.root.add_class("gm-rows")
         self._done = threading.Event()
         self._ticker: asyncio.Task[None] | None = None

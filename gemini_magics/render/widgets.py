@@ -73,6 +73,11 @@ CSS = """
 """
 
 
+def _wrap() -> widgets.Layout:
+    """A row that wraps instead of squeezing its buttons (a narrow window: 600 px)."""
+    return widgets.Layout(flex_flow="row wrap", align_items="center", gap="4px 8px")
+
+
 def _markdown_output(markdown: str, classes: str = "gm-markdown") -> widgets.Output:
     out = widgets.Output()
     out.add_class(classes)
@@ -150,11 +155,11 @@ class _BlockWidget:
             self._image.add_class("gm-image")
             self._caption = widgets.HTML(self._caption_text(block))
             self._caption.add_class("gm-caption")
-            save = widgets.Button(description="Save", icon="download", layout=widgets.Layout(width="90px"))
+            save = widgets.Button(description="Save", icon="download", layout=widgets.Layout(width="90px", flex="0 0 auto"))
             save.add_class("gm-save")
             save.on_click(self._save)
             return widgets.VBox(
-                [self._image, widgets.HBox([self._caption, save])],
+                [self._image, widgets.HBox([self._caption, save], layout=_wrap())],
                 layout=widgets.Layout(align_items="flex-start"),
             )
         if block.kind == "json":
@@ -248,7 +253,7 @@ class WidgetView:
         self._header.add_class("gm-header")
         self._body = widgets.VBox([])
         self._stop = widgets.Button(
-            description="Stop", icon="stop", button_style="warning", layout=widgets.Layout(width="80px")
+            description="Stop", icon="stop", button_style="warning", layout=widgets.Layout(width="80px", flex="0 0 auto")
         )
         self._stop.add_class("gm-stop")
         self._stop.on_click(self._on_stop)
@@ -261,7 +266,7 @@ class WidgetView:
         self.root = widgets.VBox(
             [
                 widgets.HTML(CSS),
-                widgets.HBox([self._header, self._stop]),
+                widgets.HBox([self._header, self._stop], layout=_wrap()),
                 self._body,
                 self._approvals,
                 self._footer,
@@ -443,11 +448,11 @@ class BackgroundWidget:
         self._button: widgets.Button | None = None
         if cancel is not None:
             self._button = widgets.Button(description="Cancel", icon="stop", button_style="warning",
-                                          layout=widgets.Layout(width="90px"))  # fmt: skip
+                                          layout=widgets.Layout(width="90px", flex="0 0 auto"))  # fmt: skip
             self._button.on_click(self._on_cancel)
             self._button.add_class("gm-cancel")
             row.append(self._button)
-        self.root = widgets.VBox([widgets.HBox(row), self._steps])
+        self.root = widgets.VBox([widgets.HBox(row, layout=_wrap()), self._steps])
         self.root.add_class("gm-background")
         self._lock = threading.Lock()
         self._finished = False
@@ -528,6 +533,21 @@ class BackgroundWidget:
                 {"text/plain": line, "text/markdown": f"<sub>{html.escape(line)}</sub>"}, raw=True
             )
         else:
-            self._handle.update(dict(run._repr_mimebundle_()), raw=True)
+            self._handle.update(kept_steps(run), raw=True)
         for widget in (self._label, self._steps, *([self._button] if self._button else []), self.root):
             widget.close()
+
+
+def kept_steps(run: Any) -> dict[str, Any]:
+    """A finished run's own bundle; one that ended without a result (cancelled, failed) keeps the steps it
+    had streamed, so a Cancel never wipes what the agent had already done."""
+    from .view import progress_lines
+
+    bundle: dict[str, Any] = dict(run._repr_mimebundle_())
+    interaction = getattr(run.progress, "interaction", None)
+    lines = progress_lines(interaction, limit=1_000) if run.result is None and interaction is not None else []
+    if lines:
+        said = f"Steps before it ended {run.status}:"
+        bundle["text/plain"] += "\n" + said + "".join(f"\n  {line}" for line in lines)
+        bundle["text/markdown"] += f"\n\n{said}\n\n" + "\n".join(f"- {html.escape(line)}" for line in lines)
+    return bundle
