@@ -217,7 +217,7 @@ class InteractMagics(Magics, InteractSettings):
 
         return Settings(model=self.model, image_model=self.image_model, system=self.system, stream=self.stream,
                         table_budget=self.table_budget, table_rows=self.table_rows, headers=dict(self.headers),
-                        tool_timeout=self.tool_timeout, timeout=self.timeout, preview_px=self.preview_px,
+                        tool_timeout=self.tool_timeout, timeout=self.timeout, preview_px=self.preview_px, save_dir=self.save_dir,
                         mcp_bridge=self.mcp_bridge, mcp_headers=dict(self.mcp_headers),
                         agent_config=dict(self.agent_config), concurrency=self.concurrency, prices=dict(self.prices),
                         max_frame_rows=self.max_frame_rows, batch_job_rows=self.batch_job_rows)  # fmt: skip

@@ -38,6 +38,7 @@ class Settings:
     tool_timeout: float = 30.0
     timeout: float = 60.0
     preview_px: int = 1024
+    save_dir: str = "."
     mcp_bridge: str = "auto"
     mcp_headers: Mapping[str, str] = field(default_factory=dict)
     agent_config: Mapping[str, Any] = field(default_factory=dict)
@@ -84,6 +85,8 @@ class CellRequest:
     """Seconds without an answer (or between two streamed events) before the cell gives up."""
     preview_px: int = 1024
     """Generated images larger than this are saved in the notebook as previews."""
+    save_dir: str = "."
+    """Where Save buttons write (``InteractMagics.save_dir``)."""
     toolbox: Toolbox | None = None
     """``--tools``: the functions the kernel runs for the model, and the built-ins passed through."""
     mcp_bridged: tuple[str, ...] = ()
@@ -204,6 +207,7 @@ def build_request(
         stream=settings.stream and not args.no_stream, background=args.background or bool(args.agent),
         dry_run=args.dry_run,
         silent=silent, out=args.out, schema=schema, headers=dict(settings.headers), notes=tuple(notes), timeout=settings.timeout, preview_px=settings.preview_px,
+        save_dir=settings.save_dir,
     )  # fmt: skip
 
 

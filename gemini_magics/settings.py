@@ -45,6 +45,10 @@ class InteractSettings(Configurable):
     preview_px = Int(
         1024, help="Generated images larger than this (pixels, long side) are saved in notebooks as previews."
     ).tag(config=True)
+    save_dir = Unicode(
+        ".", help="Where Save buttons write images and answers (made on first use; relative to the kernel's "
+        "working directory), under readable names taken from the prompt."
+    ).tag(config=True)
     tool_timeout = Float(30.0, help="Seconds one --tools function call may take before it is an error.").tag(
         config=True
     )

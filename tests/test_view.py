@@ -351,3 +351,29 @@ def test_a_stopped_runs_last_progress_line_has_no_eta() -> None:
     assert "ETA" in progress_text(stats)  # while it runs
     final = progress_text(stats, final=True)
     assert "ETA" not in final and final.startswith("12/40 rows") and "3.0 rows/s" in final
+
+
+def test_save_buttons_write_readable_names_to_the_chosen_folder(tmp_path: Any) -> None:
+    pytest.importorskip("ipywidgets")
+    import base64
+
+    from gemini_magics.local.engines.writer import draw_png
+    from gemini_magics.render.saving import readable_stem
+    from gemini_magics.render.widgets import Saving, WidgetView
+    from gemini_magics.types.interaction import Interaction
+
+    assert readable_stem("A watercolour lighthouse at dawn, {{style}} please!") == "a-watercolour-lighthouse-at-dawn-please"
+    assert readable_stem("{{only}}  ") == "gemini"
+    png = base64.b64encode(draw_png("kite", (64, 40), "image/png")).decode()
+    view = WidgetView(model="m", saving=Saving(str(tmp_path / "shots"), "Draw a kite over the sea"))
+    view.finish(Interaction.model_validate({"id": "v1_a", "status": "completed", "steps": [
+        {"type": "model_output", "content": [{"type": "image", "mime_type": "image/png", "data": png}]}]}))  # fmt: skip
+    view._render()
+    (card,) = view._blocks.values()
+    row = card.widget.children[1]
+    save, caption = row.children  # the button first: its place never depends on the caption
+    save.click()
+    save.click()
+    assert sorted(p.name for p in (tmp_path / "shots").iterdir()) == ["draw-a-kite-over-the-sea-2.png", "draw-a-kite-over-the-sea.png"]
+    assert (tmp_path / "shots" / "draw-a-kite-over-the-sea.png").read_bytes() == base64.b64decode(png)
+    assert "saved to" in caption.value and "draw-a-kite-over-the-sea-2.png" in caption.value

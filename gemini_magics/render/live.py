@@ -124,14 +124,16 @@ def make_live_view(
     structured: bool = False,
     chain: str | None = None,
     silent: bool = False,
+    save_dir: str = ".",
+    prompt: str = "",
 ) -> LiveView:
     if not enabled:
         return NullView()
     if in_kernel(shell):
-        from .widgets import WidgetView
+        from .widgets import Saving, WidgetView
 
         return WidgetView(model=model, structured=structured, chain=chain, stoppable=interactive and stream,
-                          followed=not silent, interactive=interactive)  # fmt: skip
+                          followed=not silent, interactive=interactive, saving=Saving(save_dir, prompt))  # fmt: skip
     if in_terminal(shell) and stream:
         return TerminalView()
     return NullView()
@@ -226,7 +228,7 @@ class Views:
         self._notices_first()
         return make_live_view(self.shell, enabled=self.enabled(), model=request.model, stream=request.stream,
                               interactive=interactive, structured=request.structured, chain=request.chain,
-                              silent=request.silent)  # fmt: skip
+                              silent=request.silent, save_dir=request.save_dir, prompt=request.prompt)  # fmt: skip
 
     def show(self, result: Any) -> None:
         """Show a result now (a stopped answer, which the cell does not return since it fails)."""

@@ -15,11 +15,10 @@ from __future__ import annotations
 
 import asyncio
 import html
-import itertools
 import threading
 import time
 from collections.abc import Callable
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
 import ipywidgets as widgets
@@ -30,7 +29,6 @@ from .view import Block, ViewModel, format_arguments
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 MIN_INTERVAL = 0.05
 """Seconds between two renders: at most 20 updates per second, however fast deltas come."""
-_save_counter = itertools.count(1)
 
 class Ticker:
     """A refresh every ``every`` seconds, run by an event loop: the view's widgets change on that loop's
@@ -122,12 +120,18 @@ def records_table(value: Any, limit: int = 50) -> str | None:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>{more}"
 
 
+@dataclass(frozen=True)
+class Saving:
+    folder: str = "."
+    prompt: str = ""
+
+
 class _BlockWidget:
     """One block's widgets; ``update`` changes only what differs."""
 
-    def __init__(self, block: Block, interaction_id: Callable[[], str]) -> None:
+    def __init__(self, block: Block, saving: Saving) -> None:
         self.block = block
-        self._interaction_id = interaction_id
+        self.saving = saving
         self.widget = self._build(block)
 
     def _build(self, block: Block) -> widgets.Widget:
@@ -158,8 +162,8 @@ class _BlockWidget:
             save = widgets.Button(description="Save", icon="download", layout=widgets.Layout(width="90px", flex="0 0 auto"))
             save.add_class("gm-save")
             save.on_click(self._save)
-            return widgets.VBox(
-                [self._image, widgets.HBox([self._caption, save], layout=_wrap())],
+            return widgets.VBox(  # the button first: a caption that grows ("saved to …") never moves it
+                [self._image, widgets.HBox([save, self._caption], layout=_wrap())],
                 layout=widgets.Layout(align_items="flex-start"),
             )
         if block.kind == "json":
@@ -196,9 +200,15 @@ class _BlockWidget:
         return f"{html.escape(block.mime_type or 'image')} · {dims}{size / 1024:.1f} KB{stand_in}"
 
     def _save(self, _button: Any) -> None:
+        from .saving import free_path, readable_stem
+
         extension = (self.block.mime_type or "image/png").split("/")[-1].replace("jpeg", "jpg")
-        path = Path.cwd() / f"interact-{self._interaction_id() or 'image'}-{next(_save_counter)}.{extension}"
-        path.write_bytes(self.block.data)
+        try:
+            path = free_path(self.saving.folder, readable_stem(self.saving.prompt), extension)
+            path.write_bytes(self.block.data)
+        except OSError as exc:  # a folder that cannot be made or written: said on the card, not raised
+            self._caption.value = f"{self._caption_text(self.block)} · not saved: {html.escape(str(exc))}"
+            return
         self._caption.value = f"{self._caption_text(self.block)} · saved to {html.escape(str(path))}"
 
     def update(self, block: Block) -> None:
@@ -235,8 +245,11 @@ class WidgetView:
         stoppable: bool = True,
         followed: bool = True,
         interactive: bool = True,
+        saving: Saving | None = None,
     ) -> None:
         self.model = model
+        self.saving = saving or Saving()
+        """Where the Save buttons write, and the prompt their file names come from."""
         self.printed = False
         self._followed = followed
         self._interactive = interactive
@@ -394,7 +407,7 @@ class WidgetView:
             for block in blocks:
                 existing = self._blocks.get(block.key)
                 if existing is None or existing.block.kind != block.kind:
-                    existing = self._blocks[block.key] = _BlockWidget(block, lambda: self.view.interaction.id)
+                    existing = self._blocks[block.key] = _BlockWidget(block, self.saving)
                 else:
                     existing.update(block)
                 if block.kind == "image":
