@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import os
 import secrets
 import shutil
@@ -162,11 +163,11 @@ def test_quickstart_in_jupyterlab(lab: tuple[str, str]) -> None:
             rich.scroll_into_view_if_needed()
             rich.screenshot(path=str(SHOTS / "live-rich.png"))
 
-            # a tool-call cell: the call and its result appear as cards while the answer streams
-            tooled = page.locator(".gm-live", has=page.locator(".gm-tool", has_text="function result · get_weather"))
+            # a tool-call cell: one card a call, ✓ with its result and its own duration, while the answer streams
+            tooled = page.locator(".gm-live", has=page.locator(".gm-tool-card.gm-tool-ok", has_text="get_weather(city="))
             expect(tooled).to_be_visible(timeout=90_000)
-            expect(tooled.locator(".gm-tool", has_text="function call · get_weather(city=")).to_have_count(1)
-            expect(tooled.locator(".gm-tool", has_text="function result · get_weather (0.")).to_have_count(1)
+            expect(tooled.locator(".gm-tool-card")).to_have_count(1)
+            expect(tooled.locator(".gm-tool-card", has_text="✓ get_weather(city=")).to_contain_text(" s · {")
             tooled.scroll_into_view_if_needed()
             tooled.screenshot(path=str(SHOTS / "live-tools.png"))
 
@@ -196,7 +197,7 @@ def test_quickstart_in_jupyterlab(lab: tuple[str, str]) -> None:
             ).to_have_count(2)
             expect(page.locator(".jp-RenderedJSON", has_text="Paris")).to_have_count(1)
             # the tool-call cell's saved output shows the call and its result as readable Markdown
-            expect(page.locator(".jp-RenderedMarkdown details summary", has_text="function result · get_weather: {")).to_have_count(1)
+            expect(page.locator(".jp-RenderedMarkdown details summary", has_text="✓ get_weather(city=")).to_have_count(1)
             # --image --schema: the saved output shows the JSON and the image, not the JSON alone
             rich_result = page.locator(".jp-RenderedMarkdown", has=page.locator("code", has_text="Paris"))
             expect(rich_result.locator("img")).to_have_count(1)
@@ -217,17 +218,15 @@ def test_quickstart_in_jupyterlab(lab: tuple[str, str]) -> None:
             # the finished cells left no live view behind: only the streaming one is live
             expect(page.locator(".gm-live")).to_have_count(1)
 
-            # Stop cancels the slow stream at once; the cell fails in one line and Run All stops there
+            # Stop cancels the slow stream at once; the cell ends in a grey badge (no red block) and Run All stops there
             live.locator(".gm-stop").click()
-            expect(
-                page.locator(".jp-OutputArea-output", has_text="stopped: the answer so far")
-            ).to_have_count(1, timeout=15_000)
+            expect(page.locator(".gm-stopped", has_text="the answer so far")).to_have_count(1, timeout=15_000)
             expect(page.locator(".gm-live")).to_have_count(0)
-            # the partial answer stays visible above the error line, marked as stopped
-            stopped_cell = page.locator(".jp-CodeCell", has=page.locator(".jp-OutputArea-output", has_text="stopped:"))
+            # the partial answer stays visible above the badge, marked as stopped
+            stopped_cell = page.locator(".jp-CodeCell", has=page.locator(".gm-stopped"))
             expect(stopped_cell.locator(".jp-RenderedMarkdown", has_text="Scripted reply")).to_have_count(1)
             expect(stopped_cell.locator(".jp-RenderedMarkdown sub", has_text="stopped by you: partial answer")).to_have_count(1)
-            page.locator(".jp-OutputArea-output", has_text="stopped:").scroll_into_view_if_needed()
+            page.locator(".gm-stopped").scroll_into_view_if_needed()
             page.screenshot(path=str(SHOTS / "stopped.png"))
 
             # saved and reopened: the stopped cell keeps its partial answer, the background cell its final state
@@ -241,7 +240,7 @@ def test_quickstart_in_jupyterlab(lab: tuple[str, str]) -> None:
             page.reload()
             page.wait_for_function("() => /\\| Idle/.test(document.querySelector('#jp-main-statusbar')?.innerText || '')",
                                    timeout=90_000)  # fmt: skip
-            reopened = page.locator(".jp-CodeCell", has=page.locator(".jp-OutputArea-output", has_text="stopped:"))
+            reopened = page.locator(".jp-CodeCell", has=page.locator(".gm-stopped"))
             expect(reopened.locator(".jp-RenderedMarkdown", has_text="Scripted reply")).to_have_count(1)
             reopened.scroll_into_view_if_needed()
             reopened.screenshot(path=str(SHOTS / "stopped-reopened.png"))
@@ -302,3 +301,83 @@ def test_extraction_progress_and_stop_in_jupyterlab(lab: tuple[str, str]) -> Non
         expect(page.locator(".jp-OutputArea-output", has_text="succeeded · 11/11 requests done")).to_have_count(1)
         slow.scroll_into_view_if_needed()
         slow.screenshot(path=str(SHOTS / "rows-stopped.png"))
+
+
+THEME_CELLS = [
+    "%load_ext gemini_magics",
+    '%config InteractMagics.headers = {"X-Scripted-Delay-Ms": "40", "X-Scripted-Deltas": "6"}',
+    "%%interact --image --chain look\nA kite over the sea",
+    '%config InteractMagics.headers = {"X-Scripted-Delay-Ms": "120", "X-Scripted-Deltas": "400"}',
+    "%%interact --chain long\nTell me a very long story.",
+]
+CONTRAST = """el => {
+  const rgb = s => (s.match(/[\\d.]+/g) || []).map(Number);
+  const lum = c => { const [r, g, b] = c.slice(0, 3).map(v => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; });
+                     return 0.2126 * r + 0.7152 * g + 0.0722 * b; };
+  let node = el, back = null;
+  while (node) { const c = rgb(getComputedStyle(node).backgroundColor); if (c.length === 3 || (c.length === 4 && c[3] > 0.5)) { back = c; break; } node = node.parentElement; }
+  back = back || [255, 255, 255];
+  const fore = rgb(getComputedStyle(el).color);
+  const [a, b] = [lum(fore), lum(back)].sort((x, y) => y - x);
+  return (a + 0.05) / (b + 0.05);
+}"""
+
+
+@pytest.mark.parametrize("theme", ["JupyterLab Light", "JupyterLab Dark"])
+def test_theme_contrast_narrow_layout_and_neutral_stop_in_jupyterlab(lab: tuple[str, str], theme: str) -> None:
+    """In light and dark, at 600 px: the live header and footer and the Stopped badge read at ≥ 4.5:1, Stop
+    keeps its size, and the saved notebook holds each image once."""
+    from playwright.sync_api import expect, sync_playwright
+
+    base, token = lab
+    name = f"theme-{theme.split()[-1].lower()}.ipynb"
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in THEME_CELLS],
+                                        metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}})  # fmt: skip
+    httpx.put(f"{base}/api/contents/{name}?token={token}", timeout=10,
+              json={"type": "notebook", "format": "json", "content": json.loads(nbformat.writes(notebook))})  # fmt: skip
+    shot = theme.split()[-1].lower()
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 600, "height": 900})
+            page.goto(f"{base}/lab/tree/{name}?token={token}&reset")
+            page.wait_for_function("() => /\\| Idle/.test(document.querySelector('#jp-main-statusbar')?.innerText || '')",
+                                   timeout=90_000)  # fmt: skip
+            page.locator(".lm-MenuBar-itemLabel", has_text="Settings").first.click()
+            page.locator(".lm-Menu-itemLabel", has_text="Theme").first.hover()
+            page.locator(".lm-Menu-itemLabel", has_text=theme).first.click()
+            dark = theme.endswith("Dark")
+            page.wait_for_function(f"() => document.body.dataset.jpThemeLight === '{str(not dark).lower()}'", timeout=30_000)
+            page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
+            page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
+
+            live = page.locator(".gm-live")
+            expect(live.locator(".gm-footer")).to_contain_text("chain long", timeout=90_000)
+            for part in (".gm-header", ".gm-footer"):
+                ratio = live.locator(part).first.evaluate(CONTRAST)
+                assert ratio >= 4.5, (theme, part, ratio)
+            stop = live.locator(".gm-stop")
+            box = stop.bounding_box()
+            assert box is not None and box["width"] >= 79 and stop.evaluate("b => b.scrollWidth <= b.clientWidth + 1")
+            live.scroll_into_view_if_needed()
+            page.screenshot(path=str(SHOTS / f"narrow-live-{shot}.png"))
+            stop.click()
+
+            badge = page.locator(".gm-stopped")
+            expect(badge).to_contain_text("Stopped", timeout=15_000)
+            assert badge.evaluate(CONTRAST) >= 4.5, theme
+            stopped = page.locator(".jp-CodeCell", has=badge)
+            expect(stopped.locator(".jp-RenderedText[data-mime-type='application/vnd.jupyter.stderr']")).to_have_count(0)
+            expect(stopped.locator(".jp-RenderedMarkdown", has_text="stopped by you: partial answer")).to_have_count(1)
+            expect(page.locator(".jp-RenderedMarkdown em", has_text="stand-in drawn by the embedded local server")).to_have_count(1)
+            badge.scroll_into_view_if_needed()
+            page.screenshot(path=str(SHOTS / f"narrow-stopped-{shot}.png"))
+
+            page.keyboard.press("Control+s")
+            page.wait_for_function("() => !document.querySelector('.jp-mod-dirty')", timeout=30_000)
+            saved = httpx.get(f"{base}/api/contents/{name}?token={token}", timeout=10).json()["content"]
+            image_cell = json.dumps(saved["cells"][2]["outputs"])
+            (embedded,) = set(re.findall(r"data:image/jpeg;base64,([A-Za-z0-9+/=]{200})", image_cell))
+            assert image_cell.count(embedded) == 1  # each image once in the .ipynb
+        finally:
+            browser.close()

@@ -126,7 +126,7 @@ def test_ctrl_c_in_a_terminal_is_one_line_and_keeps_the_partial_answer(
     assert "**Scripted reply**" in out and "interrupted by you: partial answer, not added to chain default" in out, (str(error), out)
     footer = next(line for line in out.splitlines() if "interrupted by you" in line)
     assert "(turn" not in footer  # the footer names no turn the answer did not join
-    assert f"■ Interrupted: {error}" in out and "Traceback" not in captured.err and "UsageError" not in captured.err
+    assert f"■ Interrupted: {str(error).removeprefix('interrupted: ')}" in out and "Traceback" not in captured.err and "UsageError" not in captured.err
     assert chain_ids(shell) == [first.id] and "never" not in shell.ip.user_ns
     partial = shell.ip.run_line_magic("interact", "last")
     assert 0 < len(partial.text) < 400 and partial.status == "in_progress"
@@ -299,7 +299,7 @@ def test_kernel_interrupt_is_one_line_and_keeps_the_partial_answer() -> None:
         assert statuses[statuses["last"]] == "error"
         assert not [o for o in outputs if o["type"] == "error" or o.get("name") == "stderr"], outputs
         badges = [o["data"] for o in outputs if "gm-stopped" in o.get("data", {}).get("text/html", "")]
-        assert len(badges) == 1 and badges[0]["text/plain"].startswith("■ Interrupted: interrupted:"), outputs
+        assert len(badges) == 1 and badges[0]["text/plain"].startswith("■ Interrupted: the answer so far is kept"), outputs
         assert "data-kind='interrupted'" in badges[0]["text/html"] and "var(--jp-ui-font-color1" in badges[0]["text/html"]
         kept = [o for o in outputs if o["type"] == "display_data" and "text/markdown" in o.get("data", {})]
         assert kept and "interrupted by you: partial answer" in kept[-1]["data"]["text/markdown"]

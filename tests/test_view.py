@@ -377,3 +377,12 @@ def test_save_buttons_write_readable_names_to_the_chosen_folder(tmp_path: Any) -
     assert sorted(p.name for p in (tmp_path / "shots").iterdir()) == ["draw-a-kite-over-the-sea-2.png", "draw-a-kite-over-the-sea.png"]
     assert (tmp_path / "shots" / "draw-a-kite-over-the-sea.png").read_bytes() == base64.b64decode(png)
     assert "saved to" in caption.value and "draw-a-kite-over-the-sea-2.png" in caption.value
+
+
+def test_the_live_header_names_what_answers_once_the_server_says() -> None:
+    from gemini_magics.types.interaction import Interaction
+
+    view = ViewModel(model="gemini-3-flash-preview")
+    assert view.header(0.2).startswith("gemini-3-flash-preview · ")
+    view.finish(Interaction.model_validate({"id": "v1_h", "status": "in_progress", "x_gemini_magics_served_by": "local:SmolLM2-135M-Instruct"}))
+    assert view.header(0.5) == "local:SmolLM2-135M-Instruct (asked for gemini-3-flash-preview) · in_progress · 0.5 s"

@@ -145,8 +145,8 @@ class InteractionResult:
     def footer(self) -> str:
         bits = [self.answered_by]
         ending = self.outcome or self.status
-        if ending not in (None, "completed"):
-            bits.append(str(ending))
+        if ending not in (None, "completed") and not any(n.startswith(str(ending)) for n in self.notes):
+            bits.append(str(ending))  # (a stopped answer's note says it already: "stopped by you: …")
         usage = usage_line(self.usage)
         if usage:
             bits.append(usage)

@@ -33,11 +33,12 @@ class CellStopped(UsageError):
 def badge_bundle(kind: str, message: str) -> dict[str, str]:
     """The badge as a mimebundle: a grey pill in HTML (JupyterLab's theme colours), one line of text."""
     label = LABELS.get(kind, "Stopped")
+    said = message.split(": ", 1)[1] if message.lower().startswith(f"{kind}: ") else message  # not "Stopped · stopped:"
     square = "<span style='display:inline-block;width:8px;height:8px;margin-right:6px;background:currentColor;" \
              "border-radius:1px;vertical-align:middle'></span>"  # fmt: skip
     markup = (f"<div class='gm-stopped' data-kind='{kind}' style='{BADGE_STYLE}'>{square}<b>{label}</b> · "
-              f"{html.escape(message)}</div>")  # fmt: skip
-    return {"text/plain": f"■ {label}: {message}", "text/html": markup}
+              f"{html.escape(said)}</div>")  # fmt: skip
+    return {"text/plain": f"■ {label}: {said}", "text/html": markup}
 
 
 def _show(shell: Any, etype: type, value: BaseException, tb: Any, tb_offset: int | None = None) -> list[str]:

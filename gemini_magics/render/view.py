@@ -309,9 +309,15 @@ class ViewModel:
             return current
         return self._earlier + [replace(b, key=f"r{self._round}.{b.key}") for b in current]
 
+    def answering(self) -> str:
+        """Who is answering: the model asked for until the server says what serves it, then both."""
+        from ..answers import answered_by
+
+        return answered_by(self.model, getattr(self.interaction, "served_by", None))
+
     def header(self, elapsed: float) -> str:
         status = self.interaction.status or "connecting"
-        return f"{self.model} · {status} · {elapsed:.1f} s"
+        return f"{self.answering()} · {status} · {elapsed:.1f} s"
 
     def footer(self, elapsed: float) -> str:
         interaction = self.interaction

@@ -395,7 +395,8 @@ class WidgetView:
         return time.monotonic() - self._started
 
     def _header_html(self) -> str:
-        return f"<b>{html.escape(self.model)}</b> <span>{html.escape(self.view.header(self._elapsed()).split(' · ', 1)[1])}</span>"
+        status = self.view.header(self._elapsed()).removeprefix(self.view.answering() + " · ")
+        return f"<b>{html.escape(self.view.answering())}</b> <span>{html.escape(status)}</span>"
 
     def _render(self) -> None:
         self._last_render = time.monotonic()
