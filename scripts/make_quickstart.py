@@ -69,8 +69,12 @@ cells = [
     new_code_cell(
         "%%interact --thinking low --chain scratch\nHow many weekdays are in a week?", metadata=CHECK
     ),
-    new_markdown_cell("## Images\n\n`--image` asks for image output; the images are bound as PIL images."),
-    new_code_cell("%%interact --image -o picture\nA lighthouse on a cliff at dawn"),
+    new_markdown_cell(
+        "## Images\n\n`--image` asks for image output; the images are bound as PIL images. With a key, the API's "
+        "image model paints them. The embedded local server cannot paint (SmolLM2 is a small *text* model, good at "
+        "short answers and schema-checked extraction): it draws a labelled stand-in, and the result says so."
+    ),
+    new_code_cell("%%interact --image -o picture --chain pictures --new\nA lighthouse on a cliff at dawn"),
     new_code_cell("picture.images[0].size"),
     new_markdown_cell(
         "## Background work\n\n`--background` returns at once and keeps the kernel free; a status line with a "

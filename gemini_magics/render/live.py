@@ -225,7 +225,8 @@ class Views:
             print(notice, flush=True)
 
     def live(self, request: CellRequest, *, interactive: bool) -> LiveView:
-        self._notices_first()
+        # not here: a live view clears the cell's outputs when it gives way to the result, notices with it;
+        # the runner says them after the view, still before the result
         return make_live_view(self.shell, enabled=self.enabled(), model=request.model, stream=request.stream,
                               interactive=interactive, structured=request.structured, chain=request.chain,
                               silent=request.silent, save_dir=request.save_dir, prompt=request.prompt)  # fmt: skip
