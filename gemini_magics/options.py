@@ -48,6 +48,9 @@ OPTIONS: list[Callable[[Callable[..., Any]], Callable[..., Any]]] = [
     argument(
         "--image-size", choices=IMAGE_SIZES, metavar="SIZE", help="with --image: " + ", ".join(IMAGE_SIZES)
     ),
+    argument("--audio", action="store_true", help="ask for speech (WAV; .audio plays inline and .save()s)"),
+    argument("--voice", metavar="NAME|A=V,B=W",
+             help="with --audio: a voice (Kore), or one per speaker named in the prompt (Alice=Kore,Bob=Puck)"),
     argument("--temperature", type=float, help="sampling temperature, e.g. 0.2"),
     argument("--max-tokens", type=int, help="maximum output tokens"),
     argument(

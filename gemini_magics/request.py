@@ -30,6 +30,7 @@ class Settings:
 
     model: str = DEFAULT_MODEL
     image_model: str = "gemini-3-pro-image-preview"
+    audio_model: str = "gemini-2.5-flash-preview-tts"
     system: str = ""
     stream: bool = True
     table_budget: int = 4000
@@ -193,7 +194,8 @@ def build_request(
     notes: list[str] = []
     options = Options(table_budget=settings.table_budget, max_rows=settings.table_rows)
     parts = render_parts(prompt, namespace, options, notes)
-    model = args.agent or args.model or (settings.image_model if args.image else settings.model)
+    default = settings.image_model if args.image else settings.audio_model if args.audio else settings.model
+    model = args.agent or args.model or default
     chain = args.chain or DEFAULT_CHAIN
     toolbox = _toolbox(args, namespace, settings, options)
     params = _params(args, model, schema, settings)
@@ -235,6 +237,11 @@ def _check_options(args: argparse.Namespace) -> None:
         raise OptionError(f"--temperature must be between 0 and 2, got {args.temperature}")
     if (args.aspect_ratio or args.image_size) and not args.image:
         raise OptionError("--aspect-ratio and --image-size shape generated images: add --image")
+    if args.voice and not args.audio:
+        raise OptionError("--voice picks the voice of spoken answers: add --audio")
+    if args.audio and (args.image or args.schema):
+        raise OptionError("--audio answers with speech alone: drop --image / --schema (or ask in two cells)")
+    speech_config(args.voice)  # a malformed --voice fails here, before anything is sent
     if args.max_steps < 1:
         raise OptionError(f"--max-steps must be at least 1, got {args.max_steps}")
 
@@ -337,11 +344,13 @@ def _params(
     if system:
         params["system_instruction"] = system
     config = _generation_config(args)
+    if args.audio and args.voice:
+        config["speech_config"] = speech_config(args.voice)
     if config:
         params["generation_config"] = config
     formats = _response_formats(
         schema, image=args.image, aspect_ratio=args.aspect_ratio, image_size=args.image_size
-    )
+    ) or ([{"type": "audio", "mime_type": "audio/wav"}] if args.audio else [])
     if formats:
         params["response_format"] = formats if len(formats) > 1 else formats[0]
     if args.no_store:
@@ -383,6 +392,21 @@ def _generation_config(args: argparse.Namespace) -> dict[str, Any]:
         config["thinking_level"] = args.thinking
         config["thinking_summaries"] = "auto"
     return config
+
+
+def speech_config(voice: str | None) -> list[dict[str, str]]:
+    """``--voice Kore`` → ``[{"voice": "Kore"}]``; ``--voice Alice=Kore,Bob=Puck`` → one entry a speaker (the
+    names the prompt gives its speakers), as ``generation_config.speech_config`` takes them."""
+    if not voice:
+        return []
+    if "=" not in voice:
+        if "," in voice or not voice.strip():
+            raise OptionError(f"--voice {voice}: one voice (Kore), or Speaker=Voice pairs (Alice=Kore,Bob=Puck)")
+        return [{"voice": voice.strip()}]
+    pairs = [item.partition("=") for item in voice.split(",")]
+    if any(not who.strip() or not sep or not what.strip() for who, sep, what in pairs):
+        raise OptionError(f"--voice {voice}: write each speaker as Name=Voice, comma-separated (Alice=Kore,Bob=Puck)")
+    return [{"speaker": who.strip(), "voice": what.strip()} for who, _, what in pairs]
 
 
 def _response_formats(

@@ -23,6 +23,9 @@ class InteractSettings(Configurable):
     image_model = Unicode(
         "gemini-3-pro-image-preview", help="Model used for --image when -m is not given."
     ).tag(config=True)
+    audio_model = Unicode(
+        "gemini-2.5-flash-preview-tts", help="Model for --audio cells when -m is not given (a text-to-speech model)."
+    ).tag(config=True)
     system = Unicode("", help="Default system instruction (-s/--system overrides it).").tag(config=True)
     stream = Bool(True, help="Stream answers (--no-stream turns it off for one cell).").tag(config=True)
     live = Bool(True, help="Show the live streaming view while an answer arrives.").tag(config=True)

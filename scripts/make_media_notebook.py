@@ -109,5 +109,14 @@ cells = [
         'talk = media("https://www.youtube.com/watch?v=9hE5-98ZeCg")'
     ),
     new_code_cell("%%interact --new --dry-run\nCompare {{cats}} with the video {{talk}}", metadata=CHECK),
+    new_markdown_cell(
+        "## Speech out\n\n`--audio` asks a speech model (`InteractMagics.audio_model`) to read the cell aloud: the answer "
+        "plays inline, and `.audio` holds it (`.data`, `.mime_type`, `.duration`, `.save()`). `--voice Kore` picks a "
+        "voice; `--voice Alice=Kore,Bob=Puck` gives each speaker named in the prompt their own. Offline, the embedded "
+        "server speaks with the machine's synthesizer (`espeak-ng`), or a synthetic signal where there is none, and "
+        "says which under the player."
+    ),
+    new_code_cell("%%interact --audio --voice Alice=Kore,Bob=Puck -o said\nAlice: Did the kite fly?\nBob: Higher than the lighthouse."),
+    new_code_cell("said.audio.mime_type, said.audio.duration > 0", metadata=CHECK),
 ]
 write_notebook("images_and_media.ipynb", cells)

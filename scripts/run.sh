@@ -81,11 +81,12 @@ rebuild_engine() {
 }
 
 browser() {
-    if ! command -v chromium >/dev/null 2>&1; then
+    # chromium for the browser checks; espeak-ng, the speech synthesizer the local server speaks --audio with
+    if ! command -v chromium >/dev/null 2>&1 || ! command -v espeak-ng >/dev/null 2>&1; then
         local sudo=""
         [ "$(id -u)" = 0 ] || sudo="sudo"
         $sudo apt-get update -q
-        DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q chromium
+        DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q chromium espeak-ng
     fi
 }
 

@@ -307,6 +307,7 @@ THEME_CELLS = [
     "%load_ext gemini_magics",
     '%config InteractMagics.headers = {"X-Scripted-Delay-Ms": "40", "X-Scripted-Deltas": "6"}',
     "%%interact --image --chain look\nA kite over the sea",
+    "%%interact --audio --chain say\nHello from the notebook.",
     '%config InteractMagics.headers = {"X-Scripted-Delay-Ms": "120", "X-Scripted-Deltas": "400"}',
     "%%interact --chain long\nTell me a very long story.",
 ]
@@ -337,7 +338,7 @@ def test_theme_contrast_narrow_layout_and_neutral_stop_in_jupyterlab(lab: tuple[
               json={"type": "notebook", "format": "json", "content": json.loads(nbformat.writes(notebook))})  # fmt: skip
     shot = theme.split()[-1].lower()
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=[*ARGS, "--autoplay-policy=no-user-gesture-required"])
         try:
             page = browser.new_page(viewport={"width": 600, "height": 900})
             page.goto(f"{base}/lab/tree/{name}?token={token}&reset")
@@ -370,6 +371,13 @@ def test_theme_contrast_narrow_layout_and_neutral_stop_in_jupyterlab(lab: tuple[
             expect(stopped.locator(".jp-RenderedText[data-mime-type='application/vnd.jupyter.stderr']")).to_have_count(0)
             expect(stopped.locator(".jp-RenderedMarkdown", has_text="stopped by you: partial answer")).to_have_count(1)
             expect(page.locator(".jp-RenderedMarkdown em", has_text="stand-in drawn by the embedded local server")).to_have_count(1)
+            # the spoken answer plays: its <audio> element loads (a real WAV) and advances when played
+            player = page.locator(".jp-RenderedMarkdown audio")
+            expect(player).to_have_count(1)
+            seconds = player.evaluate("a => new Promise(r => { if (a.readyState >= 1) r(a.duration); else { a.onloadedmetadata = () => r(a.duration); a.load(); } })")
+            assert seconds > 0.5, seconds
+            played = player.evaluate("a => { a.muted = true; return a.play().then(() => new Promise(r => setTimeout(() => r(a.currentTime), 400))); }")
+            assert played > 0, played
             badge.scroll_into_view_if_needed()
             page.screenshot(path=str(SHOTS / f"narrow-stopped-{shot}.png"))
 
@@ -377,6 +385,7 @@ def test_theme_contrast_narrow_layout_and_neutral_stop_in_jupyterlab(lab: tuple[
             page.wait_for_function("() => !document.querySelector('.jp-mod-dirty')", timeout=30_000)
             saved = httpx.get(f"{base}/api/contents/{name}?token={token}", timeout=10).json()["content"]
             image_cell = json.dumps(saved["cells"][2]["outputs"])
+            assert "<audio controls" in json.dumps(saved["cells"][3]["outputs"])
             (embedded,) = set(re.findall(r"data:image/jpeg;base64,([A-Za-z0-9+/=]{200})", image_cell))
             assert image_cell.count(embedded) == 1  # each image once in the .ipynb
         finally:

@@ -7,6 +7,7 @@ the requests the server received.
 from __future__ import annotations
 
 import base64
+import shutil
 import struct
 from pathlib import Path
 from typing import Any
@@ -230,3 +231,50 @@ def test_a_locally_drawn_image_says_it_is_a_stand_in(shell: Any) -> None:
     assert f"*Image: {said}" in bundle["text/markdown"] and said in bundle["text/plain"]
     (block,) = result._image_blocks
     assert said in block.model_extra["x_gemini_magics_local"]  # carried by the stream's image delta
+
+
+def test_audio_answers_play_measure_and_save(shell: Any, server: Any, tmp_path: Path) -> None:
+    import io
+    import wave
+
+    said = shell.run("%%interact --audio --voice Alice=Kore,Bob=Puck -o said\nAlice: Hello Bob.\nBob: Hi Alice.")
+    sent = requests_to(server, "/interactions")[-1]["json"]
+    assert sent["model"] == "gemini-2.5-flash-preview-tts" and sent["response_format"] == {"type": "audio", "mime_type": "audio/wav"}
+    assert sent["generation_config"]["speech_config"] == [{"speaker": "Alice", "voice": "Kore"}, {"speaker": "Bob", "voice": "Puck"}]
+    clip = shell.ip.user_ns["said"].audio
+    assert clip.mime_type == "audio/wav" and clip.duration is not None and clip.duration > 0.5
+    with wave.open(io.BytesIO(clip.data)) as reader:  # a real WAV
+        assert reader.getnframes() > 0
+    assert clip.save(tmp_path / "said.wav").read_bytes() == clip.data
+    bundle, _ = said._repr_mimebundle_()
+    assert '<audio controls preload="metadata" src="data:audio/wav;base64,' in bundle["text/markdown"]
+    assert f"*Audio: {clip.duration:.1f} s · audio/wav · " in bundle["text/markdown"] and "[audio: " in bundle["text/plain"]
+    shell.run("%%interact --audio --voice Kore\nSay hello.")
+    assert requests_to(server, "/interactions")[-1]["json"]["generation_config"]["speech_config"] == [{"voice": "Kore"}]
+
+
+@pytest.mark.parametrize(("line", "expected"), [
+    ("--voice Kore", "--voice picks the voice of spoken answers: add --audio"),
+    ("--audio --voice Alice=,Bob=Puck", "write each speaker as Name=Voice"),
+    ("--audio --voice Kore,Puck", "one voice (Kore), or Speaker=Voice pairs"),
+    ("--audio --image", "--audio answers with speech alone"),
+])  # fmt: skip
+def test_bad_audio_options_are_one_line(shell: Any, line: str, expected: str) -> None:
+    error = shell.fail(f"%%interact {line}\nSay hi.")
+    assert expected in str(error) and "\n" not in str(error)
+
+
+def test_without_a_synthesizer_the_local_server_answers_a_synthetic_signal_and_says_so(monkeypatch: Any) -> None:
+    import io
+    import wave
+
+    import gemini_magics.local.speech as speech
+
+    monkeypatch.setattr(speech.shutil, "which", lambda name: None)
+    spoken = speech.speak("three short words")
+    assert "synthetic signal, one tone a word" in spoken.how and "apt install espeak-ng" in spoken.how
+    with wave.open(io.BytesIO(spoken.wav)) as reader:
+        assert reader.getframerate() == 24_000 and reader.getnframes() == 3 * int(24_000 * 0.22)
+    if shutil.which("espeak-ng"):  # where it is installed (scripts/run.sh installs it), it really speaks
+        monkeypatch.undo()
+        assert speech.speak("hello").how.startswith("spoken by espeak-ng")

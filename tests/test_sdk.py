@@ -82,3 +82,22 @@ def test_code_execution_really_runs_for_the_official_sdk(sdk, allow_local) -> No
     assert "code_execution_call" in kinds and "code_execution_result" in kinds
     executed = next(step for step in answer.steps if step.type == "code_execution_result")
     assert executed.result.strip() == "42 from a subprocess" and "42 from a subprocess" in answer.output_text
+
+
+def test_speech_with_two_speakers_streams_audio_deltas_the_sdk_reads(sdk) -> None:  # type: ignore[no-untyped-def]
+    import base64
+    import io
+    import wave
+
+    config = {"speech_config": [{"speaker": "Ann", "voice": "Kore"}, {"speaker": "Ben", "voice": "Puck"}]}
+    events = list(sdk.interactions.create(model="gemini-2.5-flash-preview-tts", input="Ann: Hello.\nBen: Hi there.",
+                                          response_format={"type": "audio", "mime_type": "audio/wav"},
+                                          generation_config=config, stream=True))  # fmt: skip
+    deltas = [e.delta for e in events if e.event_type == "step.delta"]
+    assert len(deltas) >= 2 and all(d.type == "audio" and d.mime_type == "audio/wav" for d in deltas)
+    wav = base64.b64decode("".join(d.data for d in deltas))
+    with wave.open(io.BytesIO(wav)) as reader:
+        assert reader.getnchannels() == 1 and reader.getnframes() / reader.getframerate() > 0.3
+    done = sdk.interactions.get(events[0].interaction.id)
+    (audio,) = [c for s in done.steps if s.type == "model_output" for c in s.content]
+    assert audio.type == "audio" and base64.b64decode(audio.data) == wav and audio.sample_rate == deltas[0].sample_rate

@@ -110,3 +110,10 @@ def test_an_image_asked_of_smollm2_is_a_stand_in_that_says_so(smol_client: Clien
                                              generation_config={"max_output_tokens": 8})  # fmt: skip
     (image,) = answer.images
     assert "SmolLM2 is a text model and cannot paint" in image.model_extra["x_gemini_magics_local"]
+
+
+def test_speech_asked_of_smollm2_is_read_aloud_on_this_machine(smol_client: Client) -> None:
+    answer = smol_client.interactions.create(model="smollm2", input="Good morning", response_format={"type": "audio"})
+    (audio,) = answer.audio
+    assert audio.mime_type == "audio/wav" and audio.data and answer.status == "completed"
+    assert "spoken by espeak-ng" in audio.model_extra["x_gemini_magics_local"] or "synthetic signal" in audio.model_extra["x_gemini_magics_local"]

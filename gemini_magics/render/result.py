@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from ..chains import Plan
     from ..types.content import Content, Step
     from ..types.interaction import Interaction, Usage
+    from .clips import AudioClip
 
 from .view import usage_line
 
@@ -57,6 +58,8 @@ class InteractionResult:
         """True when a terminal already printed the text as it streamed (then it is not repeated)."""
         self.preview_px = 1024
         """Images larger than this (long side, in pixels) are saved in the notebook as previews."""
+        self.save_dir = "."
+        """Where audio too long to embed is written (``InteractMagics.save_dir``)."""
         self.tool_calls: list[Any] = []
         """``--tools``: each call of each step of the loop (name, arguments, result, error, seconds)."""
         self.outcome: str | None = None
@@ -85,6 +88,21 @@ class InteractionResult:
     def _image_blocks(self) -> list[Any]:
         """Every generated image block of the turn, across its interactions."""
         return [block for interaction in self.interactions for block in interaction.images if block.data]
+
+    @property
+    def audio_clips(self) -> list[AudioClip]:
+        """Every spoken answer of the turn (``--audio``), as :class:`AudioClip` objects."""
+        from .clips import AudioClip
+
+        return [AudioClip(block.as_bytes(), block.mime_type or "audio/wav", block.sample_rate, block.channels,
+                          str((block.model_extra or {}).get("x_gemini_magics_local") or ""))
+                for interaction in self.interactions for block in interaction.audio if block.data]  # fmt: skip
+
+    @property
+    def audio(self) -> AudioClip | None:
+        """The spoken answer (``--audio``): ``.data``, ``.mime_type``, ``.duration``, ``.save()``; None if none."""
+        clips = self.audio_clips
+        return clips[0] if clips else None
 
     @cached_property
     def images(self) -> list[Any]:
@@ -194,6 +212,20 @@ class InteractionResult:
         return (f"![generated image {n} (preview of {width}×{height}: full size in .images and .save())]"
                 f"(data:image/jpeg;base64,{preview})")  # fmt: skip
 
+    def _player(self, block: Any) -> str:
+        """An ``<audio>`` player for the saved output: embedded when small, else written to ``save_dir`` (a
+        notebook carrying minutes of audio is too heavy to open) and played from there."""
+        from .clips import EMBED_AUDIO_BYTES, AudioClip
+        from .saving import free_path, readable_stem
+
+        clip = AudioClip(block.data, block.mime_type or "audio/wav", note=block.body)
+        src = None
+        if len(block.data) > EMBED_AUDIO_BYTES:
+            path = free_path(self.save_dir, readable_stem(self.text or "speech", fallback="speech"), clip.extension)
+            path.write_bytes(block.data)
+            src = path.as_posix()
+        return f"{clip.player_html(src)}\n\n*Audio: {html.escape(clip.caption())}.*"
+
     def _markdown(self, data_json: Any) -> list[str]:
         """Every part of the turn in the order the model produced it: thoughts, tool steps and their
         results, text or structured data, images (the same blocks the live view showed)."""
@@ -217,6 +249,8 @@ class InteractionResult:
                         pieces.append(image)
                     if block.body and block.body not in stand_ins:
                         stand_ins.append(block.body)
+                elif block.kind == "audio":
+                    pieces.append(self._player(block))
                 elif block.kind == "json":
                     value = data_json if last else block.data
                     pieces.append("```json\n" + json.dumps(value, indent=2, ensure_ascii=False) + "\n```")
@@ -247,6 +281,8 @@ class InteractionResult:
         calls = "".join(f"[{call_line(c)}]\n" for c in self.tool_calls)
         plain = calls + plain
         images = self._image_blocks
+        for clip in self.audio_clips:
+            plain += f"\n[audio: {clip.caption()}]"
         if images:
             drawn = {str((b.model_extra or {}).get("x_gemini_magics_local") or "") for b in images} - {""}
             plain += f"\n[{len(images)} image(s){''.join(f': {n}' for n in sorted(drawn))}]"

@@ -23,7 +23,7 @@ from ..types.interaction import Interaction, Usage
 class Block:
     key: str
     kind: str
-    """``markdown``, ``thought``, ``tool``, ``image``, ``media``, ``json`` or ``error``."""
+    """``markdown``, ``thought``, ``tool``, ``image``, ``audio``, ``media``, ``json`` or ``error``."""
     title: str = ""
     body: str = ""
     """Markdown (already safe: raw HTML escaped) or plain text, by kind; an image's: what drew it, when the
@@ -227,6 +227,14 @@ def _output_blocks(i: int, step: c.ModelOutputStep, *, structured: bool, streami
                 continue
             stand_in = str((part.model_extra or {}).get("x_gemini_magics_local") or "")  # drawn locally, not painted
             blocks.append(Block(key, "image", "generated image", stand_in, data, part.mime_type or "image/png"))
+        elif isinstance(part, c.AudioContent) and part.data and not streaming:
+            note = str((part.model_extra or {}).get("x_gemini_magics_local") or "")  # spoken on this machine
+            try:
+                blocks.append(Block(key, "audio", "audio", note, base64.b64decode(part.data), part.mime_type or "audio/wav"))
+            except ValueError:
+                continue
+        elif isinstance(part, c.AudioContent) and part.data:  # still arriving: its size so far
+            blocks.append(Block(key, "media", f"audio · {part.mime_type or '?'} · receiving {len(part.data) * 3 // 4 // 1024} KB"))
         elif isinstance(part, c.ImageContent | c.AudioContent | c.VideoContent | c.DocumentContent):
             blocks.append(Block(key, "media", f"{part.type} · {part.mime_type or '?'}", part.uri or ""))
     if step.error:

@@ -152,20 +152,8 @@ class _BlockWidget:
             card.add_class(f"gm-tool-{block.state or 'ok'}")
             self._card = card
             return card
-        if block.kind == "image":
-            self._image = widgets.Image(
-                value=block.data, format=(block.mime_type or "image/png").split("/")[-1]
-            )
-            self._image.add_class("gm-image")
-            self._caption = widgets.HTML(self._caption_text(block))
-            self._caption.add_class("gm-caption")
-            save = widgets.Button(description="Save", icon="download", layout=widgets.Layout(width="90px", flex="0 0 auto"))
-            save.add_class("gm-save")
-            save.on_click(self._save)
-            return widgets.VBox(  # the button first: a caption that grows ("saved to …") never moves it
-                [self._image, widgets.HBox([save, self._caption], layout=_wrap())],
-                layout=widgets.Layout(align_items="flex-start"),
-            )
+        if block.kind in ("image", "audio"):
+            return self._media(block)
         if block.kind == "json":
             self._out = widgets.Output()
             self._out.add_class("gm-json")
@@ -182,6 +170,27 @@ class _BlockWidget:
         return widgets.HTML(
             f"<span class='gm-caption'>{html.escape(block.title)} {html.escape(block.body)}</span>"
         )
+
+    def _media(self, block: Block) -> widgets.Widget:
+        """An image or a spoken answer, its Save button first: a caption that grows ("saved to …") never moves it."""
+        save = widgets.Button(description="Save", icon="download", layout=widgets.Layout(width="90px", flex="0 0 auto"))
+        save.add_class("gm-save")
+        if block.kind == "image":
+            self._image = shown = widgets.Image(value=block.data, format=(block.mime_type or "image/png").split("/")[-1])
+            self._image.add_class("gm-image")
+            self._caption = widgets.HTML(self._caption_text(block))
+            save.on_click(self._save)
+        else:
+            from .clips import AudioClip
+
+            clip = AudioClip(block.data, block.mime_type or "audio/wav", note=block.body)
+            shown = widgets.Audio(value=block.data, format=clip.extension, autoplay=False, controls=True)
+            shown.add_class("gm-audio")
+            self._caption = widgets.HTML(html.escape(clip.caption()))
+            save.on_click(self._save_audio)
+        self._caption.add_class("gm-caption")
+        return widgets.VBox([shown, widgets.HBox([save, self._caption], layout=_wrap())],
+                            layout=widgets.Layout(align_items="flex-start"))  # fmt: skip
 
     @staticmethod
     def _caption_text(block: Block) -> str:
@@ -210,6 +219,18 @@ class _BlockWidget:
             self._caption.value = f"{self._caption_text(self.block)} · not saved: {html.escape(str(exc))}"
             return
         self._caption.value = f"{self._caption_text(self.block)} · saved to {html.escape(str(path))}"
+
+    def _save_audio(self, _button: Any) -> None:
+        from .clips import AudioClip
+        from .saving import free_path, readable_stem
+
+        clip = AudioClip(self.block.data, self.block.mime_type or "audio/wav", note=self.block.body)
+        try:
+            path = clip.save(free_path(self.saving.folder, readable_stem(self.saving.prompt, fallback="speech"), clip.extension))
+        except OSError as exc:
+            self._caption.value = f"{html.escape(clip.caption())} · not saved: {html.escape(str(exc))}"
+            return
+        self._caption.value = f"{html.escape(clip.caption())} · saved to {html.escape(str(path))}"
 
     def update(self, block: Block) -> None:
         if block == self.block:

@@ -231,6 +231,7 @@ class Runner:
                                    schema_name=request.schema.name if request.schema else None)  # fmt: skip
         result.tool_calls = list(transcript.calls)
         result.preview_px = request.preview_px
+        result.save_dir = request.save_dir
         return result
 
     # -- --over: one stateless interaction per row ------------------------------------------------

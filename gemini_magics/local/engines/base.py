@@ -63,6 +63,20 @@ class EngineRequest:
             isinstance(f, dict) and f.get("type") == "image" for f in formats
         )
 
+    def wants_audio(self) -> bool:
+        fmt = self.response_format
+        formats = fmt if isinstance(fmt, list) else [fmt]
+        return "audio" in [m.lower() for m in self.response_modalities] or any(
+            isinstance(f, dict) and f.get("type") == "audio" for f in formats
+        )
+
+    def speech_voices(self) -> dict[str, str]:
+        """``generation_config.speech_config`` as speaker → voice (``""`` for the one unnamed speaker); it
+        comes as a list of ``{speaker, voice}`` or as ``{"speakers": [...]}``."""
+        config = self.generation_config.get("speech_config") or []
+        entries = config.get("speakers") or [] if isinstance(config, dict) else config
+        return {str(e.get("speaker") or ""): str(e.get("voice") or "") for e in entries if isinstance(e, dict)}
+
     def image_mime(self) -> str:
         """The image type to answer with: the image ``response_format``'s (JPEG, the one type the current
         API allows), or PNG for the older ``response_modalities`` requests."""

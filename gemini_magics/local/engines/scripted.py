@@ -119,6 +119,9 @@ class ScriptedEngine:
         from_tools += self._builtin_tools(out, request, prompt)
         if (request.generation_config.get("thinking_level") or "minimal") != "minimal":
             out.thought(prompt)
+        if request.wants_audio():  # speech models read the prompt aloud, as the API's text-to-speech models do
+            out.audio(prompt, request.speech_voices())
+            return out.ending()
         if request.wants_image():
             for n in range(_images_asked(prompt)):
                 out.image(f"{prompt} ({n + 1})" if n else prompt, image_pixels(*request.image_shape()),

@@ -293,6 +293,24 @@ class SmolLM2Engine:
 
         return deep_research(StepWriter(record), request, request.agent_config, planner=plan, writer=findings)
 
+    @staticmethod
+    def _speak(request: EngineRequest, record: Record) -> str:
+        """Read aloud by the machine's synthesizer (as the API's speech models read their prompt): SmolLM2
+        only writes text."""
+        from .writer import StepWriter
+
+        StepWriter(record).audio(request.last_user_text, request.speech_voices())
+        return "completed"
+
+    @staticmethod
+    def _stand_in_picture(request: EngineRequest, record: Record) -> None:
+        """A 135M text model cannot draw: the scripted engine's labelled stand-in picture comes first."""
+        from .writer import StepWriter
+
+        StepWriter(record).image(request.last_user_text, mime_type=request.image_mime(),
+                                 stand_in="a labelled stand-in drawn by the embedded local server: SmolLM2 "
+                                          "is a text model and cannot paint (the API's image models do)")  # fmt: skip
+
     def run(self, request: EngineRequest, record: Record) -> str:
         if request.is_agent:
             from ..agents import is_agent
@@ -302,13 +320,10 @@ class SmolLM2Engine:
         schema = self.tool_choice_schema(request)
         if schema is not None:
             return self._call_a_tool(request, record, schema)
+        if request.wants_audio():
+            return self._speak(request, record)
         if request.wants_image():
-            # a 135M text model cannot draw: the scripted engine's labelled stand-in picture comes first
-            from .writer import StepWriter
-
-            StepWriter(record).image(request.last_user_text, mime_type=request.image_mime(),
-                                     stand_in="a labelled stand-in drawn by the embedded local server: SmolLM2 "
-                                              "is a text model and cannot paint (the API's image models do)")  # fmt: skip
+            self._stand_in_picture(request, record)
         messages = self.messages(request)
         args = self.completion_args(request)
         llama = self.llama()

@@ -175,6 +175,27 @@ class StepWriter:
         record.end_step({"type": "model_output", "content": [block]})
         record.add_usage(output_tokens=258, modality="image")
 
+    def audio(self, text: str, voices: dict[str, str]) -> None:
+        """``text`` spoken (by a synthesizer on this machine, or a synthetic signal), as a WAV answer streamed
+        in chunks; speakers (``voices`` with names) get a voice each; the local note says what spoke."""
+        from ..speech import speak
+
+        named = {who: voice for who, voice in voices.items() if who}
+        speech = speak(text, named)
+        record = self.record
+        data = base64.b64encode(speech.wav).decode()
+        shape = {"mime_type": "audio/wav", "sample_rate": speech.sample_rate, "channels": 1}
+        record.begin_step({"type": "model_output"})
+        step = max(4, len(data) // 3 // 4 * 4)
+        pieces = [data[i : i + step] for i in range(0, len(data), step)]
+        for n, piece in enumerate(pieces):
+            self.pace()
+            last = {LOCAL_NOTE_FIELD: speech.how} if n == len(pieces) - 1 else {}
+            record.delta({"type": "audio", **shape, "data": piece, **last})
+        block = {"type": "audio", **shape, "data": data, LOCAL_NOTE_FIELD: speech.how}
+        record.end_step({"type": "model_output", "content": [block]})
+        record.add_usage(output_tokens=max(1, round(speech.seconds * 25)), modality="audio")  # ~25 tokens a second
+
     def function_call(self, call: dict[str, Any]) -> None:
         record = self.record
         call_id = "call_" + hashlib.sha256(json.dumps(call, sort_keys=True).encode()).hexdigest()[:10]
