@@ -51,6 +51,9 @@ OPTIONS: list[Callable[[Callable[..., Any]], Callable[..., Any]]] = [
     argument("--audio", action="store_true", help="ask for speech (WAV; .audio plays inline and .save()s)"),
     argument("--voice", metavar="NAME|A=V,B=W",
              help="with --audio: a voice (Kore), or one per speaker named in the prompt (Alice=Kore,Bob=Puck)"),
+    argument("--transcribe", nargs="?", const="verbatim", choices=["verbatim", "smart"], metavar="MODE",
+             help="transcribe the audio or video the cell references: verbatim (default) or smart (cleaned up)"),
+    argument("--speakers", action="store_true", help="with --transcribe verbatim: who said what (diarization)"),
     argument("--temperature", type=float, help="sampling temperature, e.g. 0.2"),
     argument("--max-tokens", type=int, help="maximum output tokens"),
     argument(

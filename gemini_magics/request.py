@@ -194,6 +194,8 @@ def build_request(
     notes: list[str] = []
     options = Options(table_budget=settings.table_budget, max_rows=settings.table_rows)
     parts = render_parts(prompt, namespace, options, notes)
+    if args.transcribe and not any(_kind(p) in ("audio", "video") for p in parts):
+        raise OptionError("--transcribe transcribes audio or video: reference one in the cell ({{recording}})")
     default = settings.image_model if args.image else settings.audio_model if args.audio else settings.model
     model = args.agent or args.model or default
     chain = args.chain or DEFAULT_CHAIN
@@ -239,6 +241,8 @@ def _check_options(args: argparse.Namespace) -> None:
         raise OptionError("--aspect-ratio and --image-size shape generated images: add --image")
     if args.voice and not args.audio:
         raise OptionError("--voice picks the voice of spoken answers: add --audio")
+    if args.speakers and args.transcribe != "verbatim":
+        raise OptionError("--speakers tells who said what in a verbatim transcript: add --transcribe (verbatim)")
     if args.audio and (args.image or args.schema):
         raise OptionError("--audio answers with speech alone: drop --image / --schema (or ask in two cells)")
     speech_config(args.voice)  # a malformed --voice fails here, before anything is sent
@@ -346,6 +350,9 @@ def _params(
     config = _generation_config(args)
     if args.audio and args.voice:
         config["speech_config"] = speech_config(args.voice)
+    if args.transcribe:
+        mode: dict[str, Any] = {"type": args.transcribe, **({"diarization_mode": "speaker"} if args.speakers else {})}
+        config["transcription_config"] = {"mode": mode}
     if config:
         params["generation_config"] = config
     formats = _response_formats(
@@ -392,6 +399,13 @@ def _generation_config(args: argparse.Namespace) -> dict[str, Any]:
         config["thinking_level"] = args.thinking
         config["thinking_summaries"] = "auto"
     return config
+
+
+def _kind(part: Any) -> str:
+    """A content part's kind (audio, video, image…), whether built already or a file still to send."""
+    if isinstance(part, dict):
+        return str(part.get("type") or "")
+    return str(getattr(part, "mime_type", "")).split("/")[0]
 
 
 def speech_config(voice: str | None) -> list[dict[str, str]]:

@@ -278,3 +278,31 @@ def test_without_a_synthesizer_the_local_server_answers_a_synthetic_signal_and_s
     if shutil.which("espeak-ng"):  # where it is installed (scripts/run.sh installs it), it really speaks
         monkeypatch.undo()
         assert speech.speak("hello").how.startswith("spoken by espeak-ng")
+
+
+def test_transcribe_sends_the_config_and_binds_text_and_speaker_turns(shell: Any, server: Any, tmp_path: Path) -> None:
+    from gemini_magics.local.speech import speak
+
+    recording = tmp_path / "meeting.wav"
+    recording.write_bytes(speak("hello there everyone").wav)
+    shell.ip.user_ns["rec"] = recording
+    said = shell.run("%%interact --transcribe --speakers -o t\nTranscribe {{rec}}")
+    sent = requests_to(server, "/interactions")[-1]["json"]
+    assert sent["generation_config"]["transcription_config"] == {"mode": {"type": "verbatim", "diarization_mode": "speaker"}}
+    parts = sent["input"][-1]["content"] if "content" in sent["input"][-1] else sent["input"]
+    assert [b["type"] for b in parts if b["type"] != "text"] == ["audio"]
+    assert "stand-in transcript of audio attachment: audio/wav" in said.transcript and "cannot hear" in said.transcript
+    turns = said.speaker_turns
+    assert [who for who, _ in turns] == ["Speaker 1", "Speaker 2"] and turns[0][1].startswith("um, this is a stand-in")
+    smart = shell.run("%%interact --transcribe smart --new\nTranscribe {{rec}}")
+    assert smart.transcript.startswith("This is a stand-in transcript") and "um," not in smart.transcript
+    assert requests_to(server, "/interactions")[-1]["json"]["generation_config"]["transcription_config"] == {"mode": {"type": "smart"}}
+
+
+@pytest.mark.parametrize(("cell", "expected"), [
+    ("%%interact --transcribe\nTranscribe nothing", "--transcribe transcribes audio or video: reference one"),
+    ("%%interact --speakers\nHi", "--speakers tells who said what in a verbatim transcript"),
+])  # fmt: skip
+def test_bad_transcribe_options_are_one_line(shell: Any, cell: str, expected: str) -> None:
+    error = shell.fail(cell)
+    assert expected in str(error) and "\n" not in str(error)

@@ -101,3 +101,18 @@ def test_speech_with_two_speakers_streams_audio_deltas_the_sdk_reads(sdk) -> Non
     done = sdk.interactions.get(events[0].interaction.id)
     (audio,) = [c for s in done.steps if s.type == "model_output" for c in s.content]
     assert audio.type == "audio" and base64.b64decode(audio.data) == wav and audio.sample_rate == deltas[0].sample_rate
+
+
+def test_transcription_config_from_the_sdk(sdk) -> None:  # type: ignore[no-untyped-def]
+    import base64
+
+    from gemini_magics.local.speech import speak
+
+    wav = base64.b64encode(speak("good morning").wav).decode()
+    done = sdk.interactions.create(model="gemini-3-flash-preview",
+                                   input=[{"type": "audio", "mime_type": "audio/wav", "data": wav}, {"type": "text", "text": "Transcribe."}],
+                                   generation_config={"transcription_config": {"mode": {"type": "verbatim", "diarization_mode": "speaker"}}})  # fmt: skip
+    assert "stand-in transcript of audio attachment: audio/wav" in done.output_text
+    (text,) = [c for s in done.steps if s.type == "model_output" for c in s.content]
+    speakers = [a for a in text.annotations or [] if a.type == "speech_metadata"]
+    assert [a.speaker for a in speakers] == ["Speaker 1", "Speaker 2"] and speakers[0].start_index == len("Speaker 1: ")

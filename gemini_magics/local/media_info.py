@@ -1,7 +1,7 @@
-"""What the local engines can tell about media they cannot watch: a video's duration, from its container.
+"""What the local engines can tell about media they cannot watch or hear: a duration, from its container.
 
 MP4 and QuickTime (the ``mvhd`` box), WebM/Matroska (the ``Info`` element's ``Duration``) and AVI (the
-``avih`` header). Only the headers are read; a file it cannot parse simply has no known duration.
+``avih`` header), and WAV. Only the headers are read; a file it cannot parse simply has no known duration.
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ def duration_seconds(data: bytes, mime: str) -> float | None:
             return _ebml(data)
         if data[:4] == b"RIFF" and data[8:12] == b"AVI ":
             return _avi(data)
+        if data[:4] == b"RIFF" and data[8:12] == b"WAVE":
+            return _wav(data)
     except (struct.error, IndexError, ValueError):
         return None
     return None
@@ -90,3 +92,14 @@ def _avi(data: bytes) -> float | None:
     (microseconds_per_frame,) = struct.unpack("<I", data[at + 8 : at + 12])
     (frames,) = struct.unpack("<I", data[at + 24 : at + 28])
     return float(frames * microseconds_per_frame) / 1e6
+
+
+def _wav(data: bytes) -> float | None:
+    import io
+    import wave
+
+    try:
+        with wave.open(io.BytesIO(data)) as reader:
+            return float(reader.getnframes()) / float(reader.getframerate())
+    except (wave.Error, EOFError):
+        return None

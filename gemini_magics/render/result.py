@@ -90,6 +90,24 @@ class InteractionResult:
         return [block for interaction in self.interactions for block in interaction.images if block.data]
 
     @property
+    def transcript(self) -> str:
+        """``--transcribe``: the transcript (the answer's text)."""
+        return self.text
+
+    @property
+    def speaker_turns(self) -> list[tuple[str, str]]:
+        """``--transcribe --speakers``: (speaker, what they said) in order, from the answer's speech annotations."""
+        from ..types import content as c
+
+        turns = []
+        for block in self.outputs:
+            if isinstance(block, c.TextContent):
+                for note in block.annotations or []:
+                    if note.get("type") == "speech_metadata" and note.get("speaker"):
+                        turns.append((str(note["speaker"]), block.text[note.get("start_index", 0) : note.get("end_index")]))
+        return turns
+
+    @property
     def audio_clips(self) -> list[AudioClip]:
         """Every spoken answer of the turn (``--audio``), as :class:`AudioClip` objects."""
         from .clips import AudioClip

@@ -114,7 +114,7 @@ class EngineRequest:
         if data is not None and (mime.startswith("text/") or mime in ("application/json", "text/csv")):
             return data.decode("utf-8", "replace")
         size = f", {len(data)} bytes" if data is not None else ""
-        if kind == "video" and data is not None:
+        if kind in ("video", "audio") and data is not None:
             from ..media_info import duration_seconds
 
             seconds = duration_seconds(data, mime)

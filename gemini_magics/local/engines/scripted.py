@@ -119,6 +119,12 @@ class ScriptedEngine:
         from_tools += self._builtin_tools(out, request, prompt)
         if (request.generation_config.get("thinking_level") or "minimal") != "minimal":
             out.thought(prompt)
+        if request.generation_config.get("transcription_config"):
+            from ..transcripts import transcript
+
+            text, speakers = transcript(request)
+            out.text(text, annotations=speakers)
+            return out.ending()
         if request.wants_audio():  # speech models read the prompt aloud, as the API's text-to-speech models do
             out.audio(prompt, request.speech_voices())
             return out.ending()
