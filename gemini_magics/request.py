@@ -284,7 +284,8 @@ def _toolbox(
     names = [n.strip() for n in args.tools.split(",") if n.strip()]
     if not names:
         raise OptionError(
-            "--tools needs names: kernel functions and/or google_search, code_execution, url_context"
+            "--tools needs names: kernel functions and/or google_search, code_execution, url_context, "
+            "file_search:STORE, google_maps, retrieval"
         )
     functions, builtins = resolve_tools(names, namespace)
     if functions and (args.background or args.agent):

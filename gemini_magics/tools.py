@@ -32,7 +32,8 @@ __all__ = [
     "mcp_tools",
 ]
 
-BUILTIN_TOOLS = ("google_search", "code_execution", "url_context")
+BUILTIN_TOOLS = ("google_search", "code_execution", "url_context", "file_search", "google_maps", "retrieval")
+"""The API's own tools, passed through by name; ``file_search:STORE+STORE`` names the stores to search."""
 
 
 @dataclass(frozen=True)
@@ -240,8 +241,8 @@ def resolve_tools(names: list[str], namespace: Mapping[str, Any]) -> tuple[list[
     functions: list[FunctionTool] = []
     builtins: list[str] = []
     for name in names:
-        if name in BUILTIN_TOOLS:
-            builtins.append(name)
+        if name.partition(":")[0] in BUILTIN_TOOLS:
+            builtins.append(_builtin(name))
         elif name not in namespace:
             raise OptionError(
                 f"--tools {name}: no such function in the kernel (define it, or use a built-in: {', '.join(BUILTIN_TOOLS)})"
@@ -254,6 +255,25 @@ def resolve_tools(names: list[str], namespace: Mapping[str, Any]) -> tuple[list[
             except Exception as exc:  # an annotation pydantic cannot describe
                 raise OptionError(f"--tools {name}: cannot describe its parameters ({exc})") from None
     return functions, builtins
+
+
+def _builtin(name: str) -> str:
+    kind, _, stores = name.partition(":")
+    if stores and kind != "file_search":
+        raise OptionError(f"--tools {name}: only file_search takes names (file_search:STORE+STORE)")
+    if kind == "file_search" and not [s for s in stores.split("+") if s.strip()]:
+        raise OptionError("--tools file_search needs the stores to search: file_search:STORE (several: A+B)")
+    return name
+
+
+def builtin_declaration(name: str) -> dict[str, Any]:
+    """A built-in tool as the API declares it: ``file_search:a+b`` → its ``file_search_store_names``."""
+    kind, _, stores = name.partition(":")
+    if kind == "file_search":
+        names = [s.strip() if s.strip().startswith("fileSearchStores/") else f"fileSearchStores/{s.strip()}"
+                 for s in stores.split("+") if s.strip()]  # fmt: skip
+        return {"type": kind, "file_search_store_names": names}
+    return {"type": kind}
 
 
 # -- running calls ----------------------------------------------------------------------------------
@@ -274,7 +294,7 @@ class Toolbox:
     """``inputs.Options`` for converting results that are not JSON (tables, images)."""
 
     def declarations(self) -> list[dict[str, Any]]:
-        return [f.declaration() for f in self.functions] + [{"type": name} for name in self.builtins]
+        return [f.declaration() for f in self.functions] + [builtin_declaration(name) for name in self.builtins]
 
     def find(self, name: str) -> FunctionTool | None:
         return next((f for f in self.functions if f.name == name), None)

@@ -386,3 +386,33 @@ def test_the_live_header_names_what_answers_once_the_server_says() -> None:
     assert view.header(0.2).startswith("gemini-3-flash-preview · ")
     view.finish(Interaction.model_validate({"id": "v1_h", "status": "in_progress", "x_gemini_magics_served_by": "local:SmolLM2-135M-Instruct"}))
     assert view.header(0.5) == "local:SmolLM2-135M-Instruct (asked for gemini-3-flash-preview) · in_progress · 0.5 s"
+
+
+def test_citations_become_numbered_footnotes_one_per_source() -> None:
+    from gemini_magics.render.view import footnoted
+
+    text = "Tea came from China. Oolong is partly oxidised. Café culture grew."
+    end = lambda part: len(text[: text.index(part) + len(part)].encode())  # noqa: E731 - byte offsets, as the API's
+    notes = [{"type": "url_citation", "url": "https://a.example/tea", "title": "Tea history", "end_index": end("China.")},
+             {"type": "url_citation", "url": "javascript:alert(1)", "title": "Oolong <b>", "end_index": end("oxidised.")},
+             {"type": "url_citation", "url": "https://a.example/tea", "title": "Tea history", "end_index": end("grew.")},
+             {"type": "file_citation", "file_name": "notes.txt", "page_number": 2, "end_index": end("grew.")},
+             {"type": "speech_metadata", "speaker": "A", "end_index": 3}]  # fmt: skip
+    body = footnoted(text, notes)
+    assert body.startswith("Tea came from China.[1] Oolong is partly oxidised.[2] Café culture grew.[1][3]")
+    assert "1. [Tea history](<https://a.example/tea>)" in body and "3. notes.txt, page 2" in body
+    assert "2. Oolong &lt;b> (javascript:alert(1))" in body and "](<javascript" not in body  # no link but http(s)
+    assert footnoted("plain <i>", []) == "plain &lt;i>"
+
+
+def test_builtin_tools_are_declared_as_the_api_takes_them() -> None:
+    from gemini_magics.errors import OptionError
+    from gemini_magics.tools import Toolbox, resolve_tools
+
+    _, builtins = resolve_tools(["google_maps", "file_search:notes+fileSearchStores/b", "retrieval"], {})
+    assert Toolbox([], builtins).declarations() == [
+        {"type": "google_maps"}, {"type": "file_search", "file_search_store_names": ["fileSearchStores/notes", "fileSearchStores/b"]},
+        {"type": "retrieval"}]  # fmt: skip
+    for bad, said in (("file_search", "needs the stores to search"), ("google_maps:x", "only file_search takes names")):
+        with pytest.raises(OptionError, match=said):
+            resolve_tools([bad], {})

@@ -33,9 +33,9 @@ def transcript(request: EngineRequest) -> tuple[str, list[dict[str, Any]]]:
         for i, line in enumerate(said):
             speaker = f"Speaker {i % 2 + 1}"
             text += f"{speaker}: " if by_speaker else ""
-            start = len(text)  # the turn's words, after its label
+            start = len(text.encode())  # the turn's words, after its label (UTF-8 byte offsets, as the API's)
             text += line + "\n"
             if by_speaker:
                 annotations.append({"type": "speech_metadata", "speaker": speaker, "start_index": start,
-                                    "end_index": len(text) - 1})  # fmt: skip
+                                    "end_index": len(text.encode()) - 1})  # fmt: skip
     return text.rstrip("\n"), annotations

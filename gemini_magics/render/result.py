@@ -104,7 +104,9 @@ class InteractionResult:
             if isinstance(block, c.TextContent):
                 for note in block.annotations or []:
                     if note.get("type") == "speech_metadata" and note.get("speaker"):
-                        turns.append((str(note["speaker"]), block.text[note.get("start_index", 0) : note.get("end_index")]))
+                        raw = block.text.encode()  # the API's offsets count UTF-8 bytes
+                        said = raw[note.get("start_index", 0) : note.get("end_index")].decode(errors="replace")
+                        turns.append((str(note["speaker"]), said))
         return turns
 
     @property

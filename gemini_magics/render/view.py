@@ -219,7 +219,7 @@ def _output_blocks(i: int, step: c.ModelOutputStep, *, structured: bool, streami
                 value = partial_json(part.text) if streaming else _loads(part.text)
                 blocks.append(Block(key, "json", "structured output", part.text, value))
             else:
-                blocks.append(Block(key, "markdown", "", escape_markdown_html(part.text)))
+                blocks.append(Block(key, "markdown", "", footnoted(part.text, part.annotations or [])))
         elif isinstance(part, c.ImageContent) and part.data:
             try:
                 data = base64.b64decode(part.data)
@@ -241,6 +241,49 @@ def _output_blocks(i: int, step: c.ModelOutputStep, *, structured: bool, streami
         message = escape_markdown_html(str(step.error.get("message", step.error)))
         blocks.append(Block(f"{i}.error", "error", "the model reported an error", message))
     return blocks
+
+
+CITATIONS = ("url_citation", "file_citation", "place_citation")
+
+
+def footnoted(text: str, annotations: list[dict[str, Any]]) -> str:
+    """The answer's text as safe Markdown, each cited passage marked ``[n]`` where it ends and its sources
+    listed under it, numbered once per source (offsets are UTF-8 bytes, as the API gives them)."""
+    cited = [a for a in annotations if a.get("type") in CITATIONS and isinstance(a.get("end_index"), int)]
+    if not cited:
+        return escape_markdown_html(text)
+    raw = text.encode()
+    numbers: dict[tuple[str, str], int] = {}
+    marks: dict[int, list[int]] = {}
+    for note in sorted(cited, key=lambda a: a["end_index"]):
+        source = _source(note)
+        n = numbers.setdefault(source, len(numbers) + 1)
+        at = len(raw[: note["end_index"]].decode(errors="ignore"))
+        if n not in marks.setdefault(at, []):
+            marks[at].append(n)
+    pieces, last = [], 0
+    for at in sorted(marks):
+        pieces += [text[last:at], "".join(f"[{n}]" for n in marks[at])]
+        last = at
+    body = escape_markdown_html("".join(pieces) + text[last:])
+    listed = [f"{n}. {_source_link(*source)}" for source, n in numbers.items()]
+    return body + "\n\n<sub>Sources</sub>\n\n" + "\n".join(listed)
+
+
+def _source(note: dict[str, Any]) -> tuple[str, str]:
+    """(title, link) of a citation: a page, a file (and its page), or a place."""
+    if note.get("type") == "file_citation":
+        page = f", page {note['page_number']}" if note.get("page_number") else ""
+        return (f"{note.get('file_name') or note.get('document_uri') or 'a file'}{page}", note.get("document_uri") or "")
+    url = str(note.get("url") or "")
+    return (str(note.get("title") or note.get("name") or url or "a source"), url)
+
+
+def _source_link(title: str, url: str) -> str:
+    label = escape_markdown_html(title).replace("[", "\\[").replace("]", "\\]")
+    if url.startswith(("https://", "http://")):
+        return f"[{label}](<{url.replace('>', '%3E').replace(' ', '%20')}>)"
+    return label + (f" ({escape_markdown_html(url)})" if url else "")
 
 
 def _loads(text: str) -> Any:

@@ -66,13 +66,15 @@ class Cited(str):
 
 
 def citations(parts: list[str], separator: str) -> list[dict[str, Any]]:
-    """``url_citation`` annotations for the cited parts of ``separator.join(parts)`` (character offsets)."""
+    """``url_citation`` annotations for the cited parts of ``separator.join(parts)`` (UTF-8 byte offsets, as
+    the API measures them)."""
     found, offset = [], 0
     for part in parts:
+        size = len(part.encode())
         if isinstance(part, Cited):
             found.append({"type": "url_citation", "url": part.url, "title": part.page_title or part.url,
-                          "start_index": offset, "end_index": offset + len(part)})  # fmt: skip
-        offset += len(part) + len(separator)
+                          "start_index": offset, "end_index": offset + size})  # fmt: skip
+        offset += size + len(separator.encode())
     return found
 
 

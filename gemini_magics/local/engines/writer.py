@@ -137,7 +137,7 @@ class StepWriter:
             self.pace()
             record.delta({"type": "text", "text": chunk})
         whole = "".join(chunks)
-        kept = [a for a in annotations or [] if a["end_index"] <= len(whole)]  # a cut answer cites what it kept
+        kept = [a for a in annotations or [] if a["end_index"] <= len(whole.encode())]  # a cut answer cites what it kept
         if kept:
             record.delta({"type": "text_annotation_delta", "annotations": kept})
         block = {"type": "text", "text": whole, **({"annotations": kept} if kept else {})}
