@@ -100,6 +100,10 @@ class Client:
     def files(self) -> Files:
         return Files(self)
 
+    @cached_property
+    def file_search_stores(self) -> FileSearchStores:
+        return FileSearchStores(self)
+
     def close(self) -> None:
         if self._owns_http:
             self._http.close()
@@ -237,5 +241,6 @@ class Client:
 
 
 from .resources.batches import Batches  # noqa: E402
+from .resources.file_search_stores import FileSearchStores  # noqa: E402
 from .resources.files import Files  # noqa: E402
 from .resources.interactions import Interactions  # noqa: E402

@@ -8,6 +8,7 @@ settings (:class:`Context`), never the magic itself. Mistakes raise
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import shlex
 import sys
@@ -118,6 +119,10 @@ def _parser() -> _Parser:
     files_parser = add("files", files, "files this kernel uploaded (big references go through the Files API)")
     files_parser.add_argument("action", nargs="?", choices=["delete"], help="delete NAME")
     files_parser.add_argument("name", nargs="?", help="the file's name (files/...), for delete")
+    store_parser = add("store", store, "file search stores: create NAME PATH... | get NAME | delete NAME")
+    store_parser.add_argument("action", choices=["create", "get", "delete"])
+    store_parser.add_argument("name", help="create: a display name; get, delete: the store (fileSearchStores/...)")
+    store_parser.add_argument("paths", nargs="*", help="create: text files to upload and index")
     add("usage", usage, "token totals of this session by model")
     add("models", models, "known models and the active backend")
     add("last", last, "the last result, including a failed one's raw text")
@@ -430,6 +435,33 @@ def files(args: argparse.Namespace, context: Context) -> TextTable | None:
         del uploads[digest]
     print(f"deleted {name}")
     return None
+
+
+def store(args: argparse.Namespace, context: Context) -> TextTable | None:
+    """File search stores for ``--tools file_search:STORE``: made from files, shown, or deleted."""
+    from pathlib import Path
+
+    if args.action == "delete":
+        _call("store delete", args.name, context, lambda c: c.file_search_stores.delete(args.name))
+        print(f"deleted {args.name}")
+        return None
+    if args.action == "get":
+        found = _call("store get", args.name, context, lambda c: c.file_search_stores.get(args.name))
+        return _table(["store", "display name", "files"], [[found["name"], found.get("displayName", ""),
+                      found.get("activeDocumentsCount", "")]], "file search store")  # fmt: skip
+    missing = [p for p in args.paths if not Path(p).expanduser().is_file()]
+    if not args.paths or missing:
+        raise OptionError(f"interact store create {args.name}: give files to index ({', '.join(missing) or 'none given'} not found)")
+    made = _call("store create", args.name, context, lambda c: c.file_search_stores.create(display_name=args.name))
+    def indexed(client: Client, path: str) -> list[Any]:
+        uploaded = client.files.upload(Path(path).expanduser())
+        done = client.file_search_stores.import_file(made["name"], file_name=str(uploaded.name))
+        return [path, uploaded.name, (done.get("response") or {}).get("passages", "")]
+
+    rows = [_call("store create", path, context, functools.partial(indexed, path=path)) for path in args.paths]
+    short = made["name"].removeprefix("fileSearchStores/")
+    return _table(["file", "uploaded as", "passages"], rows,
+                  f"{made['name']} ({args.name}): search it with --tools file_search:{short}")  # fmt: skip
 
 
 def usage(args: argparse.Namespace, context: Context) -> TextTable:

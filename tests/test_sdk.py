@@ -116,3 +116,18 @@ def test_transcription_config_from_the_sdk(sdk) -> None:  # type: ignore[no-unty
     (text,) = [c for s in done.steps if s.type == "model_output" for c in s.content]
     speakers = [a for a in text.annotations or [] if a.type == "speech_metadata"]
     assert [a.speaker for a in speakers] == ["Speaker 1", "Speaker 2"] and speakers[0].start_index == len("Speaker 1: ")
+
+
+def test_file_search_stores_through_the_sdk(sdk) -> None:  # type: ignore[no-untyped-def]
+    store = sdk.file_search_stores.create(config={"display_name": "handbook"})
+    assert store.name.startswith("fileSearchStores/") and store.display_name == "handbook"
+    uploaded = sdk.files.upload(file=__import__("io").BytesIO(b"Refunds are paid within 14 days.\n\nShipping is free."),
+                                config={"mime_type": "text/plain", "display_name": "policy.txt"})  # fmt: skip
+    operation = sdk.file_search_stores.import_file(file_search_store_name=store.name, file_name=uploaded.name)
+    assert operation.done
+    assert sdk.file_search_stores.get(name=store.name).active_documents_count == 1
+    answer = sdk.interactions.create(model="gemini-3-flash-preview", input="When are refunds paid?",
+                                     tools=[{"type": "file_search", "file_search_store_names": [store.name]}])  # fmt: skip
+    assert "Refunds are paid within 14 days." in answer.output_text
+    (text,) = [c for s in answer.steps if s.type == "model_output" for c in s.content]
+    assert [a.type for a in text.annotations] == ["file_citation"]

@@ -400,3 +400,33 @@ def test_a_blocked_kernel_cannot_approve_and_says_why() -> None:
     call = ToolCall("wipe", {"path": "/tmp/x"})
     asyncio.run(Toolbox([function_tool(wipe)]).run(call, blocked.approve))
     assert call.result is None and call.error is not None and "a magic stacked above %%interact" in call.error
+
+
+def test_file_search_over_a_local_store_cites_the_files_it_found(shell: Shell, tmp_path: Any) -> None:
+    (tmp_path / "tea.md").write_text("# Tea\n\nOolong tea is partly oxidised.\n\nIt comes from Fujian and Taiwan.")
+    (tmp_path / "kites.txt").write_text("Kites fly best in a steady wind.\n\nThe oldest kites came from China.")
+    made = shell.run(f"%interact store create notes {tmp_path / 'tea.md'} {tmp_path / 'kites.txt'}")
+    assert [row[2] for row in made.rows] == ["1", "1"] and "--tools file_search:" in made.title  # one passage each
+    store = made.title.split()[0]
+    result = shell.run(f"%%interact --tools file_search:{store.removeprefix('fileSearchStores/')}\nWhere does oolong tea come from?")
+    (found,) = [s for s in result.steps if s.type == "file_search_result"]
+    assert [p["title"] for p in found.result] == ["tea.md"]  # BM25 over FTS5: only the passage about oolong
+    assert "searched on this machine: SQLite FTS5" in found.model_extra["x_gemini_magics_local"]
+    markdown = result._repr_mimebundle_()[0]["text/markdown"]
+    assert "Fujian and Taiwan.[1]" in markdown and "1. tea.md (files/" in markdown  # a file citation, as a footnote
+    assert "<summary>✓ file search · Where does oolong tea come from? → passages · 1</summary>" in markdown
+    assert shell.run(f"%interact store get {store}").rows[0][2] == "2"
+    error = shell.fail(f"%interact store create empty {tmp_path / 'missing.txt'}")
+    assert "missing.txt not found" in str(error) and "\n" not in str(error)
+
+
+def test_a_store_takes_text_only_on_the_local_server(server: Any) -> None:
+    from gemini_magics import Client
+    from gemini_magics._exceptions import BadRequestError
+
+    with Client(base_url=server.base_url) as client:
+        store = client.file_search_stores.create(display_name="pictures")
+        image = client.files.upload(b"\x89PNG\r\n\x1a\n" + b"0" * 64, mime_type="image/png")
+        with pytest.raises(BadRequestError, match="indexes text files only"):
+            client.file_search_stores.import_file(store["name"], file_name=image.name)
+        client.file_search_stores.delete(store["name"])

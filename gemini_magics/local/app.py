@@ -23,6 +23,7 @@ from .engines.base import Engine, EngineRequest
 from .engines.scripted import failing_status
 from .engines.writer import StepWriter
 from .guard import BODY_SECONDS
+from .file_search import FileSearchStores
 from .policy import Policy
 from .store import Cancelled, Record, Retention, Store, StoredFile, Upload, event_position, new_id
 from .wire import (
@@ -220,6 +221,8 @@ class LocalAPI:
         from .batches import BatchRunner
 
         self.batches = BatchRunner(engine, self.store)
+        self.file_stores = FileSearchStores()
+        """File search stores: imported files' passages, indexed with FTS5 (the ``file_search`` tool)."""
         self.creates = 0
         """Interactions asked for so far (the log above keeps only the latest requests)."""
         r = self._route
@@ -241,6 +244,10 @@ class LocalAPI:
             Route("/{version}/batches/{bid}", r(self.batch_get), methods=["GET"]),
             Route("/{version}/batches/{bid}", r(self.batch_cancel), methods=["POST"]),
             Route("/{version}/batches/{bid}", r(self.batch_delete), methods=["DELETE"]),
+            Route("/{version}/fileSearchStores", r(self.store_create, json=True), methods=["POST"]),
+            Route("/{version}/fileSearchStores/{sid}", r(self.store_get), methods=["GET"]),
+            Route("/{version}/fileSearchStores/{sid}", r(self.store_import, json=True), methods=["POST"]),
+            Route("/{version}/fileSearchStores/{sid}", r(self.store_delete), methods=["DELETE"]),
         ])  # fmt: skip
 
     # -- request prelude: version, auth, size, scripted failures, logging ----------------------------
@@ -416,6 +423,7 @@ class LocalAPI:
             response_modalities=record.request.get("response_modalities") or [],
             headers={k.lower(): v for k, v in request.headers.items()},
             resolve_file=self.store.resolve_file,
+            search_files=self.file_stores.search,
             mcp_hosts=self.mcp_hosts,
             policy=self.policy,
             is_agent=bool(record.request.get("agent")),
@@ -623,6 +631,31 @@ class LocalAPI:
             stored = self._file(fid.removesuffix(":download"))
             return Response(stored.data, media_type=stored.mime_type)
         return JSONResponse(self._file_resource(self._file(fid), request))
+
+    # -- file search stores -----------------------------------------------------------------------
+
+    async def store_create(self, request: Request) -> Response:
+        body = self.json_body(request)
+        name = (body.get("displayName") or body.get("display_name")) if isinstance(body, dict) else None
+        return JSONResponse(self.file_stores.create(name))
+
+    async def store_get(self, request: Request) -> Response:
+        return JSONResponse(self.file_stores.get(request.path_params["sid"]))
+
+    async def store_delete(self, request: Request) -> Response:
+        self.file_stores.delete(request.path_params["sid"])
+        return JSONResponse({})
+
+    async def store_import(self, request: Request) -> Response:
+        sid, _, method = request.path_params["sid"].partition(":")
+        if method != "importFile":
+            raise RequestError(404, "not_found", f"fileSearchStores/{sid}:{method or '?'} is not served here")
+        body = self.json_body(request)
+        file_name = (body.get("fileName") or body.get("file_name")) if isinstance(body, dict) else None
+        if not isinstance(file_name, str):
+            raise RequestError(400, "invalid_request", "importFile needs fileName (an uploaded file: files/…)")
+        stored = self._file(file_name.removeprefix("files/"))
+        return JSONResponse(self.file_stores.import_file(sid, stored.name, stored.display_name, stored.mime_type, stored.data))
 
     # -- the Batch API ----------------------------------------------------------------------------
 

@@ -105,7 +105,7 @@ def tool_block(key: str, step: Any) -> Block:
     return Block(key, "tool", title, body, state="error" if failed else "ok")
 
 
-_TITLED_RESULTS = (c.CodeExecutionResult, c.GoogleSearchResult, c.UrlContextResult)
+_TITLED_RESULTS = (c.CodeExecutionResult, c.GoogleSearchResult, c.UrlContextResult, c.FileSearchResult)
 """Results whose own title says more in a card than their raw value would."""
 
 
@@ -128,6 +128,12 @@ def _tool_text(step: Any) -> tuple[str, str]:
     if isinstance(step, c.GoogleSearchResult):
         lines = _result_lines(step, lambda i: f"{i.get('title') or i.get('url') or i} — {i.get('url', '')}")
         return f"search results · {len(lines)}", _bullets(lines) or _fenced(step.result)
+    if isinstance(step, c.FileSearchCall):
+        queries = _argument(step, "queries")
+        return "file search · " + "; ".join(queries), _bullets(queries)
+    if isinstance(step, c.FileSearchResult):
+        lines = _result_lines(step, lambda i: f"{i.get('title') or i.get('file')}: {_compact(i.get('text', ''), 120)}")
+        return f"passages · {len(lines)}", _bullets(lines) or _fenced(step.result)
     if isinstance(step, c.UrlContextCall):
         urls = _argument(step, "urls")
         return "read URLs · " + ", ".join(urls), _bullets(urls)

@@ -25,6 +25,8 @@ class EngineRequest:
     response_modalities: list[str] = field(default_factory=list)
     headers: Mapping[str, str] = field(default_factory=dict)
     resolve_file: Callable[[str], StoredFile | None] = lambda uri: None
+    search_files: Callable[[list[str], str, int], list[Any]] = lambda stores, query, top_k: []
+    """The server's file search stores (``file_search``): the best passages for a query."""
     agent_config: dict[str, Any] = field(default_factory=dict)
     """For an agent (``agent`` instead of ``model``): its configuration; ``is_agent`` says which."""
     is_agent: bool = False

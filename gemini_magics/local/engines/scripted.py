@@ -54,14 +54,16 @@ def _images_asked(prompt: str) -> int:
 
 
 class Cited(str):
-    """A part of an answer drawn from a page: the text, and the page it cites."""
+    """A part of an answer drawn from a page (or, ``store`` set, a file in a file search store): the text,
+    and what it cites."""
 
     url: str
     page_title: str
+    store: str
 
-    def __new__(cls, text: str, url: str, page_title: str = "") -> Cited:
+    def __new__(cls, text: str, url: str, page_title: str = "", store: str = "") -> Cited:
         cited = super().__new__(cls, text)
-        cited.url, cited.page_title = url, page_title
+        cited.url, cited.page_title, cited.store = url, page_title, store
         return cited
 
 
@@ -71,7 +73,10 @@ def citations(parts: list[str], separator: str) -> list[dict[str, Any]]:
     found, offset = [], 0
     for part in parts:
         size = len(part.encode())
-        if isinstance(part, Cited):
+        if isinstance(part, Cited) and part.store:
+            found.append({"type": "file_citation", "file_name": part.page_title, "document_uri": part.url,
+                          "source": part.store, "start_index": offset, "end_index": offset + size})  # fmt: skip
+        elif isinstance(part, Cited):
             found.append({"type": "url_citation", "url": part.url, "title": part.page_title or part.url,
                           "start_index": offset, "end_index": offset + size})  # fmt: skip
         offset += size + len(separator.encode())
@@ -233,11 +238,29 @@ class ScriptedEngine:
             found.append(f"Google Search is not available offline ({search_offline(out, prompt)}).")
         for declaration in (t for t in request.tools if t.get("type") == "mcp_server"):
             found += self._mcp_server(out, request, declaration, prompt)
+        for declaration in (t for t in request.tools if t.get("type") == "file_search"):
+            found += self._file_search(out, request, declaration, prompt)
+        for kind in ("google_maps", "retrieval"):
+            if kind in kinds:
+                found.append(f"{kind.replace('_', ' ').capitalize()} is not available offline (the local server "
+                             "has no such service).")  # fmt: skip
         if "url_context" in kinds:
             for page in read_pages(out, request, prompt):
                 found.append(Cited(f"{page.title or 'untitled'}: {page.text[:300]}", page.url, page.title)
                              if page.status == "success" else f"{page.url} could not be read: {page.error}")  # fmt: skip
         return found
+
+    @staticmethod
+    def _file_search(out: StepWriter, request: EngineRequest, declaration: dict[str, Any], prompt: str) -> list[str]:
+        """Search the named stores (FTS5 on this machine) for the prompt; each passage found, cited."""
+        stores = [str(s) for s in declaration.get("file_search_store_names") or []]
+        passages = request.search_files(stores, prompt, int(declaration.get("top_k") or 5))
+        results = [{"title": p.title, "text": p.text[:300], "file": p.file, "store": p.store} for p in passages]
+        out.tool_pair("file_search", {"queries": [prompt.strip()[:200]], "file_search_store_names": stores}, results,
+                      local_note=f"searched on this machine: SQLite FTS5 (BM25) over {len(stores)} store(s)")  # fmt: skip
+        if not passages:
+            return [f"No passage in {', '.join(stores) or 'the stores'} matches the question."]
+        return [Cited(f"{p.title}: {' '.join(p.text.split())[:300]}", p.file, p.title, p.store) for p in passages]
 
     def _code_execution(self, out: StepWriter, request: EngineRequest, prompt: str) -> str:
         """Run the prompt's fenced Python, if the user turned code execution on; what to say of it."""
