@@ -158,7 +158,7 @@ def check_every_step(blocks: list[Block]) -> None:
     assert "Tea" in blocks[3].body and "https://t.example" in blocks[3].body
     assert titles[4] == "✓ read URLs · https://u.example → URL results" and "success" in blocks[4].body
     assert titles[5] == "✓ mcp server tool call · lookup → ok"
-    assert titles[6] == "file search result"  # a result with no call to join keeps a card of its own
+    assert titles[6] == "passages · 1"  # a result with no call to join keeps a card of its own
     assert [b.call_id for b in blocks[1:6]] == ["c1", "x1", "s1", "u1", "m1"] and {b.state for b in blocks[1:6]} == {"ok"}
     image = blocks[7]
     assert image.kind == "image" and image.mime_type == "image/png" and image.data.startswith(b"\x89PNG")
@@ -176,7 +176,7 @@ def test_every_step_type_in_the_steps_schema() -> None:
     blocks = view.blocks()
     check_every_step(blocks)
     extra = [b.title for b in blocks[9:]]
-    assert extra == ["… file search call", '✓ google maps call → [{"places": [{"name": "Cafe"}]}]', "✓ retrieval call → done",
+    assert extra == ["… file search · ", '✓ google maps call → [{"places": [{"name": "Cafe"}]}]', "✓ retrieval call → done",
                      '✓ tool search call → [{"name": "f"}]', "✓ processing call → done", "brand new step"]  # fmt: skip
     assert all(b.kind == "tool" for b in blocks[9:]) and blocks[9].state == "called"
 

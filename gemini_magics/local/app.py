@@ -22,8 +22,8 @@ from ..models import MODELS_ENV, known_ids, output_limit
 from .engines.base import Engine, EngineRequest
 from .engines.scripted import failing_status
 from .engines.writer import StepWriter
-from .guard import BODY_SECONDS
 from .file_search import FileSearchStores
+from .guard import BODY_SECONDS
 from .policy import Policy
 from .store import Cancelled, Record, Retention, Store, StoredFile, Upload, event_position, new_id
 from .wire import (

@@ -21,8 +21,7 @@ from .wire import RequestError
 
 PASSAGE_CHARS = 700
 STOP_WORDS = frozenset(
-    "the and for are but not you all any can her was one our out who what where when which with from that this "
-    "there their they them have has had does did how why into about come came some more most other than then".split()
+    ["the", "and", "for", "are", "but", "not", "you", "all", "any", "can", "her", "was", "one", "our", "out", "who", "what", "where", "when", "which", "with", "from", "that", "this", "there", "their", "they", "them", "have", "has", "had", "does", "did", "how", "why", "into", "about", "come", "came", "some", "more", "most", "other", "than", "then"]
 )
 """Words too common to say what a question is about (they would match every passage)."""
 _WORD = re.compile(r"[^\W_]{3,}", re.UNICODE)

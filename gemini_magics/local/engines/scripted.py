@@ -126,15 +126,8 @@ class ScriptedEngine:
         from_tools += self._builtin_tools(out, request, prompt)
         if (request.generation_config.get("thinking_level") or "minimal") != "minimal":
             out.thought(prompt)
-        if request.generation_config.get("transcription_config"):
-            from ..transcripts import transcript
-
-            text, speakers = transcript(request)
-            out.text(text, annotations=speakers)
-            return out.ending()
-        if request.wants_audio():  # speech models read the prompt aloud, as the API's text-to-speech models do
-            out.audio(prompt, request.speech_voices())
-            return out.ending()
+        if request.generation_config.get("transcription_config") or request.wants_audio():
+            return self._speech(out, request, prompt)
         if request.wants_image():
             for n in range(_images_asked(prompt)):
                 out.image(f"{prompt} ({n + 1})" if n else prompt, image_pixels(*request.image_shape()),
@@ -152,6 +145,19 @@ class ScriptedEngine:
         return out.ending()
 
     # -- answers ---------------------------------------------------------------------------------
+
+    @staticmethod
+    def _speech(out: StepWriter, request: EngineRequest, prompt: str) -> str:
+        """A transcript of the recordings given (a stand-in: no local engine hears), or the prompt read aloud,
+        as the API's text-to-speech models do."""
+        if request.generation_config.get("transcription_config"):
+            from ..transcripts import transcript
+
+            text, speakers = transcript(request)
+            out.text(text, annotations=speakers)
+        else:
+            out.audio(prompt, request.speech_voices())
+        return out.ending()
 
     def _reply(self, request: EngineRequest, prompt: str) -> str:
         lowered = prompt.lower()
