@@ -176,7 +176,7 @@ def test_every_step_type_in_the_steps_schema() -> None:
     blocks = view.blocks()
     check_every_step(blocks)
     extra = [b.title for b in blocks[9:]]
-    assert extra == ["… file search · ", '✓ google maps call → [{"places": [{"name": "Cafe"}]}]', "✓ retrieval call → done",
+    assert extra == ["… file search", '✓ google maps call → [{"places": [{"name": "Cafe"}]}]', "✓ retrieval call → done",
                      '✓ tool search call → [{"name": "f"}]', "✓ processing call → done", "brand new step"]  # fmt: skip
     assert all(b.kind == "tool" for b in blocks[9:]) and blocks[9].state == "called"
 

@@ -130,7 +130,7 @@ def _tool_text(step: Any) -> tuple[str, str]:
         return f"search results · {len(lines)}", _bullets(lines) or _fenced(step.result)
     if isinstance(step, c.FileSearchCall):
         queries = _argument(step, "queries")
-        return "file search · " + "; ".join(queries), _bullets(queries)
+        return "file search" + (" · " + "; ".join(queries) if queries else ""), _bullets(queries)
     if isinstance(step, c.FileSearchResult):
         lines = _result_lines(step, lambda i: f"{i.get('title') or i.get('file')}: {_compact(i.get('text', ''), 120)}")
         return f"passages · {len(lines)}", _bullets(lines) or _fenced(step.result)
