@@ -215,7 +215,7 @@ class InteractMagics(Magics, InteractSettings):
     def _settings(self) -> Settings:
         from .request import Settings
 
-        return Settings(model=self.model, image_model=self.image_model, audio_model=self.audio_model,
+        return Settings(model=self.model, image_model=self.image_model, audio_model=self.audio_model, video_model=self.video_model,
                         system=self.system, stream=self.stream,
                         table_budget=self.table_budget, table_rows=self.table_rows, headers=dict(self.headers),
                         tool_timeout=self.tool_timeout, timeout=self.timeout, preview_px=self.preview_px, save_dir=self.save_dir,

@@ -33,6 +33,8 @@ KNOWN_MODELS = (
     KnownModel("gemini-3-pro-image-preview", "image generation (--image default)", 32_768),
     KnownModel("gemini-2.5-flash-image", "image generation, fast", 32_768),
     KnownModel("gemini-2.5-flash-preview-tts", "speech (--audio default)", 16_384),
+    KnownModel("veo-3.1-generate-preview", "video (--video default; minutes, in the background)"),
+    KnownModel("veo-3.1-fast-generate-preview", "video, faster"),
     KnownModel("gemini-2.5-pro-preview-tts", "speech, higher quality", 16_384),
     KnownModel("deep-research-pro-preview-12-2025", "agent: --agent (runs in the background; %interact wait)"),
     KnownModel("deep-research-preview-04-2026", "agent: --agent"),

@@ -9,7 +9,7 @@ from typing import Any
 
 from IPython.core.magic_arguments import argument, magic_arguments
 
-from ._constants import ASPECT_RATIOS, IMAGE_SIZES, THINKING_LEVELS
+from ._constants import ASPECT_RATIOS, IMAGE_SIZES, THINKING_LEVELS, VIDEO_RESOLUTIONS
 
 __all__ = ["OPTIONS", "cell_options"]
 
@@ -48,6 +48,10 @@ OPTIONS: list[Callable[[Callable[..., Any]], Callable[..., Any]]] = [
     argument(
         "--image-size", choices=IMAGE_SIZES, metavar="SIZE", help="with --image: " + ", ".join(IMAGE_SIZES)
     ),
+    argument("--video", action="store_true",
+             help="ask for a video (runs in the background; .video plays inline and .save()s)"),
+    argument("--duration", type=int, metavar="SECONDS", help="with --video: its length in seconds"),
+    argument("--resolution", choices=VIDEO_RESOLUTIONS, metavar="RES", help="with --video: " + ", ".join(VIDEO_RESOLUTIONS)),
     argument("--audio", action="store_true", help="ask for speech (WAV; .audio plays inline and .save()s)"),
     argument("--voice", metavar="NAME|A=V,B=W",
              help="with --audio: a voice (Kore), or one per speaker named in the prompt (Alice=Kore,Bob=Puck)"),

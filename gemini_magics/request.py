@@ -31,6 +31,7 @@ class Settings:
     model: str = DEFAULT_MODEL
     image_model: str = "gemini-3-pro-image-preview"
     audio_model: str = "gemini-2.5-flash-preview-tts"
+    video_model: str = "veo-3.1-generate-preview"
     system: str = ""
     stream: bool = True
     table_budget: int = 4000
@@ -196,11 +197,15 @@ def build_request(
     parts = render_parts(prompt, namespace, options, notes)
     if args.transcribe and not any(_kind(p) in ("audio", "video") for p in parts):
         raise OptionError("--transcribe transcribes audio or video: reference one in the cell ({{recording}})")
-    default = settings.image_model if args.image else settings.audio_model if args.audio else settings.model
+    default = (settings.image_model if args.image else settings.audio_model if args.audio
+               else settings.video_model if args.video else settings.model)  # fmt: skip
     model = args.agent or args.model or default
     chain = args.chain or DEFAULT_CHAIN
     toolbox = _toolbox(args, namespace, settings, options)
     params = _params(args, model, schema, settings)
+    if args.video:  # from a referenced image when there is one: its first frame
+        task = "image_to_video" if any(_kind(p) == "image" for p in parts) else "text_to_video"
+        params.setdefault("generation_config", {})["video_config"] = {"task": task}
     bridged, server_side, allowed = _mcp(args, settings)
     if toolbox is not None or server_side:
         params["tools"] = (toolbox.declarations() if toolbox else []) + server_side
@@ -237,8 +242,9 @@ def _check_options(args: argparse.Namespace) -> None:
         raise OptionError(f"--max-tokens must be a positive number, got {args.max_tokens}")
     if args.temperature is not None and not 0.0 <= args.temperature <= 2.0:
         raise OptionError(f"--temperature must be between 0 and 2, got {args.temperature}")
-    if (args.aspect_ratio or args.image_size) and not args.image:
-        raise OptionError("--aspect-ratio and --image-size shape generated images: add --image")
+    if (args.aspect_ratio and not (args.image or args.video)) or (args.image_size and not args.image):
+        raise OptionError("--aspect-ratio and --image-size shape generated images: add --image (or --video)")
+    _check_video(args)
     if args.voice and not args.audio:
         raise OptionError("--voice picks the voice of spoken answers: add --audio")
     if args.speakers and args.transcribe != "verbatim":
@@ -358,14 +364,14 @@ def _params(
         params["generation_config"] = config
     formats = _response_formats(
         schema, image=args.image, aspect_ratio=args.aspect_ratio, image_size=args.image_size
-    ) or ([{"type": "audio", "mime_type": "audio/wav"}] if args.audio else [])
+    ) or ([{"type": "audio", "mime_type": "audio/wav"}] if args.audio else [_video_format(args)] if args.video else [])
     if formats:
         params["response_format"] = formats if len(formats) > 1 else formats[0]
     if args.no_store:
         params["store"] = False
     if getattr(args, "service_tier", None):
         params["service_tier"] = args.service_tier
-    if args.background or args.agent:  # agents run for minutes: always in the background
+    if args.background or args.agent or args.video:  # agents and videos take minutes: always in the background
         params["background"] = True
     return params
 
@@ -400,6 +406,29 @@ def _generation_config(args: argparse.Namespace) -> dict[str, Any]:
         config["thinking_level"] = args.thinking
         config["thinking_summaries"] = "auto"
     return config
+
+
+def _check_video(args: argparse.Namespace) -> None:
+    from ._constants import VIDEO_ASPECT_RATIOS
+
+    if (args.duration is not None or args.resolution) and not args.video:
+        raise OptionError("--duration and --resolution shape a generated video: add --video")
+    if not args.video:
+        return
+    if args.image or args.audio or args.schema:
+        raise OptionError("--video answers with a video alone: drop --image / --audio / --schema")
+    if args.aspect_ratio and args.aspect_ratio not in VIDEO_ASPECT_RATIOS:
+        raise OptionError(f"--aspect-ratio {args.aspect_ratio}: a video is {' or '.join(VIDEO_ASPECT_RATIOS)}")
+    if args.duration is not None and not 1 <= args.duration <= 60:
+        raise OptionError(f"--duration must be 1 to 60 seconds, got {args.duration}")
+    if args.no_store:
+        raise OptionError("--video runs in the background, which needs the interaction stored: drop --no-store")
+
+
+def _video_format(args: argparse.Namespace) -> dict[str, Any]:
+    shape = {"aspect_ratio": args.aspect_ratio, "resolution": args.resolution,
+             "duration": f"{args.duration}s" if args.duration is not None else None}  # fmt: skip
+    return {"type": "video", "delivery": "inline", **{k: v for k, v in shape.items() if v}}
 
 
 def _kind(part: Any) -> str:

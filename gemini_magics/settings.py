@@ -26,6 +26,9 @@ class InteractSettings(Configurable):
     audio_model = Unicode(
         "gemini-2.5-flash-preview-tts", help="Model for --audio cells when -m is not given (a text-to-speech model)."
     ).tag(config=True)
+    video_model = Unicode(
+        "veo-3.1-generate-preview", help="Model for --video cells when -m is not given (a video generation model)."
+    ).tag(config=True)
     system = Unicode("", help="Default system instruction (-s/--system overrides it).").tag(config=True)
     stream = Bool(True, help="Stream answers (--no-stream turns it off for one cell).").tag(config=True)
     live = Bool(True, help="Show the live streaming view while an answer arrives.").tag(config=True)

@@ -118,5 +118,15 @@ cells = [
     ),
     new_code_cell("%%interact --audio --voice Alice=Kore,Bob=Puck -o said\nAlice: Did the kite fly?\nBob: Higher than the lighthouse."),
     new_code_cell("said.audio.mime_type, said.audio.duration > 0", metadata=CHECK),
+    new_markdown_cell(
+        "## Video out\n\n`--video` asks a video model (`InteractMagics.video_model`) for a clip: it runs in the "
+        "background (generation takes minutes on the API) with progress and Cancel, then plays inline, with its "
+        "first frame as the poster a saved notebook shows. `--duration 8`, `--aspect-ratio 9:16` and `--resolution "
+        "720p` shape it; reference an image (`{{pic.images[0]}}`) to start from it. `.video` holds it (`.save()`). "
+        "Offline, the embedded server draws a stand-in clip (a real WebM) and says so."
+    ),
+    new_code_cell("%%interact --video --duration 2 -o clip\nA kite over the sea at dawn"),
+    new_code_cell("%interact wait"),
+    new_code_cell("clip.video.mime_type, round(clip.video.duration)", metadata=CHECK),
 ]
 write_notebook("images_and_media.ipynb", cells)

@@ -308,6 +308,8 @@ THEME_CELLS = [
     '%config InteractMagics.headers = {"X-Scripted-Delay-Ms": "40", "X-Scripted-Deltas": "6"}',
     "%%interact --image --chain look\nA kite over the sea",
     "%%interact --audio --chain say\nHello from the notebook.",
+    "%%interact --video --duration 2 -o clip\nA kite over the sea",
+    "%interact wait",
     '%config InteractMagics.headers = {"X-Scripted-Delay-Ms": "120", "X-Scripted-Deltas": "400"}',
     "%%interact --chain long\nTell me a very long story.",
 ]
@@ -378,6 +380,13 @@ def test_theme_contrast_narrow_layout_and_neutral_stop_in_jupyterlab(lab: tuple[
             assert seconds > 0.5, seconds
             played = player.evaluate("a => { a.muted = true; return a.play().then(() => new Promise(r => setTimeout(() => r(a.currentTime), 400))); }")
             assert played > 0, played
+            # the generated video (a background run) shows its poster, loads, and plays
+            film = page.locator(".jp-RenderedMarkdown video").first
+            expect(film).to_have_attribute("poster", re.compile("^data:image/jpeg;base64,"))
+            length = film.evaluate("v => new Promise(r => { if (v.readyState >= 1) r(v.duration); else { v.onloadedmetadata = () => r(v.duration); v.load(); } })")
+            assert 1.5 < length < 2.5, length
+            ran = film.evaluate("v => { v.muted = true; return v.play().then(() => new Promise(r => setTimeout(() => r(v.currentTime), 400))); }")
+            assert ran > 0, ran
             badge.scroll_into_view_if_needed()
             page.screenshot(path=str(SHOTS / f"narrow-stopped-{shot}.png"))
 

@@ -306,3 +306,35 @@ def test_transcribe_sends_the_config_and_binds_text_and_speaker_turns(shell: Any
 def test_bad_transcribe_options_are_one_line(shell: Any, cell: str, expected: str) -> None:
     error = shell.fail(cell)
     assert expected in str(error) and "\n" not in str(error)
+
+
+def test_video_runs_in_the_background_and_plays_from_its_poster(shell: Any, server: Any, tmp_path: Path) -> None:
+    import av
+
+    shell.ip.user_ns["pic"] = __import__("PIL.Image", fromlist=["Image"]).new("RGB", (64, 64), (200, 30, 30))
+    started = shell.run("%%interact --video --duration 3 --aspect-ratio 9:16 --resolution 360p -o clip\nAnimate {{pic}}")
+    getattr(started, "done", None) and started.done.wait(30)  # a background run (or, already done, its result)
+    sent = [r["json"] for r in requests_to(server, "/interactions") if r["method"] == "POST"][-1]
+    assert sent["model"] == "veo-3.1-generate-preview" and sent["background"] is True
+    assert sent["response_format"] == {"type": "video", "delivery": "inline", "aspect_ratio": "9:16", "resolution": "360p", "duration": "3s"}
+    assert sent["generation_config"]["video_config"] == {"task": "image_to_video"}  # the image referenced: its first frame
+    clip = shell.ip.user_ns["clip"].video
+    assert clip.mime_type == "video/webm" and abs(clip.duration - 3.0) < 0.2 and "over the image given" in clip.note
+    with av.open(__import__("io").BytesIO(clip.data)) as container:  # a real, decodable video, portrait
+        stream = container.streams.video[0]
+        assert (stream.codec_context.name, stream.width < stream.height) == ("vp8", True)
+    assert clip.poster() is not None and clip.poster().startswith(b"\xff\xd8")
+    markdown = shell.ip.user_ns["clip"]._repr_mimebundle_()[0]["text/markdown"]
+    assert '<video controls preload="metadata" poster="data:image/jpeg;base64,' in markdown and "*Video: 3.0 s · video/webm" in markdown
+    assert clip.save(tmp_path / "clip.webm").read_bytes() == clip.data
+
+
+@pytest.mark.parametrize(("line", "expected"), [
+    ("--duration 5", "--duration and --resolution shape a generated video: add --video"),
+    ("--video --aspect-ratio 4:3", "a video is 16:9 or 9:16"),
+    ("--video --duration 0", "--duration must be 1 to 60 seconds"),
+    ("--video --audio", "--video answers with a video alone"),
+])  # fmt: skip
+def test_bad_video_options_are_one_line(shell: Any, line: str, expected: str) -> None:
+    error = shell.fail(f"%%interact {line}\nA kite.")
+    assert expected in str(error) and "\n" not in str(error)

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from ..chains import Plan
     from ..types.content import Content, Step
     from ..types.interaction import Interaction, Usage
-    from .clips import AudioClip
+    from .clips import AudioClip, VideoClip
 
 from .view import usage_line
 
@@ -117,6 +117,15 @@ class InteractionResult:
         return [AudioClip(block.as_bytes(), block.mime_type or "audio/wav", block.sample_rate, block.channels,
                           str((block.model_extra or {}).get("x_gemini_magics_local") or ""))
                 for interaction in self.interactions for block in interaction.audio if block.data]  # fmt: skip
+
+    @property
+    def video(self) -> VideoClip | None:
+        """The generated video (``--video``): ``.data``, ``.mime_type``, ``.duration``, ``.poster()``, ``.save()``."""
+        from .clips import VideoClip
+
+        clips = [VideoClip(b.as_bytes(), b.mime_type or "video/mp4", str((b.model_extra or {}).get("x_gemini_magics_local") or ""))
+                 for interaction in self.interactions for b in interaction.videos if b.data]  # fmt: skip
+        return clips[0] if clips else None
 
     @property
     def audio(self) -> AudioClip | None:
@@ -235,16 +244,17 @@ class InteractionResult:
     def _player(self, block: Any) -> str:
         """An ``<audio>`` player for the saved output: embedded when small, else written to ``save_dir`` (a
         notebook carrying minutes of audio is too heavy to open) and played from there."""
-        from .clips import EMBED_AUDIO_BYTES, AudioClip
+        from .clips import EMBED_AUDIO_BYTES, AudioClip, VideoClip
         from .saving import free_path, readable_stem
 
-        clip = AudioClip(block.data, block.mime_type or "audio/wav", note=block.body)
+        clip: AudioClip | VideoClip = (VideoClip(block.data, block.mime_type or "video/mp4", block.body) if block.kind == "video"
+                                       else AudioClip(block.data, block.mime_type or "audio/wav", note=block.body))  # fmt: skip
         src = None
         if len(block.data) > EMBED_AUDIO_BYTES:
             path = free_path(self.save_dir, readable_stem(self.text or "speech", fallback="speech"), clip.extension)
             path.write_bytes(block.data)
             src = path.as_posix()
-        return f"{clip.player_html(src)}\n\n*Audio: {html.escape(clip.caption())}.*"
+        return f"{clip.player_html(src)}\n\n*{block.kind.capitalize()}: {html.escape(clip.caption())}.*"
 
     def _markdown(self, data_json: Any) -> list[str]:
         """Every part of the turn in the order the model produced it: thoughts, tool steps and their
@@ -269,7 +279,7 @@ class InteractionResult:
                         pieces.append(image)
                     if block.body and block.body not in stand_ins:
                         stand_ins.append(block.body)
-                elif block.kind == "audio":
+                elif block.kind in ("audio", "video"):
                     pieces.append(self._player(block))
                 elif block.kind == "json":
                     value = data_json if last else block.data
@@ -303,6 +313,8 @@ class InteractionResult:
         images = self._image_blocks
         for clip in self.audio_clips:
             plain += f"\n[audio: {clip.caption()}]"
+        if self.video is not None:
+            plain += f"\n[video: {self.video.caption()}]"
         if images:
             drawn = {str((b.model_extra or {}).get("x_gemini_magics_local") or "") for b in images} - {""}
             plain += f"\n[{len(images)} image(s){''.join(f': {n}' for n in sorted(drawn))}]"

@@ -239,8 +239,14 @@ def _output_blocks(i: int, step: c.ModelOutputStep, *, structured: bool, streami
                 blocks.append(Block(key, "audio", "audio", note, base64.b64decode(part.data), part.mime_type or "audio/wav"))
             except ValueError:
                 continue
-        elif isinstance(part, c.AudioContent) and part.data:  # still arriving: its size so far
-            blocks.append(Block(key, "media", f"audio · {part.mime_type or '?'} · receiving {len(part.data) * 3 // 4 // 1024} KB"))
+        elif isinstance(part, c.VideoContent) and part.data and not streaming:
+            note = str((part.model_extra or {}).get("x_gemini_magics_local") or "")
+            try:
+                blocks.append(Block(key, "video", "video", note, base64.b64decode(part.data), part.mime_type or "video/mp4"))
+            except ValueError:
+                continue
+        elif isinstance(part, c.AudioContent | c.VideoContent) and part.data:  # still arriving: its size so far
+            blocks.append(Block(key, "media", f"{part.type} · {part.mime_type or '?'} · receiving {len(part.data) * 3 // 4 // 1024} KB"))
         elif isinstance(part, c.ImageContent | c.AudioContent | c.VideoContent | c.DocumentContent):
             blocks.append(Block(key, "media", f"{part.type} · {part.mime_type or '?'}", part.uri or ""))
     if step.error:

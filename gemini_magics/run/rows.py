@@ -160,7 +160,7 @@ def check_row_options(args: argparse.Namespace) -> None:
                 raise OptionError(f"{flag} applies to rows: add --over NAME (a DataFrame, Series or list)")
         return
     clashes = [flag for flag, on in (("--chain", args.chain), ("--new", args.new), ("--background", args.background),
-                                     ("--agent", args.agent), ("--tools", args.tools), ("--mcp", args.mcp),
+                                     ("--agent", args.agent), ("--tools", args.tools), ("--mcp", args.mcp), ("--video", args.video),
                                      ("--no-store", args.no_store)) if on]  # fmt: skip
     if clashes:
         raise OptionError(

@@ -306,6 +306,11 @@ class Interaction(BaseModel):
         return [b for b in self.outputs or [] if isinstance(b, ImageContent)]
 
     @property
+    def videos(self) -> list[VideoContent]:
+        """Generated videos (``--video``), each a block with its data or URI."""
+        return [b for b in self.outputs or [] if isinstance(b, VideoContent)]
+
+    @property
     def audio(self) -> list[AudioContent]:
         """Spoken answers (``--audio``), each a block with its data or URI."""
         return [b for b in self.outputs or [] if isinstance(b, AudioContent)]

@@ -72,6 +72,22 @@ class EngineRequest:
             isinstance(f, dict) and f.get("type") == "audio" for f in formats
         )
 
+    def video_format(self) -> dict[str, Any] | None:
+        """The video ``response_format`` asked for, if any."""
+        fmt = self.response_format
+        return next((f for f in (fmt if isinstance(fmt, list) else [fmt]) if isinstance(f, dict) and f.get("type") == "video"),
+                    {"type": "video"} if "video" in [m.lower() for m in self.response_modalities] else None)  # fmt: skip
+
+    def first_image(self) -> bytes | None:
+        """The first image of the last turn (a video's first frame, ``image_to_video``)."""
+        for block in (b for s in self.history[-1:] for b in s.get("content", []) if b.get("type") == "image"):
+            if block.get("data"):
+                return base64.b64decode(block["data"])
+            stored = self.resolve_file(block["uri"]) if block.get("uri") else None
+            if stored is not None:
+                return stored.data
+        return None
+
     def speech_voices(self) -> dict[str, str]:
         """``generation_config.speech_config`` as speaker → voice (``""`` for the one unnamed speaker); it
         comes as a list of ``{speaker, voice}`` or as ``{"speakers": [...]}``."""

@@ -128,6 +128,9 @@ class ScriptedEngine:
             out.thought(prompt)
         if request.generation_config.get("transcription_config") or request.wants_audio():
             return self._speech(out, request, prompt)
+        shape = request.video_format()
+        if shape is not None:
+            return out.video(prompt, shape, request.first_image())
         if request.wants_image():
             for n in range(_images_asked(prompt)):
                 out.image(f"{prompt} ({n + 1})" if n else prompt, image_pixels(*request.image_shape()),

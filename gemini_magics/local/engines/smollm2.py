@@ -322,6 +322,10 @@ class SmolLM2Engine:
             return self._call_a_tool(request, record, schema)
         if request.wants_audio():
             return self._speak(request, record)
+        if request.video_format() is not None:  # drawn, as the scripted engine draws it: SmolLM2 only writes
+            from .writer import StepWriter
+
+            return StepWriter(record).video(request.last_user_text, request.video_format() or {}, request.first_image())
         if request.wants_image():
             self._stand_in_picture(request, record)
         messages = self.messages(request)

@@ -196,6 +196,33 @@ class StepWriter:
         record.end_step({"type": "model_output", "content": [block]})
         record.add_usage(output_tokens=max(1, round(speech.seconds * 25)), modality="audio")  # ~25 tokens a second
 
+    def video(self, prompt: str, shape: dict[str, Any], first_frame: bytes | None) -> str:
+        """A generated video (a playable WebM the local server draws), delivered inline in two chunks; the
+        status to end with (``failed``, and why, when PyAV is missing)."""
+        from ..video import make_video
+
+        seconds = int(str(shape.get("duration") or "4").rstrip("s") or 4)
+        try:
+            webm = make_video(prompt, seconds=seconds, aspect_ratio=str(shape.get("aspect_ratio") or "16:9"),
+                              resolution=str(shape.get("resolution") or "720p"), first_frame=first_frame)  # fmt: skip
+        except ImportError:
+            error = {"code": "unimplemented", "message": "the local server makes videos with PyAV: pip install 'gemini-magics[local]'"}
+            self.record.errors.append(error)
+            self.record.emit({"event_type": "error", "error": error})
+            return "failed"
+        note = {LOCAL_NOTE_FIELD: "a stand-in video drawn by the embedded local server (the prompt's words "
+                                  + ("over the image given" if first_frame else "over a moving band") + ")"}  # fmt: skip
+        data = base64.b64encode(webm).decode()
+        half = len(data) // 2 // 4 * 4
+        record = self.record
+        record.begin_step({"type": "model_output"})
+        for piece, last in ((data[:half], False), (data[half:], True)):
+            self.pace()
+            record.delta({"type": "video", "mime_type": "video/webm", "data": piece, **(note if last else {})})
+        record.end_step({"type": "model_output", "content": [{"type": "video", "mime_type": "video/webm", "data": data, **note}]})
+        record.add_usage(output_tokens=seconds * 258, modality="video")
+        return "completed"
+
     def function_call(self, call: dict[str, Any]) -> None:
         record = self.record
         call_id = "call_" + hashlib.sha256(json.dumps(call, sort_keys=True).encode()).hexdigest()[:10]
