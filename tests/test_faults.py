@@ -15,6 +15,7 @@ shell over loopback. Each case asserts that nothing is lost and nothing is dupli
 from __future__ import annotations
 
 import concurrent.futures
+import json
 import logging
 import os
 import signal
@@ -23,6 +24,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -37,8 +39,11 @@ from gemini_magics.local import LocalServer, start_server
 SECRET = "AIzaSyFAULTS-never-shown-0123456789abcd"
 
 
-def posts(server: LocalServer) -> int:
-    return len([r for r in requests_to(server, "/interactions") if r["path"].endswith("/interactions")])
+def posts(server: LocalServer, marked: str = "") -> int:
+    """Creates the server received (whose input holds ``marked``): the log keeps only the latest requests, so a
+    count of them all stops growing once it is full, and a shared server's log fills."""
+    return len([r for r in requests_to(server, "/interactions")
+                if r["path"].endswith("/interactions") and marked in json.dumps((r.get("json") or {}).get("input"))])  # fmt: skip
 
 
 # -- storms ----------------------------------------------------------------------------------------------
@@ -53,23 +58,23 @@ def test_a_storm_with_retry_after_still_completes_every_call(
     with Client(base_url=server.base_url, max_retries=4) as client:
         slept: list[float] = []
         client._sleep = lambda s: (slept.append(s), time.sleep(s))  # type: ignore[func-returns-value]
-        before = posts(server)
+        mark = f"storm-{uuid.uuid4().hex[:8]}"
         with concurrent.futures.ThreadPoolExecutor(callers) as pool:
             answers = list(pool.map(lambda i: client.interactions.create(
-                model="m", input=f"storm {i}", extra_headers={"X-Scripted-Fail": f"{status}:{failures}:{i}"}),
+                model="m", input=f"{mark} {i}", extra_headers={"X-Scripted-Fail": f"{status}:{failures}:{i}"}),
                 range(callers)))  # fmt: skip
-    assert sorted(a.text for a in answers) == sorted(f"**Scripted reply** (turn 1) to: storm {i}" for i in range(callers))
-    assert posts(server) - before == callers * (failures + 1)  # bounded; nothing sent again after a success
+    assert sorted(a.text for a in answers) == sorted(f"**Scripted reply** (turn 1) to: {mark} {i}" for i in range(callers))
+    assert posts(server, mark) == callers * (failures + 1)  # bounded; nothing sent again after a success
     assert len(slept) == callers * failures and set(slept) == {0.02}  # the server's retry-after-ms, each time
 
 
 def test_a_storm_longer_than_the_retry_budget_is_one_error_after_bounded_attempts(server: LocalServer) -> None:
     with Client(base_url=server.base_url, max_retries=3) as client:
         client._sleep = lambda s: None
-        before = posts(server)
+        mark = f"never-{uuid.uuid4().hex[:8]}"
         with pytest.raises(RateLimitError):
-            client.interactions.create(model="m", input="never", extra_headers={"X-Scripted-Fail": "429:50"})
-        assert posts(server) - before == 4
+            client.interactions.create(model="m", input=mark, extra_headers={"X-Scripted-Fail": "429:50"})
+        assert posts(server, mark) == 4
 
 
 # -- cut streams -----------------------------------------------------------------------------------------
