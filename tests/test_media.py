@@ -339,3 +339,23 @@ def test_video_runs_in_the_background_and_plays_from_its_poster(shell: Any, serv
 def test_bad_video_options_are_one_line(shell: Any, line: str, expected: str) -> None:
     error = shell.fail(f"%%interact {line}\nA kite.")
     assert expected in str(error) and "\n" not in str(error)
+
+
+def test_rows_of_recordings_are_transcribed_each_and_a_table_is_read_out(shell: Any, server: Any, tmp_path: Path) -> None:
+    import pandas as pd
+
+    from gemini_magics.local.speech import speak
+
+    files = []
+    for n, words in enumerate(["hello there", "good morning to everyone here"]):
+        files.append(tmp_path / f"call-{n}.wav")
+        files[-1].write_bytes(speak(words).wav)
+    shell.ip.user_ns["calls"] = pd.DataFrame({"file": files})
+    shell.run("%%interact --over calls --transcribe -o transcripts\nTranscribe {{row.file}}")
+    frame = shell.ip.user_ns["transcripts"]
+    assert list(frame["_status"]) == ["ok", "ok"] and frame["text"].str.contains("stand-in transcript of audio").all()
+    assert frame["text"].iloc[0] != frame["text"].iloc[1]  # each row its own recording (its own length)
+    shell.ip.user_ns["sales"] = pd.DataFrame({"region": ["north", "south"], "units": [3, 5]})
+    read = shell.run("%%interact --audio --new\nRead this table aloud: {{sales}}")
+    sent = requests_to(server, "/interactions")[-1]["json"]["input"]
+    assert "north" in json.dumps(sent) and read.audio is not None and read.audio.duration > 1.0

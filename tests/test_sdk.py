@@ -131,3 +131,22 @@ def test_file_search_stores_through_the_sdk(sdk) -> None:  # type: ignore[no-unt
     assert "Refunds are paid within 14 days." in answer.output_text
     (text,) = [c for s in answer.steps if s.type == "model_output" for c in s.content]
     assert [a.type for a in text.annotations] == ["file_citation"]
+
+
+def test_a_video_from_the_sdk_runs_in_the_background_and_arrives_inline(sdk) -> None:  # type: ignore[no-untyped-def]
+    import base64
+    import io
+
+    av = pytest.importorskip("av", reason="the local extra installs PyAV")
+    started = sdk.interactions.create(model="veo-3.1-generate-preview", input="A kite over the sea", background=True,
+                                      response_format={"type": "video", "aspect_ratio": "16:9", "duration": "2s", "delivery": "inline"})  # fmt: skip
+    done = started
+    for _ in range(100):
+        if done.status != "in_progress":
+            break
+        __import__("time").sleep(0.1)
+        done = sdk.interactions.get(started.id)
+    (video,) = [c for s in done.steps if s.type == "model_output" for c in s.content]
+    assert done.status == "completed" and video.type == "video" and video.mime_type == "video/webm"
+    with av.open(io.BytesIO(base64.b64decode(video.data))) as container:
+        assert abs(container.duration / 1e6 - 2.0) < 0.2
