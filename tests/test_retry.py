@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import email.utils
+import json
 import random
 
 import httpx
@@ -156,7 +157,7 @@ def test_a_cut_stream_is_resumed_never_re_posted(server, steps_client: Client) -
                                               extra_headers={"X-Scripted-Cut-After": "5", "X-Scripted-Deltas": "40"})  # fmt: skip
     final = stream.until_done()
     assert stream.resumes >= 1 and final.status == "completed"
-    assert len([r for r in requests_to(server, "/interactions") if (r.get("json") or {}).get("input") == mark]) == 1  # one POST
+    assert len([r for r in requests_to(server, "/interactions") if mark in json.dumps(r.get("json"))]) == 1  # one POST
     gets = [r for r in requests_to(server, final.id, "GET") if r["query"].get("stream") == "true"]
     assert gets and gets[0]["query"]["last_event_id"]
     assert final.text == steps_client.interactions.get(final.id).text
