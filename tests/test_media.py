@@ -359,3 +359,10 @@ def test_rows_of_recordings_are_transcribed_each_and_a_table_is_read_out(shell: 
     read = shell.run("%%interact --audio --new\nRead this table aloud: {{sales}}")
     sent = requests_to(server, "/interactions")[-1]["json"]["input"]
     assert "north" in json.dumps(sent) and read.audio is not None and read.audio.duration > 1.0
+
+
+def test_save_writes_spoken_answers_and_videos_beside_the_text(shell: Any, tmp_path: Path) -> None:
+    said = shell.run("%%interact --audio\nSay hello.")
+    names = sorted(p.name for p in said.save(tmp_path, stem="said"))
+    assert names == ["said-audio-1.wav", "said.md"] and "[audio 1](said-audio-1.wav)" in (tmp_path / "said.md").read_text()
+    assert (tmp_path / "said-audio-1.wav").read_bytes() == said.audio.data

@@ -416,3 +416,12 @@ def test_builtin_tools_are_declared_as_the_api_takes_them() -> None:
     for bad, said in (("file_search", "needs the stores to search"), ("google_maps:x", "only file_search takes names")):
         with pytest.raises(OptionError, match=said):
             resolve_tools([bad], {})
+
+
+def test_progress_lines_name_media_by_their_kind() -> None:
+    from gemini_magics.render.view import progress_lines
+    from gemini_magics.types.interaction import Interaction
+
+    streaming = Interaction.model_validate({"id": "v1_m", "status": "in_progress", "steps": [
+        {"type": "model_output", "content": [{"type": "video", "mime_type": "video/webm", "data": "AAAA" * 600}]}]})  # fmt: skip
+    assert progress_lines(streaming) == ["Media: video · video/webm · receiving 1 KB"]

@@ -146,9 +146,11 @@ class InteractionResult:
         return [Image.open(io.BytesIO(block.as_bytes())) for block in blocks]
 
     def save(self, directory: str | Path = ".", stem: str | None = None) -> list[Path]:
-        """Write the answer as Markdown, every image at full size, and structured data as JSON.
+        """Write the answer as Markdown, every image at full size, spoken answers and videos, and structured
+        data as JSON.
 
-        Returns the paths written: ``STEM.md``, ``STEM-image-N.png``..., ``STEM.json``.
+        Returns the paths written: ``STEM.md``, ``STEM-image-N.png``..., ``STEM-audio-N.wav``, ``STEM-video.webm``,
+        ``STEM.json``.
         """
         folder = Path(directory)
         folder.mkdir(parents=True, exist_ok=True)
@@ -160,6 +162,12 @@ class InteractionResult:
             path.write_bytes(block.as_bytes())
             written.append(path)
         links = "".join(f"\n\n![image {n}]({p.name})" for n, p in enumerate(written, 1))
+        media = [(f"audio {n}", clip.save(folder / f"{stem}-audio-{n}.{clip.extension}"))
+                 for n, clip in enumerate(self.audio_clips, 1)]  # fmt: skip
+        if self.video is not None:
+            media.append(("video", self.video.save(folder / f"{stem}-video.{self.video.extension}")))
+        links += "".join(f"\n\n[{label}]({path.name})" for label, path in media)
+        written += [path for _, path in media]
         markdown = folder / f"{stem}.md"
         markdown.write_text(f"{self.text}{links}\n\n---\n{self.footer()}\n", encoding="utf-8")
         written.insert(0, markdown)

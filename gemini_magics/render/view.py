@@ -414,8 +414,10 @@ def progress_lines(interaction: Interaction, limit: int = 8) -> list[str]:
             lines.append(f"Answer: writing ({len(block.body.split())} words so far)")
         elif block.kind == "error":
             lines.append(f"Error: {_compact(block.body, 160)}")
-        elif block.kind in ("image", "media"):
+        elif block.kind == "image":
             lines.append(f"Image: {block.title}")
+        elif block.kind in ("audio", "video", "media"):  # a media block's title names its kind
+            lines.append(f"{block.kind.capitalize()}: {block.title}" if block.kind != "media" else f"Media: {block.title}")
     return lines[-limit:]
 
 
