@@ -11,7 +11,7 @@ from gemini_magics.run.handle import BackgroundRun
 
 
 def creates(server: Any) -> list[dict[str, Any]]:
-    return [r["json"] for r in requests_to(server, "/interactions") if r["path"].endswith("/interactions")]
+    return [r["json"] for r in requests_to(server, "/interactions") if r["path"].endswith("/interactions") and isinstance(r["json"], dict)]
 
 
 def test_an_agent_runs_in_the_background_and_a_model_cell_continues_its_chain(shell: Shell, server: Any) -> None:

@@ -27,7 +27,7 @@ def sdk_client(server: LocalServer, headers: dict[str, str] | None = None) -> An
 
 
 def creates(server: LocalServer) -> list[dict[str, Any]]:
-    return [r["json"] for r in requests_to(server, "/interactions") if r["path"].endswith("/interactions")]
+    return [r["json"] for r in requests_to(server, "/interactions") if r["path"].endswith("/interactions") and isinstance(r["json"], dict)]
 
 
 # -- requires_continuation ---------------------------------------------------------------------------

@@ -481,11 +481,16 @@ def test_an_unwritable_cache_dir_is_a_notice_and_the_cache_is_private(shell: Any
 # -- a local nuisance cannot stall the server ---------------------------------------------------------------
 
 
-def test_half_sent_requests_cannot_hold_the_server(monkeypatch: pytest.MonkeyPatch) -> None:
-    from gemini_magics.local.guard import GuardedH11Protocol
+@pytest.mark.parametrize("parser", ["httptools", "h11"])
+def test_half_sent_requests_cannot_hold_the_server(monkeypatch: pytest.MonkeyPatch, parser: str) -> None:
+    from gemini_magics.local import guard
 
-    monkeypatch.setattr(GuardedH11Protocol, "header_seconds", 1.0)
-    monkeypatch.setattr(GuardedH11Protocol, "max_connections", 40)
+    monkeypatch.setattr(guard.Guard, "header_seconds", 1.0)
+    monkeypatch.setattr(guard.Guard, "max_connections", 40)
+    if parser == "h11":  # the pure-Python protocol, where httptools is not installed
+        monkeypatch.setattr(guard, "guarded_protocol", lambda: guard.GuardedH11Protocol)
+    else:
+        assert guard.guarded_protocol().__name__ == "GuardedHttpToolsProtocol"
     with start_server(engine="scripted", api_key=KEY) as server:
         nuisance = []
         for _ in range(60):

@@ -22,7 +22,7 @@ from gemini_magics.tools import Toolbox, ToolCall, function_tool, parse_docstrin
 
 
 def creates(server: Any) -> list[dict[str, Any]]:
-    return [r["json"] for r in requests_to(server, "/interactions") if r["path"].endswith("/interactions")]
+    return [r["json"] for r in requests_to(server, "/interactions") if r["path"].endswith("/interactions") and isinstance(r["json"], dict)]
 
 
 # -- declarations -------------------------------------------------------------------------------------

@@ -37,10 +37,10 @@ class LocalServer:
         self._socket.bind((host, port))
         self.host = host
         self.port = self._socket.getsockname()[1]
-        from .guard import GuardedH11Protocol
+        from .guard import guarded_protocol
 
         config = uvicorn.Config(api.app, log_level=log_level, access_log=False, timeout_graceful_shutdown=1,
-                                ws="none", lifespan="off", http=GuardedH11Protocol)  # fmt: skip
+                                ws="none", lifespan="off", http=guarded_protocol())  # fmt: skip
         self._server = uvicorn.Server(config)
         self._thread: threading.Thread | None = None
 

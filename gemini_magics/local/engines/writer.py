@@ -9,7 +9,6 @@ import hashlib
 import io
 import json
 import re
-import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -116,11 +115,8 @@ class StepWriter:
         record = self.record
         record.check_cancelled()
         delay = self.delay if seconds is None else seconds
-        if delay:
-            deadline = time.monotonic() + delay
-            while time.monotonic() < deadline:
-                record.check_cancelled()
-                time.sleep(min(0.02, max(0.0, deadline - time.monotonic())))
+        if delay and record.cancel_requested.wait(delay):  # one wake-up: the delay's end, or a cancel at once
+            record.check_cancelled()
 
     def text(self, text: str, annotations: list[dict[str, Any]] | None = None) -> None:
         """The answer's text, in deltas; ``annotations`` (citations) follow it in a ``text_annotation_delta``."""
