@@ -117,3 +117,14 @@ def test_speech_asked_of_smollm2_is_read_aloud_on_this_machine(smol_client: Clie
     (audio,) = answer.audio
     assert audio.mime_type == "audio/wav" and audio.data and answer.status == "completed"
     assert "spoken by espeak-ng" in audio.model_extra["x_gemini_magics_local"] or "synthetic signal" in audio.model_extra["x_gemini_magics_local"]
+
+
+def test_a_transcription_asked_of_smollm2_is_the_plain_stand_in(smol_client: Client) -> None:
+    import base64
+
+    from gemini_magics.local.speech import speak
+
+    wav = base64.b64encode(speak("good morning").wav).decode()
+    answer = smol_client.interactions.create(model="smollm2", generation_config={"transcription_config": {"mode": "smart"}},
+                                             input=[{"type": "audio", "mime_type": "audio/wav", "data": wav}])  # fmt: skip
+    assert answer.text.startswith("This is a stand-in transcript of audio attachment: audio/wav") and "cannot hear" in answer.text

@@ -295,11 +295,17 @@ class SmolLM2Engine:
 
     @staticmethod
     def _speak(request: EngineRequest, record: Record) -> str:
-        """Read aloud by the machine's synthesizer (as the API's speech models read their prompt): SmolLM2
-        only writes text."""
+        """Read aloud by the machine's synthesizer (as the API's speech models read their prompt), or a
+        recording's stand-in transcript: SmolLM2 only reads and writes text."""
         from .writer import StepWriter
 
-        StepWriter(record).audio(request.last_user_text, request.speech_voices())
+        if request.generation_config.get("transcription_config"):
+            from ..transcripts import transcript
+
+            text, speakers = transcript(request)
+            StepWriter(record).text(text, annotations=speakers)
+        else:
+            StepWriter(record).audio(request.last_user_text, request.speech_voices())
         return "completed"
 
     @staticmethod
@@ -320,7 +326,7 @@ class SmolLM2Engine:
         schema = self.tool_choice_schema(request)
         if schema is not None:
             return self._call_a_tool(request, record, schema)
-        if request.wants_audio():
+        if request.wants_audio() or request.generation_config.get("transcription_config"):
             return self._speak(request, record)
         if request.video_format() is not None:  # drawn, as the scripted engine draws it: SmolLM2 only writes
             from .writer import StepWriter
