@@ -309,3 +309,41 @@ def test_kernel_interrupt_is_one_line_and_keeps_the_partial_answer() -> None:
     finally:
         kc.stop_channels()
         km.shutdown_kernel(now=True)
+
+
+def test_a_rewind_marks_the_dropped_turns_outputs_in_place_in_a_real_kernel() -> None:
+    """Re-running the first cell (the same cell id, as JupyterLab sends it) drops the second turn: the second
+    cell's output is updated where it stands to say so, and how to bring it back."""
+    from jupyter_client.manager import start_new_kernel
+
+    env = {k: v for k, v in os.environ.items() if k not in ("GEMINI_BASE_URL", "GEMINI_API_KEY", "GOOGLE_API_KEY")}
+    km, kc = start_new_kernel(kernel_name="python3", env={**env, "GEMINI_MAGICS_ENGINE": "scripted"})
+    try:
+
+        def run(code: str, cell_id: str) -> list[dict[str, Any]]:
+            msg = kc.session.msg("execute_request", {"code": code, "silent": False, "store_history": True,
+                                                     "user_expressions": {}, "allow_stdin": False}, metadata={"cellId": cell_id})  # fmt: skip
+            kc.shell_channel.send(msg)
+            seen = []
+            while True:
+                got = kc.get_iopub_msg(timeout=60)
+                if got["parent_header"].get("msg_id") != msg["header"]["msg_id"]:
+                    continue
+                if got["msg_type"] == "status" and got["content"]["execution_state"] == "idle":
+                    return seen
+                seen.append({"type": got["msg_type"], **got["content"]})
+
+        run("%load_ext gemini_magics", "load")
+        run("%%interact\nHi, my name is Ann.", "first")
+        second = run("%%interact\nWhat is my name?", "second")
+        shown = [o for o in second if o["type"] == "display_data"][-1]  # shown under a display id, not execute_result
+        assert not [o for o in second if o["type"] == "execute_result"], second
+        display_id = shown["transient"]["display_id"]
+        again = run("%%interact\nHi, my name is Ann.", "first")
+        updates = [o for o in again if o["type"] == "update_display_data" and o["transient"]["display_id"] == display_id]
+        assert updates and "dropped from chain default — `%interact restore 2` brings it back" in updates[-1]["data"]["text/markdown"]
+        value = run("print(type(_).__name__, _.text)", "check")
+        assert "InteractionResult Nice to meet you, Ann!" in "".join(o.get("text", "") for o in value)  # still the value
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)

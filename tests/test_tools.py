@@ -367,7 +367,7 @@ def test_the_tool_loop_in_a_real_kernel_with_its_live_view(tmp_path: Any) -> Non
         "print(answer.tool_calls[0].result['temp'], len(answer.interactions))",
     ]
     notebook = run_cells(cells, tmp_path)
-    (result,) = [o for o in notebook.cells[3].outputs if o.output_type == "execute_result"]
+    (result,) = [o for o in notebook.cells[3].outputs if o.output_type == "display_data"]  # a turn, under a display id
     assert "<summary>✓ get_weather(city=" in result.data["text/markdown"]
     assert result.metadata["gemini_magics"]["tool_calls"][0]["ok"] is True
     assert notebook.cells[4].outputs[0].text.strip() == "21 2"

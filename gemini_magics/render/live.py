@@ -207,6 +207,10 @@ class PrintedProgress:
         # the result (or the error) follows
 
 
+SHOWN_TURNS = 500
+"""Chat results kept for an in-place update when a rewind drops them (the latest this many)."""
+
+
 class Views:
     """Chooses the live view of a cell and the status view of a background run, for one shell."""
 
@@ -216,6 +220,8 @@ class Views:
         self.enabled = enabled
         self.ticks = ticks
         """The event loop a background run's view refreshes on (the one its follower runs on)."""
+        self._shown: dict[tuple[str, int], Any] = {}
+        """Chat results shown under a display id, by (chain, turn number)."""
         self.notices = notices
         """The session's pending notices (a backend started, a server replaced): said before any view, so
         they come first in every kind of cell."""
@@ -237,6 +243,30 @@ class Views:
         if self.shell is not None:  # this shell's own display machinery, whichever shell is current
             data, metadata = self.shell.display_formatter.format(result)
             self.shell.display_pub.publish(data=data, metadata=metadata)
+
+    def keep_updatable(self, result: Any, key: tuple[str, int]) -> None:
+        """In a kernel, a chat turn's result is shown under a display id (still the cell's value), so a later
+        rewind can say in place that the turn was dropped (:meth:`dropped`)."""
+        if not in_kernel(self.shell):
+            return
+        import secrets
+
+        result.display_id = f"gm-turn-{key[0]}-{key[1]}-{secrets.token_hex(4)}"
+        self._shown[key] = result
+        while len(self._shown) > SHOWN_TURNS:  # the oldest outputs are the least likely to be on screen
+            self._shown.pop(next(iter(self._shown)))
+
+    def dropped(self, chain: str, numbers: list[int]) -> None:
+        """The turns a rewind dropped: their outputs, where still shown, say so and how to bring them back."""
+        from IPython.display import update_display
+
+        for number in numbers:
+            result = self._shown.pop((chain, number), None)
+            if result is None or result.display_id is None:
+                continue
+            result.notes.append(f"dropped from chain {chain} — `%interact restore {number}` brings it back")
+            data, metadata = result._repr_mimebundle_()
+            update_display(data, metadata=metadata, raw=True, display_id=result.display_id)
 
     def background(self, run: Any, cancel: Callable[[], Any]) -> BackgroundView:
         self._notices_first()

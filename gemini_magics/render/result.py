@@ -64,6 +64,21 @@ class InteractionResult:
         """``--tools``: each call of each step of the loop (name, arguments, result, error, seconds)."""
         self.outcome: str | None = None
         """How the cell ended when not by the server's say (``stopped``, ``interrupted``)."""
+        self.display_id: str | None = None
+        """In a kernel, the display id a chat turn's result is shown under (a rewind updates it in place)."""
+
+    def __getattr__(self, name: str) -> Any:
+        # IPython shows an object through ``_ipython_display_`` when it has one: only a result with a display id
+        # does, so every other result is the cell's ordinary execute_result
+        if name == "_ipython_display_" and self.__dict__.get("display_id"):
+            return self._display_updatable
+        raise AttributeError(name)
+
+    def _display_updatable(self) -> None:
+        from IPython.display import display
+
+        data, metadata = self._repr_mimebundle_()
+        display(data, metadata=metadata, raw=True, display_id=self.display_id)
 
     id = property(lambda self: self.interaction.id)
     status = property(lambda self: self.interaction.status)

@@ -371,6 +371,10 @@ class Runner:
                  for interaction in transcript.interactions]  # fmt: skip
         commit = self.session.commit(request.plan, turn, new=request.new, out=request.out, result=result, usage=usage)
         result.notes.extend(_commit_notes(request, commit))
+        if commit.added:
+            if commit.rewind is not None and not request.new:  # a re-run: the turns after it say so, in place
+                self.views.dropped(request.chain, [t.number for t in commit.rewind.dropped[1:]])
+            self.views.keep_updatable(result, (request.chain, turn.number))
         return result
 
 
