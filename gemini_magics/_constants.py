@@ -29,6 +29,10 @@ IMAGE_SIZES = ("512", "1K", "2K", "4K")
 VIDEO_RESOLUTIONS = ("360p", "720p", "1080p", "4k")
 VIDEO_ASPECT_RATIOS = ("16:9", "9:16")
 
+LOCAL_NOTE_FIELD = "x_gemini_magics_local"
+"""The embedded server's namespaced field on a block: what it did on this machine (ran code, drew or spoke a
+stand-in). The server writes it; the views show it."""
+
 API_KEY_ENV_VARS = ("GEMINI_API_KEY", "GOOGLE_API_KEY")
 BASE_URL_ENV_VAR = "GEMINI_BASE_URL"
 ENGINE_ENV_VAR = "GEMINI_MAGICS_ENGINE"

@@ -362,9 +362,7 @@ def _params(
         config["transcription_config"] = {"mode": mode}
     if config:
         params["generation_config"] = config
-    formats = _response_formats(
-        schema, image=args.image, aspect_ratio=args.aspect_ratio, image_size=args.image_size
-    ) or ([{"type": "audio", "mime_type": "audio/wav"}] if args.audio else [_video_format(args)] if args.video else [])
+    formats = _response_formats(schema, args)
     if formats:
         params["response_format"] = formats if len(formats) > 1 else formats[0]
     if args.no_store:
@@ -453,14 +451,17 @@ def speech_config(voice: str | None) -> list[dict[str, str]]:
     return [{"speaker": who.strip(), "voice": what.strip()} for who, _, what in pairs]
 
 
-def _response_formats(
-    schema: Schema | None, *, image: bool, aspect_ratio: str | None = None, image_size: str | None = None
-) -> list[dict[str, Any]]:
+def _response_formats(schema: Schema | None, args: argparse.Namespace) -> list[dict[str, Any]]:
+    """The ``response_format`` entries the options ask for (an audio or video answer comes alone: checked)."""
+    if args.audio:
+        return [{"type": "audio", "mime_type": "audio/wav"}]
+    if args.video:
+        return [_video_format(args)]
     formats: list[dict[str, Any]] = []
     if schema is not None:
         formats.append({"type": "text", "mime_type": "application/json", "schema": schema.json_schema})
-    if image:
-        shape = {k: v for k, v in (("aspect_ratio", aspect_ratio), ("image_size", image_size)) if v}
+    if args.image:
+        shape = {k: v for k, v in (("aspect_ratio", args.aspect_ratio), ("image_size", args.image_size)) if v}
         formats.append({"type": "image", "mime_type": "image/jpeg", **shape})  # the only type the API allows
         if len(formats) == 1:
             formats.append({"type": "text"})

@@ -275,7 +275,7 @@ def wait(args: argparse.Namespace, context: Context) -> InteractionResult | Text
     runs = context.session.background
     interaction_id = args.id
     if interaction_id is None:  # the latest run whose end was not reported yet: a failed one fails one wait
-        waiting = [i for i, r in runs.items() if not getattr(r, "reported", False)]
+        waiting = [i for i, r in runs.items() if not r.reported]
         if not waiting:
             return _journaled_runs(context)
         interaction_id = waiting[-1]
@@ -453,6 +453,7 @@ def store(args: argparse.Namespace, context: Context) -> TextTable | None:
     if not args.paths or missing:
         raise OptionError(f"interact store create {args.name}: give files to index ({', '.join(missing) or 'none given'} not found)")
     made = _call("store create", args.name, context, lambda c: c.file_search_stores.create(display_name=args.name))
+
     def indexed(client: Client, path: str) -> list[Any]:
         uploaded = client.files.upload(Path(path).expanduser())
         done = client.file_search_stores.import_file(made["name"], file_name=str(uploaded.name))
@@ -473,10 +474,9 @@ def usage(args: argparse.Namespace, context: Context) -> TextTable:
 
 def models(args: argparse.Namespace, context: Context) -> TextTable:
     from .backend import key_source
-
-    has_key = "✅" if key_source() else "❌ (no key)"
     from .models import KNOWN_MODELS
 
+    has_key = "✅" if key_source() else "❌ (no key)"
     rows = [[m.id, m.note, has_key] for m in KNOWN_MODELS]
     backend = context.session.started_backend
     if backend is not None and backend.kind != "gemini":

@@ -114,6 +114,11 @@ class ToolCall:
     def ok(self) -> bool:
         return self.error is None
 
+    @property
+    def declined(self) -> bool:
+        """Not run because nobody approved it (denied, stopped before approval, or nobody to ask)."""
+        return self.decision not in (None, "approved by you")
+
     def as_step(self) -> dict[str, Any]:
         """The ``function_result`` step sent back to the model."""
         step: dict[str, Any] = {"type": "function_result", "name": self.name, "call_id": self.call_id}
@@ -242,7 +247,8 @@ def resolve_tools(names: list[str], namespace: Mapping[str, Any]) -> tuple[list[
     builtins: list[str] = []
     for name in names:
         if name.partition(":")[0] in BUILTIN_TOOLS:
-            builtins.append(_builtin(name))
+            builtin_declaration(name)  # a malformed one fails here, before anything is sent
+            builtins.append(name)
         elif name not in namespace:
             raise OptionError(
                 f"--tools {name}: no such function in the kernel (define it, or use a built-in: {', '.join(BUILTIN_TOOLS)})"
@@ -257,23 +263,17 @@ def resolve_tools(names: list[str], namespace: Mapping[str, Any]) -> tuple[list[
     return functions, builtins
 
 
-def _builtin(name: str) -> str:
-    kind, _, stores = name.partition(":")
-    if stores and kind != "file_search":
-        raise OptionError(f"--tools {name}: only file_search takes names (file_search:STORE+STORE)")
-    if kind == "file_search" and not [s for s in stores.split("+") if s.strip()]:
-        raise OptionError("--tools file_search needs the stores to search: file_search:STORE (several: A+B)")
-    return name
-
-
 def builtin_declaration(name: str) -> dict[str, Any]:
     """A built-in tool as the API declares it: ``file_search:a+b`` → its ``file_search_store_names``."""
     kind, _, stores = name.partition(":")
-    if kind == "file_search":
-        names = [s.strip() if s.strip().startswith("fileSearchStores/") else f"fileSearchStores/{s.strip()}"
-                 for s in stores.split("+") if s.strip()]  # fmt: skip
-        return {"type": kind, "file_search_store_names": names}
-    return {"type": kind}
+    if stores and kind != "file_search":
+        raise OptionError(f"--tools {name}: only file_search takes names (file_search:STORE+STORE)")
+    if kind != "file_search":
+        return {"type": kind}
+    names = [s.strip() for s in stores.split("+") if s.strip()]
+    if not names:
+        raise OptionError("--tools file_search needs the stores to search: file_search:STORE (several: A+B)")
+    return {"type": kind, "file_search_store_names": [n if n.startswith("fileSearchStores/") else f"fileSearchStores/{n}" for n in names]}
 
 
 # -- running calls ----------------------------------------------------------------------------------
@@ -326,7 +326,7 @@ class Toolbox:
         except Exception as exc:  # the model gets the error as the result; the cell goes on
             call.error = _describe(exc)
         finally:
-            call.seconds = 0.0 if call.decision not in (None, "approved by you") else time.monotonic() - started
+            call.seconds = 0.0 if call.declined else time.monotonic() - started
         return call
 
     def convert(self, value: Any, label: str = "result") -> Any:

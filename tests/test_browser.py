@@ -66,10 +66,19 @@ def notebook_run(lab: tuple[str, str], notebook: str) -> Iterator[Any]:
 
 def run_all(browser: Any, base: str, token: str, notebook: str) -> Any:
     """A page with ``notebook`` open in JupyterLab, its kernel idle, and Run All Cells clicked."""
-    page = browser.new_page(viewport={"width": 1280, "height": 1000})
+    return run_all_cells(open_notebook(browser, base, token, notebook))
+
+
+def open_notebook(browser: Any, base: str, token: str, notebook: str, width: int = 1280, height: int = 1000) -> Any:
+    """A page with ``notebook`` open in JupyterLab and its kernel idle."""
+    page = browser.new_page(viewport={"width": width, "height": height})
     page.goto(f"{base}/lab/tree/{notebook}?token={token}&reset")
     page.wait_for_function("() => /\\| Idle/.test(document.querySelector('#jp-main-statusbar')?.innerText || '')",
                            timeout=90_000)  # fmt: skip
+    return page
+
+
+def run_all_cells(page: Any) -> Any:
     page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
     page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
     return page
@@ -342,17 +351,13 @@ def test_theme_contrast_narrow_layout_and_neutral_stop_in_jupyterlab(lab: tuple[
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=[*ARGS, "--autoplay-policy=no-user-gesture-required"])
         try:
-            page = browser.new_page(viewport={"width": 600, "height": 900})
-            page.goto(f"{base}/lab/tree/{name}?token={token}&reset")
-            page.wait_for_function("() => /\\| Idle/.test(document.querySelector('#jp-main-statusbar')?.innerText || '')",
-                                   timeout=90_000)  # fmt: skip
+            page = open_notebook(browser, base, token, name, width=600, height=900)
             page.locator(".lm-MenuBar-itemLabel", has_text="Settings").first.click()
             page.locator(".lm-Menu-itemLabel", has_text="Theme").first.hover()
             page.locator(".lm-Menu-itemLabel", has_text=theme).first.click()
             dark = theme.endswith("Dark")
             page.wait_for_function(f"() => document.body.dataset.jpThemeLight === '{str(not dark).lower()}'", timeout=30_000)
-            page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
-            page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
+            run_all_cells(page)
 
             live = page.locator(".gm-live")
             expect(live.locator(".gm-footer")).to_contain_text("chain long", timeout=90_000)

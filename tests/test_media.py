@@ -254,17 +254,6 @@ def test_audio_answers_play_measure_and_save(shell: Any, server: Any, tmp_path: 
     assert requests_to(server, "/interactions")[-1]["json"]["generation_config"]["speech_config"] == [{"voice": "Kore"}]
 
 
-@pytest.mark.parametrize(("line", "expected"), [
-    ("--voice Kore", "--voice picks the voice of spoken answers: add --audio"),
-    ("--audio --voice Alice=,Bob=Puck", "write each speaker as Name=Voice"),
-    ("--audio --voice Kore,Puck", "one voice (Kore), or Speaker=Voice pairs"),
-    ("--audio --image", "--audio answers with speech alone"),
-])  # fmt: skip
-def test_bad_audio_options_are_one_line(shell: Any, line: str, expected: str) -> None:
-    error = shell.fail(f"%%interact {line}\nSay hi.")
-    assert expected in str(error) and "\n" not in str(error)
-
-
 def test_without_a_synthesizer_the_local_server_answers_a_synthetic_signal_and_says_so(monkeypatch: Any) -> None:
     import io
     import wave
@@ -300,15 +289,6 @@ def test_transcribe_sends_the_config_and_binds_text_and_speaker_turns(shell: Any
     assert requests_to(server, "/interactions")[-1]["json"]["generation_config"]["transcription_config"] == {"mode": {"type": "smart"}}
 
 
-@pytest.mark.parametrize(("cell", "expected"), [
-    ("%%interact --transcribe\nTranscribe nothing", "--transcribe transcribes audio or video: reference one"),
-    ("%%interact --speakers\nHi", "--speakers tells who said what in a verbatim transcript"),
-])  # fmt: skip
-def test_bad_transcribe_options_are_one_line(shell: Any, cell: str, expected: str) -> None:
-    error = shell.fail(cell)
-    assert expected in str(error) and "\n" not in str(error)
-
-
 def test_video_runs_in_the_background_and_plays_from_its_poster(shell: Any, server: Any, tmp_path: Path) -> None:
     import av
 
@@ -328,17 +308,6 @@ def test_video_runs_in_the_background_and_plays_from_its_poster(shell: Any, serv
     markdown = shell.ip.user_ns["clip"]._repr_mimebundle_()[0]["text/markdown"]
     assert '<video controls preload="metadata" poster="data:image/jpeg;base64,' in markdown and "*Video: 3.0 s · video/webm" in markdown
     assert clip.save(tmp_path / "clip.webm").read_bytes() == clip.data
-
-
-@pytest.mark.parametrize(("line", "expected"), [
-    ("--duration 5", "--duration and --resolution shape a generated video: add --video"),
-    ("--video --aspect-ratio 4:3", "a video is 16:9 or 9:16"),
-    ("--video --duration 0", "--duration must be 1 to 60 seconds"),
-    ("--video --audio", "--video answers with a video alone"),
-])  # fmt: skip
-def test_bad_video_options_are_one_line(shell: Any, line: str, expected: str) -> None:
-    error = shell.fail(f"%%interact {line}\nA kite.")
-    assert expected in str(error) and "\n" not in str(error)
 
 
 def test_rows_of_recordings_are_transcribed_each_and_a_table_is_read_out(shell: Any, server: Any, tmp_path: Path) -> None:
@@ -366,3 +335,20 @@ def test_save_writes_spoken_answers_and_videos_beside_the_text(shell: Any, tmp_p
     names = sorted(p.name for p in said.save(tmp_path, stem="said"))
     assert names == ["said-audio-1.wav", "said.md"] and "[audio 1](said-audio-1.wav)" in (tmp_path / "said.md").read_text()
     assert (tmp_path / "said-audio-1.wav").read_bytes() == said.audio.data
+
+
+@pytest.mark.parametrize(("cell", "expected"), [
+    ("%%interact --voice Kore\nSay hi.", "--voice picks the voice of spoken answers: add --audio"),
+    ("%%interact --audio --voice Alice=,Bob=Puck\nSay hi.", "write each speaker as Name=Voice"),
+    ("%%interact --audio --voice Kore,Puck\nSay hi.", "one voice (Kore), or Speaker=Voice pairs"),
+    ("%%interact --audio --image\nSay hi.", "--audio answers with speech alone"),
+    ("%%interact --duration 5\nA kite.", "--duration and --resolution shape a generated video: add --video"),
+    ("%%interact --video --aspect-ratio 4:3\nA kite.", "a video is 16:9 or 9:16"),
+    ("%%interact --video --duration 0\nA kite.", "--duration must be 1 to 60 seconds"),
+    ("%%interact --video --audio\nA kite.", "--video answers with a video alone"),
+    ("%%interact --transcribe\nTranscribe nothing", "--transcribe transcribes audio or video: reference one"),
+    ("%%interact --speakers\nHi", "--speakers tells who said what in a verbatim transcript"),
+])  # fmt: skip
+def test_bad_speech_and_video_options_are_one_line(shell: Any, cell: str, expected: str) -> None:
+    error = shell.fail(cell)
+    assert expected in str(error) and "\n" not in str(error)

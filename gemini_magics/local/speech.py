@@ -39,8 +39,9 @@ class Speech:
 
     @property
     def seconds(self) -> float:
-        with wave.open(io.BytesIO(self.wav)) as reader:
-            return float(reader.getnframes()) / float(reader.getframerate())
+        from .media_info import duration_seconds
+
+        return duration_seconds(self.wav, "audio/wav") or 0.0
 
 
 def speak(text: str, voices: dict[str, str] | None = None) -> Speech:

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from ..types.interaction import Interaction, Usage
     from .clips import AudioClip, VideoClip
 
-from .view import usage_line
+from .view import local_note, usage_line
 
 __all__ = ["InteractionResult", "DryRun", "TextTable", "usage_line"]
 
@@ -66,13 +66,16 @@ class InteractionResult:
         """How the cell ended when not by the server's say (``stopped``, ``interrupted``)."""
         self.display_id: str | None = None
         """In a kernel, the display id a chat turn's result is shown under (a rewind updates it in place)."""
+        self._written: dict[str, str] = {}
+        """Clips too big to embed, by block key: the file each was written to (once, whatever the reprs)."""
 
-    def __getattr__(self, name: str) -> Any:
+    @property
+    def _ipython_display_(self) -> Any:
         # IPython shows an object through ``_ipython_display_`` when it has one: only a result with a display id
-        # does, so every other result is the cell's ordinary execute_result
-        if name == "_ipython_display_" and self.__dict__.get("display_id"):
-            return self._display_updatable
-        raise AttributeError(name)
+        # does (an AttributeError says "none"), so every other result is the cell's ordinary execute_result
+        if not self.display_id:
+            raise AttributeError("_ipython_display_")
+        return self._display_updatable
 
     def _display_updatable(self) -> None:
         from IPython.display import display
@@ -124,21 +127,20 @@ class InteractionResult:
                         turns.append((str(note["speaker"]), said))
         return turns
 
-    @property
+    @cached_property
     def audio_clips(self) -> list[AudioClip]:
         """Every spoken answer of the turn (``--audio``), as :class:`AudioClip` objects."""
         from .clips import AudioClip
 
-        return [AudioClip(block.as_bytes(), block.mime_type or "audio/wav", block.sample_rate, block.channels,
-                          str((block.model_extra or {}).get("x_gemini_magics_local") or ""))
+        return [AudioClip(block.as_bytes(), block.mime_type or "audio/wav", local_note(block), block.sample_rate, block.channels)
                 for interaction in self.interactions for block in interaction.audio if block.data]  # fmt: skip
 
-    @property
+    @cached_property
     def video(self) -> VideoClip | None:
         """The generated video (``--video``): ``.data``, ``.mime_type``, ``.duration``, ``.poster()``, ``.save()``."""
         from .clips import VideoClip
 
-        clips = [VideoClip(b.as_bytes(), b.mime_type or "video/mp4", str((b.model_extra or {}).get("x_gemini_magics_local") or ""))
+        clips = [VideoClip(b.as_bytes(), b.mime_type or "video/mp4", local_note(b))
                  for interaction in self.interactions for b in interaction.videos if b.data]  # fmt: skip
         return clips[0] if clips else None
 
@@ -265,19 +267,17 @@ class InteractionResult:
                 f"(data:image/jpeg;base64,{preview})")  # fmt: skip
 
     def _player(self, block: Any) -> str:
-        """An ``<audio>`` player for the saved output: embedded when small, else written to ``save_dir`` (a
-        notebook carrying minutes of audio is too heavy to open) and played from there."""
-        from .clips import EMBED_AUDIO_BYTES, AudioClip, VideoClip
+        """An ``<audio>`` or ``<video>`` player for the saved output: embedded when small, else written to
+        ``save_dir`` once (a notebook carrying minutes of media is too heavy to open) and played from there."""
+        from .clips import EMBED_BYTES, clip_of
         from .saving import free_path, readable_stem
 
-        clip: AudioClip | VideoClip = (VideoClip(block.data, block.mime_type or "video/mp4", block.body) if block.kind == "video"
-                                       else AudioClip(block.data, block.mime_type or "audio/wav", note=block.body))  # fmt: skip
-        src = None
-        if len(block.data) > EMBED_AUDIO_BYTES:
-            path = free_path(self.save_dir, readable_stem(self.text or "speech", fallback="speech"), clip.extension)
+        clip = clip_of(block.kind, block.data, block.mime_type, block.body)
+        if len(block.data) > EMBED_BYTES and block.key not in self._written:
+            path = free_path(self.save_dir, readable_stem(self.text or "speech", fallback=clip.kind), clip.extension)
             path.write_bytes(block.data)
-            src = path.as_posix()
-        return f"{clip.player_html(src)}\n\n*{block.kind.capitalize()}: {html.escape(clip.caption())}.*"
+            self._written[block.key] = path.as_posix()
+        return f"{clip.player_html(self._written.get(block.key))}\n\n*{block.kind.capitalize()}: {html.escape(clip.caption())}.*"
 
     def _markdown(self, data_json: Any) -> list[str]:
         """Every part of the turn in the order the model produced it: thoughts, tool steps and their
@@ -339,7 +339,7 @@ class InteractionResult:
         if self.video is not None:
             plain += f"\n[video: {self.video.caption()}]"
         if images:
-            drawn = {str((b.model_extra or {}).get("x_gemini_magics_local") or "") for b in images} - {""}
+            drawn = {local_note(b) for b in images} - {""}
             plain += f"\n[{len(images)} image(s){''.join(f': {n}' for n in sorted(drawn))}]"
         if self.printed:  # a terminal printed the text as it streamed: only say how it ended
             plain = ""

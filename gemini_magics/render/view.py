@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from .._accumulate import InteractionAccumulator
+from .._constants import LOCAL_NOTE_FIELD
 from ..types import content as c
 from ..types.events import InteractionEvent
 from ..types.interaction import Interaction, Usage
@@ -39,6 +40,14 @@ class Block:
 
 MARKS = {"called": "…", "ok": "✓", "error": "✗", "declined": "–"}
 """A tool card's state at a glance (text symbols every UI font has, not emoji)."""
+def local_note(block: Any) -> str:
+    """What the local server says it did for this block (``""`` for the API's own)."""
+    return str((getattr(block, "model_extra", None) or {}).get(LOCAL_NOTE_FIELD) or "")
+
+
+def _args(arguments: dict[str, Any]) -> str:
+    """A call's arguments, short, for a card's title: ``city=Paris, days=3``."""
+    return ", ".join(f"{k}={_compact(v, 30)}" for k, v in arguments.items())
 
 
 _CODE = re.compile(r"(```.*?(?:```|$)|`[^`\n]*`)", re.DOTALL)
@@ -111,8 +120,7 @@ _TITLED_RESULTS = (c.CodeExecutionResult, c.GoogleSearchResult, c.UrlContextResu
 
 def _tool_text(step: Any) -> tuple[str, str]:
     if isinstance(step, c.FunctionCall):
-        args = ", ".join(f"{k}={_compact(v, 30)}" for k, v in step.arguments.items())
-        return f"{step.name}({args})", _fenced(step.arguments)
+        return f"{step.name}({_args(step.arguments)})", _fenced(step.arguments)
     if isinstance(step, c.FunctionResult):
         flag = " (error)" if step.is_error else ""
         return f"function result · {step.name or step.call_id}{flag}: {_compact(step.result, 50)}", _fenced(step.result)
@@ -120,7 +128,7 @@ def _tool_text(step: Any) -> tuple[str, str]:
         code = step.arguments if isinstance(step.arguments, dict) else {}
         return "code execution", _fenced(code.get("code", ""), code.get("language", "python"))
     if isinstance(step, c.CodeExecutionResult):
-        local = (step.model_extra or {}).get("x_gemini_magics_local")
+        local = local_note(step)
         return "code output" + (" (error)" if step.is_error else "") + (f" · {local}" if local else ""), _fenced(step.result, "text")
     if isinstance(step, c.GoogleSearchCall):
         queries = _argument(step, "queries")
@@ -154,11 +162,9 @@ def format_arguments(arguments: dict[str, Any]) -> str:
 def call_block(key: str, call: Any, *, timed: bool = True) -> Block:
     """The one card of a call the kernel ran (a ``tools.ToolCall``): call, decision, and its result or error,
     with (live) how long the call itself took."""
-    args = ", ".join(f"{k}={_compact(v, 30)}" for k, v in call.arguments.items())
-    declined = call.decision not in (None, "approved by you")
-    state = "declined" if declined else ("error" if call.error is not None else "ok")
-    bits = [f"{MARKS[state]} {call.name}({args})"]
-    if declined:
+    state = "declined" if call.declined else ("error" if call.error is not None else "ok")
+    bits = [f"{MARKS[state]} {call.name}({_args(call.arguments)})"]
+    if call.declined:
         bits.append(str(call.decision))
     else:
         bits += [f"{call.seconds:.2f} s"] if timed else []
@@ -231,18 +237,10 @@ def _output_blocks(i: int, step: c.ModelOutputStep, *, structured: bool, streami
                 data = base64.b64decode(part.data)
             except ValueError:  # a chunk boundary mid-stream
                 continue
-            stand_in = str((part.model_extra or {}).get("x_gemini_magics_local") or "")  # drawn locally, not painted
-            blocks.append(Block(key, "image", "generated image", stand_in, data, part.mime_type or "image/png"))
-        elif isinstance(part, c.AudioContent) and part.data and not streaming:
-            note = str((part.model_extra or {}).get("x_gemini_magics_local") or "")  # spoken on this machine
-            try:
-                blocks.append(Block(key, "audio", "audio", note, base64.b64decode(part.data), part.mime_type or "audio/wav"))
-            except ValueError:
-                continue
-        elif isinstance(part, c.VideoContent) and part.data and not streaming:
-            note = str((part.model_extra or {}).get("x_gemini_magics_local") or "")
-            try:
-                blocks.append(Block(key, "video", "video", note, base64.b64decode(part.data), part.mime_type or "video/mp4"))
+            blocks.append(Block(key, "image", "generated image", local_note(part), data, part.mime_type or "image/png"))
+        elif isinstance(part, c.AudioContent | c.VideoContent) and part.data and not streaming:
+            try:  # the local note: spoken or drawn on this machine
+                blocks.append(Block(key, part.type, part.type, local_note(part), base64.b64decode(part.data), part.mime_type))
             except ValueError:
                 continue
         elif isinstance(part, c.AudioContent | c.VideoContent) and part.data:  # still arriving: its size so far
@@ -378,9 +376,12 @@ class ViewModel:
 
         return answered_by(self.model, getattr(self.interaction, "served_by", None))
 
+    def status_text(self, elapsed: float) -> str:
+        """``in_progress · 1.2 s``: how far the answer is."""
+        return f"{self.interaction.status or 'connecting'} · {elapsed:.1f} s"
+
     def header(self, elapsed: float) -> str:
-        status = self.interaction.status or "connecting"
-        return f"{self.answering()} · {status} · {elapsed:.1f} s"
+        return f"{self.answering()} · {self.status_text(elapsed)}"
 
     def footer(self, elapsed: float) -> str:
         interaction = self.interaction
@@ -414,10 +415,8 @@ def progress_lines(interaction: Interaction, limit: int = 8) -> list[str]:
             lines.append(f"Answer: writing ({len(block.body.split())} words so far)")
         elif block.kind == "error":
             lines.append(f"Error: {_compact(block.body, 160)}")
-        elif block.kind == "image":
-            lines.append(f"Image: {block.title}")
-        elif block.kind in ("audio", "video", "media"):  # a media block's title names its kind
-            lines.append(f"{block.kind.capitalize()}: {block.title}" if block.kind != "media" else f"Media: {block.title}")
+        elif block.kind in ("image", "audio", "video", "media"):
+            lines.append(f"{block.kind.capitalize()}: {block.title}")
     return lines[-limit:]
 
 

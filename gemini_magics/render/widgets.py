@@ -76,6 +76,11 @@ def _wrap() -> widgets.Layout:
     return widgets.Layout(flex_flow="row wrap", align_items="center", gap="4px 8px")
 
 
+def _fixed(width: str) -> widgets.Layout:
+    """A button that keeps its width in a narrow row (it wraps to the next line instead of shrinking)."""
+    return widgets.Layout(width=width, flex="0 0 auto")
+
+
 def _markdown_output(markdown: str, classes: str = "gm-markdown") -> widgets.Output:
     out = widgets.Output()
     out.add_class(classes)
@@ -173,27 +178,34 @@ class _BlockWidget:
 
     def _media(self, block: Block) -> widgets.Widget:
         """An image or a spoken answer, its Save button first: a caption that grows ("saved to …") never moves it."""
-        save = widgets.Button(description="Save", icon="download", layout=widgets.Layout(width="90px", flex="0 0 auto"))
+        save = widgets.Button(description="Save", icon="download", layout=_fixed("90px"))
         save.add_class("gm-save")
+        save.on_click(self._save)
         if block.kind == "image":
             self._image = shown = widgets.Image(value=block.data, format=(block.mime_type or "image/png").split("/")[-1])
             self._image.add_class("gm-image")
-            self._caption = widgets.HTML(self._caption_text(block))
-            save.on_click(self._save)
         else:
-            from .clips import AudioClip
-
-            clip = AudioClip(block.data, block.mime_type or "audio/wav", note=block.body)
-            shown = widgets.Audio(value=block.data, format=clip.extension, autoplay=False, controls=True)
+            shown = widgets.Audio(value=block.data, format=self._extension(block), autoplay=False, controls=True)
             shown.add_class("gm-audio")
-            self._caption = widgets.HTML(html.escape(clip.caption()))
-            save.on_click(self._save_audio)
+        self._caption = widgets.HTML(self._caption_text(block))
         self._caption.add_class("gm-caption")
         return widgets.VBox([shown, widgets.HBox([save, self._caption], layout=_wrap())],
                             layout=widgets.Layout(align_items="flex-start"))  # fmt: skip
 
     @staticmethod
+    def _extension(block: Block) -> str:
+        if block.kind == "image":
+            return (block.mime_type or "image/png").split("/")[-1].replace("jpeg", "jpg")
+        from .clips import clip_of
+
+        return clip_of(block.kind, block.data, block.mime_type).extension
+
+    @staticmethod
     def _caption_text(block: Block) -> str:
+        if block.kind != "image":
+            from .clips import clip_of
+
+            return html.escape(clip_of(block.kind, block.data, block.mime_type, block.body).caption())
         size = len(block.data or b"")
         dims = ""
         try:
@@ -209,28 +221,18 @@ class _BlockWidget:
         return f"{html.escape(block.mime_type or 'image')} · {dims}{size / 1024:.1f} KB{stand_in}"
 
     def _save(self, _button: Any) -> None:
+        """An image or a spoken answer to ``save_dir``, under a name taken from the prompt."""
         from .saving import free_path, readable_stem
 
-        extension = (self.block.mime_type or "image/png").split("/")[-1].replace("jpeg", "jpg")
+        block = self.block
+        fallback = "gemini" if block.kind == "image" else "speech"
         try:
-            path = free_path(self.saving.folder, readable_stem(self.saving.prompt), extension)
-            path.write_bytes(self.block.data)
+            path = free_path(self.saving.folder, readable_stem(self.saving.prompt, fallback=fallback), self._extension(block))
+            path.write_bytes(block.data)
         except OSError as exc:  # a folder that cannot be made or written: said on the card, not raised
-            self._caption.value = f"{self._caption_text(self.block)} · not saved: {html.escape(str(exc))}"
+            self._caption.value = f"{self._caption_text(block)} · not saved: {html.escape(str(exc))}"
             return
-        self._caption.value = f"{self._caption_text(self.block)} · saved to {html.escape(str(path))}"
-
-    def _save_audio(self, _button: Any) -> None:
-        from .clips import AudioClip
-        from .saving import free_path, readable_stem
-
-        clip = AudioClip(self.block.data, self.block.mime_type or "audio/wav", note=self.block.body)
-        try:
-            path = clip.save(free_path(self.saving.folder, readable_stem(self.saving.prompt, fallback="speech"), clip.extension))
-        except OSError as exc:
-            self._caption.value = f"{html.escape(clip.caption())} · not saved: {html.escape(str(exc))}"
-            return
-        self._caption.value = f"{html.escape(clip.caption())} · saved to {html.escape(str(path))}"
+        self._caption.value = f"{self._caption_text(block)} · saved to {html.escape(str(path))}"
 
     def update(self, block: Block) -> None:
         if block == self.block:
@@ -287,7 +289,7 @@ class WidgetView:
         self._header.add_class("gm-header")
         self._body = widgets.VBox([])
         self._stop = widgets.Button(
-            description="Stop", icon="stop", button_style="warning", layout=widgets.Layout(width="80px", flex="0 0 auto")
+            description="Stop", icon="stop", button_style="warning", layout=_fixed("80px")
         )
         self._stop.add_class("gm-stop")
         self._stop.on_click(self._on_stop)
@@ -387,10 +389,10 @@ class WidgetView:
         arguments = format_arguments(call.arguments)
         question = widgets.HTML(f"<b>Run {html.escape(call.name)}({html.escape(arguments)})?</b>")
         buttons = [
-            widgets.Button(description=d, button_style=s, layout=widgets.Layout(width="90px", flex="0 0 auto"))
+            widgets.Button(description=d, button_style=s, layout=_fixed("90px"))
             for d, s in (("Approve", "success"), ("Deny", "danger"))
         ]
-        row = widgets.HBox([question, *buttons], layout=widgets.Layout(flex_flow="row wrap", align_items="center"))
+        row = widgets.HBox([question, *buttons], layout=_wrap())
         row.add_class("gm-approval")
 
         def decide(answer: bool | str) -> None:
@@ -416,7 +418,7 @@ class WidgetView:
         return time.monotonic() - self._started
 
     def _header_html(self) -> str:
-        status = self.view.header(self._elapsed()).removeprefix(self.view.answering() + " · ")
+        status = self.view.status_text(self._elapsed())
         return f"<b>{html.escape(self.view.answering())}</b> <span>{html.escape(status)}</span>"
 
     def _render(self) -> None:
@@ -483,7 +485,7 @@ class BackgroundWidget:
         self._button: widgets.Button | None = None
         if cancel is not None:
             self._button = widgets.Button(description="Cancel", icon="stop", button_style="warning",
-                                          layout=widgets.Layout(width="90px", flex="0 0 auto"))  # fmt: skip
+                                          layout=_fixed("90px"))  # fmt: skip
             self._button.on_click(self._on_cancel)
             self._button.add_class("gm-cancel")
             row.append(self._button)

@@ -58,25 +58,24 @@ class EngineRequest:
             return item  # a raw JSON schema (legacy form)
         return None
 
-    def wants_image(self) -> bool:
+    def _formats(self) -> list[dict[str, Any]]:
+        """The ``response_format`` entries (it comes as one or as a list)."""
         fmt = self.response_format
-        formats = fmt if isinstance(fmt, list) else [fmt]
-        return "image" in [m.lower() for m in self.response_modalities] or any(
-            isinstance(f, dict) and f.get("type") == "image" for f in formats
-        )
+        return [f for f in (fmt if isinstance(fmt, list) else [fmt]) if isinstance(f, dict)]
+
+    def output_format(self, kind: str) -> dict[str, Any] | None:
+        """The ``response_format`` entry for ``kind`` (image, audio, video), or a bare one when the older
+        ``response_modalities`` asks for it; None when not asked for."""
+        found = next((f for f in self._formats() if f.get("type") == kind), None)
+        if found is None and kind in [m.lower() for m in self.response_modalities]:
+            return {"type": kind}
+        return found
+
+    def wants_image(self) -> bool:
+        return self.output_format("image") is not None
 
     def wants_audio(self) -> bool:
-        fmt = self.response_format
-        formats = fmt if isinstance(fmt, list) else [fmt]
-        return "audio" in [m.lower() for m in self.response_modalities] or any(
-            isinstance(f, dict) and f.get("type") == "audio" for f in formats
-        )
-
-    def video_format(self) -> dict[str, Any] | None:
-        """The video ``response_format`` asked for, if any."""
-        fmt = self.response_format
-        return next((f for f in (fmt if isinstance(fmt, list) else [fmt]) if isinstance(f, dict) and f.get("type") == "video"),
-                    {"type": "video"} if "video" in [m.lower() for m in self.response_modalities] else None)  # fmt: skip
+        return self.output_format("audio") is not None
 
     def first_image(self) -> bytes | None:
         """The first image of the last turn (a video's first frame, ``image_to_video``)."""
@@ -98,22 +97,16 @@ class EngineRequest:
     def image_mime(self) -> str:
         """The image type to answer with: the image ``response_format``'s (JPEG, the one type the current
         API allows), or PNG for the older ``response_modalities`` requests."""
-        fmt = self.response_format
-        for item in fmt if isinstance(fmt, list) else [fmt]:
-            if isinstance(item, dict) and item.get("type") == "image":
+        for item in self._formats():
+            if item.get("type") == "image":
                 return str(item.get("mime_type") or "image/jpeg")
         return "image/png"
 
     def image_shape(self) -> tuple[str | None, str | None]:
         """(aspect ratio, image size) asked for: an image ``response_format``'s fields, or the older
         ``generation_config.image_config``."""
-        fmt = self.response_format
-        for item in fmt if isinstance(fmt, list) else [fmt]:
-            if (
-                isinstance(item, dict)
-                and item.get("type") == "image"
-                and (item.get("aspect_ratio") or item.get("image_size"))
-            ):
+        for item in self._formats():
+            if item.get("type") == "image" and (item.get("aspect_ratio") or item.get("image_size")):
                 return item.get("aspect_ratio"), item.get("image_size")
         legacy = self.generation_config.get("image_config") or {}
         return legacy.get("aspect_ratio"), legacy.get("image_size")

@@ -127,8 +127,9 @@ class ScriptedEngine:
         if (request.generation_config.get("thinking_level") or "minimal") != "minimal":
             out.thought(prompt)
         if request.generation_config.get("transcription_config") or request.wants_audio():
-            return self._speech(out, request, prompt)
-        shape = request.video_format()
+            out.speech(request, prompt)
+            return out.ending()
+        shape = request.output_format("video")
         if shape is not None:
             return out.video(prompt, shape, request.first_image())
         if request.wants_image():
@@ -148,19 +149,6 @@ class ScriptedEngine:
         return out.ending()
 
     # -- answers ---------------------------------------------------------------------------------
-
-    @staticmethod
-    def _speech(out: StepWriter, request: EngineRequest, prompt: str) -> str:
-        """A transcript of the recordings given (a stand-in: no local engine hears), or the prompt read aloud,
-        as the API's text-to-speech models do."""
-        if request.generation_config.get("transcription_config"):
-            from ..transcripts import transcript
-
-            text, speakers = transcript(request)
-            out.text(text, annotations=speakers)
-        else:
-            out.audio(prompt, request.speech_voices())
-        return out.ending()
 
     def _reply(self, request: EngineRequest, prompt: str) -> str:
         lowered = prompt.lower()

@@ -294,18 +294,18 @@ class SmolLM2Engine:
         return deep_research(StepWriter(record), request, request.agent_config, planner=plan, writer=findings)
 
     @staticmethod
-    def _speak(request: EngineRequest, record: Record) -> str:
-        """Read aloud by the machine's synthesizer (as the API's speech models read their prompt), or a
-        recording's stand-in transcript: SmolLM2 only reads and writes text."""
+    def _media_answer(request: EngineRequest, record: Record) -> str | None:
+        """Speech, a transcript or a video, made as the scripted engine makes them (SmolLM2 only reads and
+        writes text); its final status, or None when the request asks for none of them."""
+        shape = request.output_format("video")
+        if shape is None and not (request.wants_audio() or request.generation_config.get("transcription_config")):
+            return None
         from .writer import StepWriter
 
-        if request.generation_config.get("transcription_config"):
-            from ..transcripts import transcript
-
-            text, speakers = transcript(request)
-            StepWriter(record).text(text, annotations=speakers)
-        else:
-            StepWriter(record).audio(request.last_user_text, request.speech_voices())
+        writer = StepWriter(record)
+        if shape is not None:
+            return writer.video(request.last_user_text, shape, request.first_image())
+        writer.speech(request, request.last_user_text)
         return "completed"
 
     @staticmethod
@@ -326,12 +326,9 @@ class SmolLM2Engine:
         schema = self.tool_choice_schema(request)
         if schema is not None:
             return self._call_a_tool(request, record, schema)
-        if request.wants_audio() or request.generation_config.get("transcription_config"):
-            return self._speak(request, record)
-        if request.video_format() is not None:  # drawn, as the scripted engine draws it: SmolLM2 only writes
-            from .writer import StepWriter
-
-            return StepWriter(record).video(request.last_user_text, request.video_format() or {}, request.first_image())
+        media = self._media_answer(request, record)
+        if media is not None:
+            return media
         if request.wants_image():
             self._stand_in_picture(request, record)
         messages = self.messages(request)

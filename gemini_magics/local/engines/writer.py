@@ -7,18 +7,20 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
+import itertools
 import json
 import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from ..._constants import LOCAL_NOTE_FIELD
+
 if TYPE_CHECKING:
     from ..store import Record
+    from .base import EngineRequest
 
 __all__ = ["StepWriter", "LOCAL_NOTE_FIELD", "draw_png", "split_into", "word_chunks"]
 
-LOCAL_NOTE_FIELD = "x_gemini_magics_local"
-"""A namespaced extension field on built-in tool results: what the local stand-in did on this machine."""
 
 
 def split_into(text: str, pieces: int) -> list[str]:
@@ -154,43 +156,50 @@ class StepWriter:
         )
         record.add_usage(thought_tokens=len(summary.split()))
 
+    def _media(self, block: dict[str, Any], data: bytes, pieces: int, note: str = "") -> None:
+        """A media answer (image, audio, video) as the API streams one: one step, its base64 ``data`` in
+        ``pieces`` deltas (joined by the client), ``note`` (what the local server did) on the last delta and
+        on the step's block."""
+        record = self.record
+        encoded = base64.b64encode(data).decode()
+        size = len(encoded) // pieces // 4 * 4  # cut at whole base64 quanta; the last piece takes the rest
+        cuts = [k * size for k in range(pieces)] + [len(encoded)]
+        chunks = [encoded[a:b] for a, b in itertools.pairwise(cuts) if b > a]
+        extra = {LOCAL_NOTE_FIELD: note} if note else {}
+        record.begin_step({"type": "model_output"})
+        for n, chunk in enumerate(chunks):
+            self.pace()
+            record.delta({**block, "data": chunk, **(extra if n == len(chunks) - 1 else {})})
+        record.end_step({"type": "model_output", "content": [{**block, "data": encoded, **extra}]})
+
     def image(self, prompt: str, size: tuple[int, int] = (320, 200), mime_type: str = "image/png", *,
               stand_in: str = "") -> None:  # fmt: skip
         """A drawn picture of the prompt; ``stand_in`` (why the engine could not paint it) goes in the image's
         namespaced extension field, so the result says a local stand-in was drawn."""
-        record = self.record
-        data = base64.b64encode(draw_png(prompt, size, mime_type)).decode()
-        record.begin_step({"type": "model_output"})
         # media arrives in chunks on the real API too; two here, so joining is exercised
-        half = len(data) // 2 // 4 * 4
-        note = {LOCAL_NOTE_FIELD: stand_in} if stand_in else {}
-        for piece, last in ((data[:half], False), (data[half:], True)):
-            self.pace()
-            record.delta({"type": "image", "mime_type": mime_type, "data": piece, **(note if last else {})})
-        block = {"type": "image", "mime_type": mime_type, "data": data, **note}
-        record.end_step({"type": "model_output", "content": [block]})
-        record.add_usage(output_tokens=258, modality="image")
+        self._media({"type": "image", "mime_type": mime_type}, draw_png(prompt, size, mime_type), 2, stand_in)
+        self.record.add_usage(output_tokens=258, modality="image")
 
     def audio(self, text: str, voices: dict[str, str]) -> None:
         """``text`` spoken (by a synthesizer on this machine, or a synthetic signal), as a WAV answer streamed
         in chunks; speakers (``voices`` with names) get a voice each; the local note says what spoke."""
         from ..speech import speak
 
-        named = {who: voice for who, voice in voices.items() if who}
-        speech = speak(text, named)
-        record = self.record
-        data = base64.b64encode(speech.wav).decode()
-        shape = {"mime_type": "audio/wav", "sample_rate": speech.sample_rate, "channels": 1}
-        record.begin_step({"type": "model_output"})
-        step = max(4, len(data) // 3 // 4 * 4)
-        pieces = [data[i : i + step] for i in range(0, len(data), step)]
-        for n, piece in enumerate(pieces):
-            self.pace()
-            last = {LOCAL_NOTE_FIELD: speech.how} if n == len(pieces) - 1 else {}
-            record.delta({"type": "audio", **shape, "data": piece, **last})
-        block = {"type": "audio", **shape, "data": data, LOCAL_NOTE_FIELD: speech.how}
-        record.end_step({"type": "model_output", "content": [block]})
-        record.add_usage(output_tokens=max(1, round(speech.seconds * 25)), modality="audio")  # ~25 tokens a second
+        speech = speak(text, {who: voice for who, voice in voices.items() if who})
+        block = {"type": "audio", "mime_type": "audio/wav", "sample_rate": speech.sample_rate, "channels": 1}
+        self._media(block, speech.wav, 3, speech.how)
+        self.record.add_usage(output_tokens=max(1, round(speech.seconds * 25)), modality="audio")  # ~25 tokens a second
+
+    def speech(self, request: EngineRequest, prompt: str) -> None:
+        """What a speech request gets: a transcript of the recordings given (a stand-in, said plainly: no local
+        engine hears), or the prompt read aloud, as the API's text-to-speech models do."""
+        if request.generation_config.get("transcription_config"):
+            from ..transcripts import transcript
+
+            text, speakers = transcript(request)
+            self.text(text, annotations=speakers)
+        else:
+            self.audio(prompt, request.speech_voices())
 
     def video(self, prompt: str, shape: dict[str, Any], first_frame: bytes | None) -> str:
         """A generated video (a playable WebM the local server draws), delivered inline in two chunks; the
@@ -206,17 +215,10 @@ class StepWriter:
             self.record.errors.append(error)
             self.record.emit({"event_type": "error", "error": error})
             return "failed"
-        note = {LOCAL_NOTE_FIELD: "a stand-in video drawn by the embedded local server (the prompt's words "
-                                  + ("over the image given" if first_frame else "over a moving band") + ")"}  # fmt: skip
-        data = base64.b64encode(webm).decode()
-        half = len(data) // 2 // 4 * 4
-        record = self.record
-        record.begin_step({"type": "model_output"})
-        for piece, last in ((data[:half], False), (data[half:], True)):
-            self.pace()
-            record.delta({"type": "video", "mime_type": "video/webm", "data": piece, **(note if last else {})})
-        record.end_step({"type": "model_output", "content": [{"type": "video", "mime_type": "video/webm", "data": data, **note}]})
-        record.add_usage(output_tokens=seconds * 258, modality="video")
+        drawn = "over the image given" if first_frame else "over a moving band"
+        self._media({"type": "video", "mime_type": "video/webm"}, webm, 2,
+                    f"a stand-in video drawn by the embedded local server (the prompt's words {drawn})")  # fmt: skip
+        self.record.add_usage(output_tokens=seconds * 258, modality="video")
         return "completed"
 
     def function_call(self, call: dict[str, Any]) -> None:
