@@ -72,6 +72,8 @@ class RowsProgressWidget:
         import ipywidgets as widgets
         from IPython.display import display
 
+        from .widgets import row_that_wraps
+
         self.stopped = False
         self._stats: Any = None
         self._bar = widgets.IntProgress(value=0, min=0, max=1, bar_style="info")
@@ -82,8 +84,7 @@ class RowsProgressWidget:
                                       layout=widgets.Layout(width="80px", flex="0 0 auto"))  # fmt: skip
         self._button.add_class("gm-stop")
         self._button.on_click(self._on_stop)
-        self.root = widgets.HBox([self._bar, self._label, self._button],  # wraps in a narrow window
-                                 layout=widgets.Layout(flex_flow="row wrap", align_items="center", gap="4px 8px"))
+        self.root = widgets.HBox([self._bar, self._label, self._button], layout=row_that_wraps())
         self.root.add_class("gm-rows")
         self._done = threading.Event()
         self._ticker: asyncio.Task[None] | None = None

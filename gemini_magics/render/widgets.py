@@ -71,9 +71,10 @@ CSS = """
 """
 
 
-def _wrap() -> widgets.Layout:
-    """A row that wraps instead of squeezing its buttons (a narrow window: 600 px)."""
-    return widgets.Layout(flex_flow="row wrap", align_items="center", gap="4px 8px")
+def row_that_wraps() -> widgets.Layout:
+    """A row that wraps instead of squeezing its buttons (a narrow window: 600 px). (ipywidgets' Layout has
+    no ``gap``: the children's own margins space them.)"""
+    return widgets.Layout(flex_flow="row wrap", align_items="center")
 
 
 def _fixed(width: str) -> widgets.Layout:
@@ -189,7 +190,7 @@ class _BlockWidget:
             shown.add_class("gm-audio")
         self._caption = widgets.HTML(self._caption_text(block))
         self._caption.add_class("gm-caption")
-        return widgets.VBox([shown, widgets.HBox([save, self._caption], layout=_wrap())],
+        return widgets.VBox([shown, widgets.HBox([save, self._caption], layout=row_that_wraps())],
                             layout=widgets.Layout(align_items="flex-start"))  # fmt: skip
 
     @staticmethod
@@ -302,7 +303,7 @@ class WidgetView:
         self.root = widgets.VBox(
             [
                 widgets.HTML(CSS),
-                widgets.HBox([self._header, self._stop], layout=_wrap()),
+                widgets.HBox([self._header, self._stop], layout=row_that_wraps()),
                 self._body,
                 self._approvals,
                 self._footer,
@@ -392,7 +393,7 @@ class WidgetView:
             widgets.Button(description=d, button_style=s, layout=_fixed("90px"))
             for d, s in (("Approve", "success"), ("Deny", "danger"))
         ]
-        row = widgets.HBox([question, *buttons], layout=_wrap())
+        row = widgets.HBox([question, *buttons], layout=row_that_wraps())
         row.add_class("gm-approval")
 
         def decide(answer: bool | str) -> None:
@@ -453,7 +454,7 @@ class WidgetView:
         gallery = self._galleries.get(key)
         if gallery is None:
             gallery = self._galleries[key] = widgets.HBox(
-                images, layout=widgets.Layout(flex_flow="row wrap", gap="8px")
+                images, layout=widgets.Layout(flex_flow="row wrap")
             )
             gallery.add_class("gm-gallery")
         return [gallery]
@@ -489,7 +490,7 @@ class BackgroundWidget:
             self._button.on_click(self._on_cancel)
             self._button.add_class("gm-cancel")
             row.append(self._button)
-        self.root = widgets.VBox([widgets.HBox(row, layout=_wrap()), self._steps])
+        self.root = widgets.VBox([widgets.HBox(row, layout=row_that_wraps()), self._steps])
         self.root.add_class("gm-background")
         self._lock = threading.Lock()
         self._finished = False
