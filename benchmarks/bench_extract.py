@@ -27,7 +27,6 @@ from bench_tools import start_server
 from gemini_magics import Client
 
 
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=10_000)

@@ -54,3 +54,8 @@ def unload_ipython_extension(ipython: InteractiveShell) -> None:
     from .magics import unload
 
     unload(ipython)
+
+
+def _jupyter_labextension_paths() -> list[dict[str, str]]:
+    """Where Jupyter finds the prebuilt JupyterLab extension (``jupyter labextension develop`` links it)."""
+    return [{"src": "labextension", "dest": "gemini-magics"}]

@@ -20,6 +20,7 @@ from traitlets import observe
 
 from .errors import InteractionEnded, MagicError, Stopped, client_error_line, connection_broke, interrupted
 from .options import cell_options
+from .render import actions
 from .render.stops import CellStopped, install, uninstall
 from .session import Session
 from .settings import InteractSettings
@@ -253,8 +254,7 @@ class InteractMagics(Magics, InteractSettings):
                               "interrupted") from None
 
     def _server_death(self, exc: Exception) -> str | None:
-        """The one line for a cell whose embedded server died under it, or None. A broken connection
-        gives a dying server a moment to be reaped; other errors only look."""
+        """The one line for a cell whose embedded server died under it, or None (a broken connection waits a moment)."""
         if self.session.started_backend is None:
             return None
         broken = connection_broke(exc) or isinstance(exc, InteractionEnded)
@@ -286,6 +286,7 @@ def load(ipython: InteractiveShell) -> None:
     install(ipython)
     if getattr(ipython, "kernel", None) is not None:
         ipython.input_transformers_post.append(magics.await_interact_cells)
+        actions.serve(ipython)
 
 
 def unload(ipython: InteractiveShell) -> None:
@@ -293,6 +294,7 @@ def unload(ipython: InteractiveShell) -> None:
     if magics is not None:
         magics.close()
         uninstall(ipython)
+        actions.stop()
         with contextlib.suppress(ValueError):
             ipython.input_transformers_post.remove(magics.await_interact_cells)
 

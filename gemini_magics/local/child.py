@@ -30,6 +30,7 @@ __all__ = ["EngineInfo", "ServerProcess", "ServerDied", "exit_reason"]
 POLICY_ENV_VAR = "GEMINI_MAGICS_POLICY"
 START_TIMEOUT_SECONDS = 60.0
 LOG_TAIL_BYTES = 4096
+POLICY_ACK_SECONDS = 5.0
 
 _SIGNAL_WORDS = {
     "SIGILL": "illegal instruction",
@@ -121,14 +122,18 @@ class ServerProcess:
             return None
         return f"the embedded server stopped: {exit_reason(code, self.engine.name)}"
 
-    def set_policy(self, policy: Policy) -> None:
-        """Send the child a new policy (code execution, fetch hosts) through the private pipe."""
-        with self._lock, contextlib.suppress(OSError, ValueError):  # a dead child: its death is reported elsewhere
+    def set_policy(self, policy: Policy) -> bool:
+        """Send the child a new policy (code execution, fetch hosts) through the private pipe, and wait until it
+        is in force: the cell right after ``%config InteractMagics.local_fetch_hosts = …`` must see it. False when
+        the child did not say so in time (a dead child's death is reported elsewhere)."""
+        with self._lock, contextlib.suppress(OSError, ValueError):
             if policy == self.policy or self.process.stdin is None:
-                return
+                return policy == self.policy
             self.policy = policy
             self.process.stdin.write((json.dumps({"policy": policy.to_dict()}) + "\n").encode())
             self.process.stdin.flush()
+            return _read_line(self.process, POLICY_ACK_SECONDS) == b"applied\n"
+        return False
 
     def stop(self) -> None:
         with self._lock:
@@ -184,20 +189,27 @@ class Starting:
         self._log.close()
 
 
-def _read_ready(process: subprocess.Popen[bytes], timeout: float) -> dict[str, Any] | None:
-    """The child's ready line, or None if it died or stayed silent for ``timeout`` seconds."""
-    box: dict[str, Any] = {}
+def _read_line(process: subprocess.Popen[bytes], timeout: float) -> bytes:
+    """The child's next line on its stdout, or ``b""`` if it died or stayed silent for ``timeout`` seconds."""
+    box: list[bytes] = []
 
     def read() -> None:
         assert process.stdout is not None
-        line = process.stdout.readline()
-        with contextlib.suppress(ValueError):
-            box["ready"] = json.loads(line)
+        with contextlib.suppress(OSError, ValueError):
+            box.append(process.stdout.readline())
 
-    reader = threading.Thread(target=read, daemon=True, name="gemini-magics-server-start")
+    reader = threading.Thread(target=read, daemon=True, name="gemini-magics-server-line")
     reader.start()
     reader.join(timeout)
-    ready = box.get("ready")
+    return box[0] if box else b""
+
+
+def _read_ready(process: subprocess.Popen[bytes], timeout: float) -> dict[str, Any] | None:
+    """The child's ready line, or None if it died or stayed silent for ``timeout`` seconds."""
+    try:
+        ready = json.loads(_read_line(process, timeout))
+    except ValueError:
+        return None
     return ready if isinstance(ready, dict) and "base_url" in ready else None
 
 
@@ -221,11 +233,13 @@ def _kill(process: subprocess.Popen[bytes]) -> None:
 # -- the child's side -------------------------------------------------------------------------------
 
 
-def _follow_parent(api: Any) -> None:
-    """Apply policy lines from the parent; at end-of-file (the parent is gone) exit at once."""
+def _follow_parent(api: Any, acks: IO[bytes]) -> None:
+    """Apply policy lines from the parent, saying each is applied; at end-of-file (the parent is gone) exit at once."""
     for line in sys.stdin.buffer:
         with contextlib.suppress(ValueError, KeyError, TypeError):
             api.policy = Policy.from_dict(json.loads(line)["policy"])
+        with contextlib.suppress(OSError):
+            acks.write(b"applied\n")
     os._exit(0)
 
 
@@ -244,10 +258,12 @@ def main() -> int:
     out = sys.stdout
     out.write(json.dumps(ready) + "\n")
     out.flush()
-    # nobody reads stdout after the ready line: a chatty library must not fill the pipe and block
+    # after the ready line the pipe carries only policy acknowledgements: a chatty library writing to stdout must
+    # neither fill it (nobody reads it between changes) nor pass for an acknowledgement
+    acks = os.fdopen(os.dup(1), "wb", buffering=0)
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)
-    threading.Thread(target=_follow_parent, args=(server.api,), daemon=True, name="gemini-magics-parent").start()
+    threading.Thread(target=_follow_parent, args=(server.api, acks), daemon=True, name="gemini-magics-parent").start()
     warm = getattr(engine, "warm", None)
     if warm is not None:  # load the model while the kernel gets its first cell ready
         threading.Thread(target=warm, daemon=True, name="gemini-magics-warm").start()

@@ -66,6 +66,8 @@ class InteractionResult:
         """How the cell ended when not by the server's say (``stopped``, ``interrupted``)."""
         self.display_id: str | None = None
         """In a kernel, the display id a chat turn's result is shown under (a rewind updates it in place)."""
+        self.prompt = ""
+        """The cell's prompt: saved files are named after its first words."""
         self._written: dict[str, str] = {}
         """Clips too big to embed, by block key: the file each was written to (once, whatever the reprs)."""
 
@@ -195,6 +197,32 @@ class InteractionResult:
             )
             written.append(data)
         return written
+
+    @property
+    def stem(self) -> str:
+        """A readable file name for this answer, from the prompt's first words (``draw-a-kite-over-the-sea``)."""
+        from .saving import readable_stem
+
+        return readable_stem(self.prompt or self.text)
+
+    def save_readable(self) -> list[Path]:
+        """:meth:`save` into ``save_dir`` under :attr:`stem`, never over an earlier answer's files."""
+        from .saving import free_path
+
+        return self.save(self.save_dir, free_path(self.save_dir, self.stem, "md").stem)
+
+    def save_image(self, n: int = 1) -> Path:
+        """Image ``n`` (from 1) full size into ``save_dir``, under :attr:`stem`; returns the path written."""
+        from .saving import free_path
+
+        blocks = self._image_blocks
+        if not 1 <= n <= len(blocks):
+            raise IndexError(f"no image {n}: this answer has {len(blocks)}")
+        block = blocks[n - 1]
+        extension = (block.mime_type or "image/png").split("/")[-1].replace("jpeg", "jpg")
+        path = free_path(self.save_dir, self.stem + (f"-{n}" if len(blocks) > 1 else ""), extension)
+        path.write_bytes(block.as_bytes())
+        return path
 
     def __repr__(self) -> str:
         preview = self.text if len(self.text) <= 60 else self.text[:57] + "..."
@@ -344,6 +372,7 @@ class InteractionResult:
         if self.printed:  # a terminal printed the text as it streamed: only say how it ended
             plain = ""
         bundle: dict[str, Any] = {"text/plain": f"{plain}\n-- {footer}".lstrip("\n")}
+        metadata_extra = self._actions(bundle, data_json, after=len(calls), images=len(images))
         # a frontend shows one type of a bundle, the richest: JSON (a collapsible tree in JupyterLab)
         # only when the data is the whole result, else Markdown that holds every part
         json_alone = data_json is not None and not thoughts and not images and not self.tool_calls
@@ -360,8 +389,23 @@ class InteractionResult:
             "notes": self.notes,
             "tool_calls": [{"name": c.name, "step": c.step, "seconds": round(c.seconds, 3), "ok": c.error is None,
                             **({"decision": c.decision} if c.decision else {})} for c in self.tool_calls],
+            **metadata_extra,
         }}  # fmt: skip
         return bundle, metadata
+
+    def _actions(self, bundle: dict[str, Any], data_json: Any, *, after: int, images: int) -> dict[str, Any]:
+        """In a kernel, the entry the JupyterLab extension draws Copy and Save from (see ``render.actions``);
+        returns the metadata that goes with it (the answer's token)."""
+        from . import actions
+
+        if not actions.serving() or self.printed:
+            return {}
+        json_text = json.dumps(data_json, indent=2, ensure_ascii=False) if data_json is not None else None
+        bundle[actions.MIME_TYPE] = actions.entry(
+            bundle["text/plain"], copy_text=json_text or self.text.strip(), after=after,
+            copy_label="Copy JSON" if json_text else "Copy text", stem=self.stem, images=images,
+        )  # fmt: skip
+        return {"result": actions.token(self)}
 
 
 def call_line(call: Any) -> str:

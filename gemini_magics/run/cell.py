@@ -232,6 +232,7 @@ class Runner:
         result.tool_calls = list(transcript.calls)
         result.preview_px = request.preview_px
         result.save_dir = request.save_dir
+        result.prompt = request.prompt
         return result
 
     # -- --over: one stateless interaction per row ------------------------------------------------
