@@ -46,6 +46,23 @@ def test_store_false_cannot_be_fetched_or_continued(steps_client: Client) -> Non
         steps_client.interactions.create(model="m", input="again", previous_interaction_id=unstored.id)
 
 
+def test_an_answer_nobody_watches_runs_unpaced_but_still_takes_its_scripted_time(steps_client: Client, server) -> None:  # type: ignore[no-untyped-def]
+    """An unstored answer returned whole: the engine does not sleep through each delta in a worker thread (its
+    pacing is owed and waited out on the event loop), yet the caller waits as long as the headers ask."""
+    import time
+
+    headers = {"X-Scripted-Delay-Ms": "100", "X-Scripted-Deltas": "3"}
+    started = time.monotonic()
+    unwatched = steps_client.interactions.create(model="m", input="Hi, my name is Una.", store=False, extra_headers=headers)
+    assert time.monotonic() - started >= 0.3 and unwatched.text == "Nice to meet you, Una!"
+    started = time.monotonic()
+    streamed = list(steps_client.interactions.create(model="m", input="Hi, my name is Una.", store=False, stream=True,
+                                                     extra_headers=headers))  # fmt: skip
+    assert time.monotonic() - started >= 0.3
+    deltas = [e for e in streamed if getattr(e, "event_type", "") == "step.delta"]
+    assert "".join(e.delta.text for e in deltas if getattr(e.delta, "type", "") == "text") == unwatched.text
+
+
 def test_background_with_store_false_is_rejected(server) -> None:  # type: ignore[no-untyped-def]
     response = post(server, {"model": "m", "input": "x", "background": True, "store": False})
     assert response.status_code == 400

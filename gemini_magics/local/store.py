@@ -156,6 +156,12 @@ class Record:
     nbytes: int = 0
     """About what it holds once finished and compacted (retention's byte cap counts it)."""
     served_by: str = ""
+    watched: bool = True
+    """Whether anyone can see it while it runs (a stream, a background run, a stored one others may get). One
+    nobody can (an unstored answer returned whole, as ``--over`` rows are) runs unpaced: its pacing is owed."""
+    owed: float = 0.0
+    """Seconds of pacing an unwatched run skipped: the response waits them out on the event loop instead of a
+    worker thread sleeping through each delta (the answer still takes as long as its headers ask)."""
     incomplete_details: dict[str, Any] | None = None
     continuation: tuple[str, int] | None = None
     """Text left for the next hop of an answer handed back in hops, and the hops after that one."""
@@ -229,13 +235,14 @@ class Record:
         self.status = status
         self.emit({"event_type": "interaction.completed", "interaction": self.summary()})
         with self._lock:
-            compact = CompactLog(self.id, list(self.events))
-            self.events = compact
-            self.nbytes = (
-                compact.nbytes()
-                + len(json.dumps(self.steps, separators=(",", ":")))
-                + len(json.dumps(self.input_steps, separators=(",", ":")))
-            )
+            if self.watched or self.stored:  # an unwatched, unstored record is dropped once answered: no compaction
+                compact = CompactLog(self.id, list(self.events))
+                self.events = compact
+                self.nbytes = (
+                    compact.nbytes()
+                    + len(json.dumps(self.steps, separators=(",", ":")))
+                    + len(json.dumps(self.input_steps, separators=(",", ":")))
+                )
             self.finished_at = time.monotonic()
         self.done.set()
         with self._lock:

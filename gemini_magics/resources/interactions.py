@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, Literal, overload
@@ -13,6 +14,10 @@ from .._exceptions import APIResponseValidationError, GeminiError
 from .._streaming import InteractionStream
 from ..types._base import BaseModel
 from ..types.interaction import Interaction
+
+AsyncSend = Callable[[str, bytes, Mapping[str, str], "float | None"], Awaitable[tuple[int, list[tuple[str, str]], bytes]]]
+"""``--over``'s transport (:class:`gemini_magics._aio.AioSender`): URL, body, headers, timeout → status,
+headers, body."""
 
 if TYPE_CHECKING:
     from .._client import Client
@@ -51,11 +56,15 @@ def build_create_body(
 
 
 def parse_interaction(response: httpx.Response) -> Interaction:
+    return parse_interaction_json(response.content)
+
+
+def parse_interaction_json(content: bytes) -> Interaction:
     try:
-        return Interaction.model_validate_json(response.content)
+        return Interaction.model_validate_json(content)
     except ValidationError as exc:
         raise APIResponseValidationError(
-            f"unreadable interaction: {exc.errors()[0]['msg']}", body=response.text
+            f"unreadable interaction: {exc.errors()[0]['msg']}", body=content.decode("utf-8", "replace")
         ) from exc
 
 
@@ -139,7 +148,7 @@ class Interactions:
 
     async def acreate(
         self,
-        send: Callable[[httpx.Request, float | None], Awaitable[httpx.Response]],
+        send: AsyncSend,
         *,
         extra_headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
@@ -161,16 +170,19 @@ class Interactions:
             sent = token
         return merge_hops(hops)
 
-    async def _apost(self, send: Callable[[httpx.Request, float | None], Awaitable[httpx.Response]],
-                     body: dict[str, Any], extra_headers: Mapping[str, str] | None, timeout: float | None) -> Interaction:  # fmt: skip
+    async def _apost(self, send: AsyncSend, body: dict[str, Any], extra_headers: Mapping[str, str] | None,
+                     timeout: float | None) -> Interaction:  # fmt: skip
+        from .._aio import failed_response
         from .._exceptions import status_error_from_response
 
         client = self._client
-        request = httpx.Request("POST", client.url("interactions"), json=body, headers=client.headers(extra_headers))
-        response = await send(request, timeout)
-        if response.status_code >= 400:
-            raise status_error_from_response(response)
-        return parse_interaction(response)
+        url, headers = client.url("interactions"), client.headers(extra_headers)
+        # as httpx encodes json=: compact UTF-8
+        content = json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
+        received = await send(url, content, headers, timeout)
+        if received[0] >= 400:
+            raise status_error_from_response(failed_response(received, url, content, headers))
+        return parse_interaction_json(received[2])
 
     def _stream(
         self, response: httpx.Response, extra_headers: Mapping[str, str] | None, *, resumable: bool

@@ -39,6 +39,8 @@ MAX_ATTEMPTS = 20
 """Attempts per row at most while the server is overloaded (429, 503, timeouts)."""
 MAX_ERROR_ATTEMPTS = 3
 """Attempts per row at most on other server errors (500, 502, ...): they rarely pass on a fourth try."""
+ROWS_AHEAD = 4
+"""How many rows per concurrency slot wait their turn as tasks (the rest wait as plain entries of a list)."""
 FLEX_TIMEOUT_SECONDS = 900.0
 """Flex answers take minutes at busy times (variable latency, best-effort): a flex row waits this long at
 least, and one that times out is not sent again (the first request may still be answered, and billed)."""
@@ -594,6 +596,8 @@ class _RowRun:
         self._sender: Any = None
         self._deliveries: set[asyncio.Future[RowOutcome]] = set()
         """Requests in flight (each a task of its own)."""
+        self._rows: set[asyncio.Future[None]] = set()
+        """Rows started and not ended (queued at the limiter, in flight, or waiting to be sent again)."""
         self._closing: Any = None
         self.reserved = 0.0
         """What the rows in flight are expected to spend (``--budget`` counts them before sending more)."""
@@ -605,11 +609,12 @@ class _RowRun:
         self.progress.start(self.stats)
         # one event loop sends every row (dozens of threads would spend the kernel's CPU on the GIL)
         self._sender = AioSender(self.request.concurrency, self.client.base_url)
-        tasks = [asyncio.ensure_future(self._one(positions)) for positions in waiting]
+        feeder = asyncio.ensure_future(self._feed(waiting))
         try:
-            await _gather_until(tasks, self.halt, self.progress)
+            await _gather_until([feeder], self.halt, self.progress)
         finally:
-            for task in tasks:
+            feeder.cancel()
+            for task in list(self._rows):
                 task.cancel()
             self._close_after_deliveries()
             self._ended()
@@ -617,6 +622,26 @@ class _RowRun:
         outcomes = [o or RowOutcome("not run", error=f"not run: {_why(stopped)}", kind="not run") for o in self.outcomes]
         self.stats.not_run = sum(o.status == "not run" for o in outcomes)
         return outcomes, self.stats
+
+    async def _feed(self, waiting: list[list[int]]) -> None:
+        """A task per row, at most :data:`ROWS_AHEAD` times the concurrency of them at once: ten thousand tasks
+        made up front, each queueing at the limiter, cost the first second of a big run before anything was sent.
+        A row sent again (after a 429) still queues behind those waiting, as the limiter's order has it."""
+        window = asyncio.Semaphore(ROWS_AHEAD * self.request.concurrency)
+
+        def done(task: asyncio.Future[None]) -> None:
+            self._rows.discard(task)
+            window.release()
+
+        for positions in waiting:
+            await window.acquire()
+            if self.halt.is_set():
+                break
+            task = asyncio.ensure_future(self._one(positions))
+            self._rows.add(task)
+            task.add_done_callback(done)
+        while self._rows:
+            await asyncio.wait(list(self._rows))
 
     def _from_cache(self) -> list[list[int]]:
         """Fill in the cached rows; the rest grouped by request (identical rows are sent once)."""

@@ -117,7 +117,9 @@ class StepWriter:
         record = self.record
         record.check_cancelled()
         delay = self.delay if seconds is None else seconds
-        if delay and record.cancel_requested.wait(delay):  # one wake-up: the delay's end, or a cancel at once
+        if not record.watched:
+            record.owed += delay  # nobody sees the deltas arrive: the response waits the total out (Record.owed)
+        elif delay and record.cancel_requested.wait(delay):  # one wake-up: the delay's end, or a cancel at once
             record.check_cancelled()
 
     def text(self, text: str, annotations: list[dict[str, Any]] | None = None) -> None:
