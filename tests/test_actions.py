@@ -130,6 +130,13 @@ def test_in_a_kernel_an_answer_carries_its_actions_and_save_writes_readable_file
     assert first == {"ok": True, "saved": ["saved/say-hello-to-the-in-one.md"]}
     assert again == {"ok": True, "saved": ["saved/say-hello-to-the-in-one-2.md"]}  # never over an earlier file
     assert copied in (kernel.folder / "saved" / "say-hello-to-the-in-one.md").read_text()
+    kernel.run('%config InteractMagics.save_dir = "/dev/null/saved"')  # a folder that cannot be made
+    try:
+        shown = kernel.answer("%%interact --chain nowhere\nSay hello.")
+        refused = kernel.ask({"action": "save", "result": shown["metadata"]["gemini_magics"]["result"]})
+    finally:
+        kernel.run('%config InteractMagics.save_dir = "saved"')
+    assert refused["ok"] is False and "/dev/null" in refused["error"] and "\n" not in refused["error"]
 
 
 def test_in_a_kernel_each_image_saves_full_size_and_json_copies_whole(kernel: Any) -> None:
