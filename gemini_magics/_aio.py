@@ -11,17 +11,19 @@ row cost a sixth of the kernel's time: URL parsing, header normalising).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 
 import httpx
 
 from ._exceptions import APIConnectionError, APITimeoutError
 
-__all__ = ["AioSender", "Received", "failed_response"]
+__all__ = ["AioSender", "Received", "Send", "failed_response"]
 
 
 Received = tuple[int, list[tuple[str, str]], bytes]
 """A response as it came: status, headers, body (decoded)."""
+Send = Callable[[str, bytes, Mapping[str, str], "float | None"], Awaitable[Received]]
+"""What sends one POST (:class:`AioSender`): URL, body, headers, timeout → :data:`Received`."""
 
 
 class AioSender:

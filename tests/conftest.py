@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import http.server
 import ipaddress
 import os
 import socket
+import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -155,3 +158,26 @@ def make_shell(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[], Shell]]
     yield make
     for sh in shells:
         sh.close()
+
+
+@contextlib.contextmanager
+def loopback_page(body: bytes, path: str = "/") -> Iterator[str]:
+    """A web page served on 127.0.0.1 for as long as the block runs (what url_context fetches); its URL."""
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    served = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=served.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{served.server_address[1]}{path}"
+    finally:
+        served.shutdown()
+        served.server_close()

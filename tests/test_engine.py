@@ -29,6 +29,7 @@ from typing import Any
 import httpx
 import pytest
 
+from conftest import loopback_page
 from gemini_magics.local.engines import probe
 
 # grep -E patterns: AVX-512 (zmm registers, opmask registers) and AMX (tile registers and instructions) on x86-64; SVE on arm64
@@ -274,33 +275,15 @@ def test_an_over_run_whose_server_dies_stops_at_once_and_keeps_what_was_answered
 def test_a_fetch_host_allowed_in_one_cell_is_in_force_in_the_very_next(make_shell: Any) -> None:
     """The policy travels to the child server over a pipe; the kernel waits until the child has applied it, so the
     cell right after ``%config`` never meets the old policy (under load it used to, now and then)."""
-    import http.server
-
-    class Page(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802
-            self.send_response(200)
-            self.send_header("Content-Type", "text/html")
-            self.end_headers()
-            self.wfile.write(b"<title>Tea notes</title><h1>Oolong</h1>")
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Page)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    url = f"http://127.0.0.1:{httpd.server_address[1]}/tea"
     shell = make_shell()
-    try:
+    with loopback_page(b"<title>Tea notes</title><h1>Oolong</h1>", "/tea") as url:
         for round_ in range(4):
             allowed = round_ % 2 == 0
             shell.ip.run_line_magic("config", f"InteractMagics.local_fetch_hosts = {['127.0.0.1'] if allowed else []!r}")
             result = shell.run(f"%%interact --tools url_context\nSummarise {url}")
             (fetched,) = [s for s in result.steps if s.type == "url_context_result"]
             assert (fetched.result[0]["status"] == "success") is allowed, (round_, fetched.result)
-        assert shell.magics.session.started_backend.server.alive
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+    assert shell.magics.session.started_backend.server.alive
 
 
 def test_a_policy_change_waits_for_the_child_to_apply_it_but_never_forever(make_shell: Any, monkeypatch: Any) -> None:

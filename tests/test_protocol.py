@@ -5,12 +5,13 @@ can drive it and through our own client otherwise."""
 from __future__ import annotations
 
 import base64
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 
-from conftest import Shell, requests_to
+from conftest import Shell, loopback_page, requests_to
 from gemini_magics import Client
 from gemini_magics.local import LocalServer
 
@@ -344,25 +345,9 @@ def test_batch_request_errors_carry_rpc_codes(server: LocalServer) -> None:
 
 
 @pytest.fixture
-def page() -> Any:
-    import http.server
-    import threading
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802
-            self.send_response(200)
-            self.send_header("Content-Type", "text/html")
-            self.end_headers()
-            self.wfile.write(b"<title>Owl facts</title><p>Owls hunt at night.</p>")
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    served = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=served.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{served.server_address[1]}/owls"
-    served.shutdown()
-    served.server_close()
+def page() -> Iterator[str]:
+    with loopback_page(b"<title>Owl facts</title><p>Owls hunt at night.</p>", "/owls") as url:
+        yield url
 
 
 def test_answers_from_pages_cite_them(allow_local: LocalServer, page: str) -> None:

@@ -7,7 +7,6 @@ sent is checked on the requests the server received.
 from __future__ import annotations
 
 import asyncio
-import http.server
 import json
 import threading
 from collections.abc import Iterator
@@ -16,7 +15,7 @@ from typing import Any, Literal, Optional
 import pytest
 from pydantic import BaseModel
 
-from conftest import Shell, requests_to
+from conftest import Shell, loopback_page, requests_to
 from gemini_magics import tool
 from gemini_magics.tools import Toolbox, ToolCall, function_tool, parse_docstring
 
@@ -288,23 +287,8 @@ def test_code_execution_really_runs_in_a_subprocess(shell: Shell, allow_local: A
 @pytest.fixture
 def page() -> Iterator[str]:
     body = b"<html><head><title>Tea Notes</title><script>var x = 1;</script></head><body><h1>Oolong</h1><p>Semi-oxidised tea.</p></body></html>"
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802
-            self.send_response(200)
-            self.send_header("Content-Type", "text/html; charset=utf-8")
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}/tea"
-    httpd.shutdown()
-    httpd.server_close()
+    with loopback_page(body, "/tea") as url:
+        yield url
 
 
 def test_url_context_really_fetches_a_loopback_page(shell: Shell, page: str, allow_local: Any) -> None:

@@ -235,7 +235,7 @@ class Record:
         self.status = status
         self.emit({"event_type": "interaction.completed", "interaction": self.summary()})
         with self._lock:
-            if self.watched or self.stored:  # an unwatched, unstored record is dropped once answered: no compaction
+            if self.watched:  # one nobody watches (never a stored one) is dropped once answered: no compaction
                 compact = CompactLog(self.id, list(self.events))
                 self.events = compact
                 self.nbytes = (

@@ -171,13 +171,14 @@ class InteractionResult:
         Returns the paths written: ``STEM.md``, ``STEM-image-N.png``..., ``STEM-audio-N.wav``, ``STEM-video.webm``,
         ``STEM.json``.
         """
+        from .saving import image_extension
+
         folder = Path(directory)
         folder.mkdir(parents=True, exist_ok=True)
         stem = stem or f"interact-{self.id or 'result'}"
         written: list[Path] = []
         for n, block in enumerate(self._image_blocks, 1):
-            extension = (block.mime_type or "image/png").split("/")[-1].replace("jpeg", "jpg")
-            path = folder / f"{stem}-image-{n}.{extension}"
+            path = folder / f"{stem}-image-{n}.{image_extension(block.mime_type)}"
             path.write_bytes(block.as_bytes())
             written.append(path)
         links = "".join(f"\n\n![image {n}]({p.name})" for n, p in enumerate(written, 1))
@@ -213,14 +214,13 @@ class InteractionResult:
 
     def save_image(self, n: int = 1) -> Path:
         """Image ``n`` (from 1) full size into ``save_dir``, under :attr:`stem`; returns the path written."""
-        from .saving import free_path
+        from .saving import free_path, image_extension
 
         blocks = self._image_blocks
         if not 1 <= n <= len(blocks):
             raise IndexError(f"no image {n}: this answer has {len(blocks)}")
         block = blocks[n - 1]
-        extension = (block.mime_type or "image/png").split("/")[-1].replace("jpeg", "jpg")
-        path = free_path(self.save_dir, self.stem + (f"-{n}" if len(blocks) > 1 else ""), extension)
+        path = free_path(self.save_dir, self.stem + (f"-{n}" if len(blocks) > 1 else ""), image_extension(block.mime_type))
         path.write_bytes(block.as_bytes())
         return path
 
@@ -358,9 +358,9 @@ class InteractionResult:
         thoughts = [t.text for t in self.interaction.thoughts if t.text]
         footer = self.footer()
         markdown.append(f"\n<sub>{footer}</sub>")
-        plain = json.dumps(data_json, indent=2, ensure_ascii=False) if data_json is not None else self.text
+        answer = json.dumps(data_json, indent=2, ensure_ascii=False) if data_json is not None else self.text
         calls = "".join(f"[{call_line(c)}]\n" for c in self.tool_calls)
-        plain = calls + plain
+        plain = calls + answer
         images = self._image_blocks
         for clip in self.audio_clips:
             plain += f"\n[audio: {clip.caption()}]"
@@ -372,7 +372,8 @@ class InteractionResult:
         if self.printed:  # a terminal printed the text as it streamed: only say how it ended
             plain = ""
         bundle: dict[str, Any] = {"text/plain": f"{plain}\n-- {footer}".lstrip("\n")}
-        metadata_extra = self._actions(bundle, data_json, after=len(calls), images=len(images))
+        metadata_extra = self._actions(bundle, answer.strip(), structured=data_json is not None, after=len(calls),
+                                       images=len(images))  # fmt: skip
         # a frontend shows one type of a bundle, the richest: JSON (a collapsible tree in JupyterLab)
         # only when the data is the whole result, else Markdown that holds every part
         json_alone = data_json is not None and not thoughts and not images and not self.tool_calls
@@ -393,17 +394,17 @@ class InteractionResult:
         }}  # fmt: skip
         return bundle, metadata
 
-    def _actions(self, bundle: dict[str, Any], data_json: Any, *, after: int, images: int) -> dict[str, Any]:
+    def _actions(self, bundle: dict[str, Any], answer: str, *, structured: bool, after: int, images: int) -> dict[str, Any]:
         """In a kernel, the entry the JupyterLab extension draws Copy and Save from (see ``render.actions``);
-        returns the metadata that goes with it (the answer's token)."""
+        returns the metadata that goes with it (the answer's token). ``answer``: its text or data as ``text/plain``
+        holds it, from ``after`` on."""
         from . import actions
 
         if not actions.serving() or self.printed:
             return {}
-        json_text = json.dumps(data_json, indent=2, ensure_ascii=False) if data_json is not None else None
         bundle[actions.MIME_TYPE] = actions.entry(
-            bundle["text/plain"], copy_text=json_text or self.text.strip(), after=after,
-            copy_label="Copy JSON" if json_text else "Copy text", stem=self.stem, images=images,
+            bundle["text/plain"], copy_text=answer, after=after, copy_label="Copy JSON" if structured else "Copy text",
+            stem=self.stem, images=images,
         )  # fmt: skip
         return {"result": actions.token(self)}
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-__all__ = ["readable_stem", "free_path"]
+__all__ = ["readable_stem", "free_path", "image_extension"]
 
 _WORD = re.compile(r"[a-z0-9]+")
 
@@ -16,6 +16,11 @@ def readable_stem(prompt: str, words: int = 6, fallback: str = "gemini") -> str:
     text = re.sub(r"\{\{.*?\}\}", " ", prompt.lower())
     found = _WORD.findall(text)[:words]
     return "-".join(found)[:60].strip("-") or fallback
+
+
+def image_extension(mime_type: str | None) -> str:
+    """The file extension for an image's MIME type (``jpg`` for JPEG)."""
+    return (mime_type or "image/png").split("/")[-1].replace("jpeg", "jpg")
 
 
 def free_path(folder: str | Path, stem: str, extension: str) -> Path:

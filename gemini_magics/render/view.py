@@ -40,6 +40,8 @@ class Block:
 
 MARKS = {"called": "…", "ok": "✓", "error": "✗", "declined": "–"}
 """A tool card's state at a glance (text symbols every UI font has, not emoji)."""
+
+
 def local_note(block: Any) -> str:
     """What the local server says it did for this block (``""`` for the API's own)."""
     return str((getattr(block, "model_extra", None) or {}).get(LOCAL_NOTE_FIELD) or "")

@@ -195,9 +195,11 @@ class _BlockWidget:
 
     @staticmethod
     def _extension(block: Block) -> str:
-        if block.kind == "image":
-            return (block.mime_type or "image/png").split("/")[-1].replace("jpeg", "jpg")
         from .clips import clip_of
+        from .saving import image_extension
+
+        if block.kind == "image":
+            return image_extension(block.mime_type)
 
         return clip_of(block.kind, block.data, block.mime_type).extension
 

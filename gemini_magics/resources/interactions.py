@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Literal, overload
 
 import httpx
@@ -15,11 +15,8 @@ from .._streaming import InteractionStream
 from ..types._base import BaseModel
 from ..types.interaction import Interaction
 
-AsyncSend = Callable[[str, bytes, Mapping[str, str], "float | None"], Awaitable[tuple[int, list[tuple[str, str]], bytes]]]
-"""``--over``'s transport (:class:`gemini_magics._aio.AioSender`): URL, body, headers, timeout → status,
-headers, body."""
-
 if TYPE_CHECKING:
+    from .._aio import Send
     from .._client import Client
 
 _REJECTED_PAIRS = (
@@ -148,7 +145,7 @@ class Interactions:
 
     async def acreate(
         self,
-        send: AsyncSend,
+        send: Send,
         *,
         extra_headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
@@ -170,7 +167,7 @@ class Interactions:
             sent = token
         return merge_hops(hops)
 
-    async def _apost(self, send: AsyncSend, body: dict[str, Any], extra_headers: Mapping[str, str] | None,
+    async def _apost(self, send: Send, body: dict[str, Any], extra_headers: Mapping[str, str] | None,
                      timeout: float | None) -> Interaction:  # fmt: skip
         from .._aio import failed_response
         from .._exceptions import status_error_from_response

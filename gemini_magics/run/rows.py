@@ -17,7 +17,7 @@ import contextlib
 import sys
 import time
 from collections import ChainMap, Counter
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -611,7 +611,7 @@ class _RowRun:
         self._sender = AioSender(self.request.concurrency, self.client.base_url)
         feeder = asyncio.ensure_future(self._feed(waiting))
         try:
-            await _gather_until([feeder], self.halt, self.progress)
+            await _until_done_or_halted(feeder, self.halt, self.progress)
         finally:
             feeder.cancel()
             for task in list(self._rows):
@@ -774,14 +774,10 @@ def _why(stopped: str | None) -> str:
             "quota": "the API quota is exceeded; re-run when it resets"}.get(stopped or "", "cancelled")  # fmt: skip
 
 
-async def _gather_until(
-    tasks: Sequence[asyncio.Future[None]], halt: asyncio.Event, progress: Any
-) -> None:
-    """Wait for every row, or until the budget is spent or the user presses Stop."""
-    # one future for all rows: asyncio.wait over every task each tick would cost O(rows) ten times a second
-    everything = asyncio.gather(*tasks, return_exceptions=True)
-    while not everything.done():
-        await asyncio.wait((everything,), timeout=0.1)
+async def _until_done_or_halted(rows: asyncio.Future[None], halt: asyncio.Event, progress: Any) -> None:
+    """Wait for every row (the feeder ends with the last), or until the budget is spent or the user presses Stop."""
+    while not rows.done():
+        await asyncio.wait((rows,), timeout=0.1)
         if halt.is_set() or progress.stopped:
             return
 

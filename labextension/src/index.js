@@ -164,9 +164,9 @@ class ResultRenderer extends Panel {
     this.addWidget(inner);
     await inner.renderModel(model);
     const meta = (model.metadata && model.metadata.gemini_magics) || {};
-    const context = { actions, token: meta.result, model, mimeType };
-    this._decorateImages(inner.node, context);
-    this.addWidget(this._bar(context));
+    this._token = meta.result; // what the kernel knows this answer by
+    this._decorateImages(inner.node, actions);
+    this.addWidget(this._bar(actions, model));
   }
 
   _kernel() {
@@ -193,9 +193,7 @@ class ResultRenderer extends Panel {
     status.textContent = `downloaded ${name} (${why})`;
   }
 
-  _bar(context) {
-    const { actions, model } = context;
-    this._token = context.token;
+  _bar(actions, model) {
     const bar = document.createElement('div');
     bar.className = 'gm-ActionBar';
     const status = statusLine();
@@ -231,9 +229,9 @@ class ResultRenderer extends Panel {
     return new Widget({ node: bar });
   }
 
-  _decorateImages(root, context) {
-    const stem = context.actions.stem || 'gemini';
-    const count = context.actions.images || 0;
+  _decorateImages(root, actions) {
+    const stem = actions.stem || 'gemini';
+    const count = actions.images || 0;
     for (const img of Array.from(root.querySelectorAll('img'))) {
       const match = GENERATED.exec(img.getAttribute('alt') || '');
       if (!match) {
