@@ -9,6 +9,7 @@ import pytest
 
 from gemini_magics import Client
 from gemini_magics._exceptions import (
+    APIResponseValidationError,
     APIStatusError,
     AuthenticationError,
     BadRequestError,
@@ -187,3 +188,16 @@ def test_an_uploaded_text_document_reaches_the_engine(steps_client: Client, tmp_
         model="m", input=[{"type": "text", "text": "Read this"}, uploaded.as_part()]
     )
     assert "pineapple" in answer.text
+
+
+@pytest.mark.parametrize(("body", "said"), [
+    (b"<html>502 Bad Gateway</html>", "unreadable interaction: the body is not JSON (Expecting value at character 0)"),
+    (b'{"id": "v1_x", "steps": 5}', "unreadable interaction: Input should be a valid list"),
+])  # fmt: skip
+def test_an_unreadable_interaction_is_one_error_that_keeps_the_body(body: bytes, said: str) -> None:
+    from gemini_magics.resources.interactions import parse_interaction_json
+
+    with pytest.raises(APIResponseValidationError) as caught:
+        parse_interaction_json(body)
+    assert str(caught.value).startswith(said) and caught.value.body == body.decode()
+    assert parse_interaction_json(b'{"id": "v1_x", "status": "completed"}').id == "v1_x"

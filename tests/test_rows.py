@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 import uuid
 from typing import Any
@@ -102,6 +105,31 @@ def test_a_429_storm_lowers_the_concurrency_and_every_row_completes(rows_shell: 
     frame = rows_shell.ip.user_ns["extracted"]
     assert (frame["_status"] == "ok").sum() == 38 and result.stats.lowest < 16
     assert "concurrency 16 (lowered to" in result.summary
+
+
+def test_answers_reach_the_row_cache_while_the_run_goes_on(shell: Shell, tmp_path: Any) -> None:
+    # a few answers share a transaction, but none waits for the run's end: a kernel killed mid-run keeps them
+    shell.ip.run_line_magic("config", f"InteractMagics.cache_dir = {str(tmp_path)!r}")
+    shell.ip.run_line_magic("config", 'InteractMagics.headers = {"X-Scripted-Delay-Ms": "150", "X-Scripted-Deltas": "1"}')
+    shell.run('items = [f"kept early {i}" for i in range(12)]')
+    seen: list[int] = []
+    finished = threading.Event()
+
+    def watch() -> None:  # another connection, as a second kernel would read the file
+        while not finished.is_set() and not seen:
+            path = tmp_path / "rows.sqlite3"
+            if path.exists():
+                with sqlite3.connect(path) as db, contextlib.suppress(sqlite3.Error):
+                    seen.extend(n for (n,) in db.execute("select count(*) from rows") if n)
+            time.sleep(0.01)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    shell.run("%%interact --over items -o said --concurrency 2\nSay {{row}}")
+    finished.set()
+    watcher.join()
+    assert seen and 1 <= seen[0] < 12, seen  # on disk while rows were still in flight
+    assert (shell.ip.user_ns["said"]["_status"] == "ok").all()
 
 
 def test_stop_keeps_finished_rows_and_a_rerun_sends_only_the_rest(rows_shell: Shell, server: Any, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -229,6 +257,23 @@ def test_row_mistakes_are_one_line(rows_shell: Shell, line: str, expected: str) 
 def test_an_unknown_column_is_named_with_the_columns(rows_shell: Shell) -> None:
     error = rows_shell.fail("%%interact --over reviews\n{{row.stars}}")
     assert "row 0" in str(error) and "its columns: review text, shop" in str(error)
+
+
+def test_a_later_row_lacking_a_column_stops_the_run_in_one_line_and_keeps_what_was_answered(shell: Shell, server: Any) -> None:
+    # rows render while the first ones are sent: a later row that cannot render stops dispatch, the rows
+    # already answered stay cached, -o is not bound, and the re-run after the fix sends only the rest
+    shell.run('orders = [{"item": f"kettle {i}"} for i in range(300)] + [{"name": "teapot"}] + [{"item": "cup"}] * 50')
+    before = creates(server)
+    error = shell.fail("%%interact --over orders -o said --concurrency 4\nSay {{row.item}}")
+    assert "row 300" in str(error) and "its columns: name" in str(error) and "\n" not in str(error)
+    assert f"the {creates(server) - before} rows answered before it are cached" in str(error)
+    assert "said" not in shell.ip.user_ns
+    sent = creates(server) - before
+    assert 1 <= sent <= 300  # the rows before it, as far as dispatch got; none after it
+    shell.run('orders[300] = {"item": "teapot"}')
+    shell.run("%%interact --over orders -o said --concurrency 4\nSay {{row.item}}")
+    frame = shell.ip.user_ns["said"]
+    assert (frame["_status"] == "ok").all() and creates(server) - before == 302  # 300 kettles, a teapot, one cup
 
 
 def test_service_tier_passes_through(shell: Shell, server: Any) -> None:

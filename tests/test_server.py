@@ -63,6 +63,26 @@ def test_an_answer_nobody_watches_runs_unpaced_but_still_takes_its_scripted_time
     assert "".join(e.delta.text for e in deltas if getattr(e.delta, "type", "") == "text") == unwatched.text
 
 
+def test_only_a_plain_unwatched_answer_runs_on_the_event_loop(steps_client: Client, server, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A worker thread's GIL hand-off cost milliseconds a request under load (--over rows): a text answer
+    nobody watches is made on the event loop; anything that may block (tools, media, a stream, a stored
+    answer) still goes to a worker."""
+    workers = server.api._workers
+    handed: list[str] = []
+    real_submit = workers.submit
+    monkeypatch.setattr(workers, "submit", lambda job: (handed.append("worker"), real_submit(job)))
+    plain = steps_client.interactions.create(model="m", input="Hi, my name is Una.", store=False)
+    structured = steps_client.interactions.create(model="m", input="Rate it: 4 stars", store=False,
+                                                  response_format={"type": "object", "properties": {"stars": {"type": "integer"}}})  # fmt: skip
+    assert handed == [] and plain.text == "Nice to meet you, Una!" and structured.text.startswith("{")
+    steps_client.interactions.create(model="m", input="Hi, my name is Una.", store=True)
+    list(steps_client.interactions.create(model="m", input="Hi, my name is Una.", store=False, stream=True))
+    steps_client.interactions.create(model="m", input="Draw a kite", store=False, response_format={"type": "image"})
+    weather = {"type": "function", "name": "get_weather", "parameters": {"type": "object", "properties": {}}}
+    steps_client.interactions.create(model="m", input="What is get_weather saying?", store=False, tools=[weather])
+    assert handed == ["worker"] * 4
+
+
 def test_background_with_store_false_is_rejected(server) -> None:  # type: ignore[no-untyped-def]
     response = post(server, {"model": "m", "input": "x", "background": True, "store": False})
     assert response.status_code == 400

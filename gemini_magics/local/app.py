@@ -436,7 +436,11 @@ class LocalAPI:
             is_agent=bool(record.request.get("agent")),
             agent_config=record.request.get("agent_config") or {},
         )
-        self._workers.submit(lambda: self._run(record, engine_request))
+        if not record.watched and self.engine.quick(engine_request):
+            # a worker thread would cost more than the run: its GIL hand-off adds milliseconds under load
+            self._run(record, engine_request)
+        else:
+            self._workers.submit(lambda: self._run(record, engine_request))
 
     def _run(self, record: Record, engine_request: EngineRequest) -> None:
         try:

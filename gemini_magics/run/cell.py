@@ -256,7 +256,7 @@ class Runner:
             kept = "the rows that finished are cached" if cache else "nothing was cached (--no-cache)"
             raise Stopped(f"interrupted: {kept}; re-run the cell to send only the rest") from None
         result = await self._rows_result(request, outcomes, stats)
-        paid = [(w.model or request.template.model, o.answer) for w, o in zip(request.rows, outcomes, strict=True)
+        paid = [(request.model_of(n), o.answer) for n, o in enumerate(outcomes)
                 if o.answer and not (o.cached or o.duplicate)]  # paid for now, by the model each went to  # fmt: skip
         for model, answer in paid:
             self.session.add_usage(answered_by(model, answer.get("model")), Usage(total_input_tokens=answer.get("input_tokens"),

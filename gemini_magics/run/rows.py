@@ -16,14 +16,19 @@ import asyncio
 import contextlib
 import sys
 import time
-from collections import ChainMap, Counter
+from collections import ChainMap, Counter, deque
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+# imported with the module, not in the functions each row calls (an import statement costs a row microseconds)
+from .._exceptions import APIConnectionError, APIStatusError, APITimeoutError
+from .._retry import is_retryable_status, parse_retry_after, retry_delay
 from ..answers import cut_note, one_line, structured
-from ..errors import OptionError
+from ..errors import OptionError, TemplateError, describe_api_error
+from ..inputs import find_references, render_parts, resolve
+from .sources import CHUNK_ROWS
 from .uploads import as_sent
 
 if TYPE_CHECKING:
@@ -39,8 +44,12 @@ MAX_ATTEMPTS = 20
 """Attempts per row at most while the server is overloaded (429, 503, timeouts)."""
 MAX_ERROR_ATTEMPTS = 3
 """Attempts per row at most on other server errors (500, 502, ...): they rarely pass on a fourth try."""
-ROWS_AHEAD = 4
-"""How many rows per concurrency slot wait their turn as tasks (the rest wait as plain entries of a list)."""
+SAVE_WITHIN_SECONDS = 0.01
+"""An answer waits this long at most to be written to the row cache with the others that land meanwhile
+(one transaction for several answers costs each a third of one of its own)."""
+RENDER_BATCH = 64
+"""Rows rendered at a time while a live run sends: each batch holds the event loop for a few milliseconds
+only, so the answers arriving meanwhile are not kept waiting."""
 FLEX_TIMEOUT_SECONDS = 900.0
 """Flex answers take minutes at busy times (variable latency, best-effort): a flex row waits this long at
 least, and one that times out is not sent again (the first request may still be answered, and billed)."""
@@ -83,7 +92,8 @@ class RowsRequest:
 
     template: CellRequest
     source: str
-    rows: tuple[RowWork, ...]
+    stream: Callable[[int], Iterator[list[RowWork]]]
+    """The rows' requests, so many rows at a time, rendered as they are read (a run never holds the input twice)."""
     index: Any
     """The input's index (labels of ``rows``, in order), for the result."""
     total: int
@@ -112,15 +122,20 @@ class RowsRequest:
     """``InteractMagics.prices``: the config's prices over the shipped table."""
     max_frame_rows: int = 200_000
     batch_job_rows: int = 200_000
-    stream: Callable[[], Iterator[list[RowWork]]] | None = None
-    """``--batch``: the rows' requests a chunk at a time, rendered as they are read (``rows`` is then empty)."""
+    _prices_found: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
-    def chunks(self) -> Iterator[list[RowWork]]:
-        """Every row's requests, in input order, a chunk at a time."""
-        if self.stream is not None:
-            yield from self.stream()
-        elif self.rows:
-            yield list(self.rows)
+    def chunks(self, rows: int = CHUNK_ROWS) -> Iterator[list[RowWork]]:
+        """Every row's requests, in input order, ``rows`` rows at a time."""
+        return self.stream(rows)
+
+    @property
+    def requests(self) -> int:
+        """How many requests the run makes at most: one per row, or one per row and model."""
+        return len(self.positions) * max(1, len(self.models))
+
+    def model_of(self, n: int) -> str:
+        """The model the run's ``n``-th request asks for."""
+        return self.models[n % len(self.models)] if self.models else self.template.model
 
     @property
     def out(self) -> str | None:
@@ -137,9 +152,13 @@ class RowsRequest:
 
     def cost(self, model: str | None, input_tokens: int, output_tokens: int) -> float | None:
         """What these tokens cost on ``model`` (the template's by default) at the run's tier; None: unknown."""
-        from ..prices import cost_of
+        name = model or self.template.model
+        if name not in self._prices_found:  # looked up once a run, not once a row
+            from ..prices import price_of
 
-        return cost_of(model or self.template.model, input_tokens, output_tokens, self.tier, self.prices)
+            self._prices_found[name] = price_of(name, self.prices)
+        price = self._prices_found[name]
+        return price.cost(input_tokens, output_tokens, self.tier) if price is not None else None
 
     @property
     def timeout(self) -> float:
@@ -251,8 +270,7 @@ def over_source(expr: str, namespace: Mapping[str, Any]) -> Any:
     the line's quotes may be gone, so ``df[col]`` is a column too)."""
     import re
 
-    from ..errors import TemplateError
-    from ..inputs import REFERENCE, resolve
+    from ..inputs import REFERENCE
     from .sources import looks_like_files
 
     if looks_like_files(expr):
@@ -274,7 +292,6 @@ def build_rows_request(
 ) -> RowsRequest:
     """Check the cell and render every row's request; nothing is sent."""
     from ..chains import ChainRegistry
-    from ..errors import TemplateError
     from ..inputs import Options
     from ..request import build_request
     from .sources import record_stream
@@ -299,14 +316,13 @@ def build_rows_request(
     renderer = _Renderer(template, shared, Options(table_budget=settings.table_budget, max_rows=settings.table_rows,
                          lazy_files=True), backend, models, args.keep_missing)  # fmt: skip
 
-    def chunks() -> Iterator[list[RowWork]]:
-        return renderer.chunks(stream, positions)
+    def chunks(rows: int) -> Iterator[list[RowWork]]:
+        return renderer.chunks(stream, positions, rows)
 
-    rows = () if args.batch else tuple(work for chunk in chunks() for work in chunk)
     index = stream.labels()
     budget, budget_cost = _budget(args.budget, models or [template.model], settings)
     return RowsRequest(
-        template=template, source=args.over, rows=rows, index=index, total=stream.total, stream=chunks if args.batch else None,
+        template=template, source=args.over, stream=chunks, index=index, total=stream.total,
         concurrency=args.concurrency or settings.concurrency or default_concurrency(backend), use_cache=not args.no_cache,
         budget=budget, budget_cost=budget_cost, prices=dict(settings.prices), max_frame_rows=settings.max_frame_rows,
         batch_job_rows=settings.batch_job_rows, positions=tuple(positions), sampled=args.sample is not None, flatten=args.flatten,
@@ -322,7 +338,6 @@ class _Renderer:
                  keep_missing: bool) -> None:  # fmt: skip
         self.template, self.shared, self.options, self.backend = template, shared, options, backend
         from ..cache import KeyMaker
-        from ..inputs import find_references
 
         self.models: list[str | None] = list(models)
         self.keep_missing = keep_missing
@@ -333,9 +348,6 @@ class _Renderer:
         whose namespaces differ only in ``row``, skip that."""
 
     def works(self, position: int, label: Any, record: Row) -> list[RowWork]:
-        from ..errors import TemplateError
-        from ..inputs import render_parts
-
         template = self.template
         try:
             parts = render_parts(template.prompt, ChainMap({"row": record}, self.shared), self.options, [],
@@ -348,8 +360,9 @@ class _Renderer:
         return [RowWork(label, each, self.key(_keyable(each)), missing, model)
                 for model in [*self.models] or [None] for each in [{**body, "model": model} if model else body]]  # fmt: skip
 
-    def chunks(self, stream: Any, positions: list[int]) -> Iterator[list[RowWork]]:
-        """Every chosen row's requests, a chunk of input at a time (a run never holds all of them at once)."""
+    def chunks(self, stream: Any, positions: list[int], size: int) -> Iterator[list[RowWork]]:
+        """Every chosen row's requests, in input order, ``size`` rows at a time (rendered as they are asked
+        for: a run never holds the input twice, and a live run sends while it renders)."""
         wanted = set(positions) if len(positions) < stream.total else None
         labels = stream.labels()
         start = 0
@@ -357,10 +370,9 @@ class _Renderer:
             end = start + len(records)
             names = labels[start:end]
             names = names.tolist() if hasattr(names, "tolist") else list(names)
-            done = [w for n, (label, record) in enumerate(zip(names, records, strict=True))
-                    if wanted is None or start + n in wanted for w in self.works(start + n, label, Row(record))]  # fmt: skip
-            if done:
-                yield done
+            chosen = [n for n in range(len(records)) if wanted is None or start + n in wanted]
+            for at in range(0, len(chosen), size):
+                yield [w for n in chosen[at : at + size] for w in self.works(start + n, names[n], Row(records[n]))]
             start = end
             if start > positions[-1]:
                 return
@@ -384,9 +396,6 @@ def missing_value(prompt: str, record: Row, references: list[str] | None = None)
     """The first ``{{row…}}`` reference of ``prompt`` whose value is missing (None, NaN, NA or blank text),
     said as what to show the user; None when every value is there. ``references``: the prompt's ``row``
     references, found once for many rows."""
-    from ..errors import TemplateError
-    from ..inputs import find_references, resolve
-
     for expr in references if references is not None else find_references(prompt):
         if not expr.startswith("row"):
             continue
@@ -580,24 +589,43 @@ async def run_rows(
 
 
 class _RowRun:
-    """One ``--over`` run's moving parts: the outcomes so far, the limiter, and why dispatch stopped."""
+    """One ``--over`` run's moving parts: the outcomes so far, the limiter, and why dispatch stopped.
+
+    As many workers as the concurrency each take the next request and send it; the rows are rendered as
+    the workers ask for them, a batch at a time, so the first requests go out at once and the rest render
+    while answers are awaited. A worker goes straight from one answer to its next request: nothing waits
+    for another task to hand it a slot."""
 
     def __init__(self, request: RowsRequest, client: Client, cache: RowCache | None, progress: Any,
                  uploads: dict[str, Any], gone: Callable[[], str | None]) -> None:  # fmt: skip
         self.request, self.client, self.cache, self.progress, self.uploads = request, client, cache, progress, uploads
         self.gone = gone
-        self.stats = RowStats(total=len(request.rows), concurrency=request.concurrency, lowest=request.concurrency)
-        self.outcomes: list[RowOutcome | None] = [None] * len(request.rows)
+        self.stats = RowStats(total=request.requests, concurrency=request.concurrency, lowest=request.concurrency)
+        self.outcomes: list[RowOutcome | None] = [None] * request.requests
+        self.works: list[RowWork] = []
+        """Every request rendered so far, in order (``outcomes[i]`` answers ``works[i]``)."""
         self.limiter = Limiter(request.concurrency)
         self.halt = asyncio.Event()
-        """Set when no more rows may be sent: the budget is spent, or the server died."""
+        """Set when no more rows may be sent: the budget is spent, the server died, or a row cannot render."""
         self.died: list[str] = []
+        self.broken: OptionError | None = None
+        """A row that could not be rendered (a reference its record lacks): the run stops, and says so."""
         self.headers = dict(request.template.headers) or None
         self._sender: Any = None
-        self._deliveries: set[asyncio.Future[RowOutcome]] = set()
-        """Requests in flight (each a task of its own)."""
-        self._rows: set[asyncio.Future[None]] = set()
-        """Rows started and not ended (queued at the limiter, in flight, or waiting to be sent again)."""
+        self._batches = request.chunks(RENDER_BATCH)
+        self._ready: deque[list[int]] = deque()
+        """Requests rendered and not yet taken by a worker: the outcomes each one answers."""
+        self._first: dict[str, list[int]] = {}
+        """Each request key of this run: the outcomes its one request answers (identical rows are sent once)."""
+        self._workers: set[asyncio.Future[None]] = set()
+        self._delivering: set[asyncio.Future[Any]] = set()
+        """Workers with a request in flight: never cancelled (after Stop or an interrupt, a row already sent
+        still gets its answer cached: it was paid for)."""
+        self._unsaved: list[tuple[str, dict[str, Any]]] = []
+        """Answers landed and not yet in the row cache (written within :data:`SAVE_WITHIN_SECONDS`)."""
+        self._saving: asyncio.TimerHandle | None = None
+        self.over = False
+        """The run has returned: a worker whose request lands later caches the answer and records nothing."""
         self._closing: Any = None
         self.reserved = 0.0
         """What the rows in flight are expected to spend (``--budget`` counts them before sending more)."""
@@ -605,59 +633,82 @@ class _RowRun:
     async def run(self) -> tuple[list[RowOutcome], RowStats]:
         from .._aio import AioSender
 
-        waiting = self._from_cache()
         self.progress.start(self.stats)
         # one event loop sends every row (dozens of threads would spend the kernel's CPU on the GIL)
         self._sender = AioSender(self.request.concurrency, self.client.base_url)
-        feeder = asyncio.ensure_future(self._feed(waiting))
+        feeder = asyncio.ensure_future(self._feed())
         try:
             await _until_done_or_halted(feeder, self.halt, self.progress)
         finally:
+            self.over = True
+            self.halt.set()  # a worker still in flight sends nothing more, not even a retry
             feeder.cancel()
-            for task in list(self._rows):
+            for task in self._workers - self._delivering:
                 task.cancel()
+            self._flush()
             self._close_after_deliveries()
             self._ended()
+        if self.broken is not None:
+            done = self.stats.done - self.stats.cached - self.stats.duplicates
+            kept = f"the {done} rows answered before it are cached" if self.cache is not None else "nothing was cached (--no-cache)"
+            raise OptionError(f"{self.broken}; {kept}: fix the row and re-run to send only the rest")
         stopped = self.stats.stopped
         outcomes = [o or RowOutcome("not run", error=f"not run: {_why(stopped)}", kind="not run") for o in self.outcomes]
         self.stats.not_run = sum(o.status == "not run" for o in outcomes)
         return outcomes, self.stats
 
-    async def _feed(self, waiting: list[list[int]]) -> None:
-        """A task per row, at most :data:`ROWS_AHEAD` times the concurrency of them at once: ten thousand tasks
-        made up front, each queueing at the limiter, cost the first second of a big run before anything was sent.
-        A row sent again (after a 429) still queues behind those waiting, as the limiter's order has it."""
-        window = asyncio.Semaphore(ROWS_AHEAD * self.request.concurrency)
+    async def _feed(self) -> None:
+        for _ in range(self.request.concurrency):
+            task = asyncio.ensure_future(self._work())
+            self._workers.add(task)
+            task.add_done_callback(self._workers.discard)
+        while self._workers:
+            await asyncio.wait(list(self._workers))
 
-        def done(task: asyncio.Future[None]) -> None:
-            self._rows.discard(task)
-            window.release()
+    async def _work(self) -> None:
+        while not self.halt.is_set():
+            try:
+                positions = self._next()
+            except OptionError as exc:
+                self.broken = exc
+                self.halt.set()
+                return
+            if positions is None:
+                return
+            await self._one(positions)
 
-        for positions in waiting:
-            await window.acquire()
-            if self.halt.is_set():
-                break
-            task = asyncio.ensure_future(self._one(positions))
-            self._rows.add(task)
-            task.add_done_callback(done)
-        while self._rows:
-            await asyncio.wait(list(self._rows))
+    def _next(self) -> list[int] | None:
+        """The next request to send (the outcomes it answers), rendering the next batch of rows when none
+        is ready; None when every row is rendered and taken."""
+        while not self._ready:
+            batch = next(self._batches, None)
+            if batch is None:
+                return None
+            self._take(batch)
+        return self._ready.popleft()
 
-    def _from_cache(self) -> list[list[int]]:
-        """Fill in the cached rows; the rest grouped by request (identical rows are sent once)."""
-        rows = self.request.rows
-        cached = self.cache.get_many([r.key for r in rows]) if self.cache is not None else {}
-        same: dict[str, list[int]] = {}
-        for i, work in enumerate(rows):
+    def _take(self, batch: list[RowWork]) -> None:
+        """Fill in a batch's cached, skipped and repeated rows; the rest become requests to send."""
+        cached = self.cache.get_many([w.key for w in batch if not w.missing]) if self.cache is not None else {}
+        for work in batch:
+            i = len(self.works)
+            self.works.append(work)
             if work.missing:
-                self.outcomes[i] = skipped = skipped_outcome(work)
-                count(self.stats, skipped)
+                self.outcomes[i] = filled = skipped_outcome(work)
             elif work.key in cached:
-                self.outcomes[i] = hit = RowOutcome("ok", cached[work.key], cached=True)
-                count(self.stats, hit)
+                self.outcomes[i] = filled = RowOutcome("ok", cached[work.key], cached=True)
+            elif (same := self._first.get(work.key)) is not None:  # a row asked already: its answer serves both
+                same.append(i)
+                first = self.outcomes[same[0]]
+                if first is None:
+                    continue  # still in flight: filled in when it lands
+                self.outcomes[i] = filled = replace(first, duplicate=True)
             else:
-                same.setdefault(work.key, []).append(i)
-        return list(same.values())
+                self._first[work.key] = positions = [i]
+                self._ready.append(positions)
+                continue
+            count(self.stats, filled)
+        self.progress.update(self.stats)
 
     def _ended(self) -> None:
         stats = self.stats
@@ -675,7 +726,7 @@ class _RowRun:
             return
         import pandas as pd
 
-        labels = [request.rows[i].label for i in positions]
+        labels = [self.works[i].label for i in positions]
         index = pd.Index(labels, name=getattr(request.index, "name", None))
         outcomes = [o for i in positions if (o := self.outcomes[i]) is not None]
         request.results.append(frame_of(request.template.schema, index, outcomes, flatten=request.flatten))
@@ -716,21 +767,25 @@ class _RowRun:
     def _close_after_deliveries(self) -> None:
         """The HTTP client closes once the last request in flight lands (after Stop or an interrupt, a row
         already sent still gets its answer cached: it was paid for)."""
-        deliveries, sender = set(self._deliveries), self._sender
+        deliveries, sender = set(self._delivering), self._sender
 
         async def close() -> None:
             await asyncio.gather(*deliveries, return_exceptions=True)
+            self._flush()
             await sender.aclose()
 
         self._closing = asyncio.ensure_future(close())  # held: the loop keeps only a weak reference to a task
 
-    def _send(self, work: RowWork) -> asyncio.Future[RowOutcome]:
-        """One row's request, as a task of its own: a row cancelled while in flight (Stop, an interrupt)
-        leaves it running, so its answer still lands in the cache."""
-        delivery = asyncio.ensure_future(self._deliver(work))
-        self._deliveries.add(delivery)
-        delivery.add_done_callback(self._deliveries.discard)
-        return asyncio.shield(delivery)
+    async def _send(self, work: RowWork) -> RowOutcome:
+        """One row's request, sent by the worker itself (a task of its own per row would cost each slot a turn
+        of the event loop); the worker is marked as delivering meanwhile, so it is not cancelled."""
+        worker = asyncio.current_task()
+        assert worker is not None
+        self._delivering.add(worker)
+        try:
+            return await self._deliver(work)
+        finally:
+            self._delivering.discard(worker)
 
     async def _deliver(self, work: RowWork) -> RowOutcome:
         raw = work.body["input"]
@@ -740,16 +795,32 @@ class _RowRun:
                                                              timeout=self.request.timeout, **{**work.body, "input": sent_input})  # fmt: skip
         outcome = outcome_of(interaction, self.request.template)
         if self.cache is not None and outcome.status == "ok":
-            self.cache.put(work.key, outcome.answer)
+            self._save(work.key, outcome.answer)
         return outcome
 
+    def _save(self, key: str, answer: dict[str, Any]) -> None:
+        self._unsaved.append((key, answer))
+        if len(self._unsaved) >= RENDER_BATCH:
+            self._flush()
+        elif self._saving is None:
+            self._saving = asyncio.get_running_loop().call_later(SAVE_WITHIN_SECONDS, self._flush)
+
+    def _flush(self) -> None:
+        """Write the answers that landed to the row cache, in one transaction."""
+        if self._saving is not None:
+            self._saving.cancel()
+            self._saving = None
+        if self._unsaved and self.cache is not None:
+            self.cache.put_many(self._unsaved)
+        self._unsaved = []
+
     async def _one(self, positions: list[int]) -> None:
-        work = self.request.rows[positions[0]]
+        work = self.works[positions[0]]
         estimate = self._estimate(work)
         outcome = await _attempts(lambda: self._send(work), self.limiter, self.halt,
                                   self._gone_once, self.request, admit=lambda: self._admit(estimate))  # fmt: skip
-        if outcome is None:
-            return  # dispatch stopped before this row was sent: "not run"
+        if outcome is None or self.over:
+            return  # dispatch stopped before this row was sent ("not run"), or the run ended while it was in flight
         self.reserved -= estimate
         stats = self.stats
         for n, i in enumerate(positions):  # identical rows: one request, one answer for each of them
@@ -815,10 +886,6 @@ async def _attempts(
 ) -> RowOutcome | None:
     """One row, retried on overload (429, 503, dropped connections) within :data:`MAX_ATTEMPTS`; None when
     dispatch stopped before it was sent, or ``admit`` (the budget) says no when its turn comes."""
-    from .._exceptions import APIConnectionError, APIStatusError, APITimeoutError
-    from .._retry import is_retryable_status, parse_retry_after, retry_delay
-    from ..errors import describe_api_error
-
     last = ""
     errors = 0
     for attempt in range(MAX_ATTEMPTS):
@@ -904,9 +971,8 @@ def to_frame(request: RowsRequest, outcomes: list[RowOutcome]) -> Any:
     """The result DataFrame on the input's index: schema columns (typed as the schema says) or ``text``,
     then ``_status``, ``_error``, ``_id`` and token columns."""
     per_row = max(1, len(request.models))
-    labels = [work.label for work in request.rows][::per_row]
-    positions = list(request.positions) or list(range(len(labels)))
-    index = request.index.take(positions) if hasattr(request.index, "take") else labels
+    positions = list(request.positions)
+    index = request.index.take(positions) if hasattr(request.index, "take") else [request.index[p] for p in positions]
     if not request.models:
         return frame_of(request.template.schema, index, outcomes, flatten=request.flatten)
     frames = [frame_of(request.template.schema, index, outcomes[k::per_row], flatten=request.flatten)

@@ -19,6 +19,8 @@ __all__ = ["CHUNK_ROWS", "FILE_KINDS", "RecordStream", "looks_like_files", "reco
 FILE_KINDS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".jsonl": "json", ".ndjson": "json"}
 CHUNK_ROWS = 16_384
 """Rows read (and rendered, and spooled) at a time."""
+FIRST_CHUNK_ROWS = 256
+"""Rows read first from an in-memory input: a live run's first requests go out without waiting for more."""
 
 
 @dataclass(frozen=True)
@@ -50,8 +52,8 @@ def record_stream(source: Any, name: str) -> RecordStream:
         columns = [str(c) for c in source.columns]
 
         def frame_chunks() -> Iterator[list[dict[str, Any]]]:
-            for start in range(0, len(source), CHUNK_ROWS):
-                part = source.iloc[start : start + CHUNK_ROWS]
+            for start, end in _spans(len(source)):
+                part = source.iloc[start:end]
                 yield [dict(zip(columns, values, strict=True)) for values in part.itertuples(index=False, name=None)]
 
         return RecordStream(len(source), frame_chunks, source.index)
@@ -71,10 +73,19 @@ def record_stream(source: Any, name: str) -> RecordStream:
 
 def _sliced(items: list[Any], record: Callable[[Any], dict[str, Any]]) -> Callable[[], Iterator[list[dict[str, Any]]]]:
     def chunks() -> Iterator[list[dict[str, Any]]]:
-        for start in range(0, len(items), CHUNK_ROWS):
-            yield [record(item) for item in items[start : start + CHUNK_ROWS]]
+        for start, end in _spans(len(items)):
+            yield [record(item) for item in items[start:end]]
 
     return chunks
+
+
+def _spans(total: int) -> Iterator[tuple[int, int]]:
+    """(start, end) of each chunk: a small one first, then :data:`CHUNK_ROWS` at a time."""
+    start = 0
+    while start < total:
+        end = min(total, start + (FIRST_CHUNK_ROWS if start == 0 else CHUNK_ROWS))
+        yield start, end
+        start = end
 
 
 def _item(item: Any, name: str, items: Any) -> dict[str, Any]:

@@ -43,6 +43,15 @@ class EngineRequest:
                 return " ".join(b.get("text", "") for b in step.get("content", []) if b.get("type") == "text")
         return ""
 
+    @property
+    def plain_text(self) -> bool:
+        """Text in, text (or JSON) out: no tools, no agent, no attachments, no media asked for."""
+        if self.tools or self.is_agent or self.response_modalities or self.generation_config.get("transcription_config"):
+            return False
+        if any(f.get("type") in ("image", "audio", "video") for f in self._formats()):
+            return False
+        return all(b.get("type") == "text" for s in self.history for b in s.get("content", []) if isinstance(b, dict))
+
     def json_schema(self) -> dict[str, Any] | None:
         """The JSON schema asked for, in either generation's ``response_format`` shape."""
         fmt = self.response_format
@@ -143,6 +152,11 @@ class Engine(Protocol):
 
     @property
     def description(self) -> str: ...
+
+    def quick(self, request: EngineRequest) -> bool:
+        """Whether ``run`` answers ``request`` at once (no I/O, no waiting, a fraction of a millisecond):
+        the server then runs it on its event loop when nobody watches it, not on a worker thread."""
+        ...
 
     def run(self, request: EngineRequest, record: Record) -> str:
         """Write the answer's steps into ``record``; return the final status.

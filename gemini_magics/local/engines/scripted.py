@@ -97,6 +97,9 @@ class ScriptedEngine:
     def description(self) -> str:
         return "scripted (deterministic test engine)"
 
+    def quick(self, request: EngineRequest) -> bool:
+        return request.plain_text and not request.continuation
+
     def run(self, request: EngineRequest, record: Record) -> str:
         out = StepWriter.for_request(record, request.headers)
         out.token_limit = request.generation_config.get("max_output_tokens") or self.default_max_tokens

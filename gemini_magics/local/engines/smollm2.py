@@ -317,6 +317,9 @@ class SmolLM2Engine:
                                  stand_in="a labelled stand-in drawn by the embedded local server: SmolLM2 "
                                           "is a text model and cannot paint (the API's image models do)")  # fmt: skip
 
+    def quick(self, request: EngineRequest) -> bool:
+        return False  # a real model: seconds of work in another process
+
     def run(self, request: EngineRequest, record: Record) -> str:
         if request.is_agent:
             from ..agents import is_agent
