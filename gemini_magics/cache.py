@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .journal import connect
+from .journal import connect, transaction
 
 __all__ = ["ROWS_SCHEMA", "KeyMaker", "RowCache"]
 
@@ -116,14 +116,8 @@ class RowCache:
             if self._db is None:
                 return False
             try:
-                self._db.execute("begin")  # the connection autocommits: the transaction is explicit
-                try:
+                with transaction(self._db):
                     self._db.executemany("insert or replace into rows values (?, ?, ?)", rows)
-                    self._db.execute("commit")
-                except BaseException:
-                    if self._db.in_transaction:  # sqlite ends it itself on some errors (a full disk)
-                        self._db.execute("rollback")
-                    raise
             except (sqlite3.Error, OSError) as exc:
                 self._fail("could not be written, so these answers are not cached (they are all in the result)", exc)
                 return False

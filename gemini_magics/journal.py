@@ -49,6 +49,21 @@ def default_cache_dir() -> Path:
     return Path(user_cache_dir("gemini-magics", appauthor=False))
 
 
+@contextmanager
+def transaction(connection: sqlite3.Connection) -> Iterator[None]:
+    """``begin`` … ``commit``, ``rollback`` on error: our connections autocommit otherwise (each statement,
+    each row of an ``executemany``, a transaction of its own). sqlite ends a transaction itself on some errors
+    (a full disk): then there is nothing to roll back, and the error is the one raised."""
+    connection.execute("begin")
+    try:
+        yield
+    except BaseException:
+        if connection.in_transaction:
+            connection.execute("rollback")
+        raise
+    connection.execute("commit")
+
+
 def connect(path: Path) -> sqlite3.Connection:
     """A connection to one of our sqlite files: WAL (readers never wait for the writer), a busy timeout.
 

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from .cache import ROWS_SCHEMA
-from .journal import connect
+from .journal import connect, transaction
 
 __all__ = ["KEEP_RUNS", "Ledger"]
 
@@ -144,17 +144,4 @@ class Ledger:
         self._db.execute("delete from batch_runs where run = ?", (run,))
 
     def _transaction(self) -> Any:
-        return _Transaction(self._db)
-
-
-class _Transaction:
-    """``begin`` … ``commit`` (``rollback`` on error): the connection is in autocommit mode otherwise."""
-
-    def __init__(self, db: Any) -> None:
-        self._db = db
-
-    def __enter__(self) -> None:
-        self._db.execute("begin")
-
-    def __exit__(self, kind: Any, *_: Any) -> None:
-        self._db.execute("rollback" if kind else "commit")
+        return transaction(self._db)

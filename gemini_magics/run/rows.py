@@ -606,10 +606,11 @@ class _RowRun:
         """Every request rendered so far, in order (``outcomes[i]`` answers ``works[i]``)."""
         self.limiter = Limiter(request.concurrency)
         self.halt = asyncio.Event()
-        """Set when no more rows may be sent: the budget is spent, the server died, or a row cannot render."""
+        """Set when no more rows may be sent: the budget is spent, or the server died."""
         self.died: list[str] = []
         self.broken: OptionError | None = None
-        """A row that could not be rendered (a reference its record lacks): the run stops, and says so."""
+        """A row that could not be rendered (a reference its record lacks): no more rows are sent, the run
+        ends when those in flight land, and says so."""
         self.headers = dict(request.template.headers) or None
         self._sender: Any = None
         self._batches = request.chunks(RENDER_BATCH)
@@ -666,12 +667,11 @@ class _RowRun:
             await asyncio.wait(list(self._workers))
 
     async def _work(self) -> None:
-        while not self.halt.is_set():
+        while not self.halt.is_set() and self.broken is None:
             try:
                 positions = self._next()
-            except OptionError as exc:
+            except OptionError as exc:  # no row after it is sent; those in flight land and are counted
                 self.broken = exc
-                self.halt.set()
                 return
             if positions is None:
                 return
