@@ -14,11 +14,13 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import queue
 import signal
 import subprocess
 import sys
 import tempfile
 import threading
+import time
 from dataclasses import dataclass
 from typing import IO, Any
 
@@ -92,6 +94,10 @@ class ServerProcess:
                                  ready["served_by"])  # fmt: skip
         self._log = log
         self._lock = threading.Lock()
+        self._sent = 0
+        """Policy lines sent; the child acknowledges each by its number."""
+        self._acks: queue.SimpleQueue[bytes] | None = None
+        """The child's acknowledgements, read by one thread for the child's life (``b""``: it is gone)."""
 
     @classmethod
     def start(
@@ -130,9 +136,32 @@ class ServerProcess:
             if policy == self.policy or self.process.stdin is None:
                 return policy == self.policy
             self.policy = policy
-            self.process.stdin.write((json.dumps({"policy": policy.to_dict()}) + "\n").encode())
+            self._sent += 1
+            self.process.stdin.write((json.dumps({"policy": policy.to_dict(), "n": self._sent}) + "\n").encode())
             self.process.stdin.flush()
-            return _read_line(self.process, POLICY_ACK_SECONDS) == b"applied\n"
+            return self._acknowledged(self._sent, POLICY_ACK_SECONDS)
+        return False
+
+    def _acknowledged(self, n: int, timeout: float) -> bool:
+        """Whether the child says policy line ``n`` is applied within ``timeout`` seconds. A late answer to an
+        earlier line (one that timed out) is passed over, never taken for this one's."""
+        if self._acks is None:
+            acks: queue.SimpleQueue[bytes] = queue.SimpleQueue()
+            self._acks = acks
+            threading.Thread(target=_read_lines, args=(self.process, acks), daemon=True,
+                             name="gemini-magics-server-acks").start()  # fmt: skip
+        wanted = f"applied {n}\n".encode()
+        deadline = time.monotonic() + timeout
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                line = self._acks.get(timeout=left)
+            except queue.Empty:
+                return False
+            if line == wanted:
+                return True
+            if not line:
+                self._acks.put(b"")  # the child is gone: every later wait says so at once
+                return False
         return False
 
     def stop(self) -> None:
@@ -204,6 +233,14 @@ def _read_line(process: subprocess.Popen[bytes], timeout: float) -> bytes:
     return box[0] if box else b""
 
 
+def _read_lines(process: subprocess.Popen[bytes], lines: queue.SimpleQueue[bytes]) -> None:
+    assert process.stdout is not None
+    with contextlib.suppress(OSError, ValueError):
+        for line in process.stdout:
+            lines.put(line)
+    lines.put(b"")
+
+
 def _read_ready(process: subprocess.Popen[bytes], timeout: float) -> dict[str, Any] | None:
     """The child's ready line, or None if it died or stayed silent for ``timeout`` seconds."""
     try:
@@ -236,10 +273,13 @@ def _kill(process: subprocess.Popen[bytes]) -> None:
 def _follow_parent(api: Any, acks: IO[bytes]) -> None:
     """Apply policy lines from the parent, saying each is applied; at end-of-file (the parent is gone) exit at once."""
     for line in sys.stdin.buffer:
-        with contextlib.suppress(ValueError, KeyError, TypeError):
-            api.policy = Policy.from_dict(json.loads(line)["policy"])
+        n: Any = None
+        with contextlib.suppress(ValueError, KeyError, TypeError, AttributeError):
+            message = json.loads(line)
+            n = message.get("n")
+            api.policy = Policy.from_dict(message["policy"])
         with contextlib.suppress(OSError):
-            acks.write(b"applied\n")
+            acks.write(f"applied {n}\n".encode())
     os._exit(0)
 
 
