@@ -469,8 +469,8 @@ def estimate_input_tokens(body: dict[str, Any]) -> int:
 class Limiter:
     """How many rows may be in flight: AIMD on the server's signals, a shared pause for Retry-After, and
     first come, first served (``asyncio.Lock`` wakes its waiters in order, so a row sent again after a 429
-    queues behind the rows not yet tried, and a storm's failures are spread over the rows instead of
-    exhausting one row's attempts)."""
+    queues behind the rows already waiting for a slot, and a storm's failures are spread over the rows
+    instead of exhausting one row's attempts)."""
 
     def __init__(self, maximum: int, clock: Callable[[], float] = time.monotonic) -> None:
         self.maximum = maximum
