@@ -103,10 +103,6 @@ class RowCache:
                 self._fail("cannot be read", exc)
         return found
 
-    def put(self, key: str, answer: dict[str, Any]) -> bool:
-        """Write one answer; False (and the notice) when the cache cannot take it. Never raises."""
-        return self.put_many([(key, answer)])
-
     def put_many(self, answers: list[tuple[str, dict[str, Any]]]) -> bool:
         """Write answers in one transaction (a third of the time per answer of one each); False (and the
         notice) when the cache cannot take them. Never raises."""

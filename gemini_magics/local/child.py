@@ -85,6 +85,7 @@ class ServerProcess:
         log: IO[bytes],
         policy: Policy,
         api_key: str,
+        lines: _Lines,
     ) -> None:
         self.process = process
         self.policy = policy
@@ -94,10 +95,9 @@ class ServerProcess:
                                  ready["served_by"])  # fmt: skip
         self._log = log
         self._lock = threading.Lock()
+        self._lines = lines
         self._sent = 0
         """Policy lines sent; the child acknowledges each by its number."""
-        self._acks: queue.SimpleQueue[bytes] | None = None
-        """The child's acknowledgements, read by one thread for the child's life (``b""``: it is gone)."""
 
     @classmethod
     def start(
@@ -145,22 +145,13 @@ class ServerProcess:
     def _acknowledged(self, n: int, timeout: float) -> bool:
         """Whether the child says policy line ``n`` is applied within ``timeout`` seconds. A late answer to an
         earlier line (one that timed out) is passed over, never taken for this one's."""
-        if self._acks is None:
-            acks: queue.SimpleQueue[bytes] = queue.SimpleQueue()
-            self._acks = acks
-            threading.Thread(target=_read_lines, args=(self.process, acks), daemon=True,
-                             name="gemini-magics-server-acks").start()  # fmt: skip
         wanted = f"applied {n}\n".encode()
         deadline = time.monotonic() + timeout
         while (left := deadline - time.monotonic()) > 0:
-            try:
-                line = self._acks.get(timeout=left)
-            except queue.Empty:
-                return False
+            line = self._lines.next(left)
             if line == wanted:
                 return True
             if not line:
-                self._acks.put(b"")  # the child is gone: every later wait says so at once
                 return False
         return False
 
@@ -200,14 +191,15 @@ class Starting:
             # its own session: Kernel > Interrupt signals the kernel's process group, and must not reach it
             start_new_session=True,
         )  # fmt: skip
+        self._lines = _Lines(self._process)
 
     def ready(self, timeout: float = START_TIMEOUT_SECONDS) -> ServerProcess:
         """The running server, once it said it listens; RuntimeError with its last words otherwise."""
-        ready = _read_ready(self._process, timeout)
+        ready = _read_ready(self._lines, timeout)
         if ready is None:
             _kill(self._process)
             raise RuntimeError(_startup_failure(self._process, self._log, self.engine or ""))
-        return ServerProcess(self._process, ready, self._log, self.policy, self.api_key)
+        return ServerProcess(self._process, ready, self._log, self.policy, self.api_key, self._lines)
 
     def discard(self) -> None:
         """Not needed after all (the environment changed before the first cell)."""
@@ -218,33 +210,36 @@ class Starting:
         self._log.close()
 
 
-def _read_line(process: subprocess.Popen[bytes], timeout: float) -> bytes:
-    """The child's next line on its stdout, or ``b""`` if it died or stayed silent for ``timeout`` seconds."""
-    box: list[bytes] = []
+class _Lines:
+    """The child's stdout (its ready line, then policy acknowledgements), read by one thread for the child's life:
+    a wait that times out leaves no reader behind to swallow a later line."""
 
-    def read() -> None:
+    def __init__(self, process: subprocess.Popen[bytes]) -> None:
+        self._queue: queue.SimpleQueue[bytes] = queue.SimpleQueue()
+        threading.Thread(target=self._read, args=(process,), daemon=True, name="gemini-magics-server-lines").start()
+
+    def _read(self, process: subprocess.Popen[bytes]) -> None:
         assert process.stdout is not None
         with contextlib.suppress(OSError, ValueError):
-            box.append(process.stdout.readline())
+            for line in process.stdout:
+                self._queue.put(line)
+        self._queue.put(b"")
 
-    reader = threading.Thread(target=read, daemon=True, name="gemini-magics-server-line")
-    reader.start()
-    reader.join(timeout)
-    return box[0] if box else b""
+    def next(self, timeout: float) -> bytes:
+        """The next line, or ``b""`` if the child is gone or said nothing for ``timeout`` seconds."""
+        try:
+            line = self._queue.get(timeout=max(0.0, timeout))
+        except queue.Empty:
+            return b""
+        if not line:
+            self._queue.put(b"")  # the child is gone: every later wait hears so at once
+        return line
 
 
-def _read_lines(process: subprocess.Popen[bytes], lines: queue.SimpleQueue[bytes]) -> None:
-    assert process.stdout is not None
-    with contextlib.suppress(OSError, ValueError):
-        for line in process.stdout:
-            lines.put(line)
-    lines.put(b"")
-
-
-def _read_ready(process: subprocess.Popen[bytes], timeout: float) -> dict[str, Any] | None:
+def _read_ready(lines: _Lines, timeout: float) -> dict[str, Any] | None:
     """The child's ready line, or None if it died or stayed silent for ``timeout`` seconds."""
     try:
-        ready = json.loads(_read_line(process, timeout))
+        ready = json.loads(lines.next(timeout))
     except ValueError:
         return None
     return ready if isinstance(ready, dict) and "base_url" in ready else None

@@ -10,13 +10,15 @@ from typing import TYPE_CHECKING, Any, Literal, overload
 import httpx
 from pydantic import ValidationError
 
-from .._exceptions import APIResponseValidationError, GeminiError
+# imported with the module, not in acreate: it runs once per row of an --over run
+from .._aio import Send, failed_response
+from .._continuation import MAX_HOPS, continuation_body, merge_hops, next_token
+from .._exceptions import APIResponseValidationError, GeminiError, status_error_from_response
 from .._streaming import InteractionStream
 from ..types._base import BaseModel
 from ..types.interaction import Interaction
 
 if TYPE_CHECKING:
-    from .._aio import Send
     from .._client import Client
 
 _REJECTED_PAIRS = (
@@ -116,8 +118,6 @@ class Interactions:
 
         >>> client.interactions.create(model="gemini-3-flash-preview", input="Hi").text
         """
-        from .._continuation import MAX_HOPS, continuation_body, merge_hops, next_token
-
         body = build_create_body(params, extra_body)
         client = self._client
         # an answer handed back in hops (requires_continuation) is continued here, as the SDKs do; a
@@ -160,8 +160,6 @@ class Interactions:
         Errors are the client's own (:class:`APIStatusError`, :class:`APITimeoutError`,
         :class:`APIConnectionError`); hops of a ``requires_continuation`` answer are continued here too.
         """
-        from .._continuation import MAX_HOPS, continuation_body, merge_hops, next_token
-
         body = build_create_body(params, None)
         hops = [await self._apost(send, body, extra_headers, timeout)]
         sent: str | None = None
@@ -172,9 +170,6 @@ class Interactions:
 
     async def _apost(self, send: Send, body: dict[str, Any], extra_headers: Mapping[str, str] | None,
                      timeout: float | None) -> Interaction:  # fmt: skip
-        from .._aio import failed_response
-        from .._exceptions import status_error_from_response
-
         client = self._client
         url, headers = client.url("interactions"), client.headers(extra_headers)
         # as httpx encodes json=: compact UTF-8

@@ -47,6 +47,8 @@ MAX_ERROR_ATTEMPTS = 3
 SAVE_WITHIN_SECONDS = 0.01
 """An answer waits this long at most to be written to the row cache with the others that land meanwhile
 (one transaction for several answers costs each a third of one of its own)."""
+SAVE_BATCH = 64
+"""Answers written to the row cache at once at most (sooner when :data:`SAVE_WITHIN_SECONDS` is up)."""
 RENDER_BATCH = 64
 """Rows rendered at a time while a live run sends: each batch holds the event loop for a few milliseconds
 only, so the answers arriving meanwhile are not kept waiting."""
@@ -95,7 +97,7 @@ class RowsRequest:
     stream: Callable[[int], Iterator[list[RowWork]]]
     """The rows' requests, so many rows at a time, rendered as they are read (a run never holds the input twice)."""
     index: Any
-    """The input's index (labels of ``rows``, in order), for the result."""
+    """The input's index (the rows' labels, in order), for the result."""
     total: int
     """Rows in the input (``--limit`` may run fewer)."""
     concurrency: int
@@ -106,14 +108,14 @@ class RowsRequest:
     batch: bool = False
     """``--batch``: the rows go to the Batch API as one job instead of live calls."""
     positions: tuple[int, ...] = ()
-    """Where ``rows`` are in the input (all, the first ``--limit``, or a ``--sample``)."""
+    """Which rows of the input run (all, the first ``--limit``, or a ``--sample``)."""
     sampled: bool = False
     flatten: bool = False
     """``--flatten``: nested schema objects become columns of their own."""
     labels: Any = None
     """``--check``: the labels the answers are scored against."""
     models: tuple[str, ...] = ()
-    """``-m a,b``: every row goes to each model (``rows`` holds a request per row and model, row by row)."""
+    """``-m a,b``: every row goes to each model (the stream holds a request per row and model, row by row)."""
     results: Any = None
     """``--out``: the :class:`.out.ResultsFile` rows are written to as they are answered."""
     budget_cost: float | None = None
@@ -290,7 +292,8 @@ def over_source(expr: str, namespace: Mapping[str, Any]) -> Any:
 def build_rows_request(
     args: argparse.Namespace, cell: str, namespace: Mapping[str, Any], settings: Settings, backend: str
 ) -> RowsRequest:
-    """Check the cell and render every row's request; nothing is sent."""
+    """Check the cell (its template on the first row) and set up the rendering of every row's request, which
+    happens as the rows are read; nothing is sent."""
     from ..chains import ChainRegistry
     from ..inputs import Options
     from ..request import build_request
@@ -800,7 +803,7 @@ class _RowRun:
 
     def _save(self, key: str, answer: dict[str, Any]) -> None:
         self._unsaved.append((key, answer))
-        if len(self._unsaved) >= RENDER_BATCH:
+        if len(self._unsaved) >= SAVE_BATCH:
             self._flush()
         elif self._saving is None:
             self._saving = asyncio.get_running_loop().call_later(SAVE_WITHIN_SECONDS, self._flush)
